@@ -78,7 +78,9 @@ def scale_by_rprop(
     signs, not from the product :math:`g_t g_{t-1}`, which underflows to 0 in
     float16/float32 for small gradients and would miss sign changes. Only the
     sign of the previous gradient is stored (int8). :math:`\Delta` is clipped
-    on every step, the first included, as PyTorch does.
+    on every step, the first included, as PyTorch does. A NaN gradient makes
+    its weight's step size and update NaN (PyTorch's ``sign(nan) == 0`` skips
+    it instead; wrap the optimizer in ``skip_nonfinite`` to skip such steps).
 
     Unlike ``optax.scale_by_rprop`` (which emits the previous step's update,
     so its first update is 0), the first update here moves every weight with a
@@ -174,15 +176,18 @@ def scale_by_rprop(
             clipped = jnp.clip(step * factor, min_step, max_step)
             return _dtypes.cast(clipped, step.dtype)
 
-        step = jnp.where(same, scaled(up), scaled(jnp.where(flip, down, one)))
-        forward = _dtypes.cast(sign, step.dtype) * step
-        if backtracks:
-            move = jnp.where(flip, undo[0], forward)
-        else:
-            move = jnp.where(flip, 0, forward) if zeroes else forward
+        # A NaN gradient agrees with nothing and makes its step size NaN, as
+        # in PyTorch (its parameter turns NaN through the update either way).
+        other = jnp.where(flip, down, jnp.where(jnp.isnan(agree), jnp.nan, one))
+        step = jnp.where(same, scaled(up), scaled(other))
         stored = sign.astype(jnp.int8)
         if zeroes:
             stored = jnp.where(flip, jnp.int8(0), stored)
+        if backtracks:
+            forward = _dtypes.cast(sign, step.dtype) * step
+            move = jnp.where(flip, undo[0], forward)
+        else:
+            move = stored.astype(step.dtype) * step
         return step, move, stored
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):

@@ -22,6 +22,7 @@ import optax
 import pytest
 from golden import generate
 
+import rmsprop_jax as rj
 from rmsprop_jax import presets
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
@@ -195,6 +196,36 @@ def test_live_torch_matches_preset_and_golden(name):
     assert_paths_close(preset_path(name), live)
     assert_paths_close(live, _golden(name), rtol=1e-12, atol=1e-14)
     assert hits == (CASES[name]["rprop_bounds_hit"] or {})
+
+
+def test_live_torch_rprop_nan_gradients(x64):
+    """A NaN gradient turns its weight and its step size NaN (torch skips it:
+    ``torch.sign(nan) == 0``); every other weight stays on torch's path."""
+    torch = pytest.importorskip("torch")
+    grads = np.random.default_rng(0).normal(size=(12, 6))
+    grads[3, 1] = grads[7, 4] = np.nan
+    hit = np.isnan(grads).any(axis=0)
+    w = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Rprop([w], lr=0.05)
+    tx = presets.torch_rprop(lr=0.05)
+    params = jnp.zeros(6)
+    state = tx.init(params)
+    for g in grads:
+        w.grad = torch.tensor(g)
+        opt.step()
+        updates, state = tx.update(jnp.asarray(g), state, params)
+        params = optax.apply_updates(params, updates)
+    (rprop,) = [s for s in jax.tree.leaves(state, is_leaf=_is_rprop) if _is_rprop(s)]
+    want_params = w.detach().numpy()
+    want_steps = opt.state[w]["step_size"].numpy()
+    for got, want in [(params, want_params), (rprop.step_size, want_steps)]:
+        got = np.asarray(got)
+        np.testing.assert_array_equal(got[~hit], want[~hit])
+        assert np.isnan(got[hit]).all() and np.isfinite(want).all()
+
+
+def _is_rprop(x):
+    return isinstance(x, rj.ScaleByRpropState)
 
 
 @pytest.fixture

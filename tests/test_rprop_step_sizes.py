@@ -35,10 +35,12 @@ def _grid(dtype):
 
 
 def _direct(step, prev_sign, g, eta_minus, eta_plus, min_step, max_step):
-    """The rule as written in the docstring: one factor, one clip."""
+    """The rule as written in the docstring: one factor, one clip; a NaN
+    gradient makes the step size NaN (as in PyTorch)."""
     agree = jnp.sign(g).astype(jnp.int8) * prev_sign
     factor = jnp.where(agree > 0, eta_plus, jnp.where(agree < 0, eta_minus, 1.0))
-    return jnp.clip(step * factor, min_step, max_step).astype(step.dtype)
+    new = jnp.clip(step * factor, min_step, max_step).astype(step.dtype)
+    return jnp.where(jnp.isnan(g), jnp.nan, new).astype(step.dtype)
 
 
 F32, F64 = jnp.float32, jnp.float64
