@@ -27,7 +27,6 @@ _ZEROING = ("rprop+", "irprop+", "irprop-")  # store 0 as the gradient after a f
 class ScaleByRpropState(NamedTuple):
     """State of :func:`scale_by_rprop`."""
 
-    count: jax.Array  # int32 scalar: number of updates so far.
     step_size: optax.Updates  # Delta, the per-weight step sizes.
     prev_sign: optax.Updates  # int8 sign of the stored previous gradient.
     prev_update: optax.Updates | None  # last output; rprop+ / irprop+ only.
@@ -136,7 +135,6 @@ def scale_by_rprop(
 
     def init_fn(params: optax.Params) -> ScaleByRpropState:
         return ScaleByRpropState(
-            count=jnp.zeros([], jnp.int32),
             step_size=_dtypes.full_like_accumulator(params, initial_step, None),
             prev_sign=jax.tree.map(lambda p: jnp.zeros_like(p, jnp.int8), params),
             prev_update=_dtypes.zeros_like_accumulator(params, None)
@@ -210,7 +208,6 @@ def scale_by_rprop(
             jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), out
         )
         new_state = ScaleByRpropState(
-            count=optax.safe_increment(state.count),
             step_size=steps,
             prev_sign=signs,
             prev_update=moves if backtracks else None,

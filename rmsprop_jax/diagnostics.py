@@ -22,11 +22,14 @@ States never store hyperparameters, so the learning rate and :math:`\epsilon`
 are arguments. When the optimizer is wrapped in ``optax.inject_hyperparams``
 they are read from its state (``learning_rate``, ``eps``, and ``decay`` or
 ``b2`` for bias correction) unless given explicitly. The placement of
-:math:`\epsilon` and the bias correction are not stored either; they default to
-each primitive's defaults (inside the root and uncorrected for
-:func:`~rmsprop_jax.scale_by_rms` and :func:`~rmsprop_jax.accumulate_squares`,
-outside and corrected for :func:`~rmsprop_jax.precondition_by_rms`) and can be
-overridden, e.g. for :func:`~rmsprop_jax.laprop`.
+:math:`\epsilon` is not stored either; it defaults to each primitive's default
+(inside the root for :func:`~rmsprop_jax.scale_by_rms` and
+:func:`~rmsprop_jax.accumulate_squares`, outside for
+:func:`~rmsprop_jax.precondition_by_rms`) and can be overridden, e.g. for
+:func:`~rmsprop_jax.laprop`. Bias correction follows the state: a state keeps
+a step count exactly when it was built with ``bias_correction=True``. States
+that keep no count (Adagrad's, uncorrected RMS) take the number of updates as a
+``steps`` argument where it is needed.
 
 States are found by type with a ``jax.tree_util`` traversal that stops at
 ``ScaleByRmsState``, ``AccumulateSquaresState``, ``ScaleByRpropState``,
@@ -136,18 +139,36 @@ def _pick(name: str, given: Any, hyperparams: Mapping[str, Any], *keys: str) -> 
     )
 
 
+def _steps(state: Any, steps: ArrayLike | None, why: str) -> jax.Array:
+    """``steps`` if given, else the state's own step count, as an array."""
+    if steps is not None:
+        _checks.check_range("steps", steps, 0.0)
+        return jnp.asarray(steps)
+    # ("count" in _fields: a NamedTuple without the field still has tuple.count)
+    if "count" not in state._fields or state.count is None:
+        raise ValueError(
+            f"`steps` (the number of updates so far) is needed for {why}, and "
+            f"this {type(state).__name__} keeps no step count: pass steps=..."
+        )
+    return state.count
+
+
 def _second_moment(
-    found: _Found, bias_correction: bool | None, decay: ArrayLike | None
+    found: _Found,
+    bias_correction: bool | None,
+    decay: ArrayLike | None,
+    steps: ArrayLike | None,
 ) -> Any:
     """The (bias-corrected) second moment tree of an RMS or Adagrad state."""
     state = found.state
     if isinstance(state, AccumulateSquaresState):
         return state.sum_of_squares
-    correct = found.preconditioner if bias_correction is None else bias_correction
+    correct = state.count is not None if bias_correction is None else bias_correction
     if not correct:
         return state.nu
     beta = _pick("decay", decay, found.hyperparams, "decay", "b2")
-    correction = 1 - jnp.asarray(beta) ** jnp.maximum(state.count, 1)
+    t = _steps(state, steps, "bias correction")
+    correction = 1 - jnp.asarray(beta) ** jnp.maximum(t, 1)
     return jax.tree.map(lambda n: n / correction.astype(n.dtype), state.nu)
 
 
@@ -159,6 +180,7 @@ def effective_learning_rates(
     eps_in_sqrt: bool | None = None,
     bias_correction: bool | None = None,
     decay: ArrayLike | None = None,
+    steps: ArrayLike | None = None,
 ) -> dict[str, Any]:
     r"""The per-parameter effective learning rate of every state found.
 
@@ -188,18 +210,22 @@ def effective_learning_rates(
       eps_in_sqrt: where ``eps`` goes. Default: the primitive's default (inside
         for ``scale_by_rms`` and ``accumulate_squares``, outside for
         ``precondition_by_rms``).
-      bias_correction: divide :math:`s` by :math:`1-\beta^t`. Default: the
-        primitive's default (False for ``scale_by_rms``, True for
-        ``precondition_by_rms``).
+      bias_correction: divide :math:`s` by :math:`1-\beta^t`. Default: as
+        the state was built (``bias_correction=True`` states keep a step count;
+        True for ``precondition_by_rms``, False for ``scale_by_rms``).
       decay: :math:`\beta`, needed for bias correction. Default: ``decay`` or
         ``b2`` from an enclosing ``inject_hyperparams`` state.
+      steps: :math:`t`, the number of updates so far. Default: the state's
+        step count; needed only to bias-correct a state built without bias
+        correction (which keeps no count).
 
     Returns:
       A dict from the key path of each state (see :func:`find_states`) to a
       tree shaped like the parameters.
 
     Raises:
-      ValueError: ``learning_rate`` (or ``decay``) is needed and not found.
+      ValueError: ``learning_rate`` (or ``decay`` or ``steps``) is needed and
+        not found.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -225,7 +251,7 @@ def effective_learning_rates(
         default_eps = _DEFAULT_EPS[type(state)]
         e = eps if eps is not None else found.hyperparams.get("eps", default_eps)
         inside = (not found.preconditioner) if eps_in_sqrt is None else eps_in_sqrt
-        moment = _second_moment(found, bias_correction, decay)
+        moment = _second_moment(found, bias_correction, decay, steps)
 
         def rate(s: jax.Array, lr=lr, e=e, inside=inside) -> jax.Array:
             return (lr / _root(s, e, inside)).astype(s.dtype)
@@ -239,12 +265,14 @@ def gradient_rms(
     *,
     bias_correction: bool | None = None,
     decay: ArrayLike | None = None,
+    steps: ArrayLike | None = None,
 ) -> dict[str, Any]:
     r"""The per-parameter root mean square of the gradients seen so far.
 
     :math:`\sqrt{s}` for RMS states (bias-corrected with ``bias_correction``),
     :math:`\sqrt{G/t}` for Adagrad (exact with the default
-    :math:`G_0 = 0`). Rprop keeps no gradient magnitudes and is left out.
+    :math:`G_0 = 0`; Adagrad's state keeps no step count, so :math:`t` is the
+    ``steps`` argument). Rprop keeps no gradient magnitudes and is left out.
 
     Args:
       opt_state: any optimizer state, possibly nested in optax wrappers.
@@ -252,6 +280,8 @@ def gradient_rms(
         :func:`effective_learning_rates`.
       decay: :math:`\beta`, needed for bias correction; defaults as in
         :func:`effective_learning_rates`.
+      steps: :math:`t`, the number of updates so far: required for Adagrad
+        states, otherwise as in :func:`effective_learning_rates`.
 
     Returns:
       A dict from the key path of each RMS or Adagrad state to a tree shaped
@@ -266,7 +296,7 @@ def gradient_rms(
       >>> state = tx.init(w)
       >>> _, state = tx.update(jnp.array([3.0, 1.0]), state, w)
       >>> _, state = tx.update(jnp.array([4.0, -1.0]), state, w)
-      >>> print(gradient_rms(state)["0"].round(4))  # sqrt((9 + 16) / 2), 1
+      >>> print(gradient_rms(state, steps=2)["0"].round(4))  # sqrt((9+16)/2), 1
       [3.5355 1.    ]
     """
     out = {}
@@ -274,10 +304,10 @@ def gradient_rms(
         state = found.state
         if isinstance(state, ScaleByRpropState):
             continue
-        moment = _second_moment(found, bias_correction, decay)
+        moment = _second_moment(found, bias_correction, decay, steps)
         if isinstance(state, AccumulateSquaresState):
-            steps = jnp.maximum(state.count, 1)
-            moment = jax.tree.map(lambda g, t=steps: g / t.astype(g.dtype), moment)
+            t = jnp.maximum(_steps(state, steps, "Adagrad's gradient RMS"), 1)
+            moment = jax.tree.map(lambda g, t=t: g / t.astype(g.dtype), moment)
         out[_key(path)] = jax.tree.map(jnp.sqrt, moment)
     return out
 
@@ -343,8 +373,8 @@ def report(
       learning_rate: as in :func:`effective_learning_rates`.
       eps: as in :func:`effective_learning_rates`.
       statistics: as in :func:`summarize`.
-      **flags: ``eps_in_sqrt``, ``bias_correction``, ``decay``, as in
-        :func:`effective_learning_rates`.
+      **flags: ``eps_in_sqrt``, ``bias_correction``, ``decay``, ``steps``, as
+        in :func:`effective_learning_rates` (``steps`` is required for Adagrad).
 
     Returns:
       ``{"effective_learning_rate/<state>/<leaf>/<statistic>": scalar, ...,

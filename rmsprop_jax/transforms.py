@@ -45,9 +45,10 @@ __all__ = [
 
 
 class ScaleByRmsState(NamedTuple):
-    """State of :func:`scale_by_rms`."""
+    """State of :func:`scale_by_rms` (and the second moments of
+    :func:`precondition_by_rms`)."""
 
-    count: jax.Array  # int32 scalar: number of updates so far.
+    count: jax.Array | None  # int32 scalar: updates so far; bias correction only.
     nu: optax.Updates  # EMA of squared gradients, s.
     mu: optax.Updates | None  # EMA of gradients, m; None unless centered.
 
@@ -55,14 +56,15 @@ class ScaleByRmsState(NamedTuple):
 class AccumulateSquaresState(NamedTuple):
     """State of :func:`accumulate_squares`."""
 
-    count: jax.Array  # int32 scalar: number of updates so far.
     sum_of_squares: optax.Updates  # G, the running sum of squared gradients.
 
 
 class MomentumState(NamedTuple):
     """State of :func:`momentum`."""
 
-    count: jax.Array  # int32 scalar: number of updates so far.
+    # int32 scalar: updates so far; only with bias_correction or
+    # undamped_first_step, the options that read it.
+    count: jax.Array | None
     trace: optax.Updates  # v, the momentum buffer.
 
 
@@ -75,6 +77,20 @@ class PreconditionByRmsState(NamedTuple):
 
 def _root(variance: jax.Array, eps: ArrayLike, eps_in_sqrt: bool) -> jax.Array:
     return jnp.sqrt(variance + eps) if eps_in_sqrt else jnp.sqrt(variance) + eps
+
+
+def _new_count(needed: bool) -> jax.Array | None:
+    """A step count of 0, or None where nothing reads it.
+
+    A state keeps a count only where the update reads it (as optax's states
+    do): every extra state leaf is one more kernel and output buffer of a
+    jitted step, which shows on small models.
+    """
+    return jnp.zeros([], jnp.int32) if needed else None
+
+
+def _increment(count: jax.Array | None) -> jax.Array | None:
+    return None if count is None else optax.safe_increment(count)
 
 
 def _bias_correction(
@@ -111,10 +127,14 @@ def _check_decay(name: str, decay: ArrayLike, bias_correction: bool) -> None:
 
 
 def _rms_init(
-    params: optax.Params, initial_scale: ArrayLike, centered: bool, dtype: Any
+    params: optax.Params,
+    initial_scale: ArrayLike,
+    centered: bool,
+    counted: bool,
+    dtype: Any,
 ) -> ScaleByRmsState:
     return ScaleByRmsState(
-        count=jnp.zeros([], jnp.int32),
+        count=_new_count(counted),
         nu=_dtypes.full_like_accumulator(params, initial_scale, dtype),
         mu=_dtypes.zeros_like_accumulator(params, dtype) if centered else None,
     )
@@ -133,7 +153,7 @@ def _rms_accumulate(
     mu = None
     if state.mu is not None:
         mu = jax.tree.map(lambda g, m: ema(g, m, 1), grads, state.mu)
-    return ScaleByRmsState(optax.safe_increment(state.count), nu, mu)
+    return ScaleByRmsState(_increment(state.count), nu, mu)
 
 
 def _rms_divide(
@@ -226,7 +246,9 @@ def scale_by_rms(
     _checks.check_range("initial_scale", initial_scale, 0.0)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState:
-        return _rms_init(params, initial_scale, centered, accumulator_dtype)
+        return _rms_init(
+            params, initial_scale, centered, bias_correction, accumulator_dtype
+        )
 
     def update_fn(updates, state, params=None):
         del params
@@ -293,7 +315,7 @@ def precondition_by_rms(
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> PreconditionByRmsState:
-        rms = _rms_init(params, 0.0, False, accumulator_dtype)
+        rms = _rms_init(params, 0.0, False, bias_correction, accumulator_dtype)
         return PreconditionByRmsState(rms, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -362,7 +384,7 @@ def accumulate_squares(
         sums = _dtypes.full_like_accumulator(
             params, initial_accumulator_value, accumulator_dtype
         )
-        return AccumulateSquaresState(jnp.zeros([], jnp.int32), sums)
+        return AccumulateSquaresState(sums)
 
     def accumulate(g: jax.Array, total: jax.Array) -> jax.Array:
         g = _dtypes.cast(g, _dtypes.compute_dtype(g, total))
@@ -377,8 +399,7 @@ def accumulate_squares(
         del params
         sums = jax.tree.map(accumulate, updates, state.sum_of_squares)
         updates = jax.tree.map(divide, updates, sums)
-        count = optax.safe_increment(state.count)
-        return updates, AccumulateSquaresState(count, sums)
+        return updates, AccumulateSquaresState(sums)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -478,11 +499,12 @@ def momentum(
 
     def init_fn(params: optax.Params) -> MomentumState:
         trace = _dtypes.zeros_like_accumulator(params, accumulator_dtype)
-        return MomentumState(jnp.zeros([], jnp.int32), trace)
+        counted = bias_correction or undamped_first_step
+        return MomentumState(_new_count(counted), trace)
 
     def update_fn(updates, state, params=None):
         del params
-        count = optax.safe_increment(state.count)
+        count = _increment(state.count)
         damp = (
             jnp.where(count == 1, 0.0, dampening) if undamped_first_step else dampening
         )

@@ -63,7 +63,9 @@ def test_rmsprop_effective_rate_and_rms_against_numpy(x64):
 def test_adagrad_effective_rate_and_rms_against_numpy(x64):
     grads, updates, state = _history(rj.adagrad(LR, eps=EPS))
     rates = diagnostics.effective_learning_rates(state, learning_rate=LR, eps=EPS)
-    rms = diagnostics.gradient_rms(state)
+    rms = diagnostics.gradient_rms(state, steps=STEPS)
+    with pytest.raises(ValueError, match="`steps`.*keeps no step count"):
+        diagnostics.gradient_rms(state)  # the mean needs t; Adagrad keeps no count
     for key in ("kernel", "bias"):
         total = np.sum(_stack(grads, key) ** 2, axis=0)
         np.testing.assert_allclose(
@@ -95,17 +97,38 @@ def test_adam_rate_times_corrected_momentum_is_the_update(x64):
 
 
 def test_laprop_needs_its_flags(x64):
-    """LaProp's scale_by_rms puts eps outside and corrects bias: say so."""
+    """LaProp's scale_by_rms puts eps outside (say so) and corrects bias (its
+    state keeps a count, so that is the default; the decay must be given)."""
     b2 = 0.99
     grads, updates, state = _history(rj.laprop(LR, b2=b2, eps=EPS), steps=1)
-    flags = {"eps_in_sqrt": False, "bias_correction": True, "decay": b2}
+    flags = {"eps_in_sqrt": False, "decay": b2}
     rates = diagnostics.effective_learning_rates(state, LR, EPS, **flags)
     for key in ("kernel", "bias"):  # one step: momentum of one normalised gradient
         np.testing.assert_allclose(
             updates[0][key], -rates["0"][key] * grads[0][key], rtol=1e-12
         )
-    defaults = diagnostics.effective_learning_rates(state, LR, EPS)
-    assert not np.allclose(defaults["0"]["kernel"], rates["0"]["kernel"])
+    with pytest.raises(ValueError, match="`decay` is needed"):
+        diagnostics.effective_learning_rates(state, LR, EPS)
+    eps_inside = diagnostics.effective_learning_rates(state, LR, EPS, decay=b2)
+    assert not np.allclose(eps_inside["0"]["kernel"], rates["0"]["kernel"])
+
+
+def test_bias_correction_of_an_uncorrected_state_needs_steps(x64):
+    decay, steps = 0.9, 3
+    tx = rj.rmsprop(LR, decay=decay, eps=EPS)
+    _, _, state = _history(tx, steps=steps)
+    plain = diagnostics.gradient_rms(state)
+    with pytest.raises(ValueError, match="`steps`.*ScaleByRmsState"):
+        diagnostics.gradient_rms(state, bias_correction=True, decay=decay)
+    corrected = diagnostics.gradient_rms(
+        state, bias_correction=True, decay=decay, steps=steps
+    )
+    for key in ("kernel", "bias"):
+        np.testing.assert_allclose(
+            corrected["0"][key],
+            plain["0"][key] / np.sqrt(1 - decay**steps),
+            rtol=1e-12,
+        )
 
 
 @pytest.mark.parametrize("variant", ["rprop-", "irprop+"])

@@ -221,11 +221,16 @@ def test_centered_variance_is_clamped_at_zero():
 
 # --- states -----------------------------------------------------------------
 
+# A state keeps a step count only where the update reads it (bias correction,
+# PyTorch's undamped first step): each extra leaf is one more kernel per step.
 STATE_CASES = [
-    (rj.scale_by_rms(), rj.ScaleByRmsState, dict(mu=None)),
-    (rj.scale_by_rms(centered=True), rj.ScaleByRmsState, dict()),
+    (rj.scale_by_rms(), rj.ScaleByRmsState, dict(count=None, mu=None)),
+    (rj.scale_by_rms(centered=True), rj.ScaleByRmsState, dict(count=None)),
+    (rj.scale_by_rms(bias_correction=True), rj.ScaleByRmsState, dict(mu=None)),
     (rj.accumulate_squares(), rj.AccumulateSquaresState, dict()),
-    (rj.momentum(), rj.MomentumState, dict()),
+    (rj.momentum(), rj.MomentumState, dict(count=None)),
+    (rj.momentum(bias_correction=True), rj.MomentumState, dict()),
+    (rj.momentum(undamped_first_step=True), rj.MomentumState, dict()),
     (
         rj.scale_by_rprop(),
         rj.ScaleByRpropState,
@@ -241,16 +246,25 @@ def test_state_structure(tx, state_type, none_fields):
     params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
     state = tx.init(params)
     assert type(state) is state_type
-    assert state.count.dtype == jnp.int32 and state.count.shape == ()
     for field in state._fields:
         value = getattr(state, field)
         assert (value is None) == (field in none_fields), field
+    if "count" in state._fields and "count" not in none_fields:
+        assert state.count.dtype == jnp.int32 and state.count.shape == ()
     restored = pickle.loads(pickle.dumps(state))
     chex.assert_trees_all_equal(restored, state)
     tx = optax.with_extra_args_support(tx)
     _, new_state = tx.update(params, state, params, value=1.0)
     chex.assert_trees_all_equal_structs(new_state, state)
     chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
+
+
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_precondition_by_rms_counts_only_with_bias_correction(bias_correction):
+    tx = rj.precondition_by_rms(rj.momentum(), bias_correction=bias_correction)
+    state = tx.init(jnp.ones(3))
+    assert (state.rms.count is not None) == bias_correction
+    assert state.inner.count is None
 
 
 def test_scale_by_sign_is_stateless():
