@@ -36,7 +36,7 @@ def _grid(dtype):
 
 def _direct(step, prev_sign, g, eta_minus, eta_plus, min_step, max_step):
     """The rule as written in the docstring: one factor, one clip; a NaN
-    gradient makes the step size NaN (as in PyTorch)."""
+    gradient makes the step size NaN."""
     agree = jnp.sign(g).astype(jnp.int8) * prev_sign
     factor = jnp.where(agree > 0, eta_plus, jnp.where(agree < 0, eta_minus, 1.0))
     new = jnp.clip(step * factor, min_step, max_step).astype(step.dtype)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 import re
 from typing import NamedTuple
@@ -185,6 +186,23 @@ def test_rprop_clips_initial_step_on_first_update():
     updates, state = tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
     np.testing.assert_array_equal(updates, [2.0, 2.0])
     np.testing.assert_array_equal(state.step_size, [2.0, 2.0])
+
+
+@pytest.mark.parametrize("variant", ["rprop+", "rprop-", "irprop+", "irprop-"])
+def test_rprop_nan_gradient_shows_in_its_weight_only(maybe_jit, variant):
+    """A NaN gradient turns its own update and step size NaN, also on later
+    steps; every other weight steps as without it."""
+    tx = rj.scale_by_rprop(initial_step=0.1, variant=variant)
+    update = maybe_jit(functools.partial(tx.update, value=jnp.asarray(1.0)))
+    grads = [[1.0, -2.0, 3.0], [np.nan, -1.0, -3.0], [2.0, 1.0, -1.0]]
+    state, clean = tx.init(jnp.zeros(3)), tx.init(jnp.zeros(3))
+    for t, g in enumerate(grads):
+        u, state = update(jnp.asarray(g), state)
+        want, clean = update(jnp.asarray(np.nan_to_num(g, nan=1.0)), clean)
+        poisoned = t >= 1  # from the step with the NaN on
+        assert np.isnan(u[0]) == np.isnan(state.step_size[0]) == poisoned
+        np.testing.assert_array_equal(u[1:], want[1:])
+        np.testing.assert_array_equal(state.step_size[1:], clean.step_size[1:])
 
 
 # --- closed forms -----------------------------------------------------------
