@@ -11,21 +11,27 @@ order), the optimizer part of a training step:
   and ``fused=True`` where PyTorch has a fused CPU kernel (SGD, Adam, Adagrad;
   not RMSprop or Rprop).
 * **ceilings**: the in-place ``a += s * b`` (jitted, ``a`` donated; 12 bytes
-  per element) and the STREAM triad ``a = b + s * c`` (12 bytes per element),
-  run on the same tree of arrays as the optimizers.
+  per element), the STREAM triad ``a = b + s * c`` (12 bytes per element) and
+  a copy into a new buffer, ``b = -a`` (8 bytes per element; the
+  device-to-device copy bandwidth on a GPU), run on the same tree of arrays as
+  the optimizers.
 
 Problems: (A) one 16M-parameter float32 leaf; (B) ~200 leaves totalling ~16M,
 shaped like a small transformer (big matrices, small biases and norms);
-(C) a ~10k-parameter MLP (latency-bound). Every implementation alternates
-between the same two gradient trees, so that no state drifts to a degenerate
-value (a centred variance of 0, denormals) that would time arithmetic corner
-cases instead of the step; torch pays one ``p.grad = g`` per tensor for it.
+(C) a ~10k-parameter MLP (latency-bound); (A64) and (B64), the same at ~64M
+parameters, for accelerators. On a GPU or TPU (JAX's default backend) the
+torch rows run on CUDA when torch sees one, else they are left out. Every
+implementation alternates between the same two gradient trees, so that no
+state drifts to a degenerate value (a centred variance of 0, denormals) that
+would time arithmetic corner cases instead of the step; torch pays one
+``p.grad = g`` per tensor for it.
 
 Columns: ms/step (median over repeats, with min-max); effective GB/s = the
 optimizer's minimal bytes per parameter (every buffer read once, every output
 written once, float32) x parameters / time;
 x optax = optax's median (min) time / this median (min) time; % ceil =
-effective GB/s / the in-place ``a += s*b`` GB/s of the same problem;
+effective GB/s / the reference ceiling's GB/s on the same problem (``--ceiling``:
+the in-place ``a += s*b`` by default on CPU, the copy on accelerators);
 compile = trace + lower + compile of a fresh jitted step (ms, median of
 several, interleaved); peak = peak memory of the compiled step
 (``memory_analysis()``) / params + grads + state;
@@ -41,6 +47,7 @@ Usage::
     python benchmarks/step.py --quick    # a fast smoke run for development
     python benchmarks/step.py --cases A --optimizers rmsprop,rprop
     python benchmarks/step.py --compile-only    # trace/lower and compile times
+    python benchmarks/step.py --cases A64,B64,C  # on a GPU: vs its copy bandwidth
 """
 
 from __future__ import annotations
@@ -82,9 +89,11 @@ OPTIMIZERS = tuple(MIN_BYTES)
 # --------------------------------------------------------------------------- #
 
 
-def _transformer_shapes() -> dict[str, tuple[int, ...]]:
-    """~16.1M parameters in 195 leaves: 12 blocks of width 320, vocab 4096."""
-    d, ff, vocab, blocks = 320, 1280, 4096, 12
+def _transformer_shapes(
+    d: int = 320, ff: int = 1280, vocab: int = 4096, blocks: int = 12
+) -> dict[str, tuple[int, ...]]:
+    """195 leaves; by default ~16.1M parameters: 12 blocks of width 320, vocab
+    4096 (width 640, vocab 8192: ~64.4M)."""
     shapes: dict[str, tuple[int, ...]] = {"embed": (vocab, d)}
     for i in range(blocks):
         b = f"block{i:02d}."
@@ -118,7 +127,13 @@ CASES: dict[str, tuple[str, Callable[[], dict[str, tuple[int, ...]]]]] = {
     "A": ("one 16M leaf", lambda: {"w": (16 * 2**20,)}),
     "B": ("transformer-like, ~200 leaves, 16M", _transformer_shapes),
     "C": ("MLP, 10.7k params", _mlp_shapes),
+    "A64": ("one 64M leaf", lambda: {"w": (64 * 2**20,)}),
+    "B64": (
+        "transformer-like, ~200 leaves, 64M",
+        lambda: _transformer_shapes(d=640, ff=2560, vocab=8192),
+    ),
 }
+CEILING_BYTES = {"a+=s*b": 12, "triad": 12, "copy": 8}
 
 
 def make_arrays(shapes: dict[str, tuple[int, ...]], seed: int, scale: float):
@@ -279,15 +294,38 @@ def time_compiles(runners: list[Runner], repeats: int) -> None:
         r.compile_ms = statistics.median(samples[r.label])
 
 
-def torch_runner(label: str, name: str, params_np, grads_np_pair, mode: str, mb: int):
+def torch_device() -> str | None:
+    """Where torch runs: "cpu" with JAX on the CPU, "cuda" with JAX on an
+    accelerator and a CUDA torch, else None (no torch rows)."""
+    import jax
+
+    try:
+        import torch
+    except ImportError:
+        return None
+    if jax.default_backend() == "cpu":
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else None
+
+
+def torch_runner(
+    label: str, name: str, params_np, grads_np_pair, mode: str, mb: int, device: str
+):
     """``grads_np_pair``: two gradient dicts, set alternately step after step."""
     import torch
 
-    params = [torch.tensor(v, requires_grad=True) for v in params_np.values()]
-    pair = [[torch.tensor(g) for g in grads.values()] for grads in grads_np_pair]
-    opt = torch_optimizer(name, params, mode)
+    def tensor(x, **kw):
+        return torch.tensor(x, device=device, **kw)
+
+    params = [tensor(v, requires_grad=True) for v in params_np.values()]
+    pair = [[tensor(g) for g in grads.values()] for grads in grads_np_pair]
+    try:
+        opt = torch_optimizer(name, params, mode)
+    except RuntimeError:  # no fused kernel for this optimizer on this device
+        return None
     if opt is None:
         return None
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def run(n: int) -> None:
         with torch.no_grad():
@@ -295,12 +333,13 @@ def torch_runner(label: str, name: str, params_np, grads_np_pair, mode: str, mb:
                 for p, g in zip(params, pair[i % 2], strict=True):
                     p.grad = g
                 opt.step()
+        sync()
 
     return Runner(label, run, mb)
 
 
 def ceiling_runners(params_np, grads, n_params: int) -> list[Runner]:
-    """In-place a += s*b and the STREAM triad a = b + s*c on the same tree."""
+    """In-place a += s*b, the STREAM triad a = b + s*c and the copy b = -a."""
     import jax
     import jax.numpy as jnp
 
@@ -315,11 +354,15 @@ def ceiling_runners(params_np, grads, n_params: int) -> list[Runner]:
         donate_argnums=0,
         keep_unused=True,
     )
+    # A copy into a fresh buffer (no donation): read 4, write 4 bytes. The
+    # negation keeps XLA from forwarding the input as the output.
+    copy = jax.jit(lambda a: jax.tree.map(jnp.negative, a))
     other = jax.tree.map(jnp.asarray, params_np)
     runners = []
-    for label, fn, extra in (
-        ("ceiling a+=s*b", axpy, (grads,)),
-        ("ceiling triad", triad, (other, grads)),
+    for name, fn, extra in (
+        ("a+=s*b", axpy, (grads,)),
+        ("triad", triad, (other, grads)),
+        ("copy", copy, ()),
     ):
         box = [jax.tree.map(jnp.asarray, params_np)]
         compiled = fn.lower(box[0], *extra).compile()
@@ -331,7 +374,7 @@ def ceiling_runners(params_np, grads, n_params: int) -> list[Runner]:
             jax.block_until_ready(a)
             box[0] = a
 
-        runners.append(Runner(label, run, 12))
+        runners.append(Runner(f"ceiling {name}", run, CEILING_BYTES[name]))
     return runners
 
 
@@ -414,8 +457,13 @@ def rows_for(
 def machine_description() -> str:
     import jax
     import optax
-    import torch
 
+    try:
+        import torch
+
+        torch_version = f"torch {torch.__version__} (threads {torch.get_num_threads()})"
+    except ImportError:
+        torch_version = "no torch"
     model = ""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -426,10 +474,12 @@ def machine_description() -> str:
         model = platform.processor()
     load = os.getloadavg()
     flags = os.environ.get("XLA_FLAGS", "")
+    device = jax.devices()[0]
+    where = "" if device.platform == "cpu" else f"device: {device.device_kind}; "
     return (
-        f"CPU: {model}, {os.cpu_count()} cores; python {platform.python_version()}; "
-        f"jax {jax.__version__}, optax {optax.__version__}, torch {torch.__version__} "
-        f"(threads {torch.get_num_threads()}); XLA_FLAGS={flags!r}; "
+        f"{where}CPU: {model}, {os.cpu_count()} cores; "
+        f"python {platform.python_version()}; jax {jax.__version__}, "
+        f"optax {optax.__version__}, {torch_version}; XLA_FLAGS={flags!r}; "
         f"load average at start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
     )
 
@@ -481,6 +531,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument(
+        "--ceiling",
+        choices=sorted(CEILING_BYTES),
+        default=None,
+        help="reference for %% ceil (default: a+=s*b on CPU, copy elsewhere)",
+    )
+    parser.add_argument(
         "--compile-only",
         action="store_true",
         help="only the compile-time table (median of --repeats, default 9)",
@@ -504,9 +560,13 @@ def main(argv: list[str] | None = None) -> None:
     cases = args.cases.split(",")
     optimizers = args.optimizers.split(",")
 
+    reference = args.ceiling or ("a+=s*b" if jax.default_backend() == "cpu" else "copy")
+    device = None if args.no_torch else torch_device()
+
     print("command: python " + " ".join(sys.argv))
     print(machine_description())
-    print(f"repeats {repeats}, ~{1e3 * target_s:.0f} ms per timed block\n")
+    print(f"repeats {repeats}, ~{1e3 * target_s:.0f} ms per timed block; ", end="")
+    print(f"% ceil relative to: ceiling {reference}\n")
     print(HEADER)
     print(RULE)
     for case in cases:
@@ -522,7 +582,8 @@ def main(argv: list[str] | None = None) -> None:
 
         ceilings = ceiling_runners(params_np, grads, n_params)
         time_interleaved(ceilings, repeats, target_s)
-        ceiling_gbs = 12 * n_params / statistics.median(ceilings[0].times) / 1e9
+        (ref,) = [r for r in ceilings if r.label == f"ceiling {reference}"]
+        ceiling_gbs = ref.min_bytes * n_params / statistics.median(ref.times) / 1e9
         for line in rows_for(case, "-", ceilings, n_params, ceiling_gbs):
             print(line, flush=True)
         del ceilings
@@ -534,10 +595,10 @@ def main(argv: list[str] | None = None) -> None:
                 jax_runner("ours", ours_tx, params_np, grad_pair, mb),
                 jax_runner("optax", optax_tx, params_np, grad_pair, mb),
             ]
-            if not args.no_torch:
+            if device is not None:
                 for mode in ("foreach", "fused"):
                     r = torch_runner(
-                        f"torch-{mode}", opt, params_np, grads_np, mode, mb
+                        f"torch-{mode}", opt, params_np, grads_np, mode, mb, device
                     )
                     if r is not None:
                         runners.append(r)
