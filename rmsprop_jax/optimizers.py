@@ -21,7 +21,19 @@ def _optional_momentum(
     decay: ArrayLike | None, nesterov: bool
 ) -> tuple[optax.GradientTransformation, ...]:
     _checks.check_requires("nesterov", nesterov, "momentum", decay)
-    return () if decay is None else (transforms.momentum(decay, nesterov=nesterov),)
+    if decay is None:
+        return ()
+    _checks.check_range("momentum", decay, 0.0, 1.0)  # named as the caller knows it
+    return (transforms.momentum(decay, nesterov=nesterov),)
+
+
+def _check_betas(b1: ArrayLike, b2: ArrayLike, eps: ArrayLike) -> None:
+    """Adam's and LaProp's hyperparameters, named as their callers know them
+    (the primitives would call both betas ``decay``)."""
+    for name, beta in (("b1", b1), ("b2", b2)):
+        why = " (1 - beta**t must not vanish)"
+        _checks.check_range(name, beta, 0.0, 1.0, hi_open=True, why=why)
+    _checks.check_range("eps", eps, 0.0)
 
 
 def rmsprop(
@@ -274,10 +286,11 @@ def adam(
         w_t = w_{t-1} - \eta\,
         \frac{m_t/(1-\beta_1^t)}{\sqrt{s_t/(1-\beta_2^t)} + \epsilon}
 
-    Built as ``chain(precondition_by_rms(momentum(b1, dampening=b1,
-    bias_correction=True), b2, eps), scale_by_learning_rate)``: both moments
-    see the *raw* gradients. Its trajectory equals ``optax.adam``'s. Compare
-    :func:`laprop`, which chains the same parts sequentially.
+    Built as ``chain(precondition_by_rms(momentum(b1, dampening=b1), b2, eps,
+    inner_decay=b1), scale_by_learning_rate)``: both moments see the *raw*
+    gradients, and one step count serves both bias corrections. Its
+    trajectory equals ``optax.adam``'s. Compare :func:`laprop`, which chains
+    the same parts sequentially.
 
     Args:
       learning_rate: :math:`\eta` >= 0, or a schedule. Default 1e-3.
@@ -300,9 +313,12 @@ def adam(
       Kingma, Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
-    first_moment = transforms.momentum(b1, dampening=b1, bias_correction=True)
+    _check_betas(b1, b2, eps)
+    first_moment = transforms.momentum(b1, dampening=b1)
     return optax.chain(
-        transforms.precondition_by_rms(first_moment, b2, eps, eps_in_sqrt=False),
+        transforms.precondition_by_rms(
+            first_moment, b2, eps, eps_in_sqrt=False, inner_decay=b1
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -348,6 +364,7 @@ def laprop(
       arXiv:2002.04839, 2020.
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
+    _check_betas(b1, b2, eps)
     return optax.chain(
         transforms.scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True),
         transforms.momentum(b1, dampening=b1, bias_correction=True),

@@ -163,9 +163,15 @@ def _rms_divide(
     eps: ArrayLike,
     eps_in_sqrt: bool,
     bias_correction: bool,
+    numerator_decay: ArrayLike | None = None,
 ) -> optax.Updates:
-    """``numerators / root(nu_hat - mu_hat**2 + eps)``, leaf by leaf."""
+    """``numerators_hat / root(nu_hat - mu_hat**2 + eps)``, leaf by leaf;
+    ``numerators_hat`` is ``numerators / (1 - numerator_decay**t)`` if a
+    ``numerator_decay`` is given."""
     correction = _bias_correction(decay, state.count, bias_correction)
+    numerator_correction = None
+    if numerator_decay is not None:
+        numerator_correction = _bias_correction(numerator_decay, state.count, True)
 
     def divide(x: jax.Array, nu: jax.Array, mu: jax.Array | None = None) -> jax.Array:
         dtype = _dtypes.compute_dtype(x, nu)
@@ -173,9 +179,8 @@ def _rms_divide(
         if mu is not None:
             mean = _unbias(_dtypes.cast(mu, dtype), correction)
             variance = jnp.maximum(variance - mean**2, 0)
-        return _dtypes.cast(
-            _dtypes.cast(x, dtype) / _root(variance, eps, eps_in_sqrt), x.dtype
-        )
+        numerator = _unbias(_dtypes.cast(x, dtype), numerator_correction)
+        return _dtypes.cast(numerator / _root(variance, eps, eps_in_sqrt), x.dtype)
 
     if state.mu is None:
         return jax.tree.map(divide, numerators, state.nu)
@@ -266,6 +271,7 @@ def precondition_by_rms(
     *,
     eps_in_sqrt: bool = False,
     bias_correction: bool = True,
+    inner_decay: ArrayLike | None = None,
     accumulator_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Divides the output of ``inner`` by the RMS of the *raw* gradients.
@@ -274,6 +280,13 @@ def precondition_by_rms(
         s_t = \beta\, s_{t-1} + (1-\beta)\, g_t^2, \qquad
         u_t = \frac{\mathrm{inner}(g)_t}{\sqrt{\hat s_t} + \epsilon},
         \qquad \hat s_t = s_t / (1 - \beta^t).
+
+    With ``inner_decay`` :math:`\beta_1` the numerator is bias-corrected too,
+    :math:`\mathrm{inner}(g)_t / (1-\beta_1^t)`, with this transformation's
+    step count: Adam's first moment is ``momentum(b1, dampening=b1)`` with
+    ``inner_decay=b1``, the same values as ``momentum(b1, dampening=b1,
+    bias_correction=True)`` but one step count in the state instead of two
+    (each count is one more kernel of a jitted step).
 
     This is how Adam combines its two moments: ``inner`` (a momentum) and the
     second moment both see the raw gradients. The *sequential* chain
@@ -289,6 +302,8 @@ def precondition_by_rms(
       eps: :math:`\epsilon` >= 0. Default 1e-8.
       eps_in_sqrt: where ``eps`` goes; default False (outside, as Adam).
       bias_correction: divide :math:`s_t` by :math:`1-\beta^t`; default True.
+      inner_decay: :math:`\beta_1` in [0, 1): also divide the output of
+        ``inner`` by :math:`1-\beta_1^t`. Default None (no correction).
       accumulator_dtype: storage dtype of :math:`s`, as in :func:`scale_by_rms`.
 
     Returns:
@@ -296,12 +311,13 @@ def precondition_by_rms(
       :class:`PreconditionByRmsState`.
 
     Raises:
-      ValueError: a concrete ``decay`` or ``eps`` out of range.
+      ValueError: a concrete ``decay``, ``eps`` or ``inner_decay`` out of
+        range.
 
     Examples:
       >>> import jax.numpy as jnp
       >>> from rmsprop_jax import momentum, precondition_by_rms
-      >>> tx = precondition_by_rms(momentum(0.9, dampening=0.9, bias_correction=True))
+      >>> tx = precondition_by_rms(momentum(0.9, dampening=0.9), inner_decay=0.9)
       >>> g = jnp.array([0.5, -2.0])
       >>> updates, state = tx.update(g, tx.init(g))
       >>> print(updates.round(3))  # Adam's first step: sign(g)
@@ -312,10 +328,13 @@ def precondition_by_rms(
     """
     _check_decay("decay", decay, bias_correction)
     _checks.check_range("eps", eps, 0.0)
+    if inner_decay is not None:
+        _check_decay("inner_decay", inner_decay, bias_correction=True)
+    counted = bias_correction or inner_decay is not None
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> PreconditionByRmsState:
-        rms = _rms_init(params, 0.0, False, bias_correction, accumulator_dtype)
+        rms = _rms_init(params, 0.0, False, counted, accumulator_dtype)
         return PreconditionByRmsState(rms, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -323,7 +342,7 @@ def precondition_by_rms(
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
         )
-        args = (decay, eps, eps_in_sqrt, bias_correction)
+        args = (decay, eps, eps_in_sqrt, bias_correction, inner_decay)
         updates = _rms_divide(numerators, rms, *args)
         return updates, PreconditionByRmsState(rms, inner_state)
 

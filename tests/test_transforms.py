@@ -278,11 +278,36 @@ def test_state_structure(tx, state_type, none_fields):
 
 
 @pytest.mark.parametrize("bias_correction", [False, True])
-def test_precondition_by_rms_counts_only_with_bias_correction(bias_correction):
-    tx = rj.precondition_by_rms(rj.momentum(), bias_correction=bias_correction)
+@pytest.mark.parametrize("inner_decay", [None, 0.9])
+def test_precondition_by_rms_counts_only_when_correcting(bias_correction, inner_decay):
+    tx = rj.precondition_by_rms(
+        rj.momentum(), bias_correction=bias_correction, inner_decay=inner_decay
+    )
     state = tx.init(jnp.ones(3))
-    assert (state.rms.count is not None) == bias_correction
+    assert (state.rms.count is not None) == (bias_correction or bool(inner_decay))
     assert state.inner.count is None
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_inner_decay_is_the_inner_bias_correction_with_one_count(x64, dtype):
+    """``inner_decay=b1`` gives the values of a bias-corrected inner momentum,
+    bit for bit, with one step count in the state instead of two."""
+    b1 = 0.8
+    shared = rj.precondition_by_rms(rj.momentum(b1, dampening=b1), inner_decay=b1)
+    separate = rj.precondition_by_rms(
+        rj.momentum(b1, dampening=b1, bias_correction=True)
+    )
+    rng = np.random.default_rng(0)
+    params = jnp.zeros(5, dtype)
+    states = [tx.init(params) for tx in (shared, separate)]
+    for _ in range(40):
+        g = jnp.asarray(rng.normal(size=5), dtype)
+        (u1, states[0]), (u2, states[1]) = (
+            tx.update(g, s) for tx, s in zip((shared, separate), states, strict=True)
+        )
+        np.testing.assert_array_equal(u1, u2)
+    counts = [sum(x.shape == () for x in jax.tree.leaves(s)) for s in states]
+    assert counts == [1, 2]
 
 
 def test_scale_by_sign_is_stateless():
@@ -304,7 +329,7 @@ ALL_PRIMITIVES = [
     (
         "adam_parts",
         lambda: rj.precondition_by_rms(
-            rj.momentum(0.9, dampening=0.9, bias_correction=True)
+            rj.momentum(0.9, dampening=0.9), inner_decay=0.9
         ),
     ),
     ("rprop+", lambda: rj.scale_by_rprop(variant="rprop+")),
