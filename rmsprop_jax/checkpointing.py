@@ -10,17 +10,21 @@ into a bfloat16 target is cast without a word. :func:`check_restorable`
 compares the two trees first and raises one ``ValueError`` that lists every
 difference by key path. It needs no checkpointing library: any tree whose
 leaves have ``shape`` and ``dtype`` will do (arrays, ``jax.ShapeDtypeStruct``,
-Orbax's array metadata).
+Orbax's array metadata). :func:`migrate` rebuilds a tree restored without a
+target (plain dicts and lists) into the target's structure, dropping only the
+fields it is told to: how a checkpoint written before the states stopped
+keeping unused step counts is read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
-__all__ = ["check_restorable"]
+__all__ = ["check_restorable", "migrate"]
 
 
 def _name(key: Any) -> str:
@@ -30,10 +34,14 @@ def _name(key: Any) -> str:
     return str(key)
 
 
+def _path(path: Sequence[Any]) -> str:
+    return "/".join(_name(k) for k in path)
+
+
 def _leaves(tree: Any) -> dict[str, Any]:
     """``{"a/0/nu/w": leaf}``; NamedTuple fields, dict keys and indices alike."""
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {"/".join(_name(k) for k in path): leaf for path, leaf in flat}
+    return {_path(path): leaf for path, leaf in flat}
 
 
 def _describe(leaf: Any) -> str:
@@ -73,7 +81,10 @@ def check_restorable(saved: Any, target: Any, *, dtypes: bool = True) -> None:
       ...
       ValueError: the saved tree does not fit the target: in the target only: 0/mu/w (float32[3]). Was it saved with the same optimizer, flags and parameter shapes?
     """  # noqa: E501
-    have, want = _leaves(saved), _leaves(target)
+    _raise_if_unfit(_leaves(saved), _leaves(target), dtypes)
+
+
+def _raise_if_unfit(have: dict[str, Any], want: dict[str, Any], dtypes: bool) -> None:
     problems = []
     only_target = [f"{k} ({_describe(want[k])})" for k in want if k not in have]
     only_saved = [f"{k} ({_describe(have[k])})" for k in have if k not in want]
@@ -93,3 +104,48 @@ def check_restorable(saved: Any, target: Any, *, dtypes: bool = True) -> None:
             + "; ".join(problems)
             + ". Was it saved with the same optimizer, flags and parameter shapes?"
         )
+
+
+def migrate(restored: Any, target: Any, *, drop: Sequence[str] = ("count",)) -> Any:
+    """``restored`` rebuilt into the structure of ``target``, by key path.
+
+    For a tree restored *without* a target (Orbax then returns plain dicts and
+    lists, NamedTuple fields as dict keys) from a checkpoint whose state layout
+    differs from today's only by fields the states no longer keep. Every leaf
+    of ``target`` is taken from ``restored`` at the same key path; leaves of
+    ``restored`` whose last key is in ``drop`` and that ``target`` lacks are
+    left out. Any other difference raises, as in :func:`check_restorable`.
+
+    Args:
+      restored: the restored tree, e.g.
+        ``orbax.checkpoint.StandardCheckpointer().restore(path)``.
+      target: a tree of the wanted structure, e.g. ``tx.init(params)`` or
+        ``jax.eval_shape(tx.init, params)`` (inside whatever holds it, as saved).
+      drop: the field names that may be left out. Default ``("count",)``: step
+        counts that a state kept before and no longer keeps.
+
+    Returns:
+      A tree with ``target``'s structure and ``restored``'s leaves.
+
+    Raises:
+      ValueError: a leaf of ``target`` missing from ``restored``, a leaf of
+        ``restored`` neither in ``target`` nor dropped, or another shape or
+        dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from rmsprop_jax import adagrad
+      >>> from rmsprop_jax.checkpointing import migrate
+      >>> params = {"w": jnp.zeros(2)}
+      >>> old = [{"count": jnp.array(7), "sum_of_squares": {"w": jnp.ones(2)}}, {}]
+      >>> state = migrate(old, adagrad().init(params))
+      >>> type(state[0]).__name__, state[0].sum_of_squares["w"].tolist()
+      ('AccumulateSquaresState', [1.0, 1.0])
+    """
+    have = _leaves(restored)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(target)
+    want = {_path(path): leaf for path, leaf in flat}
+    droppable = {k for k in have if k not in want and k.rsplit("/", 1)[-1] in set(drop)}
+    kept = {k: v for k, v in have.items() if k not in droppable}
+    _raise_if_unfit(kept, want, dtypes=True)
+    return jax.tree_util.tree_unflatten(treedef, [kept[_path(p)] for p, _ in flat])

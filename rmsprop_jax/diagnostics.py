@@ -27,9 +27,10 @@ they are read from its state (``learning_rate``, ``eps``, and ``decay`` or
 :func:`~rmsprop_jax.accumulate_squares`, outside for
 :func:`~rmsprop_jax.precondition_by_rms`) and can be overridden, e.g. for
 :func:`~rmsprop_jax.laprop`. Bias correction follows the state: a state keeps
-a step count exactly when it was built with ``bias_correction=True``. States
-that keep no count (Adagrad's, uncorrected RMS) take the number of updates as a
-``steps`` argument where it is needed.
+a step count exactly when it was built with ``bias_correction=True``. Where a
+state keeps no count (Adagrad's, uncorrected RMS) and the number of updates is
+needed, it comes from an enclosing ``inject_hyperparams`` state or from the
+``steps`` argument.
 
 States are found by type with a ``jax.tree_util`` traversal that stops at
 ``ScaleByRmsState``, ``AccumulateSquaresState``, ``ScaleByRpropState``,
@@ -77,13 +78,19 @@ class _Found(NamedTuple):
     state: Any  # ScaleByRmsState | AccumulateSquaresState | ScaleByRpropState
     preconditioner: bool  # the ScaleByRmsState of a precondition_by_rms
     hyperparams: Mapping[str, Any]  # from an enclosing inject_hyperparams
+    outer_count: jax.Array | None  # the step count of that inject_hyperparams
 
 
 def _key(path: Sequence[Any]) -> str:
     return jax.tree_util.keystr(tuple(path), simple=True, separator="/")
 
 
-def _walk(tree: Any, prefix: tuple, hyperparams: Mapping[str, Any]):
+def _walk(
+    tree: Any,
+    prefix: tuple,
+    hyperparams: Mapping[str, Any],
+    outer_count: jax.Array | None = None,
+):
     """Yields ``(path, _Found)`` for every state of this library in ``tree``."""
     stop = (*_OURS, PreconditionByRmsState, *_INJECT)
     flat, _ = jax.tree_util.tree_flatten_with_path(
@@ -94,14 +101,14 @@ def _walk(tree: Any, prefix: tuple, hyperparams: Mapping[str, Any]):
         if isinstance(node, _INJECT):
             inner = (*path, jax.tree_util.GetAttrKey("inner_state"))
             found = {**hyperparams, **node.hyperparams}
-            yield from _walk(node.inner_state, inner, found)
+            yield from _walk(node.inner_state, inner, found, node.count)
         elif isinstance(node, PreconditionByRmsState):
             rms = (*path, jax.tree_util.GetAttrKey("rms"))
-            yield rms, _Found(node.rms, True, hyperparams)
+            yield rms, _Found(node.rms, True, hyperparams, outer_count)
             inner = (*path, jax.tree_util.GetAttrKey("inner"))
-            yield from _walk(node.inner, inner, hyperparams)
+            yield from _walk(node.inner, inner, hyperparams, outer_count)
         elif isinstance(node, _OURS):
-            yield path, _Found(node, False, hyperparams)
+            yield path, _Found(node, False, hyperparams, outer_count)
 
 
 def find_states(opt_state: optax.OptState) -> dict[str, Any]:
@@ -139,18 +146,23 @@ def _pick(name: str, given: Any, hyperparams: Mapping[str, Any], *keys: str) -> 
     )
 
 
-def _steps(state: Any, steps: ArrayLike | None, why: str) -> jax.Array:
-    """``steps`` if given, else the state's own step count, as an array."""
+def _steps(found: _Found, steps: ArrayLike | None, why: str) -> jax.Array:
+    """``steps`` if given, else the state's own step count, else the count of
+    an enclosing ``inject_hyperparams``."""
     if steps is not None:
         _checks.check_range("steps", steps, 0.0)
         return jnp.asarray(steps)
+    state = found.state
     # ("count" in _fields: a NamedTuple without the field still has tuple.count)
-    if "count" not in state._fields or state.count is None:
-        raise ValueError(
-            f"`steps` (the number of updates so far) is needed for {why}, and "
-            f"this {type(state).__name__} keeps no step count: pass steps=..."
-        )
-    return state.count
+    if "count" in state._fields and state.count is not None:
+        return state.count
+    if found.outer_count is not None:
+        return found.outer_count
+    raise ValueError(
+        f"`steps` (the number of updates so far) is needed for {why}, and this "
+        f"{type(state).__name__} keeps no step count: pass steps=..., or wrap "
+        f"the optimizer in optax.inject_hyperparams (whose state counts steps)."
+    )
 
 
 def _second_moment(
@@ -167,7 +179,7 @@ def _second_moment(
     if not correct:
         return state.nu
     beta = _pick("decay", decay, found.hyperparams, "decay", "b2")
-    t = _steps(state, steps, "bias correction")
+    t = _steps(found, steps, "bias correction")
     correction = 1 - jnp.asarray(beta) ** jnp.maximum(t, 1)
     return jax.tree.map(lambda n: n / correction.astype(n.dtype), state.nu)
 
@@ -211,13 +223,17 @@ def effective_learning_rates(
         for ``scale_by_rms`` and ``accumulate_squares``, outside for
         ``precondition_by_rms``).
       bias_correction: divide :math:`s` by :math:`1-\beta^t`. Default: as
-        the state was built (``bias_correction=True`` states keep a step count;
-        True for ``precondition_by_rms``, False for ``scale_by_rms``).
+        the state was built (``bias_correction=True`` states keep a step count,
+        the others do not; ``precondition_by_rms`` corrects by default,
+        ``scale_by_rms`` does not).
       decay: :math:`\beta`, needed for bias correction. Default: ``decay`` or
         ``b2`` from an enclosing ``inject_hyperparams`` state.
-      steps: :math:`t`, the number of updates so far. Default: the state's
-        step count; needed only to bias-correct a state built without bias
-        correction (which keeps no count).
+      steps: :math:`t`, the number of updates so far, used for every state
+        found. Default: each state's own step count, else the count of an
+        enclosing ``inject_hyperparams``; needed only to bias-correct a state
+        built without bias correction (which keeps no count). Under
+        ``skip_nonfinite`` or ``MultiSteps`` pass the optimizer's own number of
+        updates, which can differ from the training loop's step.
 
     Returns:
       A dict from the key path of each state (see :func:`find_states`) to a
@@ -280,8 +296,9 @@ def gradient_rms(
         :func:`effective_learning_rates`.
       decay: :math:`\beta`, needed for bias correction; defaults as in
         :func:`effective_learning_rates`.
-      steps: :math:`t`, the number of updates so far: required for Adagrad
-        states, otherwise as in :func:`effective_learning_rates`.
+      steps: :math:`t`, the number of updates so far: needed for Adagrad
+        states unless an enclosing ``inject_hyperparams`` counts them,
+        otherwise as in :func:`effective_learning_rates`.
 
     Returns:
       A dict from the key path of each RMS or Adagrad state to a tree shaped
@@ -306,7 +323,7 @@ def gradient_rms(
             continue
         moment = _second_moment(found, bias_correction, decay, steps)
         if isinstance(state, AccumulateSquaresState):
-            t = jnp.maximum(_steps(state, steps, "Adagrad's gradient RMS"), 1)
+            t = jnp.maximum(_steps(found, steps, "Adagrad's gradient RMS"), 1)
             moment = jax.tree.map(lambda g, t=t: g / t.astype(g.dtype), moment)
         out[_key(path)] = jax.tree.map(jnp.sqrt, moment)
     return out
@@ -374,7 +391,8 @@ def report(
       eps: as in :func:`effective_learning_rates`.
       statistics: as in :func:`summarize`.
       **flags: ``eps_in_sqrt``, ``bias_correction``, ``decay``, ``steps``, as
-        in :func:`effective_learning_rates` (``steps`` is required for Adagrad).
+        in :func:`effective_learning_rates` (``steps`` is needed for Adagrad
+        outside ``inject_hyperparams``).
 
     Returns:
       ``{"effective_learning_rate/<state>/<leaf>/<statistic>": scalar, ...,

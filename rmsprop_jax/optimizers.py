@@ -27,13 +27,11 @@ def _optional_momentum(
     return (transforms.momentum(decay, nesterov=nesterov),)
 
 
-def _check_betas(b1: ArrayLike, b2: ArrayLike, eps: ArrayLike) -> None:
-    """Adam's and LaProp's hyperparameters, named as their callers know them
-    (the primitives would call both betas ``decay``)."""
-    for name, beta in (("b1", b1), ("b2", b2)):
-        why = " (1 - beta**t must not vanish)"
-        _checks.check_range(name, beta, 0.0, 1.0, hi_open=True, why=why)
-    _checks.check_range("eps", eps, 0.0)
+def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
+    """Adam's and LaProp's betas, named as their callers know them (the
+    primitives would call both ``decay``)."""
+    transforms._check_decay("b1", b1, bias_correction=True)
+    transforms._check_decay("b2", b2, bias_correction=True)
 
 
 def rmsprop(
@@ -313,7 +311,7 @@ def adam(
       Kingma, Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
-    _check_betas(b1, b2, eps)
+    _check_betas(b1, b2)
     first_moment = transforms.momentum(b1, dampening=b1)
     return optax.chain(
         transforms.precondition_by_rms(
@@ -364,7 +362,7 @@ def laprop(
       arXiv:2002.04839, 2020.
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
-    _check_betas(b1, b2, eps)
+    _check_betas(b1, b2)
     return optax.chain(
         transforms.scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True),
         transforms.momentum(b1, dampening=b1, bias_correction=True),

@@ -283,10 +283,14 @@ def precondition_by_rms(
 
     With ``inner_decay`` :math:`\beta_1` the numerator is bias-corrected too,
     :math:`\mathrm{inner}(g)_t / (1-\beta_1^t)`, with this transformation's
-    step count: Adam's first moment is ``momentum(b1, dampening=b1)`` with
-    ``inner_decay=b1``, the same values as ``momentum(b1, dampening=b1,
-    bias_correction=True)`` but one step count in the state instead of two
-    (each count is one more kernel of a jitted step).
+    step count (so it needs ``bias_correction=True``): Adam's first moment is
+    ``momentum(b1, dampening=b1)`` with ``inner_decay=b1``, the same values as
+    ``momentum(b1, dampening=b1, bias_correction=True)`` for float32/float64
+    parameters but one step count in the state instead of two (each count is
+    one more kernel of a jitted step). For float16/bfloat16 parameters the
+    correction is applied in float32 after ``inner`` has rounded its output to
+    the parameters' dtype, so values can differ from the two-count form in the
+    last bit.
 
     This is how Adam combines its two moments: ``inner`` (a momentum) and the
     second moment both see the raw gradients. The *sequential* chain
@@ -303,7 +307,8 @@ def precondition_by_rms(
       eps_in_sqrt: where ``eps`` goes; default False (outside, as Adam).
       bias_correction: divide :math:`s_t` by :math:`1-\beta^t`; default True.
       inner_decay: :math:`\beta_1` in [0, 1): also divide the output of
-        ``inner`` by :math:`1-\beta_1^t`. Default None (no correction).
+        ``inner`` by :math:`1-\beta_1^t`; requires ``bias_correction``.
+        Default None (no correction).
       accumulator_dtype: storage dtype of :math:`s`, as in :func:`scale_by_rms`.
 
     Returns:
@@ -312,7 +317,7 @@ def precondition_by_rms(
 
     Raises:
       ValueError: a concrete ``decay``, ``eps`` or ``inner_decay`` out of
-        range.
+        range, or ``inner_decay`` without ``bias_correction``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -329,12 +334,18 @@ def precondition_by_rms(
     _check_decay("decay", decay, bias_correction)
     _checks.check_range("eps", eps, 0.0)
     if inner_decay is not None:
+        # One count serves both corrections, so a state keeps a count exactly
+        # when it bias-corrects its second moment (diagnostics rely on that).
+        if not bias_correction:
+            raise ValueError(
+                "`inner_decay` requires `bias_correction=True`: it bias-corrects "
+                "the inner output with the second moment's step count."
+            )
         _check_decay("inner_decay", inner_decay, bias_correction=True)
-    counted = bias_correction or inner_decay is not None
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> PreconditionByRmsState:
-        rms = _rms_init(params, 0.0, False, counted, accumulator_dtype)
+        rms = _rms_init(params, 0.0, False, bias_correction, accumulator_dtype)
         return PreconditionByRmsState(rms, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):

@@ -77,6 +77,21 @@ def test_adagrad_effective_rate_and_rms_against_numpy(x64):
         )
 
 
+def test_adagrad_rms_counts_steps_from_inject_hyperparams(x64):
+    tx = optax.inject_hyperparams(rj.adagrad, hyperparam_dtype=jnp.float64)(
+        learning_rate=LR, eps=EPS
+    )
+    grads, _, state = _history(tx)
+    rms = diagnostics.gradient_rms(state)  # t from the inject_hyperparams count
+    row = diagnostics.report(state, statistics=("max",))
+    for key in ("kernel", "bias"):
+        total = np.sum(_stack(grads, key) ** 2, axis=0)
+        want = np.sqrt(total / STEPS)
+        np.testing.assert_allclose(rms["inner_state/0"][key], want, rtol=1e-12)
+        got = row[f"gradient_rms/inner_state/0/{key}/max"]
+        np.testing.assert_allclose(got, want.max(), rtol=1e-12)
+
+
 def test_adam_rate_times_corrected_momentum_is_the_update(x64):
     b1, b2 = 0.9, 0.99
     tx = optax.inject_hyperparams(rj.adam, hyperparam_dtype=jnp.float64)(

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from integration_problems import OPTIMIZERS, load_example, make  # noqa: E402
 
 import rmsprop_jax as rj  # noqa: E402
-from rmsprop_jax.checkpointing import check_restorable  # noqa: E402
+from rmsprop_jax.checkpointing import check_restorable, migrate  # noqa: E402
 
 NAMES = sorted(OPTIMIZERS)
 
@@ -122,3 +122,57 @@ def test_a_dtype_change_is_caught_where_orbax_would_cast(example, saved):
             ValueError, match=r"is float32\[4,2\], the target bfloat16\[4,2\]"
         ):
             check_restorable(checkpointer.metadata(path).item_metadata, target)
+
+
+# --- checkpoints of the older state layout (a step count in every state) ---
+
+_COUNTED = (
+    rj.ScaleByRmsState,
+    rj.AccumulateSquaresState,
+    rj.MomentumState,
+    rj.ScaleByRpropState,
+)
+
+
+def _old_layout(tree):
+    """``tree`` as Orbax restores it without a target (NamedTuples as dicts,
+    tuples as lists), with the step count every state used to keep."""
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        fields = {k: _old_layout(v) for k, v in tree._asdict().items()}
+        if isinstance(tree, _COUNTED) and fields.get("count") is None:
+            fields["count"] = jnp.asarray(10, jnp.int32)
+        return fields
+    if isinstance(tree, list | tuple):
+        return [_old_layout(v) for v in tree]
+    if isinstance(tree, dict):
+        return {k: _old_layout(v) for k, v in tree.items()}
+    return tree
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_old_layout_checkpoint_migrates(saved, tmp_path, name):
+    state = saved[name]["half_state"]
+    path = tmp_path / name
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(path, _old_layout(state))
+    with ocp.StandardCheckpointer() as checkpointer:
+        restored = checkpointer.restore(path)
+    old_counts = len(jax.tree.leaves(restored)) - len(jax.tree.leaves(state))
+    if old_counts:
+        with pytest.raises(ValueError, match="in the saved tree only: .*count"):
+            check_restorable(restored, state)
+    migrated = migrate(restored, jax.eval_shape(lambda: state))
+    assert jax.tree.structure(migrated) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(migrated), jax.tree.leaves(state), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_migrate_drops_only_what_it_is_told(saved):
+    state = saved["rmsprop"]["half_state"]
+    old = _old_layout(state)
+    with pytest.raises(ValueError, match="in the saved tree only: 0/count"):
+        migrate(old, state, drop=())
+    renamed = [{"nu_": old[0]["nu"], "mu": None}, old[1]]
+    with pytest.raises(ValueError, match="in the target only: 0/nu/"):
+        migrate(renamed, state)

@@ -277,15 +277,21 @@ def test_state_structure(tx, state_type, none_fields):
     chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
 
 
-@pytest.mark.parametrize("bias_correction", [False, True])
-@pytest.mark.parametrize("inner_decay", [None, 0.9])
+@pytest.mark.parametrize(
+    "bias_correction, inner_decay", [(False, None), (True, None), (True, 0.0)]
+)
 def test_precondition_by_rms_counts_only_when_correcting(bias_correction, inner_decay):
     tx = rj.precondition_by_rms(
         rj.momentum(), bias_correction=bias_correction, inner_decay=inner_decay
     )
     state = tx.init(jnp.ones(3))
-    assert (state.rms.count is not None) == (bias_correction or bool(inner_decay))
+    assert (state.rms.count is not None) == bias_correction
     assert state.inner.count is None
+
+
+def test_inner_decay_needs_bias_correction():
+    with pytest.raises(ValueError, match="`inner_decay` requires `bias_correction"):
+        rj.precondition_by_rms(rj.momentum(), bias_correction=False, inner_decay=0.9)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
