@@ -61,6 +61,37 @@ def path(ax: Axes, ws: np.ndarray, color: str, label: str, **kwargs) -> None:
     ax.plot(*ws[0], "o", color="k", ms=5, zorder=6)
 
 
+def paths_and_gaps(
+    land,
+    results: dict,
+    labels: dict[str, str],
+    floor: float,
+    clip: float,
+    figsize: tuple[float, float],
+):
+    """A figure of two panels: each run's path (clipped to +-``clip``) over the
+    landscape's contours, and its loss gap on a log axis (floored at
+    ``floor``). ``results`` maps an optimizer name to ``{"lr", "ws", "gaps"}``.
+    Returns ``(fig, left, right)``."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize)
+    contour(left, land)
+    for name, r in results.items():
+        label = f"{labels[name]}, lr={r['lr']:.2g}"
+        path(left, np.clip(r["ws"], -clip, clip), COLORS[name], label)
+        gaps = np.clip(r["gaps"], floor, None)
+        right.semilogy(gaps, color=COLORS[name], label=label)
+    return fig, left, right
+
+
+def legend_below(fig, ax: Axes, ncol: int | None = None, room: float = 0.07) -> None:
+    """One legend for the whole figure, from ``ax``'s lines, under the panels
+    (which give up the bottom ``room`` of the figure for it)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.tight_layout(rect=(0, room, 1, 1))
+    ncol = len(labels) if ncol is None else ncol
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False)
+
+
 def save(fig, out: pathlib.Path, filename: str) -> str:
     """Saves ``fig`` as ``out/filename`` (PNG), closes it, returns the filename."""
     fig.savefig(out / filename, bbox_inches="tight")

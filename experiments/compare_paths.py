@@ -12,7 +12,6 @@ is one more landscape, with its minimum estimated on a grid.
 from __future__ import annotations
 
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import _numerics as nx
@@ -99,22 +98,15 @@ def measure(land: landscapes.Landscape, steps: int, lrs: np.ndarray) -> dict:
 
 
 def _figure(ctx, land, results, steps) -> Figure:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
-    plot.contour(left, land)
-    for name, r in results.items():
-        label = f"{nx.LABELS[name]}, lr={r['lr']:.2g}"
-        plot.path(left, np.clip(r["ws"], -1e3, 1e3), plot.COLORS[name], label)
-        right.semilogy(
-            np.clip(r["gaps"], nx.FLOOR, None), color=plot.COLORS[name], label=label
-        )
+    fig, left, right = plot.paths_and_gaps(
+        land, results, nx.LABELS, nx.FLOOR, clip=1e3, figsize=(11, 4.4)
+    )
     left.set_title(f"{land.name}: paths at each optimizer's best learning rate")
     right.set_title(f"{land.name}: loss gap f - f* (floor {nx.FLOOR:g})")
     right.set_xlabel("step")
     right.set_ylabel("f(w) - f*")
     right.set_xlim(0, steps)
-    handles, labels = right.get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    plot.legend_below(fig, right)
     filename = plot.save(fig, ctx.out, f"paths_{land.name}.png")
     return Figure(filename, f"Paths on {land.description}", _takeaway(results))
 

@@ -84,9 +84,7 @@ def run(ctx: Context) -> Section:
     for ax in (left, right):
         ax.set_xlabel("mini-batch step")
         ax.set_ylabel("weight w (start 0)")
-    handles, labels = right.get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
+    plot.legend_below(fig, right, ncol=4, room=0.1)
     filename = plot.save(fig, ctx.out, "minibatch_drift.png")
 
     # Drift as a fraction of the largest possible travel, eta per step.

@@ -9,7 +9,6 @@ and does the loss rise on the way?
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import _numerics as nx
@@ -68,22 +67,15 @@ def run(ctx: Context) -> Section:
         )
         ctx.progress.advance(f"steep start: {name}")
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
-    plot.contour(left, land)
-    for name, r in results.items():
-        label = f"{nx.LABELS[name]}, lr={r['lr']:.2g}"
-        plot.path(left, np.clip(r["ws"], -50, 50), plot.COLORS[name], label)
-        right.semilogy(
-            np.clip(r["gaps"], nx.FLOOR, None), color=plot.COLORS[name], label=label
-        )
+    fig, left, right = plot.paths_and_gaps(
+        land, results, nx.LABELS, nx.FLOOR, clip=50, figsize=(12, 4.6)
+    )
     left.set_title("paths from (6, -8) at the best learning rates")
     right.set_title("loss f(w) (f* = 0)")
     right.set_xlabel("step")
     right.set_ylabel("f(w)")
     right.set_xlim(0, min(steps, 100))
-    handles, labels = right.get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    plot.legend_below(fig, right)
     filename = plot.save(fig, ctx.out, "steep_start.png")
 
     rows = [

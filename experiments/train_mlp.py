@@ -248,9 +248,7 @@ def _robustness_figure(ctx, runs, final, works, lrs, epochs) -> str:
     axes[1].set_ylabel("test accuracy (%)")
     for ax in axes:
         ax.set_xlabel("learning rate")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
+    plot.legend_below(fig, axes[0], ncol=3, room=0.08)
     return plot.save(fig, ctx.out, "mlp_lr_robustness.png")
 
 
