@@ -5,20 +5,70 @@ Each preset takes the framework's own keyword names and defaults and returns an
 update, operation for operation: in float64 the trajectories agree with the
 framework's to rounding (``tests/golden/``). Where the frameworks differ:
 
-================= =========== ===================== ======== =====================
-preset            eps         learning rate         L2 decay initial state
-================= =========== ===================== ======== =====================
-``torch_rmsprop`` after root  multiplies the buffer coupled  :math:`s_0 = 0`
-``torch_rprop``   --          first step size, once --       :math:`\Delta` clipped
-``torch_adagrad`` after root  :math:`/(1+(t-1)d)`   coupled  :math:`G_0` = argument
-``torch_sgd``     --          multiplies the buffer coupled  :math:`b_1 = g_1`
-``keras_rmsprop`` inside root enters the buffer     --       :math:`s_0 = 0`
-``keras_adagrad`` inside root plain                 --       :math:`G_0 = 0.1`
-``tf1_rmsprop``   inside root enters the buffer     --       :math:`s_0 = 1`
-================= =========== ===================== ======== =====================
+.. begin table presets
 
-"Multiplies the buffer" (PyTorch) is :math:`w \leftarrow w - \eta_t v_t` with
-:math:`v_t = \mu v_{t-1} + u_t`; "enters the buffer" (Keras, TF1) is
+.. list-table::
+   :header-rows: 1
+
+   * - preset
+     - reproduces
+     - eps
+     - learning rate
+     - weight decay
+     - initial state
+   * - ``presets.torch_rmsprop(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0,
+       momentum=0.0, centered=False)``
+     - ``torch.optim.RMSprop``
+     - outside √
+     - multiplies the momentum buffer
+     - coupled L2
+     - s₀ = 0
+   * - ``presets.torch_rprop(lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0))``
+     - ``torch.optim.Rprop`` (iRprop−)
+     - –
+     - initial step size, read once
+     - –
+     - Δ clipped from step 1
+   * - ``presets.torch_adagrad(lr=0.01, lr_decay=0.0, weight_decay=0.0,
+       initial_accumulator_value=0.0, eps=1e-10)``
+     - ``torch.optim.Adagrad``
+     - outside √
+     - lr / (1 + (t−1)·lr_decay)
+     - coupled L2
+     - G₀ = initial_accumulator_value
+   * - ``presets.torch_sgd(lr=0.001, momentum=0.0, dampening=0.0, weight_decay=0.0,
+       nesterov=False)``
+     - ``torch.optim.SGD``
+     - –
+     - multiplies the momentum buffer
+     - coupled L2
+     - buf₁ = g₁ (undamped)
+   * - ``presets.keras_rmsprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
+       centered=False)``
+     - ``keras.optimizers.RMSprop``
+     - inside √
+     - enters the momentum buffer
+     - –
+     - s₀ = 0
+   * - ``presets.keras_adagrad(learning_rate=0.001, initial_accumulator_value=0.1,
+       epsilon=1e-7)``
+     - ``keras.optimizers.Adagrad``
+     - inside √
+     - plain
+     - –
+     - G₀ = 0.1
+   * - ``presets.tf1_rmsprop(learning_rate, decay=0.9, momentum=0.0, epsilon=1e-10,
+       centered=False)``
+     - ``tf.compat.v1.train.RMSPropOptimizer``
+     - inside √
+     - enters the momentum buffer
+     - –
+     - **s₀ = 1**
+
+.. end table presets
+
+"Multiplies the momentum buffer" (PyTorch) is :math:`w \leftarrow w - \eta_t v_t` with
+:math:`v_t = \mu v_{t-1} + u_t`; "enters the momentum buffer" (Keras, TF1) is
 :math:`v_t = \mu v_{t-1} + \eta_t u_t`, :math:`w \leftarrow w - v_t`. The two
 agree for a constant learning rate and differ as soon as it follows a
 schedule. Every learning rate may be an optax schedule of the step count (0 at
