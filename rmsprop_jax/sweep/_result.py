@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from rmsprop_jax._sweep_grid import Grid, Value
+from rmsprop_jax.sweep._grid import Grid, Value
 
 
 class Group(NamedTuple):

@@ -1,27 +1,4 @@
-r"""Hyperparameter sweeps as one compiled program.
-
-Build a grid of configurations, then train every configuration at once::
-
-    import jax.numpy as jnp
-    import rmsprop_jax as rj
-    from rmsprop_jax.sweep import grid, sweep
-
-    loss = lambda w: (1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2
-    result = sweep(rj.rmsprop, loss, jnp.array([-1.5, 2.0]),
-                   grid(decay=[0.0, 0.5, 0.9, 0.99], learning_rate=[1e-3, 1e-2, 1e-1]),
-                   steps=500)
-    result.losses.shape      # (4, 3, 500): (decays, learning rates, steps)
-    result.best().config     # {'decay': ..., 'learning_rate': ...}
-    print(result.table())    # config columns + final_loss, min_loss, diverged
-
-The optimizer is built *inside* the traced function, so every numeric
-hyperparameter is a traced array and the whole grid is one
-``jax.jit(jax.vmap(...))`` with a ``lax.scan`` over the steps: one compilation,
-whatever the number of configurations. Static switches (``centered``,
-``eps_in_sqrt``, ``nesterov``, ``variant``, ``momentum=None``...) may be swept
-too: configurations are grouped by their static values, each group is one
-compiled program, and the results are merged back in grid order.
-"""
+"""The sweep itself: a grid, grouped by static switches, run as compiled programs."""
 
 from __future__ import annotations
 
@@ -34,26 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rmsprop_jax import _sweep_run
-from rmsprop_jax._sweep_grid import Grid as Grid
-from rmsprop_jax._sweep_grid import as_grid, check_against, is_static
-from rmsprop_jax._sweep_grid import grid as grid
-from rmsprop_jax._sweep_grid import table as table
-from rmsprop_jax._sweep_grid import zipped as zipped
-from rmsprop_jax._sweep_result import ConfigResult as ConfigResult
-from rmsprop_jax._sweep_result import Group as Group
-from rmsprop_jax._sweep_result import SweepResult as SweepResult
-
-__all__ = [
-    "ConfigResult",
-    "Grid",
-    "Group",
-    "SweepResult",
-    "grid",
-    "sweep",
-    "table",
-    "zipped",
-]
+from rmsprop_jax.sweep import _program
+from rmsprop_jax.sweep._grid import Grid, as_grid, check_against, is_static
+from rmsprop_jax.sweep._result import Group, SweepResult
 
 _TRACED = object()  # marks a traced (swept as an array) value in a group key
 
@@ -119,9 +79,9 @@ def _column(values: list[Any]) -> jax.Array:
     """Traced values keep their own precision: float32 (float64 under x64), or
     int for all-int columns; never the parameters' dtype."""
     if all(isinstance(v, int) for v in values):
-        return jnp.asarray(np.asarray(values, _sweep_run.int_dtype()))
+        return jnp.asarray(np.asarray(values, _program.int_dtype()))
     # Rounded once, on the host, from the Python floats (no device conversion).
-    return jnp.asarray(np.asarray(values, _sweep_run.float_dtype()))
+    return jnp.asarray(np.asarray(values, _program.float_dtype()))
 
 
 def _shaped(shape: tuple[int, ...]) -> Callable[[jax.Array], jax.Array]:
@@ -257,7 +217,7 @@ def sweep(
     keys = jax.random.split(key, restarts) if init_params is not None else None
     plans = None
     if batch_size is not None:
-        plans = _sweep_run.batch_plan(key, restarts, samples, steps, batch_size)
+        plans = _program.batch_plan(key, restarts, samples, steps, batch_size)
         plans = jnp.asarray(plans)
 
     groups: dict[tuple, list[int]] = {}
@@ -276,7 +236,7 @@ def sweep(
         _validate(make_tx, dict(static), columns, configs, indices)
         hyper = {n: _column(values) for n, values in columns.items()}
         hyper["__index__"] = jnp.asarray(np.asarray(indices, np.int32))  # never empty
-        program = _sweep_run.Program(
+        program = _program.Program(
             make_tx=make_tx,
             loss_fn=loss_fn,
             static=static,
@@ -291,7 +251,7 @@ def sweep(
             shape=g.shape if len(groups) == 1 else (len(indices),),
         )
         fixed = None if init_params is not None else params
-        outputs.append(_sweep_run.run(program, hyper, keys, plans, fixed, data))
+        outputs.append(_program.run(program, hyper, keys, plans, fixed, data))
         group_info.append(Group(dict(static), np.asarray(indices)))
 
     states = [o.pop("final_state") for o in outputs]
