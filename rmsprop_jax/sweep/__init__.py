@@ -27,16 +27,22 @@ from rmsprop_jax.sweep._grid import Grid as Grid
 from rmsprop_jax.sweep._grid import grid as grid
 from rmsprop_jax.sweep._grid import table as table
 from rmsprop_jax.sweep._grid import zipped as zipped
+from rmsprop_jax.sweep._program import batch_plan as batch_plan
+from rmsprop_jax.sweep._records import RECORDABLE as RECORDABLE
 from rmsprop_jax.sweep._result import ConfigResult as ConfigResult
 from rmsprop_jax.sweep._result import Group as Group
 from rmsprop_jax.sweep._result import SweepResult as SweepResult
+from rmsprop_jax.sweep._sweep import compilations as compilations
 from rmsprop_jax.sweep._sweep import sweep as sweep
 
 __all__ = [
+    "RECORDABLE",
     "ConfigResult",
     "Grid",
     "Group",
     "SweepResult",
+    "batch_plan",
+    "compilations",
     "grid",
     "sweep",
     "table",
