@@ -16,8 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from rmsprop_jax import diagnostics
-from rmsprop_jax._rprop import ScaleByRpropState
-from rmsprop_jax.transforms import AccumulateSquaresState, ScaleByRmsState
+from rmsprop_jax.transforms import (
+    AccumulateSquaresState,
+    ScaleByRmsState,
+    ScaleByRpropState,
+)
 
 RECORDABLE: tuple[str, ...] = (
     "loss",
