@@ -8,6 +8,7 @@ import ast
 import importlib.util
 import inspect
 import pathlib
+import typing
 
 import pytest
 
@@ -45,12 +46,12 @@ def test_every_copy_equals_its_table():
     assert sync.stale(write=False) == []
 
 
-@pytest.mark.parametrize("name", sync.TABLES)
+@pytest.mark.parametrize("name", sorted(MODULES))
 def test_table_lists_every_public_factory(name):
     assert set(_listed(name)) == _factories(MODULES[name])
 
 
-@pytest.mark.parametrize("name", sync.TABLES)
+@pytest.mark.parametrize("name", sorted(MODULES))
 def test_table_signatures_are_the_real_ones(name):
     """Parameter names, order and keyword-only marker; defaults where given."""
     for factory, call in _listed(name).items():
@@ -70,6 +71,14 @@ def test_table_signatures_are_the_real_ones(name):
                 assert ast.literal_eval(default) == real[arg.arg].default, call
 
 
+def test_rprop_table_lists_every_variant():
+    written = [
+        row[0].split()[0].strip("`")
+        for row in sync.rows(sync.source("rprop_variants"))[1:]
+    ]
+    assert sorted(written) == sorted(typing.get_args(transforms.RpropVariant))
+
+
 def test_rst_rendering_keeps_every_cell():
     text = sync.rst("presets")
     assert text.startswith(".. list-table::")
@@ -78,6 +87,13 @@ def test_rst_rendering_keeps_every_cell():
     assert text.count("   * - ") == len(rows)
     assert text.count("     - ") == len(rows) * (len(rows[0]) - 1)
     assert "``torch.optim.RMSprop``" in text
+
+
+def test_rst_rendering_indents_and_converts_math():
+    text = sync.rst("rprop_variants", indent="    ")
+    assert all(line.startswith("    ") for line in text.splitlines() if line)
+    assert all(len(line) <= sync.WIDTH for line in text.splitlines())
+    assert ":math:`-u_{t-1}`" in text and "$" not in text
 
 
 def test_a_changed_copy_is_reported(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ import textwrap
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-TABLES = ("optimizers", "primitives", "presets")
+TABLES = ("optimizers", "primitives", "presets", "rprop_variants")
 # Where each table is copied: (file, table name). Guides under docs/ include
 # the files instead.
 COPIES: tuple[tuple[str, str], ...] = (
@@ -30,6 +30,7 @@ COPIES: tuple[tuple[str, str], ...] = (
     ("README.md", "optimizers"),
     ("README.md", "presets"),
     ("rmsprop_jax/presets.py", "presets"),
+    ("rmsprop_jax/transforms/rprop.py", "rprop_variants"),
 )
 WIDTH = 88
 
@@ -51,11 +52,14 @@ def rows(markdown: str) -> list[list[str]]:
 
 
 def _rst_inline(cell: str) -> str:
-    return re.sub(r"`([^`]+)`", r"``\1``", cell)
+    """Markdown's code spans and ``$math$`` as reStructuredText roles."""
+    cell = re.sub(r"`([^`]+)`", r"``\1``", cell)
+    return re.sub(r"\$([^$]+)\$", r":math:`\1`", cell)
 
 
-def rst(name: str) -> str:
-    """The table as a reStructuredText ``list-table``, lines within ``WIDTH``."""
+def rst(name: str, indent: str = "") -> str:
+    """The table as a reStructuredText ``list-table`` indented by ``indent``,
+    lines within ``WIDTH``."""
     lines = [".. list-table::", "   :header-rows: 1", ""]
     for row in rows(source(name)):
         for i, cell in enumerate(row):
@@ -63,13 +67,13 @@ def rst(name: str) -> str:
             text = _rst_inline(cell) or "\\ "
             lines += textwrap.wrap(
                 text,
-                WIDTH,
+                WIDTH - len(indent),
                 initial_indent=first,
                 subsequent_indent="       ",
                 break_long_words=False,
                 break_on_hyphens=False,
             )
-    return "\n".join(lines) + "\n"
+    return "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
 
 
 def _markers(path: str, name: str) -> tuple[str, str]:
@@ -78,20 +82,26 @@ def _markers(path: str, name: str) -> tuple[str, str]:
     return f"<!-- begin table {name} -->", f"<!-- end table {name} -->"
 
 
-def _render(path: str, name: str) -> str:
-    if path.endswith(".py"):
-        return "\n\n" + rst(name) + "\n"
-    return "\n" + source(name)
-
-
 def _replace(text: str, path: str, name: str) -> str:
+    """``text`` with the block of table ``name`` rendered anew (a docstring's
+    block keeps the indentation of its markers)."""
     begin, end = _markers(path, name)
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    pattern = re.compile(
+        rf"^([ \t]*){re.escape(begin)}\n.*?^\1{re.escape(end)}$",
+        re.DOTALL | re.MULTILINE,
+    )
     if len(pattern.findall(text)) != 1:
-        raise ValueError(
-            f"{path} must hold exactly one block {begin.strip()!r} ... {end.strip()!r}"
-        )
-    return pattern.sub(lambda _: begin + _render(path, name) + end, text)
+        raise ValueError(f"{path} must hold exactly one block {begin!r} ... {end!r}")
+
+    def render(match: re.Match[str]) -> str:
+        indent = match.group(1)
+        if path.endswith(".py"):
+            body = "\n" + rst(name, indent) + "\n"
+        else:
+            body = source(name)
+        return f"{indent}{begin}\n{body}{indent}{end}"
+
+    return pattern.sub(render, text)
 
 
 def stale(write: bool = False) -> list[str]:
