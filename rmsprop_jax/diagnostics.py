@@ -226,6 +226,7 @@ def _second_moment(
     # Before the first update (t = 0) the moment is still its initial value.
     t = jnp.maximum(_steps(found, steps, "bias correction"), 1)
     correction = bias_correction_factor(beta, t, True)
+    assert correction is not None  # enabled
     return jax.tree.map(lambda n: unbias(n, correction.astype(n.dtype)), state.nu)
 
 
@@ -426,7 +427,12 @@ def summarize(
     """
     for name in statistics:
         _checks.check_choice("statistics", name, STATISTICS)
-    reduce = {"min": jnp.min, "median": jnp.median, "max": jnp.max, "mean": jnp.mean}
+    reduce: dict[str, Callable[[jax.Array], jax.Array]] = {
+        "min": jnp.min,
+        "median": jnp.median,
+        "max": jnp.max,
+        "mean": jnp.mean,
+    }
     out = {}
     for key, tree in trees.items():
         for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
@@ -485,11 +491,18 @@ def report(
       >>> {k: round(float(v), 4) for k, v in row.items()}
       {'effective_learning_rate/0/b/max': 0.0316, 'gradient_rms/0/b/max': 0.9487}
     """
-    moments = dict(bias_correction=bias_correction, decay=decay, steps=steps)
     rates = effective_learning_rates(
-        opt_state, learning_rate, eps, eps_in_sqrt=eps_in_sqrt, **moments
+        opt_state,
+        learning_rate,
+        eps,
+        eps_in_sqrt=eps_in_sqrt,
+        bias_correction=bias_correction,
+        decay=decay,
+        steps=steps,
     )
-    rms = gradient_rms(opt_state, **moments)
+    rms = gradient_rms(
+        opt_state, bias_correction=bias_correction, decay=decay, steps=steps
+    )
     out = {}
     for prefix, trees in (("effective_learning_rate", rates), ("gradient_rms", rms)):
         stats = summarize(trees, statistics)

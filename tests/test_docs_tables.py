@@ -26,11 +26,16 @@ MODULES = {"optimizers": optimizers, "primitives": transforms, "presets": preset
 
 
 def _factories(module) -> set[str]:
-    return {
+    """The public factories a table must list (for presets: the framework
+    optimizers, ``torch_*``, ``keras_*`` and ``tf1_*``)."""
+    names = {
         name
         for name in module.__all__
         if name[0].islower() and inspect.isfunction(getattr(module, name))
     }
+    if module is presets:
+        names = {n for n in names if n.startswith(("torch_", "keras_", "tf1_"))}
+    return names
 
 
 def _listed(name: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ class Group(NamedTuple):
 class ConfigResult(NamedTuple):
     """One run of a sweep (with leading start and restart axes if any)."""
 
-    index: tuple[int, ...]  # position in the grid
+    index: tuple[int, ...]  # type: ignore[assignment]  # grid position (shadows tuple.index)
     config: dict[str, Value]  # grid values (with optimizer and landscape names)
     losses: jax.Array  # ([starts,] [restarts,] steps); NaN after divergence
     final_loss: jax.Array  # ([starts,] [restarts]); NaN where diverged

@@ -37,10 +37,15 @@ def increment(count: jax.Array | None) -> jax.Array | None:
 
 
 def bias_correction_factor(
-    decay: ArrayLike, count: jax.Array, enabled: bool
+    decay: ArrayLike, count: jax.Array | None, enabled: bool
 ) -> jax.Array | None:
-    """``1 - decay**count`` if enabled, else None (no correction)."""
-    return 1 - decay**count if enabled else None
+    """``1 - decay**count`` if enabled, else None (no correction). A state that
+    corrects keeps a count (:func:`new_count`)."""
+    if not enabled:
+        return None
+    if count is None:
+        raise ValueError("bias correction needs a step count; the state keeps none.")
+    return 1 - jnp.power(decay, count)
 
 
 def times(factor: Any, x: jax.Array) -> jax.Array:
@@ -91,7 +96,9 @@ def rms_accumulate(grads: optax.Updates, state: Any, decay: ArrayLike) -> Any:
 
     def ema(g: jax.Array, old: jax.Array, power: int) -> jax.Array:
         g = _dtypes.cast(g, _dtypes.compute_dtype(g, old))
-        return _dtypes.cast(decay * old + (1 - decay) * g**power, old.dtype)
+        new = decay * old + (1 - decay) * g**power
+        # mypy types ArrayLike * Array as a NumPy array; it is a jax.Array.
+        return _dtypes.cast(new, old.dtype)  # type: ignore[arg-type]
 
     nu = jax.tree.map(lambda g, n: ema(g, n, 2), grads, state.nu)
     mu = None

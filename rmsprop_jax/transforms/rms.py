@@ -21,7 +21,9 @@ class ScaleByRmsState(NamedTuple):
     """State of :func:`scale_by_rms` (and the second moments of
     :func:`precondition_by_rms`)."""
 
-    count: jax.Array | None  # int32 scalar: updates so far; bias correction only.
+    # int32 scalar: updates so far; bias correction only. (The field shadows
+    # tuple.count, as optax's states' do; mypy reports that as an override.)
+    count: jax.Array | None  # type: ignore[assignment]
     nu: optax.Updates  # EMA of squared gradients, s.
     mu: optax.Updates | None  # EMA of gradients, m; None unless centered.
 

@@ -211,7 +211,8 @@ def scale_by_rprop(
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del params, extra_args
-        undo, prev_value = (), state.prev_value
+        undo: tuple[typing.Any, ...] = ()
+        prev_value = state.prev_value
         if backtracks:
             undo = (jax.tree.map(jnp.negative, state.prev_update),)
         if needs_value:

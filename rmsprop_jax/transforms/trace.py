@@ -24,8 +24,9 @@ class MomentumState(NamedTuple):
     """State of :func:`momentum`."""
 
     # int32 scalar: updates so far; only with bias_correction or
-    # undamped_first_step, the options that read it.
-    count: jax.Array | None
+    # undamped_first_step, the options that read it. (The field shadows
+    # tuple.count, as optax's states' do; mypy reports that as an override.)
+    count: jax.Array | None  # type: ignore[assignment]
     trace: optax.Updates  # v, the momentum buffer.
 
 
@@ -103,7 +104,9 @@ def momentum(
 
         def accumulate(g: jax.Array, v: jax.Array) -> jax.Array:
             g = _dtypes.cast(g, _dtypes.compute_dtype(g, v))
-            return _dtypes.cast(decay * v + times(1 - damp, g), v.dtype)
+            new = decay * v + times(1 - damp, g)
+            # mypy types ArrayLike * Array as a NumPy array; it is a jax.Array.
+            return _dtypes.cast(new, v.dtype)  # type: ignore[arg-type]
 
         def output(g: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _dtypes.compute_dtype(g, v)
