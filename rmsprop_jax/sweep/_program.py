@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -328,7 +328,10 @@ def run(
     _traces += 1
     outputs = []
     for i, spec in enumerate(program.groups):
-        column = landscapes[i] if program.per_run_landscape else landscapes
+        # per_run_landscape: one column per group, else one index for all.
+        column = cast(
+            jax.Array, landscapes[i] if program.per_run_landscape else landscapes
+        )
         outputs.append(
             _run_group(program, spec, hyper[i], column, keys, plans, params, data)
         )

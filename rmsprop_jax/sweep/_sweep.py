@@ -92,6 +92,7 @@ def _data_size(data: Any, batch_size: int | None) -> int | None:
             f"axis; got leading sizes {sorted(map(str, sizes))}."
         )
     n = sizes.pop()
+    assert n is not None  # checked above
     if batch_size is not None and batch_size > n:
         raise ValueError(f"`batch_size` {batch_size} exceeds the {n} samples.")
     return n
@@ -522,9 +523,12 @@ def sweep(
         record_every=record_every,
     )
     call = _build(full, groups, factories, landscapes, options)
-    keys = jax.random.split(key, restarts) if initial.init_fn is not None else None
-    plans = None
+    keys = plans = None
+    if initial.init_fn is not None:
+        assert key is not None  # phase 1 requires a key for randomness
+        keys = jax.random.split(key, restarts)
     if batch_size is not None:
+        assert key is not None and samples is not None  # phase 1 checked both
         plans = _program.batch_plan(key, restarts, samples, steps, batch_size)
     outputs, states = _program.run(
         call.program, call.hyper, call.landscapes, keys, plans, initial.params, data
