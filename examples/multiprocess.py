@@ -228,6 +228,8 @@ def make_step(tx, mesh: jax.sharding.Mesh, shardings, loss: Callable = loss_fn):
 
     def step(params, opt_state, x, y):
         value, grads = jax.value_and_grad(loss)(params, x, y)
+        # All-reduced, like the params: each device then updates its part.
+        grads = jax.lax.with_sharding_constraint(grads, replicated)
         updates, opt_state = tx.update(grads, opt_state, params, value=value)
         params = optax.apply_updates(params, updates)
         params = jax.lax.with_sharding_constraint(params, replicated)
