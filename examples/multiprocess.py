@@ -271,7 +271,9 @@ def run(args: argparse.Namespace) -> None:
     initialize(args.process_id, args.num_processes, coordinator)
     mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
     sizes = (32, args.hidden, args.hidden, 8)
-    xs, ys = global_batches(args.steps, 16 * jax.device_count(), sizes)
+    # Rprop is a full-batch method: every step sees the same (global) batch.
+    x, y = global_batches(1, 16 * jax.device_count(), sizes)
+    xs, ys = np.repeat(x, args.steps, axis=0), np.repeat(y, args.steps, axis=0)
     rows = local_rows(batch_sharding(mesh), xs.shape)  # load only these rows
     xs, ys = to_global(mesh, xs[:, rows], ys[:, rows])
     host = init_mlp(sizes)

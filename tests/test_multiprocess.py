@@ -30,7 +30,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 
@@ -48,48 +50,70 @@ import optax  # noqa: E402
 example = worker.example
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES = list(worker.OPTIMIZERS)
-LIMIT = {"train": 240.0, "resume": 180.0, "die": 120.0}  # seconds, hard
+LIMIT = {"train": 240.0, "resume": 180.0, "die": 120.0, "example": 150.0}  # hard, s
 PORT_TAKEN = re.compile(r"address already in use|failed to add port", re.I)
+ENV = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {
+    # this checkout's code, whatever is installed
+    "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+    "JAX_PLATFORMS": "cpu",
+}
+
+
+def _worker(task: str, out: pathlib.Path, *extra: str) -> list[list[str]]:
+    """The command lines of one worker process per process id, on a free port."""
+    port = str(example.free_port())
+    script = str(ROOT / "tests" / "multiprocess_worker.py")
+    return [
+        [sys.executable, script, task, "--process-id", str(i), "--port", port]
+        + ["--out", str(out), *extra]
+        for i in range(worker.PROCESSES)
+    ]
+
+
+def _example(out: pathlib.Path) -> list[list[str]]:
+    """``examples/multiprocess.py``, which starts its processes itself."""
+    script = str(ROOT / "examples" / "multiprocess.py")
+    limit = str(LIMIT["example"] - 30)  # it kills its processes first
+    options = ["--steps", "4", "--hidden", "16", "--timeout", limit]
+    return [[sys.executable, script, *options]]
 
 
 @dataclass
 class Launch:
-    """Two worker processes started together, with their logs in ``out``."""
+    """Processes started together, their output in ``out/<task>-<i>.log``.
+
+    ``commands`` makes the command lines, with a new free port each time: a
+    launch whose port was taken in the meantime is run again once or twice.
+    """
 
     task: str
     out: pathlib.Path
-    processes: list[subprocess.Popen]
-    started: float
+    commands: Callable[[], list[list[str]]]
+    processes: list[subprocess.Popen] | None = None
+    started: float = 0.0
+    result: tuple[list[int | None], list[str]] | None = None
 
-    @classmethod
-    def start(cls, task: str, out: pathlib.Path, *extra: str) -> Launch:
-        port = example.free_port()
-        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-        env |= {  # this checkout's code, whatever is installed
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-            "JAX_PLATFORMS": "cpu",
-        }
-        processes = []
-        for i in range(worker.PROCESSES):
-            command = [
-                *(sys.executable, str(ROOT / "tests" / "multiprocess_worker.py")),
-                *(task, "--process-id", str(i), "--port", str(port)),
-                *("--out", str(out), *extra),
-            ]
-            with (out / f"{task}-{i}.log").open("w") as log:
-                processes.append(
+    def start(self) -> Launch:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.processes, self.started = [], time.monotonic()
+        for i, command in enumerate(self.commands()):
+            with self._log(i).open("w") as log:
+                self.processes.append(
                     subprocess.Popen(
                         command,
                         cwd=ROOT,
-                        env=env,
+                        env=ENV,
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                     )
                 )
-        return cls(task, out, processes, time.monotonic())
+        return self
 
-    def wait(self) -> tuple[list[int | None], list[str]]:
+    def _log(self, i: int) -> pathlib.Path:
+        return self.out / f"{self.task}-{i}.log"
+
+    def _finish(self) -> tuple[list[int | None], list[str]]:
         """Exit codes (None: killed at the time limit) and logs."""
         deadline = self.started + LIMIT[self.task]
         try:
@@ -99,24 +123,20 @@ class Launch:
                 time.sleep(0.05)
             codes = [p.poll() for p in self.processes]
         finally:
-            for p in self.processes:
+            for p in self.processes:  # SIGKILL: JAX catches SIGTERM
                 if p.poll() is None:
                     p.kill()
                 p.wait()
-        logs = [
-            (self.out / f"{self.task}-{i}.log").read_text()
-            for i in range(len(self.processes))
-        ]
-        return codes, logs
+        return codes, [self._log(i).read_text() for i in range(len(codes))]
 
-
-def _launch(task: str, out: pathlib.Path, *extra: str):
-    """Runs ``task`` to the end; a port taken meanwhile is retried on another."""
-    for _ in range(3):
-        codes, logs = Launch.start(task, out, *extra).wait()
-        if not any(PORT_TAKEN.search(log) for log in logs):
-            break
-    return codes, logs
+    def wait(self) -> tuple[list[int | None], list[str]]:
+        if self.result is None:
+            self.result = self._finish()
+            for _ in range(2):
+                if not any(PORT_TAKEN.search(log) for log in self.result[1]):
+                    break
+                self.result = self.start()._finish()
+        return self.result
 
 
 def _report(codes, logs) -> str:
@@ -182,17 +202,38 @@ def _reference() -> dict:
 
 
 @pytest.fixture(scope="module")
-def trained(loopback, tmp_path_factory):
-    """The ``train`` task, and the single-process reference meanwhile."""
+def launches(loopback, tmp_path_factory):
+    """Every launch that needs no other's results, started at once.
+
+    The dying and the example processes spend most of their time waiting
+    (for a heartbeat to time out, for their peers), so they run alongside the
+    training; whatever still runs at the end of the module is killed.
+    """
     out = tmp_path_factory.mktemp("multiprocess")
-    launch = Launch.start("train", out)
+    started = {}
     try:
-        reference = _reference()
+        started["train"] = Launch("train", out, partial(_worker, "train", out))
+        for dead in (0, 1):
+            where = out / f"die{dead}"
+            extra = ("--dead", str(dead))
+            started[dead] = Launch("die", where, partial(_worker, "die", where, *extra))
+        started["example"] = Launch("example", out, partial(_example, out))
+        for launch in started.values():
+            launch.start()
+        yield started
     finally:
-        codes, logs = launch.wait()
-    if any(PORT_TAKEN.search(log) for log in logs):
-        codes, logs = _launch("train", out)
+        for launch in started.values():
+            if launch.processes is not None:
+                launch.wait()
+
+
+@pytest.fixture(scope="module")
+def trained(launches):
+    """The ``train`` task, and the single-process reference meanwhile."""
+    reference = _reference()
+    codes, logs = launches["train"].wait()
     assert codes == [0, 0], _report(codes, logs)
+    out = launches["train"].out
     return {"out": out, "results": _load(out, "train"), "reference": reference}
 
 
@@ -290,7 +331,8 @@ def test_skip_nonfinite_skips_on_every_process(trained):
 
 @pytest.fixture(scope="module")
 def resumed(trained):
-    codes, logs = _launch("resume", trained["out"])
+    out = trained["out"]
+    codes, logs = Launch("resume", out, partial(_worker, "resume", out)).start().wait()
     assert codes == [0, 0], _report(codes, logs)
     return _load(trained["out"], "resume")
 
@@ -306,9 +348,9 @@ def test_restored_checkpoint_continues_bit_for_bit(trained, resumed):
 
 
 @pytest.mark.parametrize("dead", [0, 1], ids=["coordinator_dies", "worker_dies"])
-def test_a_dead_process_stops_the_other(loopback, tmp_path, dead):
+def test_a_dead_process_stops_the_other(launches, dead):
     """The survivor is stopped by JAX's distributed runtime, with its error."""
-    codes, logs = _launch("die", tmp_path, "--dead", str(dead))
+    codes, logs = launches[dead].wait()
     survivor = 1 - dead
     report = _report(codes, logs)
     assert codes[dead] == worker.DEAD_EXIT, report
@@ -337,3 +379,25 @@ def test_check_loopback_refuses_other_addresses(monkeypatch):
     monkeypatch.setattr(example.socket, "getaddrinfo", unresolved)
     with pytest.raises(RuntimeError, match="'node7' does not resolve"):
         example.check_loopback()
+
+
+def test_example_trains_on_two_processes(launches):
+    """``python examples/multiprocess.py`` as documented, with a small model."""
+    codes, logs = launches["example"].wait()
+    assert codes == [0], _report(codes, logs)
+    (log,) = logs
+    assert "2 processes, 4 devices" in log, log
+    found = re.findall(
+        r"^(.+?) +loss ([\d.]+) -> ([\d.]+); [\d.]+ ms/step; "
+        r"optimizer state (\d+) B, per device \[(\d+), (\d+)\] B$",
+        log,
+        re.M,
+    )
+    assert [f[0] for f in found] == ["replicated", "ZeRO-1 per leaf", "ZeRO-1 flat"]
+    for label, first, last, total, *held in found:
+        assert float(last) < float(first), log
+        total, held = int(total), [int(h) for h in held]
+        if label == "replicated":
+            assert held == [total, total], log
+        else:  # a quarter of every vector; the scalars on every device
+            assert all(total / 4 <= h <= total / 4 + 32 for h in held), log
