@@ -306,7 +306,7 @@ def run(args: argparse.Namespace) -> None:
         if main:
             ms = 1e3 * min(times) / args.steps
             print(
-                f"{label:15s} loss {losses[0]:.4f} -> {losses[-1]:.4f}; "
+                f"{label:15s} loss {losses[0]:.3e} -> {losses[-1]:.3e}; "
                 f"{ms:.1f} ms/step; optimizer state {total} B, per device "
                 f"{sorted(held.values())} B"
             )

@@ -164,6 +164,7 @@ class Program:
 
 
 def _start(args: argparse.Namespace, heartbeat: int):
+    print(f"process {args.process_id}: rmsprop_jax from {rj.__file__}", flush=True)
     example.check_loopback()
     coordinator = f"{example.LOOPBACK}:{args.port}"
     example.initialize(

@@ -233,6 +233,8 @@ def trained(launches):
     reference = _reference()
     codes, logs = launches["train"].wait()
     assert codes == [0, 0], _report(codes, logs)
+    for log in logs:  # the code of this checkout, not an installed copy
+        assert f"rmsprop_jax from {ROOT / 'rmsprop_jax' / '__init__.py'}" in log, log
     out = launches["train"].out
     return {"out": out, "results": _load(out, "train"), "reference": reference}
 
@@ -335,6 +337,15 @@ def resumed(trained):
     codes, logs = Launch("resume", out, partial(_worker, "resume", out)).start().wait()
     assert codes == [0, 0], _report(codes, logs)
     return _load(trained["out"], "resume")
+
+
+def test_both_processes_write_the_checkpoint(trained):
+    """Orbax's OCDBT layout: one store of shards per process that wrote."""
+    path = trained["out"] / "checkpoint"
+    assert (path / "commit_success.txt").exists()
+    for i in range(worker.PROCESSES):
+        data = path / f"ocdbt.process_{i}" / "d"
+        assert any(f.stat().st_size for f in data.iterdir()), data
 
 
 def test_restored_checkpoint_continues_bit_for_bit(trained, resumed):
