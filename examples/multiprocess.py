@@ -6,11 +6,14 @@ loopback interface through gloo). Every process runs this same program; a
 ``Mesh`` over ``jax.devices()`` spans all of them, each process contributes
 its own rows of the batch, and the jitted step all-reduces the gradients and
 the loss (the ``value=`` that iRprop+ needs). Nothing in the optimizer
-changes. Two layouts of the optimizer state are compared:
+changes. Three layouts of the optimizer state are compared:
 
 - **replicated**: every device holds the whole state (plain data parallelism);
-- **ZeRO-1**: params replicated, every state leaf split along its largest
-  axis over all devices of all processes, so each holds about 1/n of it.
+- **ZeRO-1 per leaf**: params replicated, every state leaf split along its
+  largest axis over all devices of all processes, so each holds 1/n of it;
+- **ZeRO-1 flat**: the same, for the params flattened into one vector (as
+  ZeRO does): one all-gather of the new params per step instead of one per
+  leaf.
 
 Launch both processes at once (they pick a free port on 127.0.0.1)::
 
@@ -24,7 +27,9 @@ scheduler on real hosts: ``--coordinator host0:PORT`` and one
     python examples/multiprocess.py --process-id 1 --num-processes 2 --port 12355
 
 Process 0 prints the loss, the step time and the optimizer-state bytes held
-by each of its devices, for both layouts.
+by each of its devices, for each layout. This runs on CPUs (``initialize``
+sets the platform, the device count and gloo); on GPU or TPU hosts leave
+those three settings out.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import resource
 import sys
 import time
 
@@ -266,7 +267,10 @@ def die(args: argparse.Namespace, out: dict) -> None:
         params, state, _ = jax.block_until_ready(run(params, state, *batch))
         print(f"process {args.process_id}: step {step} done", flush=True)
         if args.process_id == args.dead:
-            print(f"process {args.process_id}: exiting on purpose", flush=True)
+            print(
+                f"process {args.process_id}: exiting on purpose at {time.time():.2f}",
+                flush=True,
+            )
             os._exit(DEAD_EXIT)  # no clean-up, no shutdown barrier: a crash
     out["finished"] = np.array(True)  # never reached while the runtime works
 
@@ -282,6 +286,8 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--dead", type=int, default=1)
     args = parser.parse_args()
+    # A survivor that JAX aborts (task "die") leaves no core file behind.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     out: dict = {}
     TASKS[args.task](args, out)
     np.savez(pathlib.Path(args.out) / f"{args.task}-{args.process_id}.npz", **out)

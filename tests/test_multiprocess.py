@@ -399,7 +399,7 @@ def test_example_trains_on_two_processes(launches):
     (log,) = logs
     assert "2 processes, 4 devices" in log, log
     found = re.findall(
-        r"^(.+?) +loss ([\d.]+) -> ([\d.]+); [\d.]+ ms/step; "
+        r"^(.+?) +loss ([\d.e+-]+) -> ([\d.e+-]+); [\d.]+ ms/step; "
         r"optimizer state (\d+) B, per device \[(\d+), (\d+)\] B$",
         log,
         re.M,
