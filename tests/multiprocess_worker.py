@@ -177,9 +177,6 @@ def _start(args: argparse.Namespace, heartbeat: int):
         initialization_timeout=60,
     )
     jax.config.update("jax_enable_x64", True)
-    # New processes restoring the checkpoint reuse the first ones' programs.
-    jax.config.update("jax_compilation_cache_dir", str(pathlib.Path(args.out) / "xla"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
     params, xs, ys = problem()
     return mesh, params, xs, ys
