@@ -120,6 +120,8 @@ class Launch:
             while time.monotonic() < deadline:
                 if all(p.poll() is not None for p in self.processes):
                     break
+                if self._port_taken():  # the others would wait for it
+                    break
                 time.sleep(0.05)
             codes = [p.poll() for p in self.processes]
         finally:
@@ -128,6 +130,13 @@ class Launch:
                     p.kill()
                 p.wait()
         return codes, [self._log(i).read_text() for i in range(len(codes))]
+
+    def _port_taken(self) -> bool:
+        """Whether a process failed at once because its port was taken."""
+        return any(
+            p.poll() not in (None, 0) and PORT_TAKEN.search(self._log(i).read_text())
+            for i, p in enumerate(self.processes)
+        )
 
     def wait(self) -> tuple[list[int | None], list[str]]:
         if self.result is None:
