@@ -171,17 +171,18 @@ def _second_moment(
     decay: ArrayLike | None,
     steps: ArrayLike | None,
 ) -> Any:
-    """The (bias-corrected) second moment tree of an RMS or Adagrad state."""
+    r"""The root of the (bias-corrected) second moment tree of an RMS or Adagrad
+    state (the states keep the roots, :math:`\sqrt{s}` and :math:`\sqrt{G}`)."""
     state = found.state
     if isinstance(state, AccumulateSquaresState):
-        return state.sum_of_squares
+        return state.root_sum_of_squares
     correct = state.count is not None if bias_correction is None else bias_correction
     if not correct:
-        return state.nu
+        return state.rms
     beta = _pick("decay", decay, found.hyperparams, "decay", "b2")
     t = _steps(found, steps, "bias correction")
     correction = 1 - jnp.asarray(beta) ** jnp.maximum(t, 1)
-    return jax.tree.map(lambda n: n / correction.astype(n.dtype), state.nu)
+    return jax.tree.map(lambda r: r / jnp.sqrt(correction).astype(r.dtype), state.rms)
 
 
 def effective_learning_rates(
@@ -324,8 +325,10 @@ def gradient_rms(
         moment = _second_moment(found, bias_correction, decay, steps)
         if isinstance(state, AccumulateSquaresState):
             t = jnp.maximum(_steps(found, steps, "Adagrad's gradient RMS"), 1)
-            moment = jax.tree.map(lambda g, t=t: g / t.astype(g.dtype), moment)
-        out[_key(path)] = jax.tree.map(jnp.sqrt, moment)
+            moment = jax.tree.map(
+                lambda r, t=t: r / jnp.sqrt(t.astype(r.dtype)), moment
+            )
+        out[_key(path)] = moment
     return out
 
 

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks
+from rmsprop_jax import _checks, _inputs
 from rmsprop_jax.transforms._shared import (
     check_decay,
     rms_accumulate,
@@ -24,6 +24,7 @@ class PreconditionByRmsState(NamedTuple):
     inner: optax.OptState  # state of the preconditioned transformation.
 
 
+@_inputs.primitive
 def precondition_by_rms(
     inner: optax.GradientTransformation,
     decay: ArrayLike = 0.999,

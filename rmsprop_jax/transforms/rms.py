@@ -8,9 +8,10 @@ import jax
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks
+from rmsprop_jax import _checks, _inputs
 from rmsprop_jax.transforms._shared import (
     check_decay,
+    check_not_frozen,
     rms_accumulate,
     rms_divide,
     rms_init,
@@ -22,10 +23,13 @@ class ScaleByRmsState(NamedTuple):
     :func:`precondition_by_rms`)."""
 
     count: jax.Array | None  # int32 scalar: updates so far; bias correction only.
-    nu: optax.Updates  # EMA of squared gradients, s.
+    # sqrt(s), the root of the EMA of squared gradients (the RMS); kept as a
+    # root so that no finite gradient overflows it.
+    rms: optax.Updates
     mu: optax.Updates | None  # EMA of gradients, m; None unless centered.
 
 
+@_inputs.primitive
 def scale_by_rms(
     decay: ArrayLike = 0.9,
     eps: ArrayLike = 1e-8,
@@ -88,6 +92,7 @@ def scale_by_rms(
     check_decay("decay", decay, bias_correction)
     _checks.check_range("eps", eps, 0.0)
     _checks.check_range("initial_scale", initial_scale, 0.0)
+    check_not_frozen("decay", decay, "initial_scale", initial_scale)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState:
         return ScaleByRmsState(
