@@ -31,7 +31,6 @@ class SkipNonfiniteState(NamedTuple):
     inner: optax.OptState  # state of the guarded transformation.
 
 
-@_checks.keywords
 def _refuse_inside_multi_steps() -> None:
     """Raises if ``optax.MultiSteps`` is initialising this guard as its inner
     optimizer (found on the call stack: MultiSteps.init calls the inner init).
@@ -57,6 +56,7 @@ def _refuse_inside_multi_steps() -> None:
         frame = frame.f_back
 
 
+@_checks.keywords
 def skip_nonfinite(
     inner: optax.GradientTransformation,
     max_consecutive: ArrayLike | None = None,
