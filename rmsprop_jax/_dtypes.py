@@ -42,11 +42,15 @@ def compute_dtype(*arrays: Any) -> jnp.dtype:
     arithmetic). Memoised on the dtypes: a transformation asks once or twice
     per leaf, and each uncached answer costs tracing time.
     """
-    return _promoted(tuple(jnp.dtype(jnp.result_type(x)) for x in arrays))
+    dtypes = tuple(jnp.dtype(jnp.result_type(x)) for x in arrays)
+    return _promoted(
+        dtypes, jax.config.jax_enable_x64, jax.config.jax_numpy_dtype_promotion
+    )
 
 
 @functools.cache
-def _promoted(dtypes: tuple) -> jnp.dtype:
+def _promoted(dtypes: tuple, x64: bool, promotion: str) -> jnp.dtype:
+    del x64, promotion  # part of the cache key only: result_type reads them
     dtype = jnp.dtype(jnp.result_type(jnp.float32, *dtypes))
     if jnp.issubdtype(dtype, jnp.complexfloating):
         return jnp.dtype(jnp.finfo(dtype).dtype)

@@ -297,8 +297,9 @@ def test_inner_decay_needs_bias_correction():
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_inner_decay_is_the_inner_bias_correction_with_one_count(x64, dtype):
-    """``inner_decay=b1`` gives the values of a bias-corrected inner momentum,
-    bit for bit, with one step count in the state instead of two."""
+    """``inner_decay=b1`` gives the values of a bias-corrected inner momentum
+    (to one rounding: the shared count folds both corrections into one
+    factor), with one step count in the state instead of two."""
     b1 = 0.8
     shared = rj.precondition_by_rms(rj.momentum(b1, dampening=b1), inner_decay=b1)
     separate = rj.precondition_by_rms(
@@ -312,7 +313,7 @@ def test_inner_decay_is_the_inner_bias_correction_with_one_count(x64, dtype):
         (u1, states[0]), (u2, states[1]) = (
             tx.update(g, s) for tx, s in zip((shared, separate), states, strict=True)
         )
-        np.testing.assert_array_equal(u1, u2)
+        np.testing.assert_allclose(u1, u2, rtol=4 * jnp.finfo(dtype).eps)
     counts = [sum(x.shape == () for x in jax.tree.leaves(s)) for s in states]
     assert counts == [1, 2]
 

@@ -57,6 +57,15 @@ def scale_by_rms(
     With :math:`s_0 = 0` the first update is
     :math:`g_1/\sqrt{(1-\beta) g_1^2} = \mathrm{sign}(g_1)/\sqrt{1-\beta}`.
 
+    The state keeps :math:`r = \sqrt{s}` (field ``rms``), updated as
+    :math:`r_t = \mathrm{hypot}(\sqrt\beta\, r_{t-1}, \sqrt{1-\beta}\, g_t)`:
+    the same values as the formula above, but no finite gradient overflows it
+    (:math:`g^2` does above ~1.8e19 in float32), so a huge gradient never
+    freezes a weight. The centred variance is :math:`(r-|m|)(r+|m|)`, clamped
+    at 0. A zero gradient gives a zero update, also with ``eps=0``. Updates
+    are returned in the compute dtype (at least float32); complex leaves are
+    treated as pairs of real weights (real and imaginary part).
+
     Args:
       decay: :math:`\beta`, the EMA rate, in [0, 1] (in [0, 1) with
         ``bias_correction``). Default 0.9.
@@ -74,7 +83,10 @@ def scale_by_rms(
       An ``optax.GradientTransformation`` with state :class:`ScaleByRmsState`.
 
     Raises:
-      ValueError: a concrete ``decay``, ``eps`` or ``initial_scale`` out of range.
+      ValueError: a concrete ``decay``, ``eps`` or ``initial_scale`` out of
+        range, or ``decay=1`` with ``initial_scale=0`` (the second moment would
+        stay 0: every step ``g / sqrt(eps)``).
+      TypeError: non-float parameters at ``init``.
 
     Examples:
       >>> import jax.numpy as jnp

@@ -42,6 +42,11 @@ def accumulate_squares(
     with :math:`G_0` = ``initial_accumulator_value``. Because :math:`G` only
     grows, the effective step size shrinks monotonically.
 
+    The state keeps :math:`\sqrt{G}` (field ``root_sum_of_squares``), updated
+    as :math:`\mathrm{hypot}(\sqrt{G_{t-1}}, g_t)`, so no finite gradient
+    overflows it. Updates are returned in the compute dtype (at least
+    float32); complex leaves are pairs of real weights.
+
     Args:
       initial_accumulator_value: :math:`G_0` >= 0. Default 0.0 (Keras: 0.1).
       eps: :math:`\epsilon` >= 0. Default 1e-10.
