@@ -52,13 +52,17 @@ def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
 def root(rms: jax.Array, eps: ArrayLike, eps_in_sqrt: bool) -> jax.Array:
     """``sqrt(rms**2 + eps)``, or ``rms + eps`` with eps outside the root.
 
-    ``rms`` is the root of a second moment (see the module docstring); eps
-    inside the root is added as ``hypot(rms, sqrt(eps))``, which does not
-    overflow.
+    ``rms`` is the root of a second moment (see the module docstring). With eps
+    inside, ``rms**2`` would overflow above ``sqrt(max)`` (1.8e19 in float32):
+    there ``rms`` itself is the root, to rounding for any ``eps`` below
+    ``max * 2**-mantissa_bits`` (2e31 in float32), and no division is spent on
+    a hypot.
     """
-    if eps_in_sqrt:
-        return hypot(rms, jnp.sqrt(scalar(eps, rms.dtype)))
-    return rms + scalar(eps, rms.dtype)
+    e = scalar(eps, rms.dtype)
+    if not eps_in_sqrt:
+        return rms + e
+    limit = float(np.sqrt(jnp.finfo(rms.dtype).max)) / 2
+    return jnp.where(rms > limit, rms, jnp.sqrt(rms * rms + e))
 
 
 def safe_divide(x: jax.Array, denominator: jax.Array) -> jax.Array:
