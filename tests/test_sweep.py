@@ -328,7 +328,7 @@ def test_inject_hyperparams_rounds_decay_to_one_in_bfloat16():
     assert state.hyperparams["decay"].dtype == jnp.bfloat16
     assert float(state.hyperparams["decay"]) == 1.0
     updates, state = tx.update(jax.grad(weighted_quadratic)(w0), state, w0)
-    np.testing.assert_array_equal(state.inner_state[0].rms, 0.0)
+    np.testing.assert_array_equal(state.inner_state[0].nu, 0.0)
     np.testing.assert_allclose(np.asarray(updates, np.float32), [200, 400, 600, 800])
     result = sweep(
         optax.rmsprop,
