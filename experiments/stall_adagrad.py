@@ -35,9 +35,9 @@ def _accumulator(state) -> jax.Array:
     """Adagrad's G or RMSprop's s, found in the chain's state."""
     for inner in state:
         if isinstance(inner, rj.AccumulateSquaresState):
-            return inner.sum_of_squares
+            return inner.root_sum_of_squares**2
         if isinstance(inner, rj.ScaleByRmsState):
-            return inner.nu
+            return inner.rms**2
     raise ValueError("no accumulator in the optimizer state")
 
 

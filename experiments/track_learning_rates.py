@@ -40,7 +40,7 @@ def record(steps: int) -> dict[str, np.ndarray]:
         grad = jax.grad(land.fn)(w)
         updates, state = tx.update(grad, state, w)
         rms = next(s for s in state if isinstance(s, rj.ScaleByRmsState))
-        return (optax.apply_updates(w, updates), state), (grad, rms.nu, updates, w)
+        return (optax.apply_updates(w, updates), state), (grad, rms.rms**2, updates, w)
 
     _, (g, s, u, w) = jax.jit(
         lambda: jax.lax.scan(step, (w0, tx.init(w0)), length=steps)

@@ -68,7 +68,7 @@ from rmsprop_jax.transforms import (
     precondition_by_rms,
     scale_by_rms,
 )
-from rmsprop_jax.transforms._shared import bias_correction_factor, root, unbias
+from rmsprop_jax.transforms._shared import one_minus_power, root
 
 __all__ = [
     "STATISTICS",
@@ -215,19 +215,20 @@ def _second_moment(
     decay: ArrayLike | None,
     steps: ArrayLike | None,
 ) -> Any:
-    """The (bias-corrected) second moment tree of an RMS or Adagrad state."""
+    r"""The root of the (bias-corrected) second moment tree of an RMS or Adagrad
+    state (the states keep the roots, :math:`\sqrt{s}` and :math:`\sqrt{G}`)."""
     state = found.state
     if isinstance(state, AccumulateSquaresState):
-        return state.sum_of_squares
+        return state.root_sum_of_squares
     correct = state.count is not None if bias_correction is None else bias_correction
     if not correct:
-        return state.nu
+        return state.rms
     beta = jnp.asarray(_pick("decay", decay, found))
     # Before the first update (t = 0) the moment is still its initial value.
     t = jnp.maximum(_steps(found, steps, "bias correction"), 1)
-    correction = bias_correction_factor(beta, t, True)
-    assert correction is not None  # enabled
-    return jax.tree.map(lambda n: unbias(n, correction.astype(n.dtype)), state.nu)
+    return jax.tree.map(
+        lambda r: r / jnp.sqrt(one_minus_power(beta, t, r.dtype)), state.rms
+    )
 
 
 def _has(role: str, found: _Found) -> bool:
@@ -391,8 +392,10 @@ def gradient_rms(
         moment = _second_moment(found, bias_correction, decay, steps)
         if isinstance(state, AccumulateSquaresState):
             t = jnp.maximum(_steps(found, steps, "Adagrad's gradient RMS"), 1)
-            moment = jax.tree.map(lambda g, t=t: g / t.astype(g.dtype), moment)
-        out[_key(path)] = jax.tree.map(jnp.sqrt, moment)
+            moment = jax.tree.map(
+                lambda r, t=t: r / jnp.sqrt(t.astype(r.dtype)), moment
+            )
+        out[_key(path)] = moment
     return out
 
 

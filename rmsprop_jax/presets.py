@@ -89,7 +89,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, transforms
+from rmsprop_jax import _checks, _inputs, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
 
 __all__ = [
@@ -137,6 +137,7 @@ def _decayed_lr(
     return schedule
 
 
+@_inputs.optimizer
 def torch_rmsprop(
     lr: optax.ScalarOrSchedule = 0.01,
     alpha: ArrayLike = 0.99,
@@ -211,6 +212,7 @@ def torch_rmsprop(
     )
 
 
+@_inputs.optimizer
 def torch_rprop(
     lr: optax.ScalarOrSchedule = 0.01,
     etas: tuple[ArrayLike, ArrayLike] = (0.5, 1.2),
@@ -277,7 +279,7 @@ def torch_rprop(
     why = " (a step size of 0 could never grow again)"
     _checks.check_range("step_sizes[0]", min_step, 0, lo_open=True, why=why)
     _checks.check_ordered("step_sizes[0]", min_step, "step_sizes[1]", max_step)
-    initial_step = lr(jnp.zeros([], jnp.int32)) if _checks.is_schedule(lr) else lr
+    initial_step = lr(jnp.zeros([], int)) if _checks.is_schedule(lr) else lr
     return optax.chain(
         transforms.scale_by_rprop(
             initial_step, eta_minus, eta_plus, min_step, max_step, variant="irprop-"
@@ -286,6 +288,7 @@ def torch_rprop(
     )
 
 
+@_inputs.optimizer
 def torch_adagrad(
     lr: optax.ScalarOrSchedule = 0.01,
     lr_decay: ArrayLike = 0.0,
@@ -351,6 +354,7 @@ def torch_adagrad(
     )
 
 
+@_inputs.optimizer
 def torch_sgd(
     lr: optax.ScalarOrSchedule = 0.001,
     momentum: ArrayLike = 0.0,
@@ -458,6 +462,7 @@ def _rms_inside(
     )
 
 
+@_inputs.optimizer
 def keras_rmsprop(
     learning_rate: optax.ScalarOrSchedule = 0.001,
     rho: ArrayLike = 0.9,
@@ -517,6 +522,7 @@ def keras_rmsprop(
     return _rms_inside(learning_rate, rho, momentum, epsilon, centered, 0.0, rule)
 
 
+@_inputs.optimizer
 def keras_adagrad(
     learning_rate: optax.ScalarOrSchedule = 0.001,
     initial_accumulator_value: ArrayLike = 0.1,
@@ -567,6 +573,7 @@ def keras_adagrad(
     )
 
 
+@_inputs.optimizer
 def tf1_rmsprop(
     learning_rate: optax.ScalarOrSchedule,
     decay: ArrayLike = 0.9,

@@ -349,7 +349,8 @@ def test_defaults_are_the_primitives_own(x64):
             state, learning_rate=LR, decay=0.999
         ).values()
         (moment,) = diagnostics.find_states(state).values()
-        s = getattr(moment, "nu", getattr(moment, "sum_of_squares", None))
+        root = getattr(moment, "rms", getattr(moment, "root_sum_of_squares", None))
+        s = jax.tree.map(np.square, root)
         if isinstance(tx.init(init_params())[0], rj.PreconditionByRmsState):
             s = jax.tree.map(lambda n: n / (1 - 0.999), s)  # bias-corrected, t = 1
         for key in ("kernel", "bias"):

@@ -51,7 +51,7 @@ def test_worked_example_rmsprop(x64, maybe_jit):
         np.testing.assert_allclose(g, g_want, rtol=2e-4)
         updates, state = update(g, state, w)
         w = optax.apply_updates(w, updates)
-        np.testing.assert_allclose(state[0].nu, s_want, rtol=2e-4)
+        np.testing.assert_allclose(state[0].rms ** 2, s_want, rtol=2e-4)  # sqrt(s)
         np.testing.assert_allclose(w, w_want, atol=0.005)
     # Step 1 moves both components by eta / sqrt(1 - beta) ~ 0.158.
     first = np.abs(np.array(expected[0][2]) - np.array(W0))
@@ -184,8 +184,10 @@ def _optax_pair_paths(ours, theirs, dtype=jnp.float32, steps=100):
     [dict(learning_rate=1e-2), dict(learning_rate=3e-3, b1=0.5, b2=0.99, eps=1e-6)],
 )
 def test_adam_equals_optax_adam(kwargs):
+    # float32: equal to rounding (the second moment is kept as its root and
+    # 1 - b is formed from b rounded to float32); float64 below: to 1e-13.
     ours, theirs = _optax_pair_paths(rj.adam(**kwargs), optax.adam(**kwargs))
-    assert_paths_close(ours, theirs, rtol=1e-6, atol=1e-7)
+    assert_paths_close(ours, theirs, rtol=2e-5, atol=1e-6)
 
 
 def test_adam_equals_optax_adam_float64(x64):

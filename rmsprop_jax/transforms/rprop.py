@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes
+from rmsprop_jax import _checks, _dtypes, _inputs
 
 RpropVariant = Literal["rprop+", "rprop-", "irprop+", "irprop-"]
 _VARIANTS: tuple[str, ...] = typing.get_args(RpropVariant)
@@ -40,6 +40,7 @@ def _infinite_loss() -> jax.Array:
     return jnp.full([], jnp.inf, dtype=jnp.result_type(float))
 
 
+@_inputs.primitive
 def scale_by_rprop(
     initial_step: ArrayLike = 0.01,
     eta_minus: ArrayLike = 0.5,
@@ -120,6 +121,7 @@ def scale_by_rprop(
       ValueError: an unknown ``variant`` or a concrete hyperparameter out of
         range.
       TypeError: ``variant="irprop+"`` updated without ``value=``.
+      ValueError: ``value`` that is not a scalar.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -221,6 +223,11 @@ def scale_by_rprop(
                     "scale_by_rprop(variant='irprop+') needs the loss at the current "
                     "params: call update(grads, state, params, value=loss)."
                 )
+            if jnp.ndim(value) != 0:
+                raise ValueError(
+                    "scale_by_rprop(variant='irprop+'): `value` must be the scalar "
+                    f"loss at the current params, got shape {jnp.shape(value)}."
+                )
             prev_value = jnp.asarray(value).astype(state.prev_value.dtype)
             rose = prev_value > state.prev_value
             undo = (jax.tree.map(lambda u: jnp.where(rose, u, 0), undo[0]),)
@@ -235,7 +242,6 @@ def scale_by_rprop(
             prev_update=moves if backtracks else None,
             prev_value=prev_value,
         )
-        updates = jax.tree.map(lambda m, g: _dtypes.cast(m, g.dtype), moves, updates)
-        return updates, new_state
+        return moves, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

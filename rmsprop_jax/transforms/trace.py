@@ -9,13 +9,13 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes
+from rmsprop_jax import _checks, _dtypes, _inputs
 from rmsprop_jax.transforms._shared import (
-    bias_correction_factor,
+    Corrections,
     check_decay,
     increment,
     new_count,
-    times,
+    scalar,
     unbias,
 )
 
@@ -30,6 +30,7 @@ class MomentumState(NamedTuple):
     trace: optax.Updates  # v, the momentum buffer.
 
 
+@_inputs.primitive
 def momentum(
     decay: ArrayLike = 0.9,
     *,
@@ -100,19 +101,24 @@ def momentum(
         damp = (
             jnp.where(count == 1, 0.0, dampening) if undamped_first_step else dampening
         )
-        correction = bias_correction_factor(decay, count, bias_correction)
+        correction = Corrections(decay, count, bias_correction)
+        undamped = type(damp) in (int, float) and damp == 0
 
         def accumulate(g: jax.Array, v: jax.Array) -> jax.Array:
-            g = _dtypes.cast(g, _dtypes.compute_dtype(g, v))
-            new = decay * v + times(1 - damp, g)
-            # mypy types ArrayLike * Array as a NumPy array; it is a jax.Array.
-            return _dtypes.cast(new, v.dtype)  # type: ignore[arg-type]
+            dtype = _dtypes.compute_dtype(g, v)
+            g = _dtypes.cast(g, dtype)
+            # 1 - dampening from the dampening rounded to `dtype` (as a traced
+            # float32 hyperparameter is): the same updates either way.
+            kept = g if undamped else (1 - scalar(damp, dtype)) * g
+            return _dtypes.cast(
+                scalar(decay, dtype) * _dtypes.cast(v, dtype) + kept, v.dtype
+            )
 
         def output(g: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _dtypes.compute_dtype(g, v)
             v = _dtypes.cast(v, dtype)
-            u = _dtypes.cast(g, dtype) + decay * v if nesterov else v
-            return _dtypes.cast(unbias(u, correction), g.dtype)
+            u = _dtypes.cast(g, dtype) + scalar(decay, dtype) * v if nesterov else v
+            return unbias(u, correction.factor(dtype))
 
         trace = jax.tree.map(accumulate, updates, state.trace)
         updates = jax.tree.map(output, updates, trace)
