@@ -165,42 +165,58 @@ class _GroupPlan(NamedTuple):
     optimizer: str
     static: tuple[tuple[str, Any], ...]
     traced: tuple[str, ...]
-    indices: list[int]  # flat indices of its runs in the full grid
-
-
-def _factory_config(config: dict, kinds: dict) -> dict:
-    return {n: v for n, v in config.items() if n in kinds}
+    indices: np.ndarray  # flat indices of its runs in the full grid
 
 
 def _groups(
     full: Grid, kinds: dict[str, dict[str, set[Any] | None]]
 ) -> list[_GroupPlan]:
-    """Runs grouped by optimizer and static switches, in order of appearance."""
-    groups: dict[tuple, list[int]] = {}
-    for i, config in enumerate(full.configs()):
-        name = config.get(OPTIMIZER, "")
-        own = kinds[name]
-        key = tuple(
-            (n, v if is_static(own[n], v) else _TRACED)
-            for n, v in _factory_config(config, own).items()
-        )
-        groups.setdefault((name, key), []).append(i)
-    return [
-        _GroupPlan(
-            name,
-            tuple((n, v) for n, v in key if v is not _TRACED),
-            tuple(n for n, v in key if v is _TRACED),
-            indices,
-        )
-        for (name, key), indices in groups.items()
-    ]
+    """Runs grouped by optimizer and static switches, in order of appearance.
+
+    Column by column: only the names that hold a static value somewhere
+    split a group, so a grid of numbers is one group at the cost of a look
+    at each distinct value.
+    """
+    runs = np.arange(len(full))
+    optimizers = np.asarray(full.column(OPTIMIZER)) if OPTIMIZER in full.names else None
+    plans = []
+    for name, own in kinds.items():
+        indices = runs if optimizers is None else runs[optimizers == name]
+        splitting = []  # names whose value decides the group
+        for n, n_kinds in own.items():
+            distinct = {(type(v), v) for v in full.column(n)}
+            if any(is_static(n_kinds, v) for _, v in distinct):
+                splitting.append(n)
+        groups: dict[tuple, list[int]] = {}
+        columns = [full.column(n) for n in splitting]
+        for i in indices.tolist() if splitting else ():
+            key = tuple(
+                v if is_static(own[n], v) else _TRACED
+                for n, v in zip(splitting, (c[i] for c in columns), strict=True)
+            )
+            groups.setdefault(key, []).append(i)
+        for key, members in groups.items() if splitting else [((), indices)]:
+            static = dict(zip(splitting, key, strict=True))
+            plans.append(
+                _GroupPlan(
+                    name,
+                    tuple(
+                        (n, static[n])
+                        for n in own
+                        if static.get(n, _TRACED) is not _TRACED
+                    ),
+                    tuple(n for n in own if static.get(n, _TRACED) is _TRACED),
+                    np.asarray(members, np.int64),
+                )
+            )
+    return plans
 
 
 def _validate(
     make_tx: Callable,
     plan: _GroupPlan,
     columns: dict[str, list[Any]],
-    configs: list[dict],
+    full: Grid,
 ) -> None:
     """Runs the factory's own checks on concrete values (traced ones cannot be
     checked): one call with the columns as NumPy arrays (this library's checks
@@ -211,12 +227,13 @@ def _validate(
         return
     except (TypeError, ValueError):
         pass  # not element-wise, or a bad value: the calls below tell which
-    for i in plan.indices:
+    names = [n for n, _ in plan.static] + list(plan.traced)
+    for i in plan.indices.tolist():
+        config = {n: full.column(n)[i] for n in full.names if n in names}
         try:
-            make_tx(**configs[i])
+            make_tx(**config)
         except (TypeError, ValueError) as err:
-            shown = {k: v for k, v in configs[i].items()}
-            raise ValueError(f"Configuration {i} {shown} is invalid: {err}") from err
+            raise ValueError(f"Configuration {i} {config} is invalid: {err}") from err
 
 
 def _column(values: list[Any]) -> jax.Array:
@@ -270,20 +287,23 @@ def _build(
     landscapes: dict[str, Callable],
     options: dict[str, Any],
 ) -> _Call:
-    configs = full.configs()
-    names = list(landscapes)
-    index = [names.index(c.get(LANDSCAPE, names[0])) for c in configs]
-    per_run = len(set(index)) > 1
+    names = {name: i for i, name in enumerate(landscapes)}
+    if LANDSCAPE in full.names:
+        index = np.asarray([names[v] for v in full.column(LANDSCAPE)], np.int32)
+    else:
+        index = np.zeros(len(full), np.int32)
+    per_run = bool(np.any(index != index[0]))
     specs, hyper, columns, groups = [], [], [], []
     for plan in plans:
         make_tx = factories[plan.optimizer]
-        own = [
-            _factory_config(configs[i], set(plan.static) | set(plan.traced))
-            for i in plan.indices
-        ]
-        values = {n: [c[n] for c in own] for n in plan.traced}
-        by_run = {i: c for i, c in zip(plan.indices, own, strict=True)}
-        _validate(make_tx, plan, values, by_run)
+        everything = len(plan.indices) == len(full)
+        values = {
+            n: list(full.column(n))
+            if everything
+            else [full.column(n)[i] for i in plan.indices.tolist()]
+            for n in plan.traced
+        }
+        _validate(make_tx, plan, values, full)
         specs.append(
             _program.GroupSpec(
                 make_tx=_program.Fn(make_tx),
@@ -293,11 +313,9 @@ def _build(
             )
         )
         hyper.append({n: _column(v) for n, v in values.items()})
-        columns.append(np.asarray([index[i] for i in plan.indices], np.int32))
-        groups.append(
-            Group(dict(plan.static), np.asarray(plan.indices), plan.optimizer or None)
-        )
-    order = np.concatenate([np.asarray(p.indices) for p in plans])
+        columns.append(index[plan.indices])
+        groups.append(Group(dict(plan.static), plan.indices, plan.optimizer or None))
+    order = np.concatenate([p.indices for p in plans])
     identity = np.array_equal(order, np.arange(order.size))
     program = _program.Program(
         groups=tuple(specs),
