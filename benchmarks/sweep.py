@@ -201,16 +201,21 @@ def _fresh(fn: Callable[[], object]) -> Time:
 def measure(problem: Problem, g, repeats: int, naive_limit: int | None) -> list[dict]:
     """Naive e2e once (it is long); everything else the best of ``repeats``."""
     configs = g.configs()
-    naive_configs = configs if naive_limit is None else configs[:naive_limit]
+    naive_configs = configs if not naive_limit else configs[:naive_limit]
     scale = len(configs) / len(naive_configs)
 
-    from_scratch, rerun = naive(problem, naive_configs)
-    naive_row = dict(
-        method="naive loop" + (" (est.)" if scale > 1 else ""),
-        e2e=_scaled(_fresh(from_scratch), scale),
-        steady=_scaled(_best([_clock(rerun) for _ in range(repeats)]), scale),
-    )
-    naive_final = np.array([float(f) for _, f in rerun()])
+    rows = []
+    naive_final = np.zeros(0)
+    if naive_limit != 0:
+        from_scratch, rerun = naive(problem, naive_configs)
+        rows.append(
+            dict(
+                method="naive loop" + (" (est.)" if scale > 1 else ""),
+                e2e=_scaled(_fresh(from_scratch), scale),
+                steady=_scaled(_best([_clock(rerun) for _ in range(repeats)]), scale),
+            )
+        )
+        naive_final = np.array([float(f) for _, f in rerun()])
 
     best_row = dict(
         method="best loop",
@@ -233,7 +238,7 @@ def measure(problem: Problem, g, repeats: int, naive_limit: int | None) -> list[
     )
     result = run_sweep()
 
-    rows = [naive_row, best_row, sweep_row]
+    rows += [best_row, sweep_row]
     for row in rows:
         row |= dict(
             problem=problem.name,
@@ -301,6 +306,11 @@ def main() -> None:
         help="time the naive loop on this many configurations of "
         "the Rosenbrock grid and scale up (marked est.)",
     )
+    parser.add_argument(
+        "--no-naive",
+        action="store_true",
+        help="leave the naive loop out (it takes most of the run)",
+    )
     args = parser.parse_args()
     quick = args.quick
     jax.block_until_ready(jax.jit(lambda x: x + 1)(jnp.ones(3)))  # start the backend
@@ -331,8 +341,10 @@ def main() -> None:
     )
 
     load = os.getloadavg()[0]
-    rows = measure(mlp, mlp_grid, args.repeats, None)
-    rows += measure(ros, ros_grid, args.repeats, args.naive_limit)
+    mlp_limit = 0 if args.no_naive else None
+    ros_limit = 0 if args.no_naive else args.naive_limit
+    rows = measure(mlp, mlp_grid, args.repeats, mlp_limit)
+    rows += measure(ros, ros_grid, args.repeats, ros_limit)
 
     print(f"# {machine()}")
     print(
