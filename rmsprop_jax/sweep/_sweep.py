@@ -475,59 +475,29 @@ def sweep(
       >>> paths.optimizers, paths.records["params"].shape
       (('sgd', 'rmsprop'), (2, 2, 3, 5, 2))
     """
-    # Phase 1: the arguments.
-    _check_count("steps", steps)
-    _check_count("restarts", restarts)
-    _check_count("batch_size", batch_size, optional=True)
-    _check_count("chunk_size", chunk_size, optional=True)
-    _check_count("memory_limit", memory_limit, optional=True)
-    if divergence_threshold is not None and not divergence_threshold > 0:
-        raise ValueError(
-            f"`divergence_threshold` must be > 0 or None, got {divergence_threshold!r}."
-        )
+    _check_options(steps, restarts, batch_size, chunk_size, memory_limit)
+    _check_threshold(divergence_threshold)
     record = _records.check_record(record)
     record_every = _records.check_record_every(record_every, steps)
     factories = _named("optimizer", make_tx)
     landscapes = _named("landscape", loss_fn)
     g = as_grid(grid)
     kinds = check_against(factories, g, reserved=(LANDSCAPE,))
-    samples = _data_size(data, batch_size)
     initial = _initial(params, starts)
-    random = initial.init_fn is not None or batch_size is not None
-    if restarts > 1 and not random:
-        raise ValueError(
-            "`restarts` > 1 needs randomness: pass `params` as a function of a "
-            "key, or `data` with `batch_size`."
-        )
-    if random and key is None:
-        raise ValueError("A random initialisation or `batch_size` needs `key`.")
-
-    # Phase 2: the runs, grouped by optimizer and static switches.
+    samples = _check_randomness(initial, data, batch_size, key, restarts)
     full = _layout(g, factories, landscapes)
     groups = _groups(full, kinds)
-
-    # Phase 3: the memory a recording needs, bounded by chunking.
     if record:
-        one = (
-            jax.eval_shape(initial.init_fn, jax.random.key(0))
-            if initial.init_fn is not None
-            else jax.tree.map(lambda x: x[0], initial.params)
-            if initial.starts
-            else initial.params
+        chunk_size = _bound_memory(
+            record,
+            record_every,
+            initial,
+            full,
+            steps,
+            restarts,
+            chunk_size,
+            memory_limit,
         )
-        per_record = _records.bytes_per_record(record, one, _program.float_dtype())
-        replicas = (initial.starts or 1) * restarts
-        chunk_size = _records.plan_memory(
-            {n: b * replicas for n, b in per_record.items()},
-            runs=len(full),
-            records=_records.record_count(steps, record_every),
-            steps=steps,
-            record_every=record_every,
-            memory_limit=memory_limit or _records.default_memory_limit(),
-            chunk_size=chunk_size,
-        )
-
-    # Phase 4: one compiled program for every group.
     options = dict(
         steps=int(steps),
         batch_size=batch_size,
@@ -540,15 +510,110 @@ def sweep(
         record_every=record_every,
     )
     call = _build(full, groups, factories, landscapes, options)
+    keys, plans = _random_inputs(initial, key, restarts, samples, steps, batch_size)
+    outputs, states = _program.run(
+        call.program, call.hyper, call.landscapes, keys, plans, initial.params, data
+    )
+    return _result(full, call, outputs, states, factories, landscapes, initial, options)
+
+
+# --- the phases sweep() is made of, in order ---------------------------------------
+
+
+def _check_options(
+    steps: Any,
+    restarts: Any,
+    batch_size: Any,
+    chunk_size: Any,
+    memory_limit: Any,
+) -> None:
+    _check_count("steps", steps)
+    _check_count("restarts", restarts)
+    _check_count("batch_size", batch_size, optional=True)
+    _check_count("chunk_size", chunk_size, optional=True)
+    _check_count("memory_limit", memory_limit, optional=True)
+
+
+def _check_threshold(divergence_threshold: Any) -> None:
+    if divergence_threshold is not None and not divergence_threshold > 0:
+        raise ValueError(
+            f"`divergence_threshold` must be > 0 or None, got {divergence_threshold!r}."
+        )
+
+
+def _check_randomness(
+    initial: _Initial, data: Any, batch_size: int | None, key: Any, restarts: int
+) -> int | None:
+    """The number of samples in ``data``; ValueError where restarts or batches
+    lack their randomness."""
+    samples = _data_size(data, batch_size)
+    random = initial.init_fn is not None or batch_size is not None
+    if restarts > 1 and not random:
+        raise ValueError(
+            "`restarts` > 1 needs randomness: pass `params` as a function of a "
+            "key, or `data` with `batch_size`."
+        )
+    if random and key is None:
+        raise ValueError("A random initialisation or `batch_size` needs `key`.")
+    return samples
+
+
+def _bound_memory(
+    record: tuple[str, ...],
+    record_every: int,
+    initial: _Initial,
+    full: Grid,
+    steps: int,
+    restarts: int,
+    chunk_size: int | None,
+    memory_limit: int | None,
+) -> int | None:
+    """The chunk size that keeps the recording within ``memory_limit``."""
+    if initial.init_fn is not None:
+        one = jax.eval_shape(initial.init_fn, jax.random.key(0))
+    elif initial.starts:
+        one = jax.tree.map(lambda x: x[0], initial.params)
+    else:
+        one = initial.params
+    per_record = _records.bytes_per_record(record, one, _program.float_dtype())
+    replicas = (initial.starts or 1) * restarts
+    return _records.plan_memory(
+        {n: b * replicas for n, b in per_record.items()},
+        runs=len(full),
+        records=_records.record_count(steps, record_every),
+        steps=steps,
+        record_every=record_every,
+        memory_limit=memory_limit or _records.default_memory_limit(),
+        chunk_size=chunk_size,
+    )
+
+
+def _random_inputs(
+    initial: _Initial,
+    key: Any,
+    restarts: int,
+    samples: int | None,
+    steps: int,
+    batch_size: int | None,
+) -> tuple[Any, Any]:
+    """The restarts' initialisation keys and batch plans (None when unused)."""
     keys = jax.random.split(key, restarts) if initial.init_fn is not None else None
     plans = None
     if batch_size is not None:
         plans = _program.batch_plan(key, restarts, samples, steps, batch_size)
-    outputs, states = _program.run(
-        call.program, call.hyper, call.landscapes, keys, plans, initial.params, data
-    )
+    return keys, plans
 
-    # Phase 5: the result.
+
+def _result(
+    full: Grid,
+    call: _Call,
+    outputs: dict[str, Any],
+    states: dict[str, Any],
+    factories: dict[str, Callable],
+    landscapes: dict[str, Callable],
+    initial: _Initial,
+    options: dict[str, Any],
+) -> SweepResult:
     return SweepResult(
         grid=full,
         losses=outputs["losses"],
@@ -558,11 +623,11 @@ def sweep(
         final_params=outputs["final_params"],
         final_states=states.get("merged", states.get("by_group")),
         groups=call.groups,
-        restarts=int(restarts),
+        restarts=options["restarts"],
         states_by_group="by_group" in states,
         records=outputs["records"],
         optimizers=tuple(n for n in factories if n),
         landscapes=tuple(n for n in landscapes if n),
         starts=initial.starts,
-        record_every=record_every,
+        record_every=options["record_every"],
     )
