@@ -213,7 +213,9 @@ class SweepResult:
                 continue
             if not -size <= index < size:
                 raise ValueError(f"`{name}`={index} is out of range for {size}.")
-            out = jax.tree.map(lambda x, d=drop, i=index: np.take(x, i, axis=d), out)
+            out = jax.tree.map(
+                lambda x, d=drop, i=index: x[(slice(None),) * d + (i,)], out
+            )
         return out
 
     def _scores(self) -> np.ndarray:
