@@ -25,8 +25,8 @@ for each method); "steady state" repeats the same call with everything
 compiled (best of ``--repeats``, which also applies to end to end, with every
 cache cleared before each run, except for the naive loop: one run). Run as a script::
 
-    python benchmarks/sweep.py            # the full run (several minutes)
-    python benchmarks/sweep.py --quick    # smaller grids, for development
+    python -m benchmarks.sweep            # the full run (several minutes)
+    python -m benchmarks.sweep --quick    # smaller grids, for development
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _digits import cross_entropy, init_mlp, load_digits
 
 import rmsprop_jax as rj
+from benchmarks._digits import cross_entropy, init_mlp, load_digits
 from rmsprop_jax.sweep import batch_plan, grid, sweep
 
 

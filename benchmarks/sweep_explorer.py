@@ -9,7 +9,7 @@ program. Reports the first call (tracing and compilation included) and the
 steady state (best and median of ``--repeats`` calls, cycling through the
 landscapes and learning rates), wall-clock and CPU time. Run as a script::
 
-    python benchmarks/sweep_explorer.py [--steps 1000] [--repeats 30]
+    python -m benchmarks.sweep_explorer [--steps 1000] [--repeats 30]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ then run (best of 3; the single-configuration scan once per configuration;
 the sweep as a whole call, its Python work included). Times are wall-clock
 and, in brackets, the process's CPU time. Run as a script::
 
-    python benchmarks/sweep_profile.py [--quick]
+    python -m benchmarks.sweep_profile [--quick]
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _digits import cross_entropy, init_mlp, load_digits
-from sweep import Problem, one_config, rosenbrock
 
 import rmsprop_jax as rj
+from benchmarks._digits import cross_entropy, init_mlp, load_digits
+from benchmarks.sweep import Problem, one_config, rosenbrock
 from rmsprop_jax.sweep import sweep, zipped
 
 _EVENTS: dict[str, float] = {}

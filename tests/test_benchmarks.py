@@ -13,20 +13,11 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
-# The sweep scripts still import their helpers as top-level modules (and reach
-# into the engine's private modules); strict, so these marks must go as soon as
-# they import ``benchmarks._digits`` / ``benchmarks.sweep`` and public names.
-_NOT_YET = {"sweep.py", "sweep_profile.py"}
 
 
 def _params():
     for path in BENCHMARKS:
-        marks = ()
-        if path.name in _NOT_YET:
-            marks = pytest.mark.xfail(
-                strict=True, reason="top-level or private imports"
-            )
-        yield pytest.param(path, id=path.name, marks=marks)
+        yield pytest.param(path, id=path.name)
 
 
 def _problems(path: pathlib.Path) -> list[str]:
