@@ -114,6 +114,33 @@ CASES: dict[str, dict] = {
     "torch_sgd-nesterov-schedule": _case(
         "torch_sgd", 0.01, True, momentum=0.8, weight_decay=0.05, nesterov=True
     ),
+    "torch_rmsprop-maximize": _case(
+        "torch_rmsprop", 0.01, weight_decay=0.1, momentum=0.5, maximize=True
+    ),
+    "torch_rprop-maximize": _case("torch_rprop", 0.02, maximize=True),
+    "torch_adagrad-maximize": _case(
+        "torch_adagrad", 0.05, weight_decay=0.1, lr_decay=0.01, maximize=True
+    ),
+    "torch_sgd-maximize-schedule": _case(
+        "torch_sgd", 0.002, True, momentum=0.5, weight_decay=0.3, maximize=True
+    ),
+    "torch_adam-defaults": _case("torch_adam", None),
+    "torch_adam-weight_decay-schedule": _case(
+        "torch_adam", 0.05, True, betas=[0.8, 0.99], eps=1e-3, weight_decay=0.1
+    ),
+    "torch_adam-amsgrad-schedule": _case(
+        "torch_adam", 0.05, True, betas=[0.5, 0.9], weight_decay=0.05, amsgrad=True
+    ),
+    "torch_adam-maximize": _case(
+        "torch_adam", 0.01, weight_decay=0.2, amsgrad=True, maximize=True
+    ),
+    "torch_adamw-defaults": _case("torch_adamw", None),
+    "torch_adamw-weight_decay-schedule": _case(
+        "torch_adamw", 0.05, True, betas=[0.8, 0.99], eps=1e-4, weight_decay=0.5
+    ),
+    "torch_adamw-amsgrad-maximize": _case(
+        "torch_adamw", 0.01, weight_decay=0.1, amsgrad=True, maximize=True
+    ),
     "keras_rmsprop-defaults": _case("keras_rmsprop", None),
     "keras_rmsprop-centered": _case("keras_rmsprop", 0.01, centered=True),
     "keras_rmsprop-momentum-schedule": _case("keras_rmsprop", 0.01, True, momentum=0.9),
@@ -123,6 +150,56 @@ CASES: dict[str, dict] = {
     "keras_adagrad-defaults": _case("keras_adagrad", None),
     "keras_adagrad-all-schedule": _case(
         "keras_adagrad", 0.3, True, initial_accumulator_value=0.5, epsilon=1e-3
+    ),
+    "keras_rmsprop-weight_decay-clipnorm-schedule": _case(
+        "keras_rmsprop", 0.01, True, momentum=0.5, weight_decay=0.2, clipnorm=1.0
+    ),
+    "keras_adagrad-clipvalue-loss_scale-accumulation-schedule": _case(
+        "keras_adagrad",
+        0.3,
+        True,
+        weight_decay=0.05,
+        clipvalue=0.5,
+        loss_scale_factor=4.0,
+        gradient_accumulation_steps=3,
+    ),
+    "keras_adam-defaults": _case("keras_adam", None),
+    "keras_adam-epsilon-schedule": _case(
+        "keras_adam", 0.05, True, beta_1=0.8, beta_2=0.99, epsilon=1e-3
+    ),
+    "keras_adam-amsgrad-global_clipnorm-accumulation-schedule": _case(
+        "keras_adam",
+        0.05,
+        True,
+        beta_1=0.5,
+        beta_2=0.9,
+        amsgrad=True,
+        global_clipnorm=2.0,
+        weight_decay=0.1,
+        gradient_accumulation_steps=2,
+    ),
+    "keras_adam-ema-overwrite-accumulation": _case(
+        "keras_adam",
+        0.05,
+        use_ema=True,
+        ema_momentum=0.8,
+        ema_overwrite_frequency=3,
+        gradient_accumulation_steps=2,
+    ),
+    "keras_sgd-plain": _case("keras_sgd", 0.01),
+    "keras_sgd-momentum-schedule": _case("keras_sgd", 0.01, True, momentum=0.9),
+    "keras_sgd-nesterov-clipnorm-schedule": _case(
+        "keras_sgd", 0.02, True, momentum=0.8, nesterov=True, clipnorm=2.0
+    ),
+    "keras_sgd-ema-overwrite-weight_decay-loss_scale": _case(
+        "keras_sgd",
+        0.01,
+        momentum=0.9,
+        weight_decay=0.1,
+        use_ema=True,
+        ema_momentum=0.9,
+        ema_overwrite_frequency=4,
+        loss_scale_factor=0.5,
     ),
     "tf1_rmsprop-plain": _case("tf1_rmsprop", 0.01),
     "tf1_rmsprop-centered": _case("tf1_rmsprop", 0.01, decay=0.95, centered=True),
@@ -142,6 +219,11 @@ CASES: dict[str, dict] = {
 def initial_params() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     return {name: rng.normal(size=shape) for name, shape in SHAPES.items()}
+
+
+def complex_start(w: np.ndarray) -> np.ndarray:
+    """The complex start of the complex runs: ``w + 1j * reversed(w)``."""
+    return w + 1j * np.flip(w)
 
 
 def flatten(params: dict[str, Any]) -> np.ndarray:
@@ -175,8 +257,16 @@ def _framework_kwargs(case: dict) -> dict:
     return kwargs
 
 
-def run_torch(case: dict, steps: int = STEPS) -> tuple[np.ndarray, dict]:
-    """Trajectory of ``torch.optim.<Name>`` and, for Rprop, the bounds hit."""
+def run_torch(
+    case: dict, steps: int = STEPS, foreach: bool = False, dtype: str = "float64"
+) -> tuple[np.ndarray, dict]:
+    """Trajectory of ``torch.optim.<Name>`` and, for Rprop, the bounds hit.
+
+    ``foreach=True`` runs torch's multi-tensor code instead of the
+    single-tensor loop; ``dtype="complex128"`` starts from complex weights
+    (real part ``w0``, imaginary part ``w0[::-1]``) on the loss of the real
+    and of the imaginary parts, and returns the path of ``view_as_real``.
+    """
     import torch
 
     optimizers = {
@@ -184,24 +274,44 @@ def run_torch(case: dict, steps: int = STEPS) -> tuple[np.ndarray, dict]:
         "torch_rprop": torch.optim.Rprop,
         "torch_adagrad": torch.optim.Adagrad,
         "torch_sgd": torch.optim.SGD,
+        "torch_adam": torch.optim.Adam,
+        "torch_adamw": torch.optim.AdamW,
     }
     w0 = initial_params()
+    complex_ = dtype == "complex128"
     params = [
-        torch.tensor(w0[k], dtype=torch.float64, requires_grad=True) for k in SHAPES
+        torch.tensor(
+            complex_start(w0[k]) if complex_ else w0[k],
+            dtype=getattr(torch, dtype),
+            requires_grad=True,
+        )
+        for k in SHAPES
     ]
-    opt = optimizers[case["preset"]](params, foreach=False, **_framework_kwargs(case))
+    opt = optimizers[case["preset"]](params, foreach=foreach, **_framework_kwargs(case))
     scheduler = None
     if case["schedule"]:
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule_factor)
-    path = [flatten(w0)]
+
+    def flat() -> np.ndarray:
+        arrays = [p.detach() for p in params]
+        if complex_:
+            arrays = [torch.view_as_real(a) for a in arrays]
+        return np.concatenate([a.numpy().ravel() for a in arrays])
+
+    path = [flat()]
     hits = {"min": False, "max": False} if case["preset"] == "torch_rprop" else {}
     for _ in range(steps):
         opt.zero_grad()
-        _torch_loss(*params).backward()
+        if complex_:
+            re = [p.real for p in params]
+            im = [p.imag for p in params]
+            (_torch_loss(*re) + _torch_loss(*im)).backward()
+        else:
+            _torch_loss(*params).backward()
         opt.step()
         if scheduler is not None:
             scheduler.step()
-        path.append(np.concatenate([p.detach().numpy().ravel() for p in params]))
+        path.append(flat())
         if case["preset"] == "torch_rprop":
             lo, hi = opt.param_groups[0]["step_sizes"]
             for p in params:
@@ -238,6 +348,8 @@ def run_keras(case: dict, steps: int = STEPS) -> np.ndarray:
     optimizers = {
         "keras_rmsprop": keras.optimizers.RMSprop,
         "keras_adagrad": keras.optimizers.Adagrad,
+        "keras_adam": keras.optimizers.Adam,
+        "keras_sgd": keras.optimizers.SGD,
     }
     kwargs = _framework_kwargs(case)
     if case["schedule"]:
