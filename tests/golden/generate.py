@@ -2,7 +2,8 @@
 
 Run from the repository root (PyTorch and Keras 3 installed, no TensorFlow)::
 
-    python tests/golden/generate.py
+    python tests/golden/generate.py            # every case
+    python tests/golden/generate.py NAME ...   # only these, the others kept
 
 Every case runs the *framework's own optimizer* in float64 for ``STEPS`` steps
 on a non-convex loss over three parameter tensors (a 3x4 matrix, a 4-vector and
@@ -114,8 +115,8 @@ CASES: dict[str, dict] = {
     "torch_sgd-nesterov-schedule": _case(
         "torch_sgd", 0.01, True, momentum=0.8, weight_decay=0.05, nesterov=True
     ),
-    "torch_rmsprop-maximize": _case(
-        "torch_rmsprop", 0.01, weight_decay=0.1, momentum=0.5, maximize=True
+    "torch_rmsprop-maximize-schedule": _case(
+        "torch_rmsprop", 0.01, True, weight_decay=0.1, momentum=0.5, maximize=True
     ),
     "torch_rprop-maximize": _case("torch_rprop", 0.02, maximize=True),
     "torch_adagrad-maximize": _case(
@@ -191,9 +192,10 @@ CASES: dict[str, dict] = {
     "keras_sgd-nesterov-clipnorm-schedule": _case(
         "keras_sgd", 0.02, True, momentum=0.8, nesterov=True, clipnorm=2.0
     ),
-    "keras_sgd-ema-overwrite-weight_decay-loss_scale": _case(
+    "keras_sgd-ema-overwrite-weight_decay-loss_scale-schedule": _case(
         "keras_sgd",
         0.01,
+        True,
         momentum=0.9,
         weight_decay=0.1,
         use_ema=True,
@@ -323,6 +325,10 @@ def run_torch(
 def run_keras(case: dict, steps: int = STEPS) -> np.ndarray:
     """Trajectory of ``keras.optimizers.<Name>`` (JAX backend, float64).
 
+    Steps as Keras's JAX trainer does: one jitted ``stateless_apply`` per
+    step. With ``use_ema`` the final moving average is left in
+    ``run_keras.average``.
+
     Needs ``KERAS_BACKEND=jax`` before Keras is first imported and float64
     enabled in JAX (``jax.enable_x64``); sets ``floatx`` to float64 while it
     runs and restores it.
@@ -360,14 +366,23 @@ def run_keras(case: dict, steps: int = STEPS) -> np.ndarray:
         opt = optimizers[case["preset"]](**kwargs)
         w0 = initial_params()
         variables = [keras.Variable(w0[k], dtype="float64") for k in SHAPES]
-        grad_fn = jax.jit(jax.grad(jax_loss))
+        opt.build(variables)
+
+        @jax.jit
+        def step(weights, opt_vars):  # what Keras's JAX trainer runs
+            grads = jax.grad(jax_loss)(dict(zip(SHAPES, weights, strict=True)))
+            return opt.stateless_apply(opt_vars, [grads[k] for k in SHAPES], weights)
+
+        weights = [v.value for v in variables]
+        opt_vars = [v.value for v in opt.variables]
         path = [flatten(w0)]
         for _ in range(steps):
-            grads = grad_fn(
-                dict(zip(SHAPES, (v.value for v in variables), strict=True))
-            )
-            opt.apply([grads[k] for k in SHAPES], variables)
-            path.append(np.concatenate([np.ravel(v.numpy()) for v in variables]))
+            weights, opt_vars = step(weights, opt_vars)
+            path.append(np.concatenate([np.ravel(w) for w in weights]))
+        if opt.use_ema:  # the moving average, for the live tests
+            average = opt_vars[: len(opt.variables)]
+            keys = [i for i, v in enumerate(opt.variables) if "average" in v.path]
+            run_keras.average = np.concatenate([np.ravel(average[i]) for i in keys])
     finally:
         keras.config.set_floatx(floatx)
     return np.stack(path)
@@ -411,7 +426,8 @@ def run_case(case: dict, steps: int = STEPS) -> tuple[np.ndarray, dict]:
     return run_tf1(case, steps), {}
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    """Runs every case, or only ``names`` (keeping the stored others)."""
     os.environ["KERAS_BACKEND"] = "jax"
     import jax
 
@@ -419,8 +435,18 @@ def main() -> None:
     import keras
     import torch
 
+    unknown = sorted(set(names) - set(CASES))
+    if unknown:
+        raise SystemExit(f"unknown cases: {unknown}")
     paths, meta = {}, {}
+    if names:
+        with np.load(HERE / "trajectories.npz") as stored:
+            paths = {k: stored[k] for k in stored.files if k in CASES}
+        meta = json.loads((HERE / "cases.json").read_text())["cases"]
+        meta = {k: v for k, v in meta.items() if k in CASES}
     for name, case in CASES.items():
+        if names and name not in names:
+            continue
         path, hits = run_case(case)
         if not np.all(np.isfinite(path)):
             raise RuntimeError(f"{name}: the trajectory is not finite.")
@@ -442,10 +468,10 @@ def main() -> None:
             "numpy": np.__version__,
             "python": sys.version.split()[0],
         },
-        "cases": meta,
+        "cases": {name: meta[name] for name in CASES},
     }
     (HERE / "cases.json").write_text(json.dumps(header, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
