@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax.numpy as jnp
 import optax
 
 # torch.optim class -> (preset, the group keys it takes).
@@ -148,7 +149,23 @@ _CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
 def _keras_schedule(config: Mapping[str, Any]) -> Callable[[Any], Any]:
-    """The optax schedule computing a serialized Keras schedule's values."""
+    """The optax schedule computing a serialized Keras schedule's values.
+
+    Keras casts the step to the learning rate's float dtype first; optax's
+    schedules divide the count as given, and an int32 count (as optax states
+    keep it) gives float32 arithmetic even under ``jax_enable_x64``: 1e-8
+    relative off a float64 Keras run. The count is cast to the default float
+    dtype before the optax schedule sees it.
+    """
+    schedule = _optax_schedule(config)
+
+    def at_float_count(count):
+        return schedule(jnp.asarray(count, dtype=float))
+
+    return at_float_count
+
+
+def _optax_schedule(config: Mapping[str, Any]) -> Callable[[Any], Any]:
     name = config.get("class_name")
     c = dict(config.get("config", {}))
     if name == "ExponentialDecay" and c["decay_rate"] != 0:

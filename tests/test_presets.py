@@ -311,6 +311,11 @@ def _is_rprop(x):
 @pytest.fixture
 def keras_jax(x64):
     """Keras 3 on the JAX backend, or skip."""
+    return import_keras_jax()
+
+
+def import_keras_jax():
+    """Keras 3 on the JAX backend, or skip the test."""
     if "keras" not in sys.modules:
         os.environ.setdefault("KERAS_BACKEND", "jax")
     keras = pytest.importorskip("keras")

@@ -323,11 +323,39 @@ def run_torch(
 
 
 def run_keras(case: dict, steps: int = STEPS) -> np.ndarray:
-    """Trajectory of ``keras.optimizers.<Name>`` (JAX backend, float64).
+    """Trajectory of ``keras.optimizers.<Name>`` (JAX backend, float64)."""
+
+    def make(keras: Any) -> Any:
+        class Schedule(keras.optimizers.schedules.LearningRateSchedule):
+            def __init__(self, base: float):
+                self.base = base
+
+            def __call__(self, step):
+                t = keras.ops.cast(step, "float64")
+                return self.base * schedule_factor(t, keras.ops.minimum)
+
+        optimizers = {
+            "keras_rmsprop": keras.optimizers.RMSprop,
+            "keras_adagrad": keras.optimizers.Adagrad,
+            "keras_adam": keras.optimizers.Adam,
+            "keras_sgd": keras.optimizers.SGD,
+        }
+        kwargs = _framework_kwargs(case)
+        if case["schedule"]:
+            kwargs["learning_rate"] = Schedule(case["lr"])
+        return optimizers[case["preset"]](**kwargs)
+
+    return run_keras_optimizer(make, steps)[0]
+
+
+def run_keras_optimizer(
+    make: Callable[[Any], Any], steps: int = STEPS
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Trajectory of the Keras optimizer ``make(keras)`` and its final variables.
 
     Steps as Keras's JAX trainer does: one jitted ``stateless_apply`` per
-    step. With ``use_ema`` the final moving average is left in
-    ``run_keras.average``.
+    step. Returns the path and the optimizer's variables by their ``path``
+    (``.../average`` for the moving average of ``use_ema``).
 
     Needs ``KERAS_BACKEND=jax`` before Keras is first imported and float64
     enabled in JAX (``jax.enable_x64``); sets ``floatx`` to float64 while it
@@ -342,28 +370,10 @@ def run_keras(case: dict, steps: int = STEPS) -> np.ndarray:
 
     if keras.backend.backend() != "jax":
         raise RuntimeError("run_keras needs KERAS_BACKEND=jax.")
-
-    class Schedule(keras.optimizers.schedules.LearningRateSchedule):
-        def __init__(self, base: float):
-            self.base = base
-
-        def __call__(self, step):
-            t = keras.ops.cast(step, "float64")
-            return self.base * schedule_factor(t, keras.ops.minimum)
-
-    optimizers = {
-        "keras_rmsprop": keras.optimizers.RMSprop,
-        "keras_adagrad": keras.optimizers.Adagrad,
-        "keras_adam": keras.optimizers.Adam,
-        "keras_sgd": keras.optimizers.SGD,
-    }
-    kwargs = _framework_kwargs(case)
-    if case["schedule"]:
-        kwargs["learning_rate"] = Schedule(case["lr"])
     floatx = keras.config.floatx()
     keras.config.set_floatx("float64")
     try:
-        opt = optimizers[case["preset"]](**kwargs)
+        opt = make(keras)
         w0 = initial_params()
         variables = [keras.Variable(w0[k], dtype="float64") for k in SHAPES]
         opt.build(variables)
@@ -379,13 +389,11 @@ def run_keras(case: dict, steps: int = STEPS) -> np.ndarray:
         for _ in range(steps):
             weights, opt_vars = step(weights, opt_vars)
             path.append(np.concatenate([np.ravel(w) for w in weights]))
-        if opt.use_ema:  # the moving average, for the live tests
-            average = opt_vars[: len(opt.variables)]
-            keys = [i for i, v in enumerate(opt.variables) if "average" in v.path]
-            run_keras.average = np.concatenate([np.ravel(average[i]) for i in keys])
+        pairs = zip(opt.variables, opt_vars, strict=True)
+        final = {v.path: np.asarray(x) for v, x in pairs}
     finally:
         keras.config.set_floatx(floatx)
-    return np.stack(path)
+    return np.stack(path), final
 
 
 def run_tf1(case: dict, steps: int = STEPS) -> np.ndarray:
