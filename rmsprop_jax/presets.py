@@ -5,17 +5,30 @@ Each preset takes the framework's own keyword names and defaults and returns an
 update, operation for operation: in float64 the trajectories agree with the
 framework's to rounding (``tests/golden/``). Where the frameworks differ:
 
-================= =========== ===================== ======== =====================
-preset            eps         learning rate         L2 decay initial state
-================= =========== ===================== ======== =====================
-``torch_rmsprop`` after root  multiplies the buffer coupled  :math:`s_0 = 0`
-``torch_rprop``   --          first step size, once --       :math:`\Delta` clipped
-``torch_adagrad`` after root  :math:`/(1+(t-1)d)`   coupled  :math:`G_0` = argument
-``torch_sgd``     --          multiplies the buffer coupled  :math:`b_1 = g_1`
-``keras_rmsprop`` inside root enters the buffer     --       :math:`s_0 = 0`
-``keras_adagrad`` inside root plain                 --       :math:`G_0 = 0.1`
-``tf1_rmsprop``   inside root enters the buffer     --       :math:`s_0 = 1`
-================= =========== ===================== ======== =====================
+================= ============ ====================== ========= ===================
+preset            eps          learning rate          decay     initial state
+================= ============ ====================== ========= ===================
+``torch_rmsprop`` after root   multiplies the buffer  coupled   :math:`s_0 = 0`
+``torch_rprop``   --           first step size, once  --        :math:`\Delta` clipped
+``torch_adagrad`` after root   :math:`/(1+(t-1)d)`    coupled   :math:`G_0` = argument
+``torch_sgd``     --           multiplies the buffer  coupled   :math:`b_1 = g_1`
+``torch_adam``    after corr.  :math:`/(1-\beta_1^t)` coupled   :math:`m_0 = v_0 = 0`
+``torch_adamw``   after corr.  :math:`/(1-\beta_1^t)` decoupled :math:`m_0 = v_0 = 0`
+``keras_rmsprop`` inside root  enters the buffer      decoupled :math:`s_0 = 0`
+``keras_adagrad`` inside root  plain                  decoupled :math:`G_0 = 0.1`
+``keras_adam``    after root   corrected step size    decoupled :math:`m_0 = v_0 = 0`
+``keras_sgd``     --           enters the buffer      decoupled :math:`v_0 = 0`
+``tf1_rmsprop``   inside root  enters the buffer      --        :math:`s_0 = 1`
+================= ============ ====================== ========= ===================
+
+Every torch preset takes ``maximize`` (the gradient is negated first, before
+weight decay); every Keras preset takes Keras's common arguments
+(``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
+``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
+``loss_scale_factor``, ``gradient_accumulation_steps``) in Keras's order of
+operations. :func:`from_torch` and :func:`from_keras` build the preset from a
+live optimizer. Complex parameters are pairs of real weights, as in
+``torch.optim``.
 
 "Multiplies the buffer" (PyTorch) is :math:`w \leftarrow w - \eta_t v_t` with
 :math:`v_t = \mu v_{t-1} + u_t`; "enters the buffer" (Keras, TF1) is
@@ -25,8 +38,9 @@ schedule. Every learning rate may be an optax schedule of the step count (0 at
 the first update), the counterpart of a ``torch.optim.lr_scheduler`` stepped
 after every ``optimizer.step()`` or of a Keras ``LearningRateSchedule``.
 
-Presets with ``weight_decay`` read the parameters: call
-``update(grads, state, params)``. ``docs/porting.md`` lists the equations.
+The torch presets, and Keras presets with ``weight_decay`` or ``use_ema``, read
+the parameters: call ``update(grads, state, params)``. ``docs/porting.md``
+lists the equations.
 """
 
 from __future__ import annotations

@@ -28,9 +28,9 @@ from rmsprop_jax import presets
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 HEADER = json.loads((GOLDEN / "cases.json").read_text())
 CASES = HEADER["cases"]
-# float64. Measured: at most 1.3e-15 absolute, 8.4e-14 relative (on |w| > 1e-6)
-# between a preset and its golden trajectory over 50 steps; the bar is
-# rtol <= 1e-7.
+# float64. Measured: at most 4.4e-15 absolute, 2.6e-13 relative (on |w| > 1e-6)
+# between a preset and its golden trajectory over 50 steps, all 50 cases; the
+# issue's bar is rtol <= 1e-7.
 RTOL, ATOL = 1e-10, 1e-12
 
 
