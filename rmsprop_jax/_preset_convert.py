@@ -6,7 +6,9 @@ Neither imports its framework: they read what the optimizer object holds
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import difflib
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jax.numpy as jnp
@@ -56,6 +58,15 @@ _TORCH_IGNORED = frozenset(
         "decoupled_weight_decay",
     }
 )
+
+
+def _unknown(kind: str, keys: Iterable[str], known: Iterable[str]) -> str:
+    """``kind`` key(s) [...] (did you mean ...?)."""
+    keys, known = sorted(keys), sorted(known)
+    hints = {k: difflib.get_close_matches(k, known, n=1) for k in keys}
+    close = [f"{k!r} -> {m[0]!r}" for k, m in hints.items() if m]
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"{kind} key(s) {keys}{hint}; it takes {', '.join(known)}."
 
 
 def _plain(value: Any) -> Any:
@@ -129,11 +140,11 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
             )
     decoupled = bool(optimizer.param_groups[0].get("decoupled_weight_decay", False))
     preset, keys = _TORCH["AdamW" if name == "Adam" and decoupled else name]
-    unknown = sorted(set(first) - set(keys))
+    unknown = set(first) - set(keys)
     if unknown:
         raise ValueError(
-            f"from_torch does not know the {name} param-group key(s) {unknown}; "
-            f"{preset} takes {', '.join(keys)}."
+            f"from_torch maps {name} to {preset}, which does not know the "
+            + _unknown("param-group", unknown, keys)
         )
     return getattr(presets, preset)(**first)
 
@@ -269,13 +280,11 @@ def from_keras(
     if not config.get("use_ema", False):
         config["ema_overwrite_frequency"] = None
     preset = getattr(presets, _KERAS[class_name])
-    import inspect
-
     known = set(inspect.signature(preset).parameters)
-    unknown = sorted(set(config) - known)
+    unknown = set(config) - known
     if unknown:
         raise ValueError(
-            f"from_keras does not know the {class_name} config key(s) {unknown}; "
-            f"{_KERAS[class_name]} takes {', '.join(sorted(known))}."
+            f"from_keras maps {class_name} to {_KERAS[class_name]}, which does "
+            "not know the " + _unknown("config", unknown, known)
         )
     return preset(**config)

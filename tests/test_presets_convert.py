@@ -113,6 +113,10 @@ def test_from_torch_rejects_what_it_cannot_map():
     opt.param_groups[0]["warmup"] = 3
     with pytest.raises(ValueError, match=r"param-group key\(s\) \['warmup'\]"):
         presets.from_torch(opt)
+    del opt.param_groups[0]["warmup"]
+    opt.param_groups[0]["momentun"] = 0.9
+    with pytest.raises(ValueError, match="did you mean 'momentun' -> 'momentum'"):
+        presets.from_torch(opt)
 
 
 @pytest.mark.parametrize(
@@ -224,6 +228,8 @@ def test_from_keras_rejects_what_it_cannot_map(keras_jax):
         presets.from_keras({"learning_rate": 0.1})
     with pytest.raises(ValueError, match=r"config key\(s\) \['rho'\]"):
         presets.from_keras({"learning_rate": 0.1, "rho": 0.9}, class_name="SGD")
+    with pytest.raises(ValueError, match="'beta1' -> 'beta_1'"):
+        presets.from_keras({"beta1": 0.9}, class_name="Adam")
 
 
 def test_from_keras_drops_what_keras_ignores(x64):
@@ -268,3 +274,57 @@ def test_live_keras_moving_average_matches_the_state(keras_jax):
     got = generate.flatten(state.average)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
     assert np.abs(got - live[-1]).max() > 1e-3  # the average is not the weights
+
+
+def test_live_keras_clipping_arithmetic_is_keras_own(keras_jax):
+    """Bit for bit Keras's ``_clip_by_norm`` and ``clip_by_global_norm``
+    (optax's ``clip_by_global_norm`` differs in the last bit and on a
+    non-finite norm, where Keras returns NaN)."""
+    from keras.src.optimizers.base_optimizer import clip_by_global_norm
+
+    from rmsprop_jax import _keras_common
+
+    rng = np.random.default_rng(3)
+    grads = [jnp.asarray(rng.normal(size=s) * 3) for s in [(3, 4), (4,), ()]]
+    for c in [0.5, 2.0, 100.0]:
+        opt = keras_jax.optimizers.SGD(clipnorm=c)
+        want = [np.asarray(opt._clip_by_norm(g)) for g in grads]
+        got, _ = _keras_common._clip_by_norm(c).update(grads, None)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+        want = [np.asarray(g) for g in clip_by_global_norm(grads, c)]
+        got, _ = _keras_common._clip_by_global_norm(c).update(grads, None)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+    inf = [grads[0].at[0, 0].set(jnp.inf), grads[1]]
+    got, _ = _keras_common._clip_by_global_norm(1.0).update(inf, None)
+    assert all(np.isnan(g).all() for g in got)
+    assert all(np.isnan(np.asarray(g)).all() for g in clip_by_global_norm(inf, 1.0))
+    optax_clipped, _ = optax.clip_by_global_norm(1.0).update(inf, None)
+    assert not np.isnan(np.asarray(optax_clipped[1])).any()
+
+
+def test_traced_hyperparameters_of_the_new_presets(x64):
+    """No Python branching on a value: vmap over them matches a loop."""
+    g = jnp.array([1.0, -2.0, 0.5])
+
+    def final(make, value):
+        tx = make(value)
+        state = tx.init(g)
+        for _ in range(3):
+            updates, state = tx.update(g, state, g)
+        return updates
+
+    makers = [
+        lambda v: presets.torch_adam(lr=0.1, betas=(v, 0.99), weight_decay=v),
+        lambda v: presets.torch_adamw(lr=0.1, betas=(0.9, v), amsgrad=True),
+        lambda v: presets.keras_adam(0.1, beta_1=v, weight_decay=v, clipnorm=v),
+        lambda v: presets.keras_sgd(
+            0.1, momentum=v, use_ema=True, ema_momentum=v, ema_overwrite_frequency=2
+        ),
+    ]
+    values = jnp.array([0.3, 0.6, 0.9])
+    for make in makers:
+        batched = jax.vmap(lambda v, make=make: final(make, v))(values)
+        looped = jnp.stack([final(make, float(v)) for v in values])
+        np.testing.assert_allclose(batched, looped, rtol=1e-14)
