@@ -100,8 +100,7 @@ def _pair(name: str, value: Any) -> tuple[Any, Any]:
 
 def _negate(maximize: bool) -> tuple[optax.GradientTransformation, ...]:
     """torch's ``maximize``: the gradient is negated first, before weight decay."""
-    if not isinstance(maximize, bool | np.bool_):
-        raise TypeError(f"`maximize` must be True or False, got {maximize!r}.")
+    _check_flag("maximize", maximize)
     return (optax.scale(-1.0),) if maximize else ()
 
 
