@@ -40,9 +40,8 @@ def compute_dtype(*arrays: Any) -> jnp.dtype:
     except TypeError:
         return jnp.result_type(jnp.float32, *arrays)
     key = tuple((a.dtype, a.weak_type) for a in avals)
-    return _promoted(
-        key, jax.config.jax_enable_x64, jax.config.jax_numpy_dtype_promotion
-    )
+    config: Any = jax.config  # its typed interface omits the flag attributes
+    return _promoted(key, config.jax_enable_x64, config.jax_numpy_dtype_promotion)
 
 
 _WEAK_KIND = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}

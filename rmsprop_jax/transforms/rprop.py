@@ -1,7 +1,7 @@
 r"""Rprop: per-weight step sizes adapted from gradient signs (four variants).
 
-Kept in its own file because it is the one primitive with four variants and an
-extra argument (the loss, for iRprop+). Public names are re-exported by
+Rprop is the one primitive with four variants and an extra argument (the loss,
+for iRprop+). Public names are re-exported by
 :mod:`rmsprop_jax.transforms` and the package root.
 """
 
@@ -63,14 +63,28 @@ def scale_by_rprop(
     with :math:`\Delta_0` = ``initial_step``. On a sign change
     (:math:`\sigma_t < 0`) the variants of Igel & Hüsken (2000) differ:
 
-    ========== ======================================== ====================
-    variant    output :math:`u_t` on a sign change      stored :math:`g_t`
-    ========== ======================================== ====================
-    rprop-     :math:`\mathrm{sign}(g_t)\Delta_t`       :math:`g_t`
-    rprop+     :math:`-u_{t-1}` (undo the last step)    0
-    irprop-    0 (the weight does not move)             0
-    irprop+    :math:`-u_{t-1}` if the loss rose, else 0 0
-    ========== ======================================== ====================
+    .. begin table rprop_variants
+
+    .. list-table::
+       :header-rows: 1
+
+       * - variant
+         - output :math:`u_t` on a sign change
+         - stored :math:`g_t`
+       * - ``rprop-``
+         - :math:`\mathrm{sign}(g_t)\,\Delta_t` (step anyway)
+         - :math:`g_t`
+       * - ``rprop+``
+         - :math:`-u_{t-1}` (undo the last step)
+         - 0
+       * - ``irprop-`` (default, as PyTorch)
+         - 0 (the weight does not move)
+         - 0
+       * - ``irprop+``
+         - :math:`-u_{t-1}` if the loss rose, else 0
+         - 0
+
+    .. end table rprop_variants
 
     A stored 0 makes :math:`\sigma_{t+1} = 0`, so the step after a sign change
     neither grows nor shrinks :math:`\Delta`. Sign agreement is computed from
@@ -197,7 +211,8 @@ def scale_by_rprop(
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del params, extra_args
-        undo, prev_value = (), state.prev_value
+        undo: tuple[typing.Any, ...] = ()
+        prev_value = state.prev_value
         if backtracks:
             undo = (jax.tree.map(jnp.negative, state.prev_update),)
         if needs_value:
