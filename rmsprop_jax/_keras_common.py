@@ -187,7 +187,11 @@ def _clip_by_value(clipvalue: ArrayLike) -> optax.GradientTransformation:
 
     def update_fn(updates, state, params=None):
         del params
-        clip = lambda g: pairwise(lambda x: jnp.clip(x, -clipvalue, clipvalue), g)  # noqa: E731
+        low = jnp.negative(clipvalue)
+
+        def clip(g: jax.Array) -> jax.Array:
+            return pairwise(lambda x: jnp.clip(x, low, clipvalue), g)
+
         return jax.tree.map(clip, updates), state
 
     return optax.GradientTransformation(optax.init_empty_state, update_fn)

@@ -125,11 +125,11 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
     first = groups[0]
     for index, group in enumerate(groups[1:], start=1):
         if group != first:
-            keys = sorted(
+            differing = sorted(
                 k for k in first.keys() | group.keys() if first.get(k) != group.get(k)
             )
             diffs = ", ".join(
-                f"{k}: {first.get(k)!r} vs {group.get(k)!r}" for k in keys
+                f"{k}: {first.get(k)!r} vs {group.get(k)!r}" for k in differing
             )
             raise ValueError(
                 f"The {name} optimizer has {len(groups)} param groups and group "

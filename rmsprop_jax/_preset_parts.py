@@ -51,7 +51,7 @@ def schedule_value(learning_rate: optax.ScalarOrSchedule, count: Any) -> Any:
 class PreconditionByMaxRmsState(NamedTuple):
     """State of :func:`precondition_by_max_rms`."""
 
-    count: jax.Array  # int32 scalar: updates so far.
+    count: jax.Array  # type: ignore[assignment]  # int32: updates so far
     nu: optax.Updates  # EMA of squared gradients, s.
     nu_max: optax.Updates  # running maximum of s (uncorrected).
     inner: optax.OptState  # state of the preconditioned transformation.
