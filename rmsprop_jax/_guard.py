@@ -11,6 +11,7 @@ bfloat16 gradients, and under explicit sharding -- which is where
 from __future__ import annotations
 
 import sys
+import types
 from typing import NamedTuple
 
 import jax
@@ -40,7 +41,7 @@ def _refuse_inside_multi_steps() -> None:
     MultiSteps' accumulator, which MultiSteps resets by multiplying it by 0
     (NaN * 0 = NaN), so every later step would be skipped, silently.
     """
-    frame = sys._getframe(2)
+    frame: types.FrameType | None = sys._getframe(2)
     for _ in range(4):
         if frame is None:
             return

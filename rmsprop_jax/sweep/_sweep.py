@@ -237,7 +237,7 @@ def _validate(
             raise ValueError(f"Configuration {i} {config} is invalid: {err}") from err
 
 
-def _column(values: list[Any]) -> jax.Array:
+def _column(values: list[Any]) -> np.ndarray:
     """Traced values keep their own precision: float32 (float64 under x64), or
     int for all-int columns; never the parameters' dtype."""
     if all(isinstance(v, int) for v in values):
@@ -290,7 +290,7 @@ def _build(
 ) -> _Call:
     names = {name: i for i, name in enumerate(landscapes)}
     if LANDSCAPE in full.names:
-        index = np.asarray([names[v] for v in full.column(LANDSCAPE)], np.int32)
+        index = np.asarray([names[str(v)] for v in full.column(LANDSCAPE)], np.int32)
     else:
         index = np.zeros(len(full), np.int32)
     per_run = bool(np.any(index != index[0]))

@@ -108,14 +108,14 @@ def one_minus_power(decay: ArrayLike, count: jax.Array, dtype: Any) -> jax.Array
 class Corrections:
     """Scalar bias corrections, converted once per compute dtype (not per leaf)."""
 
-    def __init__(self, decay: ArrayLike, count: jax.Array | None, enabled: bool):
+    def __init__(self, decay: ArrayLike | None, count: jax.Array | None, enabled: bool):
         self.decay, self.count = decay, count
         self.enabled = enabled and count is not None
         self._cache: dict = {}
 
     def factor(self, dtype: Any) -> jax.Array | None:
         """``1 - decay**t`` in ``dtype``, or None without correction."""
-        if not self.enabled:
+        if not self.enabled or self.count is None or self.decay is None:
             return None
         key = ("factor", jnp.dtype(dtype))
         if key not in self._cache:
@@ -124,11 +124,12 @@ class Corrections:
 
     def root(self, dtype: Any) -> jax.Array | None:
         """``sqrt(1 - decay**t)`` in ``dtype``, or None without correction."""
-        if not self.enabled:
+        factor = self.factor(dtype)
+        if factor is None:
             return None
         key = ("root", jnp.dtype(dtype))
         if key not in self._cache:
-            self._cache[key] = jnp.sqrt(self.factor(dtype))
+            self._cache[key] = jnp.sqrt(factor)
         return self._cache[key]
 
 
@@ -186,8 +187,8 @@ def rms_init(
 ) -> tuple[jax.Array | None, optax.Updates, optax.Updates | None]:
     """``(count, rms, mu)`` of a fresh second-moment state; ``rms`` holds
     ``sqrt(initial_scale)``."""
-    start = _checks.concrete_values("initial_scale", initial_scale)
-    start = jnp.sqrt(initial_scale) if start is None else float(np.sqrt(start))
+    concrete = _checks.concrete_values("initial_scale", initial_scale)
+    start = jnp.sqrt(initial_scale) if concrete is None else float(np.sqrt(concrete))
     return (
         new_count(counted),
         _dtypes.full_like_accumulator(params, start, dtype),
@@ -265,12 +266,10 @@ def rms_divide(
         # with its rounded reciprocal).
         dtype = _dtypes.compute_dtype(x, rms)
         spread = _dtypes.cast(rms, dtype)
-        root_c = correction.root(dtype)
+        root_c, c = correction.root(dtype), correction.factor(dtype)
         scaled_eps: Any = eps
-        if root_c is not None:
-            scaled_eps = scalar(eps, dtype) * (
-                correction.factor(dtype) if eps_in_sqrt else root_c
-            )
+        if root_c is not None and c is not None:
+            scaled_eps = scalar(eps, dtype) * (c if eps_in_sqrt else root_c)
         if mu is not None:
             mean = jnp.abs(_dtypes.cast(mu, dtype))
             if root_c is not None:

@@ -80,13 +80,13 @@ def accumulate_squares(
     _checks.check_range("eps", eps, 0.0)
 
     def init_fn(params: optax.Params) -> AccumulateSquaresState:
-        start = _checks.concrete_values(
+        concrete = _checks.concrete_values(
             "initial_accumulator_value", initial_accumulator_value
         )
         start = (
             jnp.sqrt(initial_accumulator_value)
-            if start is None
-            else float(np.sqrt(start))
+            if concrete is None
+            else float(np.sqrt(concrete))
         )
         roots = _dtypes.full_like_accumulator(params, start, accumulator_dtype)
         return AccumulateSquaresState(roots)
