@@ -596,8 +596,9 @@ def _diagnostics_of(diagnostics, state, lr, decay, t):
     found = list(diagnostics.find_states(state).values())
     rates = diagnostics.effective_learning_rates(state, lr, decay=decay, steps=t)
     rms = diagnostics.gradient_rms(state, decay=decay, steps=t)
-    moment = [getattr(s, "nu", getattr(s, "sum_of_squares", None)) for s in found]
-    moment = [m for m in moment if m is not None]
+    # The states keep roots: rms = sqrt(s), root_sum_of_squares = sqrt(G).
+    roots = [getattr(s, "rms", getattr(s, "root_sum_of_squares", None)) for s in found]
+    moment = [np.square(r) for r in roots if r is not None]
     step = [s.step_size for s in found if hasattr(s, "step_size")]
     return {
         "effective_lr": next(iter(rates.values()), nan),
