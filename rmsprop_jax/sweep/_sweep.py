@@ -332,6 +332,7 @@ def sweep(
     record_every: int = 1,
     data: Any = None,
     batch_size: int | None = None,
+    shuffle: bool = True,
     key: jax.Array | None = None,
     restarts: int = 1,
     chunk_size: int | None = None,
@@ -402,6 +403,11 @@ def sweep(
         batch is dropped), planned on the host by :func:`batch_plan`, seeded
         by ``key`` and the restart number: configurations are compared on the
         same batches.
+      shuffle: with ``batch_size``, False takes the samples in their stored
+        order, epoch after epoch (step ``t`` sees batch ``t mod (n //
+        batch_size)``), and needs no ``key``: for data that is a sequence,
+        such as a fixed cycle of mini-batch gradients (``loss_fn = lambda w,
+        g: jnp.sum(g * w)`` makes ``g`` the gradient).
       key: PRNG key; needed when ``params`` is a function or with
         ``batch_size``. Restart ``r`` initialises with
         ``params(jax.random.split(key, restarts)[r])``.
@@ -475,14 +481,19 @@ def sweep(
     kinds = check_against(factories, g, reserved=(LANDSCAPE,))
     samples = _data_size(data, batch_size)
     initial = _initial(params, starts)
-    random = initial.init_fn is not None or batch_size is not None
+    if not isinstance(shuffle, bool):
+        raise ValueError(f"`shuffle` must be a bool, got {shuffle!r}.")
+    random = initial.init_fn is not None or (batch_size is not None and shuffle)
     if restarts > 1 and not random:
         raise ValueError(
             "`restarts` > 1 needs randomness: pass `params` as a function of a "
             "key, or `data` with `batch_size`."
         )
     if random and key is None:
-        raise ValueError("A random initialisation or `batch_size` needs `key`.")
+        raise ValueError(
+            "A random initialisation or shuffled batches (`batch_size`) needs "
+            "`key`; or pass `shuffle=False` to take the batches in order."
+        )
 
     # Phase 2: the runs, grouped by optimizer and static switches.
     full = _layout(g, factories, landscapes)
@@ -525,7 +536,9 @@ def sweep(
     keys = jax.random.split(key, restarts) if initial.init_fn is not None else None
     plans = None
     if batch_size is not None:
-        plans = _program.batch_plan(key, restarts, samples, steps, batch_size)
+        plans = _program.batch_plan(
+            key, restarts, samples, steps, batch_size, shuffle=shuffle
+        )
     outputs, states = _program.run(
         call.program, call.hyper, call.landscapes, keys, plans, initial.params, data
     )
