@@ -78,7 +78,7 @@ def test_main_demo_prints_the_valley_table_and_verdicts(tiny_run):
     _, stdout, stderr, *_ = tiny_run
     assert "Elongated valley 3*w1^2 + 10*w2^2" in stdout
     assert "steps to loss < 0.001" in stdout
-    assert "Claims of the digest" in stdout and "report.html" in stdout
+    assert "The claims about RMSprop" in stdout and "report.html" in stdout
     assert "100%" in stderr  # the progress bar reached the end
 
 
