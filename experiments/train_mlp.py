@@ -135,6 +135,8 @@ def run(ctx: Context) -> Section:
         for n in ALL
     ]
     rms, sgd = works["rmsprop"].mean(), works["sgd"].mean()
+    plural = "s" * (epochs != 1)
+    setting = f"an MLP on digits, mini-batches of {BATCH}, {epochs} epoch{plural}"
     ranking = sorted(ROBUSTNESS, key=lambda n: -works[n].mean())
     curve_text = (
         f"After {epochs} epochs the best test accuracies are "
@@ -161,7 +163,7 @@ def run(ctx: Context) -> Section:
             f"({_decades(lrs, works['sgd'])}); adam {works['adam'].mean():.0%}, "
             f"momentum {works['momentum'].mean():.0%}, adagrad "
             f"{works['adagrad'].mean():.0%}.",
-            f"an MLP on digits, mini-batches of {BATCH}, {epochs} epoch{'s' * (epochs != 1)}",
+            setting,
         )
     ]
     rprop_best, rms_best = final["rprop"].min(), final["rmsprop"].min()
@@ -172,7 +174,7 @@ def run(ctx: Context) -> Section:
             f"MLP on digits with mini-batches of {BATCH}: best final train loss "
             f"Rprop (iRprop-) {rprop_best:.3g} vs RMSprop {rms_best:.3g}; Rprop "
             f"reaches {TARGET} at {works['rprop'].mean():.0%} of the learning rates.",
-            f"an MLP on digits, mini-batches of {BATCH}, {epochs} epoch{'s' * (epochs != 1)}",
+            setting,
         )
     )
     ctx.progress.advance("mlp: report")
