@@ -30,12 +30,12 @@ OPTIMIZERS: dict[str, Callable[..., Any]] = {
     "rprop": rj.rprop,
     "adam": rj.adam,
 }
-LABELS = {
+LABELS = {  # what each is, for legends and tables
     "sgd": "sgd",
-    "momentum": "momentum (0.9)",
+    "momentum": "sgd + momentum 0.9",
     "adagrad": "adagrad",
-    "rmsprop": "rmsprop (beta 0.9)",
-    "rprop": "rprop (iRprop-)",
+    "rmsprop": "rmsprop, decay beta 0.9",
+    "rprop": "rprop, variant iRprop-",
     "adam": "adam",
 }
 FLOOR = 1e-12  # suboptimality below this counts as "at the minimum"

@@ -183,7 +183,8 @@ def run(ctx: Context) -> Section:
         TITLE,
         f"64-64-10 tanh MLP (Flax), digits: {n_train} train / {n_test} test images, "
         f"mini-batches of {BATCH}, {epochs} epochs, {lrs.size} learning rates from "
-        f"{lrs[0]:.0e} to {lrs[-1]:.0e}, all in one vmapped program per optimizer. "
+        f"{lrs[0]:.0e} to {lrs[-1]:.0e}, every optimizer in one call of the sweep "
+        "engine. "
         "The best lr is the one with the lowest final train loss. Rprop (iRprop-) "
         "runs on the same mini-batches, against its full-batch design.",
         [
