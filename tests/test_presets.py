@@ -15,6 +15,7 @@ import os
 import pathlib
 import sys
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,38 +61,14 @@ def build(case: dict) -> optax.GradientTransformation:
     return getattr(presets, case["preset"])(**kwargs)
 
 
-_grad = jax.jit(jax.grad(generate.jax_loss))
-
-
-def _flat(w) -> jax.Array:
-    return jnp.concatenate([jnp.ravel(w[k]) for k in generate.SHAPES])
-
-
-def trajectory(
-    tx: optax.GradientTransformation, steps: int, *, jit: bool = True
-) -> np.ndarray:
-    """``(steps + 1, 17)`` flattened params of ``tx`` on the golden loss.
-
-    ``jit=True`` compiles the whole run (``lax.scan``); ``jit=False`` steps
-    eagerly, cheaper for a few steps.
-    """
+def trajectory(tx: optax.GradientTransformation, steps: int) -> np.ndarray:
+    """``(steps + 1, 17)`` flattened params of ``tx`` on the golden loss,
+    trained by the sweep engine (:func:`helpers.trajectory`)."""
     w0 = {k: jnp.asarray(v) for k, v in generate.initial_params().items()}
-
-    def step(carry, _):
-        w, state = carry
-        updates, state = tx.update(jax.grad(generate.jax_loss)(w), state, w)
-        w = optax.apply_updates(w, updates)
-        return (w, state), _flat(w)
-
-    if jit:
-        run = jax.jit(lambda w: jax.lax.scan(step, (w, tx.init(w)), length=steps)[1])
-        return np.concatenate([np.asarray(_flat(w0))[None], np.asarray(run(w0))])
-    w, state, path = w0, tx.init(w0), [_flat(w0)]
-    for _ in range(steps):
-        updates, state = tx.update(_grad(w), state, w)
-        w = optax.apply_updates(w, updates)
-        path.append(_flat(w))
-    return np.asarray(jnp.stack(path))
+    path = helpers.trajectory(tx, generate.jax_loss, w0, steps)
+    return np.concatenate(
+        [np.reshape(path[k], (steps + 1, -1)) for k in generate.SHAPES], axis=1
+    )
 
 
 @functools.cache
@@ -100,12 +77,7 @@ def preset_path(name: str) -> np.ndarray:
         return trajectory(build(CASES[name]), HEADER["steps"])
 
 
-def assert_paths_close(got, want, rtol=RTOL, atol=ATOL):
-    assert got.shape == want.shape
-    for step, (g, w) in enumerate(zip(got, want, strict=True)):
-        np.testing.assert_allclose(
-            g, w, rtol=rtol, atol=atol, err_msg=f"differ at step {step}"
-        )
+assert_paths_close = functools.partial(helpers.assert_paths_close, rtol=RTOL, atol=ATOL)
 
 
 # ---------------------------------------------------------------- golden files
@@ -569,8 +541,8 @@ def _constant(value):
 )
 def test_constant_schedule_equals_constant_learning_rate(x64, name, lr_name, kwargs):
     make = getattr(presets, name)
-    fixed = trajectory(make(**kwargs, **{lr_name: 0.02}), 8, jit=False)
-    scheduled = trajectory(make(**kwargs, **{lr_name: _constant(0.02)}), 8, jit=False)
+    fixed = trajectory(make(**kwargs, **{lr_name: 0.02}), 8)
+    scheduled = trajectory(make(**kwargs, **{lr_name: _constant(0.02)}), 8)
     assert_paths_close(scheduled, fixed, rtol=1e-14, atol=0)
 
 
@@ -592,9 +564,9 @@ def test_learning_rate_inside_vs_outside_momentum(x64):
 
 def test_torch_rprop_uses_the_schedule_at_step_zero_only(x64):
     """Like torch, which reads ``lr`` only when it creates the state."""
-    got = trajectory(presets.torch_rprop(lr=schedule(0.5)), 10, jit=False)
+    got = trajectory(presets.torch_rprop(lr=schedule(0.5)), 10)
     initial = 0.5 * generate.schedule_factor(0.0)
-    want = trajectory(presets.torch_rprop(lr=initial), 10, jit=False)
+    want = trajectory(presets.torch_rprop(lr=initial), 10)
     assert_paths_close(got, want, rtol=0, atol=0)
 
 

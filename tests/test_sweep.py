@@ -258,6 +258,39 @@ def test_mini_batches_follow_epoch_permutations(x64):
     )
 
 
+def test_batches_in_stored_order_replay_a_gradient_sequence():
+    # shuffle=False: step t sees batch t mod (n // batch_size), no key needed, so a
+    # data set of gradients g_t with loss sum(g_t * w) feeds the optimizer g_t.
+    plan = _program.batch_plan(None, 2, 5, 6, 2, shuffle=False)
+    np.testing.assert_array_equal(plan[1], [[0, 1], [2, 3]] * 3)  # sample 4 dropped
+    grads = np.array([[0.1], [0.1], [-0.3]], np.float32)
+    result = sweep(
+        rj.sgd,
+        lambda w, g: jnp.sum(g * w),
+        jnp.zeros(1),
+        grid(learning_rate=[0.5, 1.0]),
+        steps=7,
+        data=grads,
+        batch_size=1,
+        shuffle=False,
+        divergence_threshold=None,
+        record="updates",
+    )
+    expected = -np.tile(grads[:, 0], 3)[:7]
+    np.testing.assert_allclose(result.records["updates"][1, :, 0], expected)
+    np.testing.assert_allclose(result.records["updates"][0, :, 0], 0.5 * expected)
+    with pytest.raises(ValueError, match="`shuffle` must be a bool"):
+        sweep(
+            rj.sgd,
+            lambda w, g: jnp.sum(g * w),
+            jnp.zeros(1),
+            steps=2,
+            data=grads,
+            batch_size=1,
+            shuffle=1,
+        )
+
+
 # --- static switches ------------------------------------------------------------
 
 

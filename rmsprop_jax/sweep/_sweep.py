@@ -351,6 +351,7 @@ def sweep(
     record_every: int = 1,
     data: Any = None,
     batch_size: int | None = None,
+    shuffle: bool = True,
     key: jax.Array | None = None,
     restarts: int = 1,
     chunk_size: int | None = None,
@@ -421,6 +422,11 @@ def sweep(
         batch is dropped), planned on the host by :func:`batch_plan`, seeded
         by ``key`` and the restart number: configurations are compared on the
         same batches.
+      shuffle: with ``batch_size``, False takes the samples in their stored
+        order, epoch after epoch (step ``t`` sees batch ``t mod (n //
+        batch_size)``), and needs no ``key``: for data that is a sequence,
+        such as a fixed cycle of mini-batch gradients (``loss_fn = lambda w,
+        g: jnp.sum(g * w)`` makes ``g`` the gradient).
       key: PRNG key; needed when ``params`` is a function or with
         ``batch_size``. Restart ``r`` initialises with
         ``params(jax.random.split(key, restarts)[r])``.
@@ -485,7 +491,7 @@ def sweep(
     g = as_grid(grid)
     kinds = check_against(factories, g, reserved=(LANDSCAPE,))
     initial = _initial(params, starts)
-    samples = _check_randomness(initial, data, batch_size, key, restarts)
+    samples = _check_randomness(initial, data, batch_size, shuffle, key, restarts)
     full = _layout(g, factories, landscapes)
     groups = _groups(full, kinds)
     if record:
@@ -511,7 +517,9 @@ def sweep(
         record_every=record_every,
     )
     call = _build(full, groups, factories, landscapes, options)
-    keys, plans = _random_inputs(initial, key, restarts, samples, steps, batch_size)
+    keys, plans = _random_inputs(
+        initial, key, restarts, samples, steps, batch_size, shuffle
+    )
     outputs, states = _program.run(
         call.program, call.hyper, call.landscapes, keys, plans, initial.params, data
     )
@@ -543,19 +551,29 @@ def _check_threshold(divergence_threshold: Any) -> None:
 
 
 def _check_randomness(
-    initial: _Initial, data: Any, batch_size: int | None, key: Any, restarts: int
+    initial: _Initial,
+    data: Any,
+    batch_size: int | None,
+    shuffle: Any,
+    key: Any,
+    restarts: int,
 ) -> int | None:
     """The number of samples in ``data``; ValueError where restarts or batches
     lack their randomness."""
+    if not isinstance(shuffle, bool):
+        raise ValueError(f"`shuffle` must be a bool, got {shuffle!r}.")
     samples = _data_size(data, batch_size)
-    random = initial.init_fn is not None or batch_size is not None
+    random = initial.init_fn is not None or (batch_size is not None and shuffle)
     if restarts > 1 and not random:
         raise ValueError(
             "`restarts` > 1 needs randomness: pass `params` as a function of a "
             "key, or `data` with `batch_size`."
         )
     if random and key is None:
-        raise ValueError("A random initialisation or `batch_size` needs `key`.")
+        raise ValueError(
+            "A random initialisation or shuffled batches (`batch_size`) needs "
+            "`key`; or pass `shuffle=False` to take the batches in order."
+        )
     return samples
 
 
@@ -596,13 +614,16 @@ def _random_inputs(
     samples: int | None,
     steps: int,
     batch_size: int | None,
+    shuffle: bool,
 ) -> tuple[Any, Any]:
     """The restarts' initialisation keys and batch plans (None when unused)."""
     keys = jax.random.split(key, restarts) if initial.init_fn is not None else None
     plans = None
     if batch_size is not None:
-        assert key is not None and samples is not None  # phase 1 checked both
-        plans = _program.batch_plan(key, restarts, samples, steps, batch_size)
+        assert samples is not None  # phase 1 checked the data
+        plans = _program.batch_plan(
+            key, restarts, samples, steps, batch_size, shuffle=shuffle
+        )
     return keys, plans
 
 
