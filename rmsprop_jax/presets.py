@@ -533,10 +533,11 @@ def _adam_core(
 ) -> optax.GradientTransformationExtraArgs:
     """torch's bias-corrected Adam direction ``m_hat / (sqrt(v_hat) + eps)``."""
     _check_flag("amsgrad", amsgrad)
-    if amsgrad:
-        first = transforms.momentum(b1, dampening=b1, bias_correction=True)
-        return precondition_by_max_rms(first, b2, eps, bias_correction=True)
     first = transforms.momentum(b1, dampening=b1)
+    if amsgrad:
+        return precondition_by_max_rms(
+            first, b2, eps, bias_correction=True, inner_decay=b1
+        )
     return transforms.precondition_by_rms(
         first, b2, eps, eps_in_sqrt=False, inner_decay=b1
     )
