@@ -47,7 +47,8 @@ class PreconditionByMaxRmsState(NamedTuple):
     keeps its own): the maximum of the roots is the root of the maximum.
     """
 
-    count: jax.Array | None  # int32: updates so far; None without correction.
+    # int32: updates so far; None without bias correction.
+    count: jax.Array | None  # type: ignore[assignment]
     rms: optax.Updates  # sqrt of the EMA of squared gradients, sqrt(s_t).
     rms_max: optax.Updates  # running maximum of rms: sqrt(max_{k<=t} s_k).
     inner: optax.OptState  # state of the preconditioned transformation.
