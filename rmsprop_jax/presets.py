@@ -143,7 +143,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _inputs, _keras_common, transforms
 from rmsprop_jax._keras_common import KerasState as KerasState
-from rmsprop_jax._learning_rate import scale_by_learning_rate
+from rmsprop_jax._learning_rate import _decayed_lr, scale_by_learning_rate
 from rmsprop_jax._preset_parts import precondition_by_max_rms
 
 __all__ = [
@@ -190,18 +190,6 @@ def _negate(maximize: bool) -> tuple[optax.GradientTransformation, ...]:
     """torch's ``maximize``: the gradient is negated first, before weight decay."""
     _check_flag("maximize", maximize)
     return (optax.scale(-1.0),) if maximize else ()
-
-
-def _decayed_lr(
-    lr: optax.ScalarOrSchedule, lr_decay: ArrayLike
-) -> Callable[[Any], Any]:
-    """torch Adagrad's ``lr / (1 + (step - 1) * lr_decay)`` as a schedule."""
-
-    def schedule(count):
-        base = lr(count) if _checks.is_schedule(lr) else lr
-        return base / (1 + count * lr_decay)
-
-    return schedule
 
 
 @_inputs.optimizer
