@@ -34,8 +34,9 @@ import optax
 
 from rmsprop_jax import _checks
 
-# The states' NamedTuple types, in order, -> the factory whose init made them.
-_OWNERS: dict[tuple[str, ...], str] = {}
+# The states' NamedTuple types, in order, -> the factories whose init made them
+# (several factories can make the same layout: adagrad and torch_adagrad).
+_OWNERS: dict[tuple[str, ...], list[str]] = {}
 
 
 def _as_array(x: Any) -> Any:
@@ -117,7 +118,9 @@ def _wrap(
     def remember(state: Any) -> tuple[str, ...]:
         signature = _signature(state)
         own.add(signature)
-        _OWNERS.setdefault(signature, owner)
+        owners = _OWNERS.setdefault(signature, [])
+        if owner not in owners:
+            owners.append(owner)
         return signature
 
     def init_fn(params: optax.Params) -> optax.OptState:
@@ -129,14 +132,16 @@ def _wrap(
 
     def check_state(state: Any, grads: Any) -> None:
         given = _signature(state)
-        if given in own or _OWNERS.get(given) == owner:
+        if given in own or owner in _OWNERS.get(given, ()):
             # Made by this instance, or by another instance of this factory
             # (as inject_hyperparams makes one per step): no trace of init.
             return
         expected = remember(jax.eval_shape(inner.init, grads))
         if given != expected:
             belongs = _OWNERS.get(given)
-            whose = f"the state of {belongs}" if belongs else "another state"
+            whose = (
+                f"the state of {' or '.join(belongs)}" if belongs else "another state"
+            )
             raise TypeError(
                 f"{owner}(...).update was given {whose} (made of "
                 f"{', '.join(given) or 'no optimizer state'}), not a state of "

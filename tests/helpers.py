@@ -18,7 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rmsprop_jax import presets
 from rmsprop_jax.sweep import sweep
+
+# The preset factories: presets.__all__ without the converters (from_torch,
+# from_keras take live framework optimizers) and the state class KerasState.
+PRESET_FACTORIES = tuple(
+    n for n in presets.__all__ if n.startswith(("torch_", "keras_", "tf1_"))
+)
 
 
 def nonlinear_loss(params) -> jax.Array:

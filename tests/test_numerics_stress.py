@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import PRESET_FACTORIES
 
 import rmsprop_jax as rj
 from rmsprop_jax import optimizers, presets
@@ -74,10 +75,7 @@ def _required(fn) -> dict:
 
 
 CASES = {name: (name, {}) for name in optimizers.__all__}
-# Every preset factory (the converters from_torch/from_keras and the state class
-# KerasState are not factories of their own).
-FACTORIES = [n for n in presets.__all__ if n.startswith(("torch_", "keras_", "tf1_"))]
-CASES |= {f"presets.{name}": (f"presets.{name}", {}) for name in FACTORIES}
+CASES |= {f"presets.{name}": (f"presets.{name}", {}) for name in PRESET_FACTORIES}
 CASES |= _EXTRA
 
 
@@ -195,5 +193,5 @@ def test_16_bit_runs_track_float64(x64, case):
 def test_stress_matrix_covers_every_public_factory():
     covered = {CASES[c][0] for c in CASES}
     assert {n for n in optimizers.__all__} <= covered
-    assert {f"presets.{n}" for n in FACTORIES} <= covered
+    assert {f"presets.{n}" for n in PRESET_FACTORIES} <= covered
     assert rj.rmsprop.__name__ in covered

@@ -61,11 +61,19 @@ def build(case: dict) -> optax.GradientTransformation:
     return getattr(presets, case["preset"])(**kwargs)
 
 
-def trajectory(tx: optax.GradientTransformation, steps: int) -> np.ndarray:
+def trajectory(
+    tx: optax.GradientTransformation, steps: int, *, jit: bool = True
+) -> np.ndarray:
     """``(steps + 1, 17)`` flattened params of ``tx`` on the golden loss,
-    trained by the sweep engine (:func:`helpers.trajectory`)."""
+    trained by the sweep engine (:func:`helpers.trajectory`), or with
+    ``jit=False`` stepped one update at a time by the oracle loop
+    (:func:`helpers.run`: a few steps, nothing to compile but the gradient)."""
     w0 = {k: jnp.asarray(v) for k, v in generate.initial_params().items()}
-    path = helpers.trajectory(tx, generate.jax_loss, w0, steps)
+    if jit:
+        path = helpers.trajectory(tx, generate.jax_loss, w0, steps)
+    else:
+        steps_taken = helpers.run(tx, generate.jax_loss, w0, steps)
+        path = jax.tree.map(lambda *xs: np.stack(xs), *steps_taken)
     return np.concatenate(
         [np.reshape(path[k], (steps + 1, -1)) for k in generate.SHAPES], axis=1
     )

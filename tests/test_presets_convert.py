@@ -56,7 +56,9 @@ def test_from_torch_equals_the_preset_of_the_same_arguments(x64, name):
     torch = pytest.importorskip("torch")
     tx = presets.from_torch(_torch_optimizer(torch, CASES[name]))
     got = trajectory(tx, 4, jit=False)
-    assert_paths_close(got, trajectory(build(CASES[name]), 4, jit=False), 0, 0)
+    assert_paths_close(
+        got, trajectory(build(CASES[name]), 4, jit=False), rtol=0, atol=0
+    )
 
 
 def test_from_torch_follows_torch_for_fifty_steps(x64):
@@ -72,7 +74,7 @@ def test_from_torch_adam_with_decoupled_weight_decay_is_adamw(x64):
     opt = torch.optim.Adam(w, lr=0.05, weight_decay=0.5, decoupled_weight_decay=True)
     got = trajectory(presets.from_torch(opt), 5, jit=False)
     want = trajectory(presets.torch_adamw(lr=0.05, weight_decay=0.5), 5, jit=False)
-    assert_paths_close(got, want, 0, 0)
+    assert_paths_close(got, want, rtol=0, atol=0)
 
 
 def test_from_torch_reads_the_current_learning_rate_and_tensor_values(x64):
@@ -85,7 +87,7 @@ def test_from_torch_reads_the_current_learning_rate_and_tensor_values(x64):
     scheduler.step()  # lr is now 0.1
     got = trajectory(presets.from_torch(opt), 3, jit=False)
     want = trajectory(presets.torch_sgd(lr=0.1, momentum=0.5), 3, jit=False)
-    assert_paths_close(got, want, 1e-7, 0)  # 0.4 * 0.25 from a float32 tensor
+    assert_paths_close(got, want, rtol=1e-7, atol=0)  # 0.4 * 0.25 from a float32 tensor
 
 
 def test_from_torch_several_groups():
@@ -159,7 +161,7 @@ def test_from_keras_equals_the_preset_of_the_same_arguments(keras_jax, name):
         presets.from_keras(opt.get_config(), class_name=_KERAS_CLASSES[case["preset"]]),
     ):
         got = trajectory(tx, 4, jit=False)
-        assert_paths_close(got, trajectory(build(case), 4, jit=False), 0, 0)
+        assert_paths_close(got, trajectory(build(case), 4, jit=False), rtol=0, atol=0)
 
 
 def _keras_schedules(keras):
@@ -242,7 +244,7 @@ def test_from_keras_drops_what_keras_ignores(x64):
     }
     got = trajectory(presets.from_keras(config, class_name="Adam"), 4, jit=False)
     want = trajectory(presets.keras_adam(0.1), 4, jit=False)
-    assert_paths_close(got, want, 0, 0)
+    assert_paths_close(got, want, rtol=0, atol=0)
 
 
 def test_live_keras_moving_average_matches_the_state(keras_jax):
