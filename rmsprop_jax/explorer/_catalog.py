@@ -1,0 +1,109 @@
+"""The optimizers the explorer offers, and how the page's controls map to them.
+
+One factory, :func:`make_optimizer`, builds each of them from the library with
+the page's shared hyperparameters: ``learning_rate`` (:math:`\\eta` of the
+sign-like and adaptive methods, Rprop's initial step :math:`\\Delta_0`),
+``sgd_learning_rate`` (:math:`\\eta` of gradient descent with and without
+momentum, whose step scales with the gradient), ``decay`` (:math:`\\beta`, Adam's
+:math:`\\beta_2`), ``eps``, ``momentum`` (Adam's :math:`\\beta_1`) and
+``eps_in_sqrt`` (RMSprop's family only). The optimizer's name is a static
+switch; every number stays a traced array.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import optax
+
+import rmsprop_jax as rj
+
+
+class Spec(NamedTuple):
+    """One optimizer of the page."""
+
+    label: str  # legend and checklist label
+    uses: tuple[str, ...]  # the controls it reads
+    colour: str  # base colour of its path (hex)
+
+
+OPTIMIZERS: dict[str, Spec] = {
+    "sgd": Spec("SGD", ("sgd_learning_rate",), "#1f77b4"),
+    "momentum": Spec("momentum", ("sgd_learning_rate", "momentum"), "#17becf"),
+    "nesterov": Spec("Nesterov", ("sgd_learning_rate", "momentum"), "#9467bd"),
+    "rmsprop": Spec(
+        "RMSprop", ("learning_rate", "decay", "eps", "eps_in_sqrt"), "#d62728"
+    ),
+    "centered": Spec(
+        "centered RMSprop", ("learning_rate", "decay", "eps", "eps_in_sqrt"), "#e377c2"
+    ),
+    "rmsprop-momentum": Spec(
+        "RMSprop + momentum",
+        ("learning_rate", "decay", "eps", "momentum", "eps_in_sqrt"),
+        "#ff7f0e",
+    ),
+    "adagrad": Spec("Adagrad", ("learning_rate", "eps"), "#2ca02c"),
+    "adam": Spec("Adam", ("learning_rate", "momentum", "decay", "eps"), "#8c564b"),
+    "sign": Spec("sign descent", ("learning_rate",), "#7f7f7f"),
+    "rprop+": Spec("Rprop+", ("learning_rate",), "#bcbd22"),
+    "rprop-": Spec("Rprop-", ("learning_rate",), "#dbdb8d"),
+    "irprop+": Spec("iRprop+", ("learning_rate",), "#aec7e8"),
+    "irprop-": Spec("iRprop-", ("learning_rate",), "#98df8a"),
+}
+"""Every optimizer of the page, by the key used in URLs and the checklist."""
+
+SWEEPABLE: tuple[str, ...] = ("rmsprop", "centered", "rmsprop-momentum", "adam")
+"""The optimizers with both a learning rate and a decay: the (beta, eta) sweep's."""
+
+
+def make_optimizer(
+    optimizer: str,
+    learning_rate: Any,
+    sgd_learning_rate: Any,
+    decay: Any,
+    eps: Any,
+    momentum: Any,
+    eps_in_sqrt: bool = True,
+) -> optax.GradientTransformation:
+    """Builds ``optimizer`` (a key of :data:`OPTIMIZERS`) with the page's values.
+
+    Every numeric argument may be a traced array; ``optimizer`` and
+    ``eps_in_sqrt`` are static.
+
+    Raises:
+      ValueError: an unknown ``optimizer``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> tx = make_optimizer("rmsprop", 0.05, 0.001, 0.9, 1e-8, 0.9)
+      >>> u, _ = tx.update(jnp.array([-90.0, 400.0]), tx.init(jnp.zeros(2)))
+      >>> print(u.round(4))  # eta sign(g) / sqrt(1 - beta) on the first step
+      [ 0.1581 -0.1581]
+    """
+    lr, sgd_lr = learning_rate, sgd_learning_rate
+    if optimizer == "sgd":
+        return rj.sgd(sgd_lr)
+    if optimizer == "momentum":
+        return rj.sgd(sgd_lr, momentum=momentum)
+    if optimizer == "nesterov":
+        return rj.sgd(sgd_lr, momentum=momentum, nesterov=True)
+    if optimizer in ("rmsprop", "centered", "rmsprop-momentum"):
+        return rj.rmsprop(
+            lr,
+            decay,
+            eps,
+            centered=optimizer == "centered",
+            momentum=momentum if optimizer == "rmsprop-momentum" else None,
+            eps_in_sqrt=eps_in_sqrt,
+        )
+    if optimizer == "adagrad":
+        return rj.adagrad(lr, eps=eps)
+    if optimizer == "adam":
+        return rj.adam(lr, b1=momentum, b2=decay, eps=eps)
+    if optimizer == "sign":
+        return rj.sign_sgd(lr)
+    if optimizer in ("rprop+", "rprop-", "irprop+", "irprop-"):
+        return rj.rprop(lr, variant=optimizer)
+    raise ValueError(
+        f"`optimizer` must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}."
+    )

@@ -1,0 +1,383 @@
+"""Every number the explorer shows, computed by the library.
+
+The paths come from :func:`rmsprop_jax.sweep.sweep` (the trajectory engine):
+one call per view, with one configuration per optimizer (its name is a static
+switch, so each optimizer is its own compiled program, cached by ``jax.jit``),
+the landscape chosen by a traced index into ``jax.lax.switch`` over the
+built-in landscapes (switching landscapes reuses the program), the start point
+and every hyperparameter as traced arrays, and always :data:`MAX_STEPS` steps
+(the ``steps`` control only cuts the view). Per-step quantities are kept by
+:func:`_recording`, a transformation wrapped around each optimizer whose state
+holds the step's parameters, gradient, update and the diagnostics of
+:mod:`rmsprop_jax.diagnostics` (effective learning rate, gradient RMS, second
+moment). :func:`paths` is the only function that calls the engine for paths.
+
+The amplification map uses :func:`rmsprop_jax.scale_by_rms`, vmapped over a
+grid of gradient pairs; the (beta, eta) map is one ``sweep`` call.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import rmsprop_jax as rj
+from rmsprop_jax import diagnostics, landscapes
+from rmsprop_jax.explorer._catalog import OPTIMIZERS, make_optimizer
+from rmsprop_jax.explorer._state import CUSTOM, MAX_STEPS, State
+from rmsprop_jax.sweep import grid, sweep, table
+
+CUSTOM_BOX = (-5.0, 5.0, -5.0, 5.0)
+"""The plot box of a typed formula."""
+
+CUSTOM_START = (-4.0, 3.0)
+"""The start a typed formula gets when the current start lies outside its box."""
+
+AMPLIFICATION_BETAS = (0.0, 0.5, 0.9, 0.99)
+"""The small multiples of the amplification map."""
+
+SWEEP_DECAYS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999)
+SWEEP_LEARNING_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-4, 0, 13))
+"""The (beta, eta) grid of the final-loss map (values the sliders can take)."""
+
+QUANTITIES = (
+    "params",
+    "grads",
+    "updates",
+    "effective_lr",
+    "gradient_rms",
+    "second_moment",
+)
+"""What :func:`paths` records at each step, each of shape (steps, 2)."""
+
+
+class Surface(NamedTuple):
+    """The landscape of a view."""
+
+    name: str  # a key of LANDSCAPES, or CUSTOM
+    fns: tuple[Callable[[jax.Array], jax.Array], ...]  # the set the program holds
+    index: int  # which of ``fns`` this view uses
+    box: tuple[float, float, float, float]
+    minima: tuple[tuple[float, float], ...]  # empty for a typed formula
+    minimum_value: float | None  # None for a typed formula
+
+
+_BUILTIN = tuple(lands.fn for lands in landscapes.LANDSCAPES.values())
+_NAMES = tuple(landscapes.LANDSCAPES)
+
+
+@functools.lru_cache(maxsize=32)
+def formula(text: str) -> Callable[[jax.Array], jax.Array]:
+    """The typed formula's function (parsed once per text by ``from_expression``).
+
+    Raises:
+      ValueError: the parser's message, with the column of the problem.
+    """
+    return landscapes.from_expression(text)
+
+
+def surface(state: State) -> Surface:
+    """The landscape ``state`` shows.
+
+    Raises:
+      ValueError: a typed formula the parser rejects.
+    """
+    if state.landscape == CUSTOM:
+        return Surface(CUSTOM, (formula(state.formula),), 0, CUSTOM_BOX, (), None)
+    lands = landscapes.LANDSCAPES[state.landscape]
+    return Surface(
+        lands.name,
+        _BUILTIN,
+        _NAMES.index(lands.name),
+        lands.box,
+        lands.minima,
+        lands.minimum_value,
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _switch_loss(fns: tuple[Callable, ...]) -> Callable:
+    """``loss(w, data)`` = ``fns[data["landscape"][0]](w)``: the index is traced."""
+
+    def loss(w: jax.Array, data: dict[str, jax.Array]) -> jax.Array:
+        return jax.lax.switch(data["landscape"][0], fns, w)
+
+    return loss
+
+
+def _data(index: int) -> dict[str, np.ndarray]:
+    return {"landscape": np.asarray([index], np.int32)}
+
+
+class _RecordState(NamedTuple):
+    inner: Any
+    step: jax.Array
+    records: dict[str, jax.Array]
+
+
+def _recording(
+    tx: optax.GradientTransformation,
+    *,
+    learning_rate: Any,
+    eps: Any,
+    decay: Any,
+    eps_in_sqrt: bool | None,
+    steps: int,
+) -> optax.GradientTransformationExtraArgs:
+    """``tx``, keeping each step's quantities (:data:`QUANTITIES`) in its state.
+
+    The effective learning rate, gradient RMS and second moment are read from
+    ``tx``'s state after the update with :mod:`rmsprop_jax.diagnostics`; where
+    ``tx`` has no per-parameter scale (gradient descent, momentum) the
+    effective learning rate is ``learning_rate`` and the others are NaN.
+    """
+    tx = optax.with_extra_args_support(tx)
+
+    def init(params: jax.Array) -> _RecordState:
+        empty = jnp.full((steps, *params.shape), jnp.nan, params.dtype)
+        records = {name: empty for name in QUANTITIES}
+        return _RecordState(tx.init(params), jnp.zeros((), jnp.int32), records)
+
+    def update(grads, state, params=None, **extra):
+        updates, inner = tx.update(grads, state.inner, params, **extra)
+        t = state.step
+        nan = jnp.full_like(params, jnp.nan)
+        rates = diagnostics.effective_learning_rates(
+            inner, learning_rate, eps, eps_in_sqrt=eps_in_sqrt, decay=decay
+        )
+        rms = diagnostics.gradient_rms(inner, decay=decay, steps=t + 1)
+        moments = [
+            getattr(s, "nu", getattr(s, "sum_of_squares", None))
+            for s in diagnostics.find_states(inner).values()
+        ]
+        moments = [m for m in moments if m is not None]
+        now = {
+            "params": params,
+            "grads": grads,
+            "updates": updates,
+            "effective_lr": next(
+                iter(rates.values()), jnp.full_like(params, learning_rate)
+            ),
+            "gradient_rms": next(iter(rms.values()), nan),
+            "second_moment": moments[0] if moments else nan,
+        }
+        records = {
+            name: state.records[name].at[t].set(now[name].astype(params.dtype))
+            for name in QUANTITIES
+        }
+        return updates, _RecordState(inner, t + 1, records)
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def _recorded_optimizer(
+    optimizer: str,
+    learning_rate: Any,
+    sgd_learning_rate: Any,
+    decay: Any,
+    eps: Any,
+    momentum: Any,
+    eps_in_sqrt: bool = True,
+) -> optax.GradientTransformationExtraArgs:
+    """:func:`make_optimizer` under :func:`_recording` (the sweep's factory)."""
+    tx = make_optimizer(
+        optimizer, learning_rate, sgd_learning_rate, decay, eps, momentum, eps_in_sqrt
+    )
+    gd = "sgd_learning_rate" in OPTIMIZERS[optimizer].uses
+    rms_family = "eps_in_sqrt" in OPTIMIZERS[optimizer].uses
+    return _recording(
+        tx,
+        learning_rate=sgd_learning_rate if gd else learning_rate,
+        eps=eps,
+        decay=decay,
+        eps_in_sqrt=eps_in_sqrt if rms_family else None,
+        steps=MAX_STEPS,
+    )
+
+
+class Paths(NamedTuple):
+    """Every optimizer's run of one view, over :data:`MAX_STEPS` steps.
+
+    ``params[i, t]`` is :math:`w(t)` (``t = 0 .. MAX_STEPS``), ``loss[i, t]``
+    the loss there; ``grads``, ``updates``, ``effective_lr``, ``gradient_rms``
+    and ``second_moment`` ``[i, t]`` belong to update ``t`` (from :math:`w(t)`
+    to :math:`w(t+1)`). After a divergence at step ``k`` (``diverged_at[i]``;
+    -1 if none) everything is NaN except ``params[i, k]`` and ``loss[i, k]``,
+    the last finite point.
+    """
+
+    optimizers: tuple[str, ...]
+    params: np.ndarray  # (n, MAX_STEPS + 1, 2)
+    loss: np.ndarray  # (n, MAX_STEPS + 1)
+    grads: np.ndarray  # (n, MAX_STEPS, 2)
+    updates: np.ndarray
+    effective_lr: np.ndarray
+    gradient_rms: np.ndarray
+    second_moment: np.ndarray
+    diverged_at: np.ndarray  # (n,) int
+
+
+def hyperparameters(state: State, optimizer: str) -> dict[str, Any]:
+    """The factory arguments of ``optimizer`` in ``state`` (all of them)."""
+    return {
+        "optimizer": optimizer,
+        "learning_rate": state.learning_rate,
+        "sgd_learning_rate": state.sgd_learning_rate,
+        "decay": state.decay,
+        "eps": state.eps,
+        "momentum": state.momentum,
+        "eps_in_sqrt": state.eps_in_sqrt,
+    }
+
+
+def paths(state: State) -> Paths:
+    """Runs every optimizer of ``state`` from its start, with one ``sweep`` call.
+
+    Raises:
+      ValueError: a typed formula the parser rejects.
+
+    Examples:
+      >>> from rmsprop_jax.explorer._state import WORKED_EXAMPLE
+      >>> p = paths(WORKED_EXAMPLE)
+      >>> p.optimizers
+      ('sgd', 'rmsprop')
+      >>> print(p.params[:, 1].round(2))  # w(1): gradient descent, RMSprop
+      [[-14.91  19.6 ]
+       [-14.84  19.84]]
+    """
+    surf = surface(state)
+    names = state.optimizers
+    if not names:
+        empty = np.zeros((0, MAX_STEPS, 2), np.float32)
+        return Paths(
+            (),
+            np.zeros((0, MAX_STEPS + 1, 2), np.float32),
+            np.zeros((0, MAX_STEPS + 1), np.float32),
+            *([empty] * 5),
+            np.zeros((0,), np.int64),
+        )
+    result = sweep(
+        _recorded_optimizer,
+        _switch_loss(surf.fns),
+        jnp.asarray(np.asarray(state.start, np.float32)),
+        table([hyperparameters(state, name) for name in names]),
+        steps=MAX_STEPS,
+        data=_data(surf.index),
+        divergence_threshold=1e6,
+    )
+    records = [result[i].final_state.records for i in range(len(names))]
+    host = jax.device_get(
+        (records, result.losses, result.final_loss, result.final_params)
+    )
+    records, losses, final_loss, final_params = host
+    out = {q: np.stack([r[q] for r in records]) for q in QUANTITIES}
+    diverged_at = np.asarray(result.diverged_at, np.int64).reshape(len(names))
+    params = np.concatenate([out.pop("params"), final_params[:, None]], axis=1)
+    loss = np.concatenate([losses, final_loss[:, None]], axis=1)
+    for i, k in enumerate(diverged_at):
+        if k >= 0:  # the frozen params are w(k), the last finite point
+            params[i, k] = final_params[i]
+            params[i, k + 1 :] = np.nan
+            loss[i, k + 1 :] = np.nan
+    return Paths(names, params, loss, diverged_at=diverged_at, **out)
+
+
+@functools.partial(jax.jit, static_argnames="fns")
+def _surface_values(index: jax.Array, w: jax.Array, *, fns: tuple) -> jax.Array:
+    return jax.lax.switch(index, fns, w)
+
+
+def contour_grid(
+    surf: Surface, size: int = 121
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(w1, w2, loss)`` of ``surf`` on a ``size`` x ``size`` grid of its box."""
+    x = np.linspace(surf.box[0], surf.box[1], size, dtype=np.float32)
+    y = np.linspace(surf.box[2], surf.box[3], size, dtype=np.float32)
+    w = np.stack(np.meshgrid(x, y))
+    z = _surface_values(np.int32(surf.index), w, fns=surf.fns)
+    return x, y, np.asarray(z)
+
+
+@jax.jit
+def _amplification(betas: jax.Array, g: jax.Array) -> jax.Array:
+    def c_a(beta, g1, g2):
+        tx = rj.scale_by_rms(decay=beta, eps=1e-8)
+        state = tx.init(jnp.zeros(()))
+        _, state = tx.update(g1, state)
+        v2, _ = tx.update(g2, state)  # eta = 1
+        return jnp.abs(v2) - jnp.abs(g2)
+
+    rows = jax.vmap(c_a, in_axes=(None, None, 0))  # g2 along rows
+    plane = jax.vmap(rows, in_axes=(None, 0, None))  # g1 along columns
+    return jax.vmap(lambda b: plane(b, g, g).T)(betas)
+
+
+def amplification(
+    betas: tuple[float, ...], limit: float = 2.0, size: int = 101
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The amplification :math:`C_a(g_1, g_2) = |v(2)| - |\eta g_2|` for each beta.
+
+    :math:`v(2)` is the second update of :func:`rmsprop_jax.scale_by_rms`
+    (:math:`\eta = 1`, :math:`\epsilon = 10^{-8}`, :math:`s_0 = 0`) after the
+    gradients :math:`g_1`, then :math:`g_2`. Returns the gradient axis
+    ``(size,)`` over ``[-limit, limit]`` and the maps ``(len(betas), size,
+    size)``, indexed ``[beta, g2, g1]``.
+
+    Examples:
+      >>> g, maps = amplification((0.0, 0.9), size=5)
+      >>> print(g, maps[1, 4, 4].round(4))  # g1 = g2 = 2: 2/sqrt(0.1 (0.9 + 1) 4) - 2
+      [-2. -1.  0.  1.  2.] 0.2942
+    """
+    g = np.linspace(-limit, limit, size, dtype=np.float32)
+    betas_ = np.asarray(betas, np.float32)
+    return g, np.asarray(_amplification(betas_, g))
+
+
+class SweepMap(NamedTuple):
+    """Final loss over the (beta, eta) grid of one optimizer."""
+
+    decays: tuple[float, ...]
+    learning_rates: tuple[float, ...]
+    loss: np.ndarray  # (len(decays), len(learning_rates)); NaN where diverged
+    diverged_at: np.ndarray  # same shape; -1 where not
+
+
+def final_loss_map(state: State) -> SweepMap:
+    """The loss after ``state.steps`` steps of ``state.sweep_optimizer`` for each
+    (beta, eta) of :data:`SWEEP_DECAYS` x :data:`SWEEP_LEARNING_RATES`: one
+    ``sweep`` call.
+
+    Raises:
+      ValueError: a typed formula the parser rejects.
+    """
+    surf = surface(state)
+    fixed = hyperparameters(state, state.sweep_optimizer)
+    del fixed["decay"], fixed["learning_rate"]
+    g = grid(
+        **{name: [value] for name, value in fixed.items()},
+        decay=list(SWEEP_DECAYS),
+        learning_rate=list(SWEEP_LEARNING_RATES),
+    )
+    result = sweep(
+        make_optimizer,
+        _switch_loss(surf.fns),
+        jnp.asarray(np.asarray(state.start, np.float32)),
+        g,
+        steps=MAX_STEPS,
+        data=_data(surf.index),
+        divergence_threshold=1e6,
+    )
+    shape = (len(SWEEP_DECAYS), len(SWEEP_LEARNING_RATES))
+    losses, final = jax.device_get((result.losses, result.final_loss))
+    losses = np.asarray(losses).reshape(*shape, MAX_STEPS)
+    final = np.asarray(final).reshape(shape)
+    loss = final if state.steps == MAX_STEPS else losses[..., state.steps]
+    diverged_at = np.asarray(result.diverged_at).reshape(shape)
+    diverged_at = np.where(diverged_at < state.steps, diverged_at, -1)
+    return SweepMap(SWEEP_DECAYS, SWEEP_LEARNING_RATES, loss, diverged_at)
