@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(0)
     ctx = Context(args.out, size, progress, args.expression)
     try:
-        if "compare_paths" in names:  # fail early on a bad formula
-            from rmsprop_jax.landscapes import from_expression
+        if "compare_paths" in names:  # fail early on a formula it cannot measure
+            from rmsprop_jax.landscapes import from_formula
 
-            from_expression(args.expression)
+            from_formula(args.expression)
     except ValueError as error:
         _parser().error(f"--expression: {error}")
     progress.total = sum(module.units(ctx) for module in modules)

@@ -135,13 +135,18 @@ def test_report_escapes_html_and_markdown_pipes(tmp_path):
     assert "a\\|b" in (tmp_path / "report.md").read_text()
 
 
-def test_user_formula_landscape_estimates_its_minimum():
-    from experiments.compare_paths import expression_landscape
+@pytest.mark.parametrize(
+    ("formula", "reason"),
+    [("log(w1)", "not finite"), ("1", "constant"), ("w1*w2", "no minimum inside")],
+)
+def test_cli_rejects_a_formula_it_cannot_measure_before_running(
+    formula, reason, tmp_path, capsys
+):
+    from experiments import cli
 
-    land = expression_landscape("sin(w1) + cos(w2)")
-    assert land.minimum_value == pytest.approx(-2.0, abs=1e-3)
-    for w1, w2 in land.minima:
-        assert w1 == pytest.approx(-1.5708, abs=0.05)
-        assert abs(w2) == pytest.approx(3.1416, abs=0.05)
-    with pytest.raises(ValueError, match="not finite anywhere"):
-        expression_landscape("log(-1 - w1**2)")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["compare_paths", "--expression", formula, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--expression: the formula '{formula}'" in err
+    assert reason in err

@@ -111,3 +111,75 @@ def test_valley_is_the_worked_example():
     land = LANDSCAPES["valley"]
     w0 = jnp.array(land.start)
     np.testing.assert_allclose(jax.grad(land.fn)(w0), [-90.0, 400.0])
+
+
+# Typed formulas: checked over the box before anything runs, minima refined.
+
+
+@pytest.mark.parametrize(
+    ("text", "minima", "value"),
+    [
+        ("(w1 - 1)**2 + 2*(w2 + 0.5)**2 + 3", [(1.0, -0.5)], 3.0),
+        ("sin(w1) + cos(w2)", [(-np.pi / 2, -np.pi), (-np.pi / 2, np.pi)], -2.0),
+        # A kink at an off-grid point: zooming needs no gradient.
+        ("abs(w1 - 0.3183) + abs(w2 + 1.1111)", [(0.3183, -1.1111)], 0.0),
+        # The rotated saddle of the experiments: minima at +-(1/sqrt 2, -1/sqrt 2).
+        (
+            "2*w1*w2 + (w1 - w2)**4/8",
+            [(2**-0.5, -(2**-0.5)), (-(2**-0.5), 2**-0.5)],
+            -0.5,
+        ),
+    ],
+)
+def test_formula_minima_are_refined_below_the_grid_spacing(text, minima, value):
+    land = landscapes.from_formula(text)
+    assert land.name == "formula" and text in land.description
+    np.testing.assert_allclose(land.minimum_value, value, atol=1e-12)
+    got = sorted(land.minima, key=lambda m: (round(m[0], 4), round(m[1], 4)))
+    assert len(got) == len(minima)
+    # The search grid's spacing is 0.02; refined minimisers are within 1e-6
+    # (for a smooth minimum, f is flat to float64 rounding closer than that).
+    np.testing.assert_allclose(got, sorted(minima), atol=1e-6)
+    # No point of a fine grid over the box lies below the estimated minimum.
+    lo1, hi1, lo2, hi2 = land.box
+    w = jnp.stack(
+        jnp.meshgrid(jnp.linspace(lo1, hi1, 733), jnp.linspace(lo2, hi2, 733))
+    )
+    with jax.enable_x64(True):
+        lowest = float(land.fn(jnp.asarray(w, jnp.float64)).min())
+    assert lowest >= land.minimum_value - 1e-12
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("log(w1)", r"not finite on 50% of the box .* change the formula"),
+        ("sqrt(w2 - 1)", r"not finite on .* of the box"),
+        ("1", r"constant over the box \(every value is 1\)"),
+        ("2*pi - e", r"constant over the box"),
+        ("w1*w2", r"no minimum inside the box .* is on the edge at \(4, -4\)"),
+        ("(w1 - 4)**2 + w2**2", r"no minimum inside the box .* Widen the box"),
+        ("w1 +", r"column"),
+    ],
+)
+def test_formulas_that_cannot_be_measured_fail_before_running(text, match):
+    with pytest.raises(ValueError, match=match):
+        landscapes.from_formula(text)
+
+
+def test_formula_minimum_along_a_line_touching_the_edge_is_inside():
+    # w1**2 is lowest on the whole line w1 = 0, which crosses the box.
+    land = landscapes.from_formula("w1**2")
+    assert land.minimum_value == 0.0
+    assert all(abs(m[0]) < 1e-9 for m in land.minima)
+
+
+def test_formula_box_and_start_are_checked():
+    with pytest.raises(ValueError, match=r"`box` must be finite"):
+        landscapes.from_formula("w1**2 + w2**2", box=(1.0, -1.0, -1.0, 1.0))
+    with pytest.raises(ValueError, match=r"`start` \(5.0, 0.0\) must lie inside"):
+        landscapes.from_formula("w1**2 + w2**2", start=(5.0, 0.0))
+    land = landscapes.from_formula(
+        "(w1 - 5)**2 + w2**2", box=(0.0, 10.0, -2.0, 2.0), start=(9.0, 1.0)
+    )
+    np.testing.assert_allclose(land.minima, [(5.0, 0.0)], atol=1e-9)

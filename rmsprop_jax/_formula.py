@@ -1,0 +1,129 @@
+"""A typed formula checked over its box, with its minima estimated and refined.
+
+The checks run before any optimizer does, so a formula that cannot be measured
+(undefined over part of the box, constant, or lowest on the box's edge) fails
+at once with a message that says why and what to change. Minima are found on a
+grid, then each candidate is refined by zooming: a finer grid around the best
+point, eight times over, in float64. Zooming needs no gradient, so it also
+refines minima at kinks (``abs``) where Newton or BFGS would stall.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_GRID = 401  # points per side of the search grid
+_ZOOM = 41  # points per side of each refinement grid (odd: keeps the centre)
+_ZOOMS = 8  # refinements; each shrinks the cell 20x (401 -> ~1e-13 of the box)
+_CANDIDATES = 8  # refined local minima at most
+_CLOSE = 1e-3  # a local minimum within this fraction of the range is global
+
+
+def _mesh(lo1: float, hi1: float, lo2: float, hi2: float, n: int) -> np.ndarray:
+    g1, g2 = np.meshgrid(np.linspace(lo1, hi1, n), np.linspace(lo2, hi2, n))
+    return np.stack([g1, g2])
+
+
+def _local_minima(values: np.ndarray) -> np.ndarray:
+    """A boolean mask of the grid points no higher than their 8 neighbours."""
+    padded = np.pad(values, 1, constant_values=np.inf)
+    rows, cols = values.shape
+    lowest = np.ones_like(values, dtype=bool)
+    for i in (-1, 0, 1):
+        for j in (-1, 0, 1):
+            if i or j:
+                lowest &= values <= padded[1 + i : rows + 1 + i, 1 + j : cols + 1 + j]
+    return lowest
+
+
+def _check_defined(text: str, values: np.ndarray, mesh: np.ndarray, box) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(
+            f"the formula {text!r} is not finite on {bad.mean():.0%} of the box "
+            f"{box} (e.g. f({mesh[0, r, c]:.4g}, {mesh[1, r, c]:.4g}) = "
+            f"{values[r, c]}): an optimizer would stop there. Choose a box where "
+            "it is defined everywhere, or change the formula (e.g. log(1 + w1**2) "
+            "instead of log(w1))."
+        )
+
+
+def _check_varies(text: str, values: np.ndarray) -> None:
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+        raise ValueError(
+            f"the formula {text!r} is constant over the box (every value is "
+            f"{hi:.6g}): its gradient is zero, so no optimizer moves. Write a "
+            "formula that depends on w1 or w2."
+        )
+
+
+def _check_inside(text: str, values: np.ndarray, mesh: np.ndarray, box) -> None:
+    lowest = float(values.min())
+    inside = float(values[1:-1, 1:-1].min())
+    if inside > lowest + 1e-12 * max(1.0, abs(lowest)):
+        r, c = np.unravel_index(np.argmin(values), values.shape)
+        raise ValueError(
+            f"the formula {text!r} has no minimum inside the box {box}: its lowest "
+            f"value there, {values[r, c]:.6g}, is on the edge at "
+            f"({mesh[0, r, c]:.4g}, {mesh[1, r, c]:.4g}), so gaps to it would "
+            "measure the box, not the optimizer. Widen the box, or bound the "
+            "formula (e.g. add 0.01*(w1**2 + w2**2))."
+        )
+
+
+def _refine(
+    f: Callable, point: np.ndarray, cell: np.ndarray, box
+) -> tuple[np.ndarray, float]:
+    """The lowest point near ``point`` found by zooming, clipped to the box."""
+    lo = np.array([box[0], box[2]])
+    hi = np.array([box[1], box[3]])
+    best, value = point, float(f(point[:, None, None])[0, 0])
+    for _ in range(_ZOOMS):
+        a = np.clip(best - 2 * cell, lo, hi)
+        b = np.clip(best + 2 * cell, lo, hi)
+        mesh = _mesh(a[0], b[0], a[1], b[1], _ZOOM)
+        values = np.asarray(f(mesh))
+        values = np.where(np.isfinite(values), values, np.inf)
+        r, c = np.unravel_index(np.argmin(values), values.shape)
+        if values[r, c] <= value:
+            best, value = mesh[:, r, c], float(values[r, c])
+        cell = (b - a) / (_ZOOM - 1)
+    return best, value
+
+
+def minima(
+    fn: Callable[[jax.Array], jax.Array],
+    text: str,
+    box: tuple[float, float, float, float],
+) -> tuple[tuple[tuple[float, float], ...], float]:
+    """``fn``'s global minimisers in ``box`` and the value there (float64).
+
+    Raises ValueError when ``fn`` is not finite over all of the box, constant,
+    or lowest on the box's edge.
+    """
+    with jax.enable_x64(True):
+        f = jax.jit(lambda w: fn(jnp.asarray(w, jnp.float64)))
+        mesh = _mesh(*box, _GRID)
+        values = np.asarray(f(mesh), np.float64)
+        _check_defined(text, values, mesh, box)
+        _check_varies(text, values)
+        _check_inside(text, values, mesh, box)
+        best, worst = float(values.min()), float(values.max())
+        close = _local_minima(values) & (values <= best + _CLOSE * (worst - best))
+        order = np.argsort(values[close])[:_CANDIDATES]
+        cell = np.array([box[1] - box[0], box[3] - box[2]]) / (_GRID - 1)
+        refined = [_refine(f, p, cell, box) for p in mesh[:, close].T[order]]
+    value = min(v for _, v in refined)
+    tolerance = 1e-9 * max(1.0, abs(value))
+    points: list[tuple[float, float]] = []
+    for point, v in refined:
+        near = any(np.hypot(*(point - q)) < 1e-6 for q in map(np.asarray, points))
+        if v <= value + tolerance and not near:
+            points.append((float(point[0]), float(point[1])))
+    return tuple(points), value
