@@ -56,6 +56,50 @@ SWEEPABLE: tuple[str, ...] = ("rmsprop", "centered", "rmsprop-momentum", "adam")
 """The optimizers with both a learning rate and a decay: the (beta, eta) sweep's."""
 
 
+def arguments(
+    optimizer: str,
+    learning_rate: Any,
+    sgd_learning_rate: Any,
+    decay: Any,
+    eps: Any,
+    momentum: Any,
+    eps_in_sqrt: bool = True,
+) -> tuple[str, dict[str, Any]]:
+    """The library function that builds ``optimizer`` and its keyword arguments.
+
+    Raises:
+      ValueError: an unknown ``optimizer``.
+
+    Examples:
+      >>> arguments("adam", 0.1, 0.001, 0.99, 1e-8, 0.9)
+      ('adam', {'learning_rate': 0.1, 'b1': 0.9, 'b2': 0.99, 'eps': 1e-08})
+    """
+    lr, sgd_lr = learning_rate, sgd_learning_rate
+    if optimizer == "sgd":
+        return "sgd", {"learning_rate": sgd_lr}
+    if optimizer in ("momentum", "nesterov"):
+        kwargs = {"learning_rate": sgd_lr, "momentum": momentum}
+        return "sgd", kwargs | ({"nesterov": True} if optimizer == "nesterov" else {})
+    if optimizer in ("rmsprop", "centered", "rmsprop-momentum"):
+        kwargs = {"learning_rate": lr, "decay": decay, "eps": eps}
+        if optimizer == "centered":
+            kwargs["centered"] = True
+        if optimizer == "rmsprop-momentum":
+            kwargs["momentum"] = momentum
+        return "rmsprop", kwargs | {"eps_in_sqrt": eps_in_sqrt}
+    if optimizer == "adagrad":
+        return "adagrad", {"learning_rate": lr, "eps": eps}
+    if optimizer == "adam":
+        return "adam", {"learning_rate": lr, "b1": momentum, "b2": decay, "eps": eps}
+    if optimizer == "sign":
+        return "sign_sgd", {"learning_rate": lr}
+    if optimizer in ("rprop+", "rprop-", "irprop+", "irprop-"):
+        return "rprop", {"learning_rate": lr, "variant": optimizer}
+    raise ValueError(
+        f"`optimizer` must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}."
+    )
+
+
 def make_optimizer(
     optimizer: str,
     learning_rate: Any,
@@ -80,30 +124,7 @@ def make_optimizer(
       >>> print(u.round(4))  # eta sign(g) / sqrt(1 - beta) on the first step
       [ 0.1581 -0.1581]
     """
-    lr, sgd_lr = learning_rate, sgd_learning_rate
-    if optimizer == "sgd":
-        return rj.sgd(sgd_lr)
-    if optimizer == "momentum":
-        return rj.sgd(sgd_lr, momentum=momentum)
-    if optimizer == "nesterov":
-        return rj.sgd(sgd_lr, momentum=momentum, nesterov=True)
-    if optimizer in ("rmsprop", "centered", "rmsprop-momentum"):
-        return rj.rmsprop(
-            lr,
-            decay,
-            eps,
-            centered=optimizer == "centered",
-            momentum=momentum if optimizer == "rmsprop-momentum" else None,
-            eps_in_sqrt=eps_in_sqrt,
-        )
-    if optimizer == "adagrad":
-        return rj.adagrad(lr, eps=eps)
-    if optimizer == "adam":
-        return rj.adam(lr, b1=momentum, b2=decay, eps=eps)
-    if optimizer == "sign":
-        return rj.sign_sgd(lr)
-    if optimizer in ("rprop+", "rprop-", "irprop+", "irprop-"):
-        return rj.rprop(lr, variant=optimizer)
-    raise ValueError(
-        f"`optimizer` must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}."
+    name, kwargs = arguments(
+        optimizer, learning_rate, sgd_learning_rate, decay, eps, momentum, eps_in_sqrt
     )
+    return getattr(rj, name)(**kwargs)

@@ -64,8 +64,8 @@ class Surface(NamedTuple):
     fns: tuple[Callable[[jax.Array], jax.Array], ...]  # the set the program holds
     index: int  # which of ``fns`` this view uses
     box: tuple[float, float, float, float]
-    minima: tuple[tuple[float, float], ...]  # empty for a typed formula
-    minimum_value: float | None  # None for a typed formula
+    minima: tuple[tuple[float, float], ...]  # estimated for a typed formula
+    minimum_value: float
 
 
 _BUILTIN = tuple(lands.fn for lands in landscapes.LANDSCAPES.values())
@@ -73,13 +73,16 @@ _NAMES = tuple(landscapes.LANDSCAPES)
 
 
 @functools.lru_cache(maxsize=32)
-def formula(text: str) -> Callable[[jax.Array], jax.Array]:
-    """The typed formula's function (parsed once per text by ``from_expression``).
+def formula(text: str) -> landscapes.Landscape:
+    """The typed formula's landscape over :data:`CUSTOM_BOX`, made once per text
+    by :func:`rmsprop_jax.landscapes.from_formula` (which parses it with
+    ``from_expression`` and estimates its minima).
 
     Raises:
-      ValueError: the parser's message, with the column of the problem.
+      ValueError: the parser's message with the column of the problem, or a
+        formula not finite over the box or with no minimum inside it.
     """
-    return landscapes.from_expression(text)
+    return landscapes.from_formula(text, box=CUSTOM_BOX, start=CUSTOM_START)
 
 
 def surface(state: State) -> Surface:
@@ -89,7 +92,10 @@ def surface(state: State) -> Surface:
       ValueError: a typed formula the parser rejects.
     """
     if state.landscape == CUSTOM:
-        return Surface(CUSTOM, (formula(state.formula),), 0, CUSTOM_BOX, (), None)
+        lands = formula(state.formula)
+        return Surface(
+            CUSTOM, (lands.fn,), 0, lands.box, lands.minima, lands.minimum_value
+        )
     lands = landscapes.LANDSCAPES[state.landscape]
     return Surface(
         lands.name,
