@@ -18,6 +18,14 @@ FIRST_PATH_TRACE = 3
 :data:`OPTIMIZERS`, in its order (hidden when not selected)."""
 
 _FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
+_SURFACE = [[0.0, "#ffffff"], [0.3, "#e3eef8"], [0.7, "#a9cce3"], [1.0, "#5b9bd0"]]
+_DIVERGING = [
+    [0.0, "#2166ac"],
+    [0.25, "#92c5de"],
+    [0.5, "#ffffff"],
+    [0.75, "#f4a582"],
+    [1.0, "#b2182b"],
+]  # blue < 0 (attenuated), white 0, red > 0 (amplified)
 _NAME = "<extra>%{fullData.name}</extra>"
 _MARGIN = {"l": 60, "r": 20, "t": 40, "b": 45}
 
@@ -134,6 +142,12 @@ def start_trace(state: State) -> dict[str, Any]:
     }
 
 
+def _levels(z: np.ndarray, count: int = 24) -> dict[str, float]:
+    finite = z[np.isfinite(z)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
+    return {"start": lo, "end": hi, "size": max((hi - lo) / count, 1e-9)}
+
+
 def paths_figure(
     state: State,
     surf: Surface,
@@ -157,12 +171,11 @@ def paths_figure(
                 "x": x,
                 "y": y,
                 "z": gap,
-                "colorscale": "Blues",
-                "reversescale": True,
-                "ncontours": 30,
+                "colorscale": _SURFACE,
+                "contours": _levels(gap),
                 "showscale": False,
                 "hoverinfo": "skip",
-                "line": {"width": 0.5, "color": "rgba(255,255,255,0.5)"},
+                "line": {"width": 0.6, "color": "rgba(60,90,120,0.35)"},
                 "name": "log10(loss - min)",
                 "showlegend": False,
             },
@@ -330,8 +343,7 @@ def _heatmap(g: np.ndarray, c: np.ndarray, **extra: Any) -> dict[str, Any]:
         "x": g,
         "y": g,
         "z": c,
-        "colorscale": "RdBu",
-        "reversescale": True,
+        "colorscale": _DIVERGING,
         "zmid": 0.0,
         "hovertemplate": "g1 %{x:.3g}<br>g2 %{y:.3g}<br>C_a %{z:.4g}<extra></extra>",
         **extra,
@@ -344,8 +356,8 @@ def amplification_figure(beta: float, g: np.ndarray, c: np.ndarray) -> dict[str,
         "data": [_heatmap(g, c, colorbar={"title": {"text": "C_a"}})],
         "layout": {
             "title": {
-                "text": f"Amplification C_a(g1, g2), β = {beta:g} "
-                "(η = 1, ε = 1e-8; red: larger step than GD)",
+                "text": f"C_a(g1, g2) at β = {beta:g} (η = 1, ε = 1e-8): "
+                "red amplifies, blue attenuates",
                 "x": 0.02,
             },
             "xaxis": {"title": {"text": "g1 (first gradient)"}},
