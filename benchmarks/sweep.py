@@ -45,8 +45,7 @@ import optax
 from _digits import cross_entropy, init_mlp, load_digits
 
 import rmsprop_jax as rj
-from rmsprop_jax import _sweep_run
-from rmsprop_jax.sweep import grid, sweep
+from rmsprop_jax.sweep import _program, grid, sweep
 
 
 def rosenbrock(w: jax.Array) -> jax.Array:
@@ -71,7 +70,7 @@ class Problem:
         if batch_size is not None:
             # The sweep's own batch plan for restart 0 (same batches everywhere).
             n = data[0].shape[0]
-            plan = _sweep_run.batch_plan(key, 1, n, steps, batch_size)[0]
+            plan = _program.batch_plan(key, 1, n, steps, batch_size)[0]
             self.idx = jnp.asarray(plan)
 
     def batch(self, t, data, idx):

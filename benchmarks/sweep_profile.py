@@ -23,7 +23,7 @@ from _digits import cross_entropy, init_mlp, load_digits
 from sweep import Problem, one_config, rosenbrock
 
 import rmsprop_jax as rj
-from rmsprop_jax import _sweep_run
+from rmsprop_jax.sweep import _program
 
 
 def _timed(fn):
@@ -43,7 +43,7 @@ def profile(problem: Problem, decays: np.ndarray, rates: np.ndarray) -> list[str
             lrs, ds, params, data, idx
         )
 
-    program = _sweep_run.Program(
+    program = _program.Program(
         rj.rmsprop,
         problem.loss_fn,
         (),
@@ -76,7 +76,7 @@ def profile(problem: Problem, decays: np.ndarray, rates: np.ndarray) -> list[str
         ),
         (
             "sweep program",
-            _sweep_run.run,
+            _program.run,
             (program, hyper, None, plans, problem.params, problem.data),
             lambda c: c(hyper, None, plans, problem.params, problem.data),
         ),

@@ -49,13 +49,13 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks
-from rmsprop_jax._rprop import ScaleByRpropState
 from rmsprop_jax.transforms import (
     AccumulateSquaresState,
     PreconditionByRmsState,
     ScaleByRmsState,
-    _root,
+    ScaleByRpropState,
 )
+from rmsprop_jax.transforms._shared import root
 
 __all__ = [
     "STATISTICS",
@@ -270,7 +270,7 @@ def effective_learning_rates(
         moment = _second_moment(found, bias_correction, decay, steps)
 
         def rate(s: jax.Array, lr=lr, e=e, inside=inside) -> jax.Array:
-            return (lr / _root(s, e, inside)).astype(s.dtype)
+            return (lr / root(s, e, inside)).astype(s.dtype)
 
         out[_key(path)] = jax.tree.map(rate, moment)
     return out

@@ -13,6 +13,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
+from rmsprop_jax.transforms._shared import check_decay
 
 __all__ = ["adagrad", "adam", "laprop", "rmsprop", "rprop", "sgd", "sign_sgd"]
 
@@ -30,8 +31,8 @@ def _optional_momentum(
 def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
     """Adam's and LaProp's betas, named as their callers know them (the
     primitives would call both ``decay``)."""
-    transforms._check_decay("b1", b1, bias_correction=True)
-    transforms._check_decay("b2", b2, bias_correction=True)
+    check_decay("b1", b1, bias_correction=True)
+    check_decay("b2", b2, bias_correction=True)
 
 
 def rmsprop(

@@ -9,6 +9,7 @@ and bools, strings or None (static switches: one compiled program each).
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import itertools
 import math
@@ -62,6 +63,8 @@ class Grid:
     def configs(self) -> list[dict[str, Value]]:
         """One keyword-argument dict per configuration, in row-major order."""
         names = self.names
+        if not names:  # the single configuration of no hyperparameters
+            return [{} for _ in range(len(self))]
         return [dict(zip(names, row, strict=True)) for row in self._rows()]
 
     def _rows(self) -> Iterator[tuple[Value, ...]]:
@@ -76,6 +79,10 @@ class Grid:
     def __mul__(self, other: Grid) -> Grid:
         if not isinstance(other, Grid):
             return NotImplemented
+        if not other.names and not other.shape:
+            return self
+        if not self.names and not self.shape:
+            return other
         shared = sorted(set(self.names) & set(other.names))
         if shared:
             raise ValueError(f"Cannot multiply grids that share names: {shared}.")
@@ -198,8 +205,13 @@ def table(rows: Sequence[Mapping[str, Any]]) -> Grid:
     return Grid(columns, [len(rows)])
 
 
-def as_grid(spec: Grid | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Grid:
-    """A :class:`Grid`; a mapping is a product grid and a list of dicts a table."""
+def as_grid(
+    spec: Grid | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+) -> Grid:
+    """A :class:`Grid`; a mapping is a product grid, a list of dicts a table,
+    None the single configuration of no hyperparameters (shape ``()``)."""
+    if spec is None:
+        return Grid({}, ())
     if isinstance(spec, Grid):
         return spec
     if isinstance(spec, Mapping):
@@ -264,31 +276,67 @@ def is_static(kinds: set[Any] | None, value: Value) -> bool:
     return True  # a number given for a bool/str/Literal parameter stays Python
 
 
-def check_against(make_tx: Callable, g: Grid) -> dict[str, set[Any] | None]:
-    """ValueError for names ``make_tx`` does not take, or strings it does not.
+def _check_strings(make_tx: Callable, name: str, kinds: set[Any] | None, g: Grid):
+    literals = {k[1] for k in kinds or () if isinstance(k, tuple)}
+    for value in set(g.column(name)) - {None}:
+        if not isinstance(value, str) or kinds is None:
+            continue
+        if _ANY in kinds or _STR in kinds or value in literals:
+            continue
+        allowed = f"; it must be one of {', '.join(sorted(map(repr, literals)))}"
+        raise ValueError(
+            f"`{name}` got the non-numeric value {value!r}, but "
+            f"{_describe(make_tx)} does not declare `{name}` as str (or a "
+            f"Literal with that value){allowed if literals else ''}. Only "
+            "static switches take strings; numbers are swept as arrays."
+        )
 
-    Returns the kinds of each swept name (None when the factory says nothing).
+
+def check_against(
+    factories: Mapping[str, Callable] | Callable,
+    g: Grid,
+    reserved: Sequence[str] = (),
+) -> dict[str, dict[str, set[Any] | None]]:
+    """ValueError for grid names no factory takes, or strings it does not.
+
+    ``factories`` is one factory or a mapping of named ones; names in
+    ``reserved`` (``"landscape"``) are the sweep's own. Returns, per factory
+    name (``""`` for a single factory), the kinds of each grid name it takes
+    (None when the factory says nothing about a name).
     """
-    params = factory_parameters(make_tx)
-    kinds: dict[str, set[Any] | None] = {}
+    if not isinstance(factories, Mapping):
+        factories = {"": factories}
+    taken: dict[str, dict[str, set[Any] | None]] = {}
+    signatures = {n: factory_parameters(f) for n, f in factories.items()}
     for name in g.names:
-        if params is not None and name not in params:
+        if name in reserved:
+            continue
+        takers = [
+            n for n, params in signatures.items() if params is None or name in params
+        ]
+        if not takers:
+            known = sorted({p for params in signatures.values() for p in params or ()})
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            if len(factories) == 1:
+                make_tx = next(iter(factories.values()))
+                own = ", ".join(next(iter(signatures.values())) or ())
+                raise ValueError(
+                    f"`{name}` is not a parameter of {_describe(make_tx)}; its "
+                    f"parameters are: {own or '(none)'}.{hint}"
+                )
             raise ValueError(
-                f"`{name}` is not a parameter of {_describe(make_tx)}; its "
-                f"parameters are: {', '.join(params) or '(none)'}."
+                f"`{name}` is not a parameter of any of the optimizers "
+                f"{', '.join(factories)}; their parameters are: "
+                f"{', '.join(known)}.{hint}"
             )
-        kinds[name] = None if params is None else params[name]
-        literals = {k[1] for k in kinds[name] or () if isinstance(k, tuple)}
-        for value in set(g.column(name)) - {None}:
-            if not isinstance(value, str) or kinds[name] is None:
+    for fname, make_tx in factories.items():
+        params = signatures[fname]
+        kinds: dict[str, set[Any] | None] = {}
+        for name in g.names:
+            if name in reserved or (params is not None and name not in params):
                 continue
-            if _ANY in kinds[name] or _STR in kinds[name] or value in literals:
-                continue
-            allowed = f"; it must be one of {', '.join(sorted(map(repr, literals)))}"
-            raise ValueError(
-                f"`{name}` got the non-numeric value {value!r}, but "
-                f"{_describe(make_tx)} does not declare `{name}` as str (or a "
-                f"Literal with that value){allowed if literals else ''}. Only "
-                "static switches take strings; numbers are swept as arrays."
-            )
-    return kinds
+            kinds[name] = None if params is None else params[name]
+            _check_strings(make_tx, name, kinds[name], g)
+        taken[fname] = kinds
+    return taken

@@ -12,54 +12,69 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from rmsprop_jax._sweep_grid import Grid, Value
+from rmsprop_jax.sweep._grid import Grid, Value
 
 
 class Group(NamedTuple):
-    """Configurations compiled together: same static switches."""
+    """Runs vmapped together: one optimizer, same static switches."""
 
     static: dict[str, Value]  # the switches shared by the group
-    indices: np.ndarray  # flat (row-major) indices of its configurations
+    indices: np.ndarray  # flat (row-major) indices of its runs in ``grid``
+    optimizer: str | None = None  # its name in a mapping of optimizers
 
 
 class ConfigResult(NamedTuple):
-    """One configuration of a sweep (with a leading restart axis if any)."""
+    """One run of a sweep (with leading start and restart axes if any)."""
 
     index: tuple[int, ...]  # position in the grid
-    config: dict[str, Value]  # keyword arguments of the factory
-    losses: jax.Array  # ([restarts,] steps); NaN after divergence
-    final_loss: jax.Array  # ([restarts]); NaN where diverged
-    diverged: jax.Array  # ([restarts]) bool
-    diverged_at: jax.Array  # ([restarts]) step of divergence, -1 if none
+    config: dict[str, Value]  # grid values (with optimizer and landscape names)
+    losses: jax.Array  # ([starts,] [restarts,] steps); NaN after divergence
+    final_loss: jax.Array  # ([starts,] [restarts]); NaN where diverged
+    diverged: jax.Array  # ([starts,] [restarts]) bool
+    diverged_at: jax.Array  # ([starts,] [restarts]) step of divergence, -1 if none
     final_params: Any
     final_state: Any
+    records: dict[str, Any]  # name -> ([starts,] [restarts,] records, ...)
 
 
 @dataclasses.dataclass(frozen=True)
 class SweepResult:
     """Results of :func:`rmsprop_jax.sweep.sweep`, laid out like the grid.
 
-    Leading axes of every array are ``grid.shape``, then a restart axis when
-    ``restarts > 1``.
+    Leading axes of every array are ``grid.shape`` -- which begins with an
+    ``optimizer`` axis for a mapping of optimizers and a ``landscape`` axis for
+    a mapping of landscapes not selected by the grid -- then a start axis with
+    ``starts`` and a restart axis when ``restarts > 1``.
 
     Attributes:
-      grid: the configurations, in the order of the leading axes.
-      losses: ``(*grid.shape, [restarts,] steps)`` loss before each update (the
-        mini-batch loss with ``batch_size``); NaN after a divergence.
-      final_loss: ``(*grid.shape, [restarts])`` loss at the final parameters on
-        all of ``data``; NaN where diverged.
-      diverged: ``(*grid.shape, [restarts])`` bool.
+      grid: the runs, in the order of the leading axes; its configurations
+        hold the ``optimizer`` and ``landscape`` names where those axes exist.
+      losses: ``(*grid.shape, [starts,] [restarts,] steps)`` loss before each
+        update (the mini-batch loss with ``batch_size``); NaN after a
+        divergence.
+      final_loss: ``(*grid.shape, [starts,] [restarts])`` loss at the final
+        parameters on all of ``data``; NaN where diverged.
+      diverged: ``(*grid.shape, [starts,] [restarts])`` bool.
       diverged_at: the step at which each run diverged, -1 if it did not.
-      final_params: the parameter pytree, leaves ``(*grid.shape, [restarts],
-        *leaf.shape)``; frozen where a run diverged (always finite).
-      final_states: the optimizer state stacked the same way, when every
-        configuration has the same state structure; otherwise (static switches
-        that change the structure) a tuple with one stacked state per group,
-        leaves ``(len(group.indices), [restarts], ...)``. ``result[i]
-        .final_state`` works either way.
-      groups: which configurations were compiled together (see ``Group``).
+      final_params: the parameter pytree, leaves ``(*grid.shape, [starts,]
+        [restarts], *leaf.shape)``; frozen where a run diverged (always
+        finite).
+      final_states: the optimizer state stacked the same way, when every run
+        has the same state structure; otherwise (several optimizers, or static
+        switches that change the structure) a tuple with one stacked state per
+        group, leaves ``(len(group.indices), [starts,] [restarts], ...)``.
+        ``result[i].final_state`` works either way.
+      groups: which runs were compiled together (see ``Group``).
       restarts: the number of restarts.
       states_by_group: whether ``final_states`` is the per-group tuple.
+      records: name -> the recorded quantity, ``(*grid.shape, [starts,]
+        [restarts,] ceil(steps / record_every), *shape)``; params-shaped
+        quantities are pytrees of such leaves. Steps ``0, k, 2k, ...``; NaN
+        after a divergence.
+      optimizers: the names of the optimizer axis (``()`` for one factory).
+      landscapes: the names of the landscapes (``()`` for one loss function).
+      starts: the number of start points, None without ``starts``.
+      record_every: the thinning of ``records``.
     """
 
     grid: Grid
@@ -72,6 +87,16 @@ class SweepResult:
     groups: tuple[Group, ...]
     restarts: int
     states_by_group: bool = False
+    records: dict[str, Any] = dataclasses.field(default_factory=dict)
+    optimizers: tuple[str, ...] = ()
+    landscapes: tuple[str, ...] = ()
+    starts: int | None = None
+    record_every: int = 1
+
+    @property
+    def replicas(self) -> int:
+        """Runs per configuration: start points times restarts."""
+        return (self.starts or 1) * self.restarts
 
     def __len__(self) -> int:
         return len(self.grid)
@@ -105,7 +130,91 @@ class SweepResult:
             diverged_at=_take(self.diverged_at, shape, flat),
             final_params=_take(self.final_params, shape, flat),
             final_state=self._state_at(flat),
+            records=_take(self.records, shape, flat),
         )
+
+    def path(
+        self,
+        *,
+        start: int | None = None,
+        restart: int | None = None,
+        **config: Value,
+    ) -> dict[str, Any]:
+        """The records of one configuration, picked by name.
+
+        Args:
+          start: the start point's index (None keeps the start axis).
+          restart: the restart's index (None keeps the restart axis).
+          **config: grid values that pick the configuration, e.g.
+            ``optimizer="rmsprop", landscape="rosenbrock", learning_rate=0.01``;
+            names with a single value in the grid may be left out.
+
+        Returns:
+          ``{name: record}`` with leaves ``([starts,] [restarts,] records,
+          ...)`` (the axes not picked), plus ``"losses"``.
+
+        Raises:
+          ValueError: a name not in the grid, a value it does not hold, or a
+            choice left open.
+
+        Examples:
+          >>> import jax.numpy as jnp
+          >>> import rmsprop_jax as rj
+          >>> from rmsprop_jax.sweep import grid, sweep
+          >>> r = sweep({"sgd": rj.sgd, "rprop": rj.rprop}, lambda w: jnp.sum(w**2),
+          ...           jnp.ones(2), grid(learning_rate=[0.1]), steps=4,
+          ...           record="params")
+          >>> r.path(optimizer="sgd")["params"].tolist()
+          [[1.0, 1.0], [0.8, 0.8], [0.64, 0.64], [0.512, 0.512]]
+        """
+        configs = self.grid.configs()
+        for name, value in config.items():
+            if name not in self.grid.names:
+                raise ValueError(
+                    f"`{name}` is not an axis of this sweep; its names are: "
+                    f"{', '.join(self.grid.names) or '(none)'}."
+                )
+            if value not in self.grid.column(name):
+                choices = sorted(set(self.grid.column(name)), key=repr)
+                raise ValueError(
+                    f"`{name}`={value!r} is not in this sweep; it holds "
+                    f"{', '.join(map(repr, choices))}."
+                )
+        matches = [
+            i
+            for i, c in enumerate(configs)
+            if all(c[n] == v for n, v in config.items())
+        ]
+        if len(matches) != 1:
+            open_names = [
+                n
+                for n in self.grid.names
+                if n not in config and len({configs[i][n] for i in matches}) > 1
+            ]
+            raise ValueError(
+                f"{len(matches)} configurations match {config}; pick one with "
+                f"{', '.join(f'`{n}`' for n in open_names)}."
+            )
+        picked = self[matches[0]]
+        out = dict(picked.records) | {"losses": picked.losses}
+        axes = []
+        if self.starts is not None:
+            axes.append(("start", start, self.starts))
+        elif start is not None:
+            raise ValueError("`start` needs a sweep with `starts`.")
+        if self.restarts > 1:
+            axes.append(("restart", restart, self.restarts))
+        elif restart is not None:
+            raise ValueError("`restart` needs a sweep with `restarts` > 1.")
+        drop = 0
+        for name, index, size in axes:
+            if index is None:
+                drop += 1
+                continue
+            if not -size <= index < size:
+                raise ValueError(f"`{name}`={index} is out of range for {size}.")
+            out = jax.tree.map(lambda x, d=drop, i=index: np.take(x, i, axis=d), out)
+        return out
 
     def _scores(self) -> np.ndarray:
         """Mean final loss over restarts; inf where any restart diverged."""
@@ -131,7 +240,7 @@ class SweepResult:
         restarts ``final_loss_std``. ``per_restart=True`` gives one row per
         (config, restart) with a ``restart`` column instead.
         """
-        n, r = len(self), self.restarts
+        n, r = len(self), self.replicas
         final = np.asarray(self.final_loss, np.float64).reshape(n, r)
         losses = np.asarray(self.losses, np.float64).reshape(n, r, -1)
         seen = np.concatenate([losses, final[..., None]], axis=-1)
@@ -143,8 +252,8 @@ class SweepResult:
             if per_restart:
                 out += [
                     config
+                    | self._replica(j)
                     | {
-                        "restart": j,
                         "final_loss": final[i, j],
                         "min_loss": lowest[i, j],
                     }
@@ -162,6 +271,12 @@ class SweepResult:
             row["diverged_at"] = int(first.min()) if first.size else -1
             out.append(row)
         return out
+
+    def _replica(self, j: int) -> dict[str, int]:
+        if self.starts is None:
+            return {"restart": j}
+        start, restart = divmod(j, self.restarts)
+        return {"start": start, "restart": restart}
 
     def table(self, *, sort: bool = False, limit: int | None = None) -> str:
         """The rows as an aligned text table (``sort``: best final loss first)."""

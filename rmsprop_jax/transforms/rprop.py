@@ -1,7 +1,7 @@
 r"""Rprop: per-weight step sizes adapted from gradient signs (four variants).
 
-Kept in its own file because it is the one primitive with four variants and an
-extra argument (the loss, for iRprop+). Public names are re-exported by
+Rprop is the one primitive with four variants and an extra argument (the loss,
+for iRprop+). Public names are re-exported by
 :mod:`rmsprop_jax.transforms` and the package root.
 """
 

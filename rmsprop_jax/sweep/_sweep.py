@@ -1,0 +1,550 @@
+"""The sweep itself: check the arguments, lay out the runs, group them by
+static structure, run them as one compiled program, and shape the results."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+
+from rmsprop_jax.sweep import _program, _records
+from rmsprop_jax.sweep._grid import Grid, as_grid, check_against, grid, is_static
+from rmsprop_jax.sweep._result import Group, SweepResult
+
+_TRACED = object()  # marks a traced (swept as an array) value in a group key
+OPTIMIZER, LANDSCAPE = "optimizer", "landscape"
+
+
+def compilations() -> int:
+    """How many sweep programs this process has traced and compiled so far.
+
+    A sweep compiles one program per static structure (optimizers, static
+    switches, landscapes, steps, shapes of the grid, of the params and of the
+    start points, what is recorded); calls that change only numbers reuse it.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import rmsprop_jax as rj
+      >>> from rmsprop_jax.sweep import compilations, grid, sweep
+      >>> loss = lambda w: jnp.sum(w**2)
+      >>> _ = sweep(rj.sgd, loss, jnp.ones(2), grid(learning_rate=[0.1]), steps=3)
+      >>> before = compilations()
+      >>> _ = sweep(rj.sgd, loss, jnp.ones(2), grid(learning_rate=[0.2]), steps=3)
+      >>> compilations() - before
+      0
+    """
+    return _program.traces()
+
+
+# --- phase 1: the arguments --------------------------------------------------------
+
+
+def _check_count(name: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+
+
+def _named(kind: str, value: Any) -> dict[str, Callable]:
+    """A mapping of named callables (kept in order), or ``{"": value}``."""
+    if isinstance(value, Mapping):
+        if not value:
+            raise ValueError(f"The mapping of {kind}s is empty.")
+        for name, fn in value.items():
+            if not isinstance(name, str) or not callable(fn):
+                raise ValueError(
+                    f"A mapping of {kind}s needs str names and callables; got "
+                    f"{name!r}: {type(fn).__name__}."
+                )
+        return dict(value)
+    if not callable(value):
+        raise ValueError(
+            f"The {kind} must be a callable or a mapping of named callables, got "
+            f"{type(value).__name__}."
+        )
+    return {"": value}
+
+
+def _is_init_fn(params: Any) -> bool:
+    """A callable with no array leaves is an initialiser ``key -> params``."""
+    leaves = jax.tree.leaves(params)
+    return callable(params) and not any(
+        isinstance(x, jax.Array | np.ndarray) for x in leaves
+    )
+
+
+def _data_size(data: Any, batch_size: int | None) -> int | None:
+    if data is None:
+        if batch_size is not None:
+            raise ValueError("`batch_size` needs `data` to draw batches from.")
+        return None
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree.leaves(data)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(
+            "Every leaf of `data` must be an array with the same leading (sample) "
+            f"axis; got leading sizes {sorted(map(str, sizes))}."
+        )
+    n = sizes.pop()
+    if batch_size is not None and batch_size > n:
+        raise ValueError(f"`batch_size` {batch_size} exceeds the {n} samples.")
+    return n
+
+
+class _Initial(NamedTuple):
+    params: Any  # fixed params, a batch of start points, or None
+    init_fn: Callable | None  # key -> params
+    starts: int | None  # number of start points
+
+
+def _initial(params: Any, starts: Any) -> _Initial:
+    if starts is None:
+        if params is None:
+            raise ValueError("Pass the initial `params` (or a batch of `starts`).")
+        if _is_init_fn(params):
+            return _Initial(None, params, None)
+        return _Initial(params, None, None)
+    if params is not None:
+        raise ValueError(
+            "Pass the initial params either as `params` or as a batch of start "
+            "points in `starts`, not both (give `params=None` with `starts`)."
+        )
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree.leaves(starts)}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(
+            "`starts` must be a params pytree whose leaves share a leading axis "
+            f"of start points; got leading sizes {sorted(map(str, sizes))}."
+        )
+    return _Initial(starts, None, sizes.pop())
+
+
+# --- phase 2: the runs and their groups ----------------------------------------------
+
+
+def _layout(
+    g: Grid, factories: dict[str, Callable], landscapes: dict[str, Callable]
+) -> Grid:
+    """The grid of all runs: ``[optimizer] [landscape] *g``, with ``optimizer``
+    and ``landscape`` columns for the axes that exist."""
+    full = g
+    if len(landscapes) > 1 or "" not in landscapes:
+        if LANDSCAPE in g.names:
+            for value in set(g.column(LANDSCAPE)):
+                if value not in landscapes:
+                    close = difflib.get_close_matches(str(value), list(landscapes), 1)
+                    hint = f" Did you mean {close[0]!r}?" if close else ""
+                    raise ValueError(
+                        f"`landscape` got {value!r}, which is not a landscape of "
+                        f"`loss_fn`; choose from {', '.join(map(repr, landscapes))}."
+                        f"{hint}"
+                    )
+        else:
+            full = grid(landscape=list(landscapes)) * full
+    elif LANDSCAPE in g.names:
+        raise ValueError(
+            "A `landscape` axis in the grid needs `loss_fn` as a mapping of named "
+            "landscapes."
+        )
+    if "" not in factories:
+        if OPTIMIZER in g.names:
+            raise ValueError(
+                "`optimizer` names the axis of a mapping of optimizers; it cannot "
+                "be a grid axis too."
+            )
+        full = grid(optimizer=list(factories)) * full
+    return full
+
+
+class _GroupPlan(NamedTuple):
+    optimizer: str
+    static: tuple[tuple[str, Any], ...]
+    traced: tuple[str, ...]
+    indices: list[int]  # flat indices of its runs in the full grid
+
+
+def _factory_config(config: dict, kinds: dict) -> dict:
+    return {n: v for n, v in config.items() if n in kinds}
+
+
+def _groups(
+    full: Grid, kinds: dict[str, dict[str, set[Any] | None]]
+) -> list[_GroupPlan]:
+    """Runs grouped by optimizer and static switches, in order of appearance."""
+    groups: dict[tuple, list[int]] = {}
+    for i, config in enumerate(full.configs()):
+        name = config.get(OPTIMIZER, "")
+        own = kinds[name]
+        key = tuple(
+            (n, v if is_static(own[n], v) else _TRACED)
+            for n, v in _factory_config(config, own).items()
+        )
+        groups.setdefault((name, key), []).append(i)
+    return [
+        _GroupPlan(
+            name,
+            tuple((n, v) for n, v in key if v is not _TRACED),
+            tuple(n for n, v in key if v is _TRACED),
+            indices,
+        )
+        for (name, key), indices in groups.items()
+    ]
+
+
+def _validate(
+    make_tx: Callable,
+    plan: _GroupPlan,
+    columns: dict[str, list[Any]],
+    configs: list[dict],
+) -> None:
+    """Runs the factory's own checks on concrete values (traced ones cannot be
+    checked): one call with the columns as NumPy arrays (this library's checks
+    are element-wise), or, where that call is refused, one call per
+    configuration to name the one at fault."""
+    try:
+        make_tx(**dict(plan.static), **{n: np.asarray(v) for n, v in columns.items()})
+        return
+    except (TypeError, ValueError):
+        pass  # not element-wise, or a bad value: the calls below tell which
+    for i in plan.indices:
+        try:
+            make_tx(**configs[i])
+        except (TypeError, ValueError) as err:
+            shown = {k: v for k, v in configs[i].items()}
+            raise ValueError(f"Configuration {i} {shown} is invalid: {err}") from err
+
+
+def _column(values: list[Any]) -> jax.Array:
+    """Traced values keep their own precision: float32 (float64 under x64), or
+    int for all-int columns; never the parameters' dtype."""
+    if all(isinstance(v, int) for v in values):
+        return np.asarray(values, _program.int_dtype())
+    # Rounded once, on the host, from the Python floats (no device conversion).
+    return np.asarray(values, _program.float_dtype())
+
+
+def _defaults(make_tx: Callable, record: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+    """The factory's defaults the diagnostics records read (hashable ones)."""
+    wanted = {
+        *_records.LEARNING_RATE,
+        *_records.EPS,
+        *_records.DECAY,
+        "eps_in_sqrt",
+    }
+    if not any(n in record for n in ("effective_lr", "gradient_rms")):
+        return ()
+    try:
+        parameters = inspect.signature(make_tx).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    out = []
+    for p in parameters:
+        if p.name in wanted and p.default is not inspect.Parameter.empty:
+            try:
+                hash(p.default)
+            except TypeError:
+                continue
+            out.append((p.name, p.default))
+    return tuple(out)
+
+
+# --- phase 3: one program ------------------------------------------------------------
+
+
+class _Call(NamedTuple):
+    program: _program.Program
+    hyper: tuple[dict[str, Any], ...]
+    landscapes: Any
+    groups: tuple[Group, ...]
+
+
+def _build(
+    full: Grid,
+    plans: list[_GroupPlan],
+    factories: dict[str, Callable],
+    landscapes: dict[str, Callable],
+    options: dict[str, Any],
+) -> _Call:
+    configs = full.configs()
+    names = list(landscapes)
+    index = [names.index(c.get(LANDSCAPE, names[0])) for c in configs]
+    per_run = len(set(index)) > 1
+    specs, hyper, columns, groups = [], [], [], []
+    for plan in plans:
+        make_tx = factories[plan.optimizer]
+        own = [
+            _factory_config(configs[i], set(plan.static) | set(plan.traced))
+            for i in plan.indices
+        ]
+        values = {n: [c[n] for c in own] for n in plan.traced}
+        by_run = {i: c for i, c in zip(plan.indices, own, strict=True)}
+        _validate(make_tx, plan, values, by_run)
+        specs.append(
+            _program.GroupSpec(
+                make_tx=_program.Fn(make_tx),
+                static=plan.static,
+                defaults=_defaults(make_tx, options["record"]),
+                size=len(plan.indices),
+            )
+        )
+        hyper.append({n: _column(v) for n, v in values.items()})
+        columns.append(np.asarray([index[i] for i in plan.indices], np.int32))
+        groups.append(
+            Group(dict(plan.static), np.asarray(plan.indices), plan.optimizer or None)
+        )
+    order = np.concatenate([np.asarray(p.indices) for p in plans])
+    identity = np.array_equal(order, np.arange(order.size))
+    program = _program.Program(
+        groups=tuple(specs),
+        losses=tuple(_program.Fn(f) for f in landscapes.values()),
+        per_run_landscape=per_run,
+        order=None if identity else tuple(int(i) for i in np.argsort(order)),
+        shape=full.shape,
+        **options,
+    )
+    shared = np.asarray(index[0], np.int32)
+    return _Call(
+        program, tuple(hyper), tuple(columns) if per_run else shared, tuple(groups)
+    )
+
+
+# --- the public function --------------------------------------------------------------
+
+
+def sweep(
+    make_tx: Callable[..., optax.GradientTransformation]
+    | Mapping[str, Callable[..., optax.GradientTransformation]],
+    loss_fn: Callable[..., jax.Array] | Mapping[str, Callable[..., jax.Array]],
+    params: Any = None,
+    grid: Grid
+    | Mapping[str, Sequence[Any]]
+    | Sequence[Mapping[str, Any]]
+    | None = None,
+    *,
+    steps: int,
+    starts: Any = None,
+    record: Sequence[str] | str = (),
+    record_every: int = 1,
+    data: Any = None,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    restarts: int = 1,
+    chunk_size: int | None = None,
+    divergence_threshold: float | None = 1e3,
+    memory_limit: int | None = None,
+) -> SweepResult:
+    r"""Trains every configuration of ``grid`` for ``steps`` steps, at once.
+
+    For each optimizer, landscape, configuration ``c``, start point and
+    restart: ``tx = make_tx(**c)``; ``steps`` times: ``loss, g =
+    value_and_grad(loss_fn)(params[, batch])``, ``u, state = tx.update(g,
+    state, params, value=loss)``, ``params = optax.apply_updates(params, u)``.
+    All of it is one ``jax.jit`` program: each group of runs that share an
+    optimizer and its static switches is a ``vmap`` of a ``lax.scan`` over the
+    steps, and the groups are merged back in order inside the program.
+    Numeric hyperparameters are traced arrays of their own precision (float32,
+    or float64 under x64), independent of the parameters' dtype, so with
+    bfloat16 parameters ``decay=0.999`` stays 0.999. A call that changes only
+    numbers (hyperparameters, start points, data of the same shapes, the
+    chosen landscape of the same mapping) reuses the compiled program (see
+    :func:`compilations`).
+
+    A run *diverges* at the first step whose loss is NaN/Inf or exceeds
+    ``divergence_threshold * |loss_0|``, or whose update would make a
+    parameter non-finite. Its parameters and state then stop updating (they
+    stay finite: an update that would make them non-finite is discarded), its
+    later losses and records are NaN, and nothing of it reaches the other
+    runs: they equal what each gives on its own.
+
+    Args:
+      make_tx: an optimizer factory (any of this library's, ``optax.adam``, or
+        any callable returning a gradient transformation) whose keyword
+        arguments are the grid's names; or a mapping ``{name: factory}`` of
+        several, each receiving the grid names its signature accepts (a
+        leading ``optimizer`` axis in the results). Fix other arguments with
+        ``functools.partial`` (partials built anew with equal arguments do not
+        recompile).
+      loss_fn: ``loss_fn(params)``, or ``loss_fn(params, batch)`` with
+        ``data``; returns a scalar. Or a mapping ``{name: loss_fn}`` of
+        several landscapes: a grid axis named ``landscape`` (values: names of
+        the mapping) selects among them, otherwise all of them form a leading
+        ``landscape`` axis (after ``optimizer``). Selecting is a traced index
+        into ``lax.switch``: another landscape of the same mapping does not
+        recompile.
+      params: the initial parameter pytree, or a function ``key -> params``
+        (called once per restart with its own key); None with ``starts``.
+      grid: a :class:`Grid` from :func:`grid`, :func:`zipped` or
+        :func:`table` (or ``*`` of them); a mapping means :func:`grid`, a list
+        of dicts :func:`table`; None one configuration of the factory's
+        defaults (no grid axes). Numbers are swept as traced arrays; bools,
+        strings and None are static switches.
+      steps: number of updates.
+      starts: a batch of initial params, leaves ``(n_starts, *leaf.shape)``:
+        a vmapped ``start`` axis after the grid axes.
+      record: names of per-step quantities to keep (see :data:`RECORDABLE`):
+        ``"loss"``, ``"params"``, ``"grads"`` (at the params before the
+        update), ``"updates"``, and from :mod:`rmsprop_jax.diagnostics` on
+        the state after the update: ``"effective_lr"`` (per parameter; Rprop's
+        step sizes), ``"gradient_rms"``, ``"second_moment"`` (the accumulator
+        :math:`s` or :math:`G`), ``"step_size"`` (Rprop's :math:`\Delta`).
+        Params-shaped quantities keep the params' pytree, NaN where an
+        optimizer keeps no such quantity.
+      record_every: keep steps ``0, k, 2k, ...`` (``ceil(steps / k)`` of them).
+      data: optional pytree of arrays sharing a leading sample axis, passed to
+        ``loss_fn``: whole, or in batches with ``batch_size``.
+      batch_size: draw batches of this size from ``data``, without replacement
+        within each epoch (a fresh permutation per epoch; the last partial
+        batch is dropped), planned on the host by :func:`batch_plan`, seeded
+        by ``key`` and the restart number: configurations are compared on the
+        same batches.
+      key: PRNG key; needed when ``params`` is a function or with
+        ``batch_size``. Restart ``r`` initialises with
+        ``params(jax.random.split(key, restarts)[r])``.
+      restarts: number of random restarts per configuration (vmapped too); a
+        restart axis follows the grid (and start) axes when > 1.
+      chunk_size: run the configurations of each group ``chunk_size`` at a
+        time (``lax.map(..., batch_size=chunk_size)``: still one program) to
+        bound memory; None runs them side by side (or chunks as needed to
+        keep a recording within ``memory_limit``).
+      divergence_threshold: the blow-up factor over the initial loss; None
+        detects only non-finite values.
+      memory_limit: bytes a recording may take on the device (the records of
+        every run plus one chunk in flight). Default: half the device's memory
+        when it reports it, else 4 GiB.
+
+    Returns:
+      A :class:`SweepResult` with leading axes ``[optimizer] [landscape]
+      *grid.shape [start] [restart]``: ``losses`` ``(..., steps)``,
+      ``final_loss``, ``diverged``, ``diverged_at``, ``final_params``,
+      ``final_states``, ``records[name]`` ``(..., ceil(steps / record_every),
+      *quantity shape)``, ``path()``, ``best()``, ``table()``, ``to_csv()``.
+
+    Raises:
+      ValueError: a grid name no factory takes (with the closest names), an
+        empty axis, zipped lists of unequal length, a non-numeric value for a
+        numeric parameter, a configuration a factory rejects, an unknown
+        landscape or record name, a recording that does not fit
+        ``memory_limit``, or bad ``steps``/``batch_size``/``restarts``/
+        ``key``/``starts``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import rmsprop_jax as rj
+      >>> from rmsprop_jax.sweep import grid, sweep
+      >>> loss = lambda w: 3 * w[0] ** 2 + 10 * w[1] ** 2
+      >>> result = sweep(rj.rmsprop, loss, jnp.array([-15.0, 20.0]),
+      ...                grid(decay=[0.5, 0.9], learning_rate=[0.5, 5.0, 1e3]),
+      ...                steps=100)
+      >>> result.losses.shape
+      (2, 3, 100)
+      >>> result.best().config
+      {'decay': 0.9, 'learning_rate': 0.5}
+      >>> print(result.diverged)
+      [[False False  True]
+       [False False  True]]
+
+      Several optimizers and start points, recording the path:
+
+      >>> paths = sweep({"sgd": rj.sgd, "rmsprop": rj.rmsprop}, loss, None,
+      ...               grid(learning_rate=[0.01, 0.1]), steps=50,
+      ...               starts=jnp.array([[1.0, 1.0], [-2.0, 0.5], [0.0, 3.0]]),
+      ...               record=("params", "effective_lr"), record_every=10)
+      >>> paths.optimizers, paths.records["params"].shape
+      (('sgd', 'rmsprop'), (2, 2, 3, 5, 2))
+    """
+    # Phase 1: the arguments.
+    _check_count("steps", steps)
+    _check_count("restarts", restarts)
+    _check_count("batch_size", batch_size, optional=True)
+    _check_count("chunk_size", chunk_size, optional=True)
+    _check_count("memory_limit", memory_limit, optional=True)
+    if divergence_threshold is not None and not divergence_threshold > 0:
+        raise ValueError(
+            f"`divergence_threshold` must be > 0 or None, got {divergence_threshold!r}."
+        )
+    record = _records.check_record(record)
+    record_every = _records.check_record_every(record_every, steps)
+    factories = _named("optimizer", make_tx)
+    landscapes = _named("landscape", loss_fn)
+    g = as_grid(grid)
+    kinds = check_against(factories, g, reserved=(LANDSCAPE,))
+    samples = _data_size(data, batch_size)
+    initial = _initial(params, starts)
+    random = initial.init_fn is not None or batch_size is not None
+    if restarts > 1 and not random:
+        raise ValueError(
+            "`restarts` > 1 needs randomness: pass `params` as a function of a "
+            "key, or `data` with `batch_size`."
+        )
+    if random and key is None:
+        raise ValueError("A random initialisation or `batch_size` needs `key`.")
+
+    # Phase 2: the runs, grouped by optimizer and static switches.
+    full = _layout(g, factories, landscapes)
+    groups = _groups(full, kinds)
+
+    # Phase 3: the memory a recording needs, bounded by chunking.
+    if record:
+        one = (
+            jax.eval_shape(initial.init_fn, jax.random.key(0))
+            if initial.init_fn is not None
+            else jax.tree.map(lambda x: x[0], initial.params)
+            if initial.starts
+            else initial.params
+        )
+        per_record = _records.bytes_per_record(record, one, _program.float_dtype())
+        replicas = (initial.starts or 1) * restarts
+        chunk_size = _records.plan_memory(
+            {n: b * replicas for n, b in per_record.items()},
+            runs=len(full),
+            records=_records.record_count(steps, record_every),
+            steps=steps,
+            record_every=record_every,
+            memory_limit=memory_limit or _records.default_memory_limit(),
+            chunk_size=chunk_size,
+        )
+
+    # Phase 4: one compiled program for every group.
+    options = dict(
+        steps=int(steps),
+        batch_size=batch_size,
+        restarts=int(restarts),
+        starts=initial.starts is not None,
+        init_params=None if initial.init_fn is None else _program.Fn(initial.init_fn),
+        chunk_size=chunk_size,
+        threshold=None if divergence_threshold is None else float(divergence_threshold),
+        record=record,
+        record_every=record_every,
+    )
+    call = _build(full, groups, factories, landscapes, options)
+    keys = jax.random.split(key, restarts) if initial.init_fn is not None else None
+    plans = None
+    if batch_size is not None:
+        plans = _program.batch_plan(key, restarts, samples, steps, batch_size)
+    outputs, states = _program.run(
+        call.program, call.hyper, call.landscapes, keys, plans, initial.params, data
+    )
+
+    # Phase 5: the result.
+    return SweepResult(
+        grid=full,
+        losses=outputs["losses"],
+        final_loss=outputs["final_loss"],
+        diverged=outputs["diverged"],
+        diverged_at=outputs["diverged_at"],
+        final_params=outputs["final_params"],
+        final_states=states.get("merged", states.get("by_group")),
+        groups=call.groups,
+        restarts=int(restarts),
+        states_by_group="by_group" in states,
+        records=outputs["records"],
+        optimizers=tuple(n for n in factories if n),
+        landscapes=tuple(n for n in landscapes if n),
+        starts=initial.starts,
+        record_every=record_every,
+    )

@@ -1,0 +1,122 @@
+"""Adam's combination: precondition a transformation by the RMS of raw gradients."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import optax
+from jax.typing import ArrayLike
+
+from rmsprop_jax import _checks
+from rmsprop_jax.transforms._shared import (
+    check_decay,
+    rms_accumulate,
+    rms_divide,
+    rms_init,
+)
+from rmsprop_jax.transforms.rms import ScaleByRmsState
+
+
+class PreconditionByRmsState(NamedTuple):
+    """State of :func:`precondition_by_rms`."""
+
+    rms: ScaleByRmsState  # second moments of the raw gradients.
+    inner: optax.OptState  # state of the preconditioned transformation.
+
+
+def precondition_by_rms(
+    inner: optax.GradientTransformation,
+    decay: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    *,
+    eps_in_sqrt: bool = False,
+    bias_correction: bool = True,
+    inner_decay: ArrayLike | None = None,
+    accumulator_dtype: Any | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Divides the output of ``inner`` by the RMS of the *raw* gradients.
+
+    .. math::
+        s_t = \beta\, s_{t-1} + (1-\beta)\, g_t^2, \qquad
+        u_t = \frac{\mathrm{inner}(g)_t}{\sqrt{\hat s_t} + \epsilon},
+        \qquad \hat s_t = s_t / (1 - \beta^t).
+
+    With ``inner_decay`` :math:`\beta_1` the numerator is bias-corrected too,
+    :math:`\mathrm{inner}(g)_t / (1-\beta_1^t)`, with this transformation's
+    step count (so it needs ``bias_correction=True``): Adam's first moment is
+    ``momentum(b1, dampening=b1)`` with ``inner_decay=b1``, the same values as
+    ``momentum(b1, dampening=b1, bias_correction=True)`` for float32/float64
+    parameters but one step count in the state instead of two (each count is
+    one more kernel of a jitted step). For float16/bfloat16 parameters the
+    correction is applied in float32 after ``inner`` has rounded its output to
+    the parameters' dtype, so values can differ from the two-count form in the
+    last bit.
+
+    This is how Adam combines its two moments: ``inner`` (a momentum) and the
+    second moment both see the raw gradients. The *sequential* chain
+    ``chain(scale_by_rms(...), momentum(...))`` instead averages already
+    preconditioned gradients; that is LaProp, a different optimizer (see
+    :func:`rmsprop_jax.laprop`). ``precondition_by_rms(identity)`` equals
+    :func:`scale_by_rms`.
+
+    Args:
+      inner: the transformation whose output is preconditioned; it receives the
+        raw gradients, params and any extra arguments.
+      decay: :math:`\beta` of the second moment (Adam's ``b2``). Default 0.999.
+      eps: :math:`\epsilon` >= 0. Default 1e-8.
+      eps_in_sqrt: where ``eps`` goes; default False (outside, as Adam).
+      bias_correction: divide :math:`s_t` by :math:`1-\beta^t`; default True.
+      inner_decay: :math:`\beta_1` in [0, 1): also divide the output of
+        ``inner`` by :math:`1-\beta_1^t`; requires ``bias_correction``.
+        Default None (no correction).
+      accumulator_dtype: storage dtype of :math:`s`, as in :func:`scale_by_rms`.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with state
+      :class:`PreconditionByRmsState`.
+
+    Raises:
+      ValueError: a concrete ``decay``, ``eps`` or ``inner_decay`` out of
+        range, or ``inner_decay`` without ``bias_correction``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from rmsprop_jax import momentum, precondition_by_rms
+      >>> tx = precondition_by_rms(momentum(0.9, dampening=0.9), inner_decay=0.9)
+      >>> g = jnp.array([0.5, -2.0])
+      >>> updates, state = tx.update(g, tx.init(g))
+      >>> print(updates.round(3))  # Adam's first step: sign(g)
+      [ 1. -1.]
+
+    References:
+      Kingma, Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
+    """
+    check_decay("decay", decay, bias_correction)
+    _checks.check_range("eps", eps, 0.0)
+    if inner_decay is not None:
+        # One count serves both corrections, so a state keeps a count exactly
+        # when it bias-corrects its second moment (diagnostics rely on that).
+        if not bias_correction:
+            raise ValueError(
+                "`inner_decay` requires `bias_correction=True`: it bias-corrects "
+                "the inner output with the second moment's step count."
+            )
+        check_decay("inner_decay", inner_decay, bias_correction=True)
+    inner = optax.with_extra_args_support(inner)
+
+    def init_fn(params: optax.Params) -> PreconditionByRmsState:
+        rms = ScaleByRmsState(
+            *rms_init(params, 0.0, False, bias_correction, accumulator_dtype)
+        )
+        return PreconditionByRmsState(rms, inner.init(params))
+
+    def update_fn(updates, state, params=None, **extra_args):
+        rms = rms_accumulate(updates, state.rms, decay)
+        numerators, inner_state = inner.update(
+            updates, state.inner, params, **extra_args
+        )
+        args = (decay, eps, eps_in_sqrt, bias_correction, inner_decay)
+        updates = rms_divide(numerators, rms, *args)
+        return updates, PreconditionByRmsState(rms, inner_state)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)

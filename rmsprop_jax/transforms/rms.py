@@ -1,0 +1,105 @@
+"""RMSprop's primitive: divide by the root of an EMA of squared gradients."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import optax
+from jax.typing import ArrayLike
+
+from rmsprop_jax import _checks
+from rmsprop_jax.transforms._shared import (
+    check_decay,
+    rms_accumulate,
+    rms_divide,
+    rms_init,
+)
+
+
+class ScaleByRmsState(NamedTuple):
+    """State of :func:`scale_by_rms` (and the second moments of
+    :func:`precondition_by_rms`)."""
+
+    count: jax.Array | None  # int32 scalar: updates so far; bias correction only.
+    nu: optax.Updates  # EMA of squared gradients, s.
+    mu: optax.Updates | None  # EMA of gradients, m; None unless centered.
+
+
+def scale_by_rms(
+    decay: ArrayLike = 0.9,
+    eps: ArrayLike = 1e-8,
+    *,
+    eps_in_sqrt: bool = True,
+    initial_scale: ArrayLike = 0.0,
+    centered: bool = False,
+    bias_correction: bool = False,
+    accumulator_dtype: Any | None = None,
+) -> optax.GradientTransformation:
+    r"""Divides gradients by the root of an EMA of their squares (RMSprop).
+
+    .. math::
+        s_t = \beta\, s_{t-1} + (1-\beta)\, g_t^2, \qquad
+        u_t = \frac{g_t}{\sqrt{s_t + \epsilon}}
+        \quad\text{or}\quad \frac{g_t}{\sqrt{s_t} + \epsilon}
+        \ (\texttt{eps\_in\_sqrt=False}),
+
+    with :math:`s_0` = ``initial_scale``. ``centered=True`` also keeps
+    :math:`m_t = \beta m_{t-1} + (1-\beta) g_t` and uses the variance
+    :math:`\max(s_t - m_t^2, 0)` in place of :math:`s_t`.
+    ``bias_correction=True`` divides :math:`s_t` and :math:`m_t` by
+    :math:`1-\beta^t`, as Adam does.
+
+    With :math:`s_0 = 0` the first update is
+    :math:`g_1/\sqrt{(1-\beta) g_1^2} = \mathrm{sign}(g_1)/\sqrt{1-\beta}`.
+
+    Args:
+      decay: :math:`\beta`, the EMA rate, in [0, 1] (in [0, 1) with
+        ``bias_correction``). Default 0.9.
+      eps: :math:`\epsilon` >= 0, added inside the root if ``eps_in_sqrt`` else
+        after it. Default 1e-8.
+      eps_in_sqrt: where ``eps`` goes. Default True (as Hinton's course and
+        Keras); PyTorch puts it outside (False).
+      initial_scale: :math:`s_0` >= 0. Default 0.0 (TF1 uses 1.0).
+      centered: divide by the root of the variance instead of the second moment.
+      bias_correction: divide the moments by :math:`1-\beta^t`.
+      accumulator_dtype: storage dtype of :math:`s` and :math:`m`; default
+        float32 for float16/bfloat16 parameters, else the parameters' dtype.
+
+    Returns:
+      An ``optax.GradientTransformation`` with state :class:`ScaleByRmsState`.
+
+    Raises:
+      ValueError: a concrete ``decay``, ``eps`` or ``initial_scale`` out of range.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from rmsprop_jax import scale_by_rms
+      >>> tx = scale_by_rms(decay=0.9)
+      >>> g = jnp.array([0.5, -2.0])
+      >>> updates, state = tx.update(g, tx.init(g))
+      >>> print(updates.round(3))  # sign(g) / sqrt(1 - decay)
+      [ 3.162 -3.162]
+
+    References:
+      Hinton, Srivastava, Swersky, *Neural Networks for Machine Learning*,
+      lecture 6e, 2012.
+    """
+    check_decay("decay", decay, bias_correction)
+    _checks.check_range("eps", eps, 0.0)
+    _checks.check_range("initial_scale", initial_scale, 0.0)
+
+    def init_fn(params: optax.Params) -> ScaleByRmsState:
+        return ScaleByRmsState(
+            *rms_init(
+                params, initial_scale, centered, bias_correction, accumulator_dtype
+            )
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        state = rms_accumulate(updates, state, decay)
+        args = (decay, eps, eps_in_sqrt, bias_correction)
+        return rms_divide(updates, state, *args), state
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,118 @@
+"""The heavy-ball / Nesterov momentum trace (and Adam's first moment)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.typing import ArrayLike
+
+from rmsprop_jax import _checks, _dtypes
+from rmsprop_jax.transforms._shared import (
+    bias_correction_factor,
+    check_decay,
+    increment,
+    new_count,
+    times,
+    unbias,
+)
+
+
+class MomentumState(NamedTuple):
+    """State of :func:`momentum`."""
+
+    # int32 scalar: updates so far; only with bias_correction or
+    # undamped_first_step, the options that read it.
+    count: jax.Array | None
+    trace: optax.Updates  # v, the momentum buffer.
+
+
+def momentum(
+    decay: ArrayLike = 0.9,
+    *,
+    nesterov: bool = False,
+    dampening: ArrayLike = 0.0,
+    bias_correction: bool = False,
+    undamped_first_step: bool = False,
+    accumulator_dtype: Any | None = None,
+) -> optax.GradientTransformation:
+    r"""Accumulates a heavy-ball momentum trace.
+
+    .. math::
+        v_t = \alpha\, v_{t-1} + (1 - d)\, g_t, \qquad
+        u_t = v_t \quad\text{or}\quad g_t + \alpha\, v_t\ (\texttt{nesterov}),
+
+    with :math:`v_0 = 0`, :math:`\alpha` = ``decay`` and :math:`d` =
+    ``dampening`` (default 0: the classic heavy ball :math:`v \leftarrow
+    \alpha v + g`). ``dampening=decay`` with ``bias_correction=True`` gives
+    Adam's first moment :math:`v_t / (1-\alpha^t)`, an unbiased EMA of the
+    gradients. ``undamped_first_step=True`` sets :math:`v_1 = g_1`, PyTorch
+    SGD's rule for its first step.
+
+    Args:
+      decay: :math:`\alpha` in [0, 1] (in [0, 1) with ``bias_correction``).
+        Default 0.9. ``decay=0`` makes the transformation the identity.
+      nesterov: output :math:`g_t + \alpha v_t` (Sutskever et al. 2013, as
+        PyTorch) instead of :math:`v_t`.
+      dampening: :math:`d` in [0, 1], the share of the gradient dropped.
+      bias_correction: divide the output by :math:`1-\alpha^t`.
+      undamped_first_step: no dampening on the first step (PyTorch SGD).
+      accumulator_dtype: storage dtype of :math:`v`; default float32 for
+        float16/bfloat16 parameters, else the parameters' dtype.
+
+    Returns:
+      An ``optax.GradientTransformation`` with state :class:`MomentumState`.
+
+    Raises:
+      ValueError: a concrete ``decay`` or ``dampening`` out of range.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from rmsprop_jax import momentum
+      >>> tx = momentum(0.9)
+      >>> g = jnp.array([1.0, -2.0])
+      >>> state = tx.init(g)
+      >>> _, state = tx.update(g, state)
+      >>> updates, state = tx.update(g, state)
+      >>> print(updates.round(3))  # g + 0.9 g
+      [ 1.9 -3.8]
+
+    References:
+      Polyak, *Some methods of speeding up the convergence of iteration
+      methods*, USSR Comput. Math. & Math. Phys. 4(5), 1964.
+      Sutskever, Martens, Dahl, Hinton, *On the importance of initialization
+      and momentum in deep learning*, ICML 2013.
+    """
+    check_decay("decay", decay, bias_correction)
+    _checks.check_range("dampening", dampening, 0.0, 1.0)
+
+    def init_fn(params: optax.Params) -> MomentumState:
+        trace = _dtypes.zeros_like_accumulator(params, accumulator_dtype)
+        counted = bias_correction or undamped_first_step
+        return MomentumState(new_count(counted), trace)
+
+    def update_fn(updates, state, params=None):
+        del params
+        count = increment(state.count)
+        damp = (
+            jnp.where(count == 1, 0.0, dampening) if undamped_first_step else dampening
+        )
+        correction = bias_correction_factor(decay, count, bias_correction)
+
+        def accumulate(g: jax.Array, v: jax.Array) -> jax.Array:
+            g = _dtypes.cast(g, _dtypes.compute_dtype(g, v))
+            return _dtypes.cast(decay * v + times(1 - damp, g), v.dtype)
+
+        def output(g: jax.Array, v: jax.Array) -> jax.Array:
+            dtype = _dtypes.compute_dtype(g, v)
+            v = _dtypes.cast(v, dtype)
+            u = _dtypes.cast(g, dtype) + decay * v if nesterov else v
+            return _dtypes.cast(unbias(u, correction), g.dtype)
+
+        trace = jax.tree.map(accumulate, updates, state.trace)
+        updates = jax.tree.map(output, updates, trace)
+        return updates, MomentumState(count, trace)
+
+    return optax.GradientTransformation(init_fn, update_fn)
