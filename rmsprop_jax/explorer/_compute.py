@@ -1,16 +1,14 @@
 """Every number the explorer shows, computed by the library.
 
-The paths come from :func:`rmsprop_jax.sweep.sweep` (the trajectory engine):
-one call per view, with one configuration per optimizer (its name is a static
-switch, so each optimizer is its own compiled program, cached by ``jax.jit``),
-the landscape chosen by a traced index into ``jax.lax.switch`` over the
-built-in landscapes (switching landscapes reuses the program), the start point
-and every hyperparameter as traced arrays, and always :data:`MAX_STEPS` steps
-(the ``steps`` control only cuts the view). Per-step quantities are kept by
-:func:`_recording`, a transformation wrapped around each optimizer whose state
-holds the step's parameters, gradient, update and the diagnostics of
-:mod:`rmsprop_jax.diagnostics` (effective learning rate, gradient RMS, second
-moment). :func:`paths` is the only function that calls the engine for paths.
+The paths come from one call of the trajectory engine
+:func:`rmsprop_jax.sweep.sweep` per view: a mapping of the selected optimizers
+(one factory per optimizer, :data:`FACTORIES`), the built-in landscapes as a
+mapping selected by a ``landscape`` grid axis (a traced index into
+``lax.switch``: switching landscapes reuses the program), the start point and
+every hyperparameter as traced arrays, always :data:`MAX_STEPS` steps (the
+``steps`` control only cuts the view), and ``record=`` for the per-step
+params, gradients, updates and diagnostics. All paths of a view are one
+compiled program; moving a slider or the start never recompiles.
 
 The amplification map uses :func:`rmsprop_jax.scale_by_rms`, vmapped over a
 grid of gradient pairs; the (beta, eta) map is one ``sweep`` call.
@@ -19,6 +17,7 @@ grid of gradient pairs; the (beta, eta) map is one ``sweep`` call.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -28,10 +27,10 @@ import numpy as np
 import optax
 
 import rmsprop_jax as rj
-from rmsprop_jax import diagnostics, landscapes
-from rmsprop_jax.explorer._catalog import OPTIMIZERS, make_optimizer
+from rmsprop_jax import landscapes
+from rmsprop_jax.explorer._catalog import make_optimizer
 from rmsprop_jax.explorer._state import CUSTOM, MAX_STEPS, State
-from rmsprop_jax.sweep import grid, sweep, table
+from rmsprop_jax.sweep import grid, sweep
 
 CUSTOM_BOX = (-5.0, 5.0, -5.0, 5.0)
 """The plot box of a typed formula."""
@@ -45,6 +44,9 @@ AMPLIFICATION_BETAS = (0.0, 0.5, 0.9, 0.99)
 SWEEP_DECAYS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999)
 SWEEP_LEARNING_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-4, 0, 13))
 """The (beta, eta) grid of the final-loss map (values the sliders can take)."""
+
+DIVERGENCE_THRESHOLD = 1e6
+"""A run diverges when its loss exceeds this factor times its initial loss."""
 
 QUANTITIES = (
     "params",
@@ -107,104 +109,104 @@ def surface(state: State) -> Surface:
     )
 
 
-@functools.lru_cache(maxsize=32)
-def _switch_loss(fns: tuple[Callable, ...]) -> Callable:
-    """``loss(w, data)`` = ``fns[data["landscape"][0]](w)``: the index is traced."""
-
-    def loss(w: jax.Array, data: dict[str, jax.Array]) -> jax.Array:
-        return jax.lax.switch(data["landscape"][0], fns, w)
-
-    return loss
+def _sgd(lr: Any) -> optax.GradientTransformation:
+    return make_optimizer("sgd", 0.0, lr, 0.0, 0.0, 0.0)
 
 
-def _data(index: int) -> dict[str, np.ndarray]:
-    return {"landscape": np.asarray([index], np.int32)}
+def _momentum(lr: Any, momentum: Any) -> optax.GradientTransformation:
+    return make_optimizer("momentum", 0.0, lr, 0.0, 0.0, momentum)
 
 
-class _RecordState(NamedTuple):
-    inner: Any
-    step: jax.Array
-    records: dict[str, jax.Array]
+def _nesterov(lr: Any, momentum: Any) -> optax.GradientTransformation:
+    return make_optimizer("nesterov", 0.0, lr, 0.0, 0.0, momentum)
 
 
-def _recording(
-    tx: optax.GradientTransformation,
-    *,
-    learning_rate: Any,
-    eps: Any,
-    decay: Any,
-    eps_in_sqrt: bool | None,
-    steps: int,
-) -> optax.GradientTransformationExtraArgs:
-    """``tx``, keeping each step's quantities (:data:`QUANTITIES`) in its state.
-
-    The effective learning rate, gradient RMS and second moment are read from
-    ``tx``'s state after the update with :mod:`rmsprop_jax.diagnostics`; where
-    ``tx`` has no per-parameter scale (gradient descent, momentum) the
-    effective learning rate is ``learning_rate`` and the others are NaN.
-    """
-    tx = optax.with_extra_args_support(tx)
-
-    def init(params: jax.Array) -> _RecordState:
-        empty = jnp.full((steps, *params.shape), jnp.nan, params.dtype)
-        records = {name: empty for name in QUANTITIES}
-        return _RecordState(tx.init(params), jnp.zeros((), jnp.int32), records)
-
-    def update(grads, state, params=None, **extra):
-        updates, inner = tx.update(grads, state.inner, params, **extra)
-        t = state.step
-        nan = jnp.full_like(params, jnp.nan)
-        rates = diagnostics.effective_learning_rates(
-            inner, learning_rate, eps, eps_in_sqrt=eps_in_sqrt, decay=decay
-        )
-        rms = diagnostics.gradient_rms(inner, decay=decay, steps=t + 1)
-        moments = [
-            getattr(s, "nu", getattr(s, "sum_of_squares", None))
-            for s in diagnostics.find_states(inner).values()
-        ]
-        moments = [m for m in moments if m is not None]
-        now = {
-            "params": params,
-            "grads": grads,
-            "updates": updates,
-            "effective_lr": next(
-                iter(rates.values()), jnp.full_like(params, learning_rate)
-            ),
-            "gradient_rms": next(iter(rms.values()), nan),
-            "second_moment": moments[0] if moments else nan,
-        }
-        records = {
-            name: state.records[name].at[t].set(now[name].astype(params.dtype))
-            for name in QUANTITIES
-        }
-        return updates, _RecordState(inner, t + 1, records)
-
-    return optax.GradientTransformationExtraArgs(init, update)
+def _rmsprop(
+    learning_rate: Any, decay: Any, eps: Any, eps_in_sqrt: bool = True
+) -> optax.GradientTransformation:
+    return make_optimizer("rmsprop", learning_rate, 0.0, decay, eps, 0.0, eps_in_sqrt)
 
 
-def _recorded_optimizer(
-    optimizer: str,
-    learning_rate: Any,
-    sgd_learning_rate: Any,
-    decay: Any,
-    eps: Any,
-    momentum: Any,
-    eps_in_sqrt: bool = True,
-) -> optax.GradientTransformationExtraArgs:
-    """:func:`make_optimizer` under :func:`_recording` (the sweep's factory)."""
-    tx = make_optimizer(
-        optimizer, learning_rate, sgd_learning_rate, decay, eps, momentum, eps_in_sqrt
+def _centered(
+    learning_rate: Any, decay: Any, eps: Any, eps_in_sqrt: bool = True
+) -> optax.GradientTransformation:
+    return make_optimizer("centered", learning_rate, 0.0, decay, eps, 0.0, eps_in_sqrt)
+
+
+def _rmsprop_momentum(
+    learning_rate: Any, decay: Any, eps: Any, momentum: Any, eps_in_sqrt: bool = True
+) -> optax.GradientTransformation:
+    return make_optimizer(
+        "rmsprop-momentum", learning_rate, 0.0, decay, eps, momentum, eps_in_sqrt
     )
-    gd = "sgd_learning_rate" in OPTIMIZERS[optimizer].uses
-    rms_family = "eps_in_sqrt" in OPTIMIZERS[optimizer].uses
-    return _recording(
-        tx,
-        learning_rate=sgd_learning_rate if gd else learning_rate,
-        eps=eps,
-        decay=decay,
-        eps_in_sqrt=eps_in_sqrt if rms_family else None,
-        steps=MAX_STEPS,
-    )
+
+
+def _adagrad(learning_rate: Any, eps: Any) -> optax.GradientTransformation:
+    return make_optimizer("adagrad", learning_rate, 0.0, 0.0, eps, 0.0)
+
+
+def _adam(
+    learning_rate: Any, decay: Any, eps: Any, momentum: Any
+) -> optax.GradientTransformation:
+    return make_optimizer("adam", learning_rate, 0.0, decay, eps, momentum)
+
+
+def _sign(learning_rate: Any) -> optax.GradientTransformation:
+    return make_optimizer("sign", learning_rate, 0.0, 0.0, 0.0, 0.0)
+
+
+def _rprop(variant: str) -> Callable[[Any], optax.GradientTransformation]:
+    def factory(learning_rate: Any) -> optax.GradientTransformation:
+        return make_optimizer(variant, learning_rate, 0.0, 0.0, 0.0, 0.0)
+
+    factory.__name__ = factory.__qualname__ = f"_{variant}"
+    return factory
+
+
+FACTORIES: dict[str, Callable[..., optax.GradientTransformation]] = {
+    "sgd": _sgd,
+    "momentum": _momentum,
+    "nesterov": _nesterov,
+    "rmsprop": _rmsprop,
+    "centered": _centered,
+    "rmsprop-momentum": _rmsprop_momentum,
+    "adagrad": _adagrad,
+    "adam": _adam,
+    "sign": _sign,
+    **{v: _rprop(v) for v in ("rprop+", "rprop-", "irprop+", "irprop-")},
+}
+"""One factory per optimizer of the page, taking the page's values under the
+names the engine's diagnostics read (``lr`` is gradient descent's learning
+rate, ``learning_rate`` everyone else's; ``decay`` is Adam's beta_2)."""
+
+
+def _grid_values(state: State, landscape: str) -> dict[str, list[Any]]:
+    """The single configuration of a view (each factory takes its names)."""
+    return {
+        "landscape": [landscape],
+        "lr": [state.sgd_learning_rate],
+        "learning_rate": [state.learning_rate],
+        "decay": [state.decay],
+        "eps": [state.eps],
+        "momentum": [state.momentum],
+        "eps_in_sqrt": [state.eps_in_sqrt],
+    }
+
+
+def _taken(factories: Any) -> set[str]:
+    names = {"landscape"}
+    for factory in factories:
+        names |= set(inspect.signature(factory).parameters)
+    return names
+
+
+def _mapping(surf: Surface) -> dict[str, Callable]:
+    names = _NAMES if surf.name != CUSTOM else ("formula",)
+    return dict(zip(names, surf.fns, strict=True))
+
+
+def _landscape_name(surf: Surface) -> str:
+    return _NAMES[surf.index] if surf.name != CUSTOM else "formula"
 
 
 class Paths(NamedTuple):
@@ -268,26 +270,35 @@ def paths(state: State) -> Paths:
             *([empty] * 5),
             np.zeros((0,), np.int64),
         )
+    factories = {name: FACTORIES[name] for name in names}
+    taken = _taken(factories.values())
+    values = _grid_values(state, _landscape_name(surf))
     result = sweep(
-        _recorded_optimizer,
-        _switch_loss(surf.fns),
-        jnp.asarray(np.asarray(state.start, np.float32)),
-        table([hyperparameters(state, name) for name in names]),
+        factories,
+        _mapping(surf),
+        np.asarray(state.start, np.float32),
+        grid(**{n: v for n, v in values.items() if n in taken}),
         steps=MAX_STEPS,
-        data=_data(surf.index),
-        divergence_threshold=1e6,
+        record=("loss", *QUANTITIES),
+        divergence_threshold=DIVERGENCE_THRESHOLD,
     )
-    records = [result[i].final_state.records for i in range(len(names))]
-    host = jax.device_get(
-        (records, result.losses, result.final_loss, result.final_params)
+    n = len(names)
+    records, final_loss, final_params, diverged_at = jax.device_get(
+        (result.records, result.final_loss, result.final_params, result.diverged_at)
     )
-    records, losses, final_loss, final_params = host
-    out = {q: np.stack([r[q] for r in records]) for q in QUANTITIES}
-    diverged_at = np.asarray(result.diverged_at, np.int64).reshape(len(names))
+    out = {q: np.asarray(records[q]).reshape(n, MAX_STEPS, 2) for q in QUANTITIES}
+    final_params = np.asarray(final_params).reshape(n, 2)
+    diverged_at = np.asarray(diverged_at, np.int64).reshape(n)
     params = np.concatenate([out.pop("params"), final_params[:, None]], axis=1)
-    loss = np.concatenate([losses, final_loss[:, None]], axis=1)
+    loss = np.concatenate(
+        [
+            np.asarray(records["loss"]).reshape(n, MAX_STEPS),
+            np.asarray(final_loss).reshape(n, 1),
+        ],
+        axis=1,
+    )
     for i, k in enumerate(diverged_at):
-        if k >= 0:  # the frozen params are w(k), the last finite point
+        if k >= 0:  # w(k) is the last finite point (the update there was refused)
             params[i, k] = final_params[i]
             params[i, k + 1 :] = np.nan
             loss[i, k + 1 :] = np.nan
@@ -363,21 +374,23 @@ def final_loss_map(state: State) -> SweepMap:
       ValueError: a typed formula the parser rejects.
     """
     surf = surface(state)
-    fixed = hyperparameters(state, state.sweep_optimizer)
-    del fixed["decay"], fixed["learning_rate"]
-    g = grid(
-        **{name: [value] for name, value in fixed.items()},
-        decay=list(SWEEP_DECAYS),
-        learning_rate=list(SWEEP_LEARNING_RATES),
-    )
+    factory = FACTORIES[state.sweep_optimizer]
+    fixed = {
+        n: v
+        for n, v in _grid_values(state, _landscape_name(surf)).items()
+        if n in _taken([factory]) - {"decay", "learning_rate"}
+    }
     result = sweep(
-        make_optimizer,
-        _switch_loss(surf.fns),
-        jnp.asarray(np.asarray(state.start, np.float32)),
-        g,
+        factory,
+        _mapping(surf),
+        np.asarray(state.start, np.float32),
+        grid(
+            **fixed,
+            decay=list(SWEEP_DECAYS),
+            learning_rate=list(SWEEP_LEARNING_RATES),
+        ),
         steps=MAX_STEPS,
-        data=_data(surf.index),
-        divergence_threshold=1e6,
+        divergence_threshold=DIVERGENCE_THRESHOLD,
     )
     shape = (len(SWEEP_DECAYS), len(SWEEP_LEARNING_RATES))
     losses, final = jax.device_get((result.losses, result.final_loss))
