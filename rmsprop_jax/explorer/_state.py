@@ -127,8 +127,6 @@ def _choice(control: str, value: Any, allowed: tuple[str, ...]) -> str:
 
 
 def _start(value: Any) -> tuple[float, float]:
-    if isinstance(value, str):
-        value = value.split(",")
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise InvalidValue(f"`start` must be two numbers w1, w2; got {value!r}.")
     out = []
@@ -150,8 +148,6 @@ def _start(value: Any) -> tuple[float, float]:
 
 
 def _optimizers(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [v for v in value.split(",") if v]
     if not isinstance(value, list | tuple):
         raise InvalidValue(f"`optimizers` must be a list of names, got {value!r}.")
     for v in value:
@@ -272,6 +268,10 @@ def from_query(search: Any) -> State:
             )
         if _QUERY[key] in values:
             raise InvalidValue(f"URL parameter {key!r} is given twice.")
+        if key == "opt":
+            value = [v for v in value.split(",") if v]
+        elif key == "start":
+            value = value.split(",")
         values[_QUERY[key]] = value
     return validate(values)
 
