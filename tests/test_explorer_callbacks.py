@@ -143,7 +143,7 @@ def test_slider_moves_update_state_and_url(client, callbacks):
         ("steps", 5000, "slider position"),
         ("eps", {"a": 1}, "`eps` must be a number"),
         ("optimizers", ["rmsprop", "evil"], "`optimizers` must be one of"),
-        ("optimizers", "rmsprop", "must be one of"),
+        ("optimizers", "rmsprop", "`optimizers` must be a list of names"),
         ("landscape", "../../etc/passwd", "`landscape` must be one of"),
         ("eps-placement", "sideways", "'inside' or 'outside'"),
         ("sweep-optimizer", "sgd", "`sweep-optimizer` must be one of"),
