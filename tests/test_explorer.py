@@ -272,7 +272,7 @@ def test_state_validation_names_the_control():
         with pytest.raises(InvalidValue, match=match):
             _state.validate(values)
     with pytest.raises(InvalidValue, match="slider position"):
-        _state.from_slider("decay", 3.5)
+        _state.from_slider("decay", 4.5)
     with pytest.raises(InvalidValue, match="Unknown URL parameter"):
         _state.from_query("?lr=0.1&evil=1")
     with pytest.raises(InvalidValue, match="twice"):

@@ -74,7 +74,11 @@ def _warm_up() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Runs the server (see the module docstring)."""
     args = parse_args(argv)
+    import logging
+
     import jax
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
 
     if not args.no_cache:
         args.cache_dir.mkdir(parents=True, exist_ok=True)

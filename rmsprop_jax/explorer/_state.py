@@ -276,13 +276,15 @@ def from_query(search: Any) -> State:
     return validate(values)
 
 
-# The sliders' positions: learning rates and eps on a log10 scale, decay on
-# x = -log10(1 - beta) so that 0, 0.5, 0.9, 0.99 and 0.999 sit at 0, 0.301,
-# 1, 2 and 3 (marked); the readouts show the values themselves.
+# The sliders' positions: learning rates and eps on a log10 scale; decay
+# piecewise linear through 0, 0.5, 0.9, 0.99 and 0.999 at positions 0, 1, 2, 3
+# and 4 (marked, on the step grid, so each is hit exactly); the readouts show
+# the values themselves.
+DECAY_KNOTS = (0.0, 0.5, 0.9, 0.99, 0.999)
 SLIDERS: dict[str, tuple[float, float, float]] = {  # field -> (min, max, step)
     "learning_rate": (-4.0, 0.0, 0.01),
     "sgd_learning_rate": (-5.0, 0.0, 0.01),
-    "decay": (0.0, 3.0, 0.001),
+    "decay": (0.0, 4.0, 0.01),
     "eps": (-12.0, 0.0, 0.1),
     "momentum": (0.0, 0.99, 0.01),
     "steps": (1, MAX_STEPS, 1),
@@ -293,26 +295,32 @@ def to_slider(name: str, value: float) -> float:
     """The slider position of a value of field ``name``.
 
     Examples:
-      >>> to_slider("decay", 0.99), to_slider("learning_rate", 0.01)
-      (2.0, -2.0)
+      >>> to_slider("decay", 0.99), to_slider("decay", 0.95), to_slider("eps", 1e-8)
+      (3.0, 2.5, -8.0)
     """
     if name in ("learning_rate", "sgd_learning_rate", "eps"):
         return round(math.log10(value), 6)
     if name == "decay":
-        return round(-math.log10(1.0 - value), 6)
+        for i in range(len(DECAY_KNOTS) - 1):
+            lo, hi = DECAY_KNOTS[i], DECAY_KNOTS[i + 1]
+            if value <= hi:
+                return round(i + (value - lo) / (hi - lo), 6)
+        return float(len(DECAY_KNOTS) - 1)
     return value
 
 
 def from_slider(name: str, position: Any) -> float:
     """The value of field ``name`` at slider ``position`` (3 significant digits
-    on log scales, 4 decimals for decay), validated.
+    on log scales, 6 decimals for decay), validated.
 
     Raises:
       InvalidValue: a position that is not a number or lies off the slider.
 
     Examples:
-      >>> from_slider("decay", 1.0), from_slider("learning_rate", -1.3)
-      (0.9, 0.0501)
+      >>> from_slider("decay", 2.0), from_slider("decay", 3.5)
+      (0.9, 0.9945)
+      >>> from_slider("learning_rate", -1.3)
+      0.0501
     """
     control = CONTROL_IDS.get(name, name)
     lo, hi, _ = SLIDERS[name]
@@ -327,7 +335,9 @@ def from_slider(name: str, position: Any) -> float:
     if name in ("learning_rate", "sgd_learning_rate", "eps"):
         value = float(f"{10.0**position:.3g}")
     elif name == "decay":
-        value = min(round(1.0 - 10.0**-position, 4), RANGES["decay"][1])
+        i = min(int(position), len(DECAY_KNOTS) - 2)
+        lo, hi = DECAY_KNOTS[i], DECAY_KNOTS[i + 1]
+        value = round(lo + (position - i) * (hi - lo), 6)
     else:
         value = position
     return validate({name: value}).__getattribute__(name)
