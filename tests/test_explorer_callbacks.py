@@ -267,8 +267,8 @@ def test_sweep_map_click_sets_the_sliders(client, callbacks):
         client,
         callbacks,
         "sweep.figure",
-        {"view-state.data": state.to_dict()},
-        ["view-state.data"],
+        {"drawn-state.data": state.to_dict()},
+        ["drawn-state.data"],
     )
     z = decode(response["sweep"]["figure"]["data"][0]["z"]).reshape(9, 13)
     result = _compute.final_loss_map(state)
@@ -315,8 +315,8 @@ def test_amplification_for_the_current_beta(client, callbacks):
         client,
         callbacks,
         "amplification.figure",
-        {"view-state.data": DEFAULT.replace(decay=0.5).to_dict()},
-        ["view-state.data"],
+        {"drawn-state.data": DEFAULT.replace(decay=0.5).to_dict()},
+        ["drawn-state.data"],
     )
     heatmap = response["amplification"]["figure"]["data"][0]
     g, maps = _compute.amplification((0.5,))

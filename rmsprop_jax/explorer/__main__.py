@@ -12,6 +12,7 @@ import argparse
 import ipaddress
 import os
 import sys
+import threading
 from pathlib import Path
 
 
@@ -60,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _warm_up() -> None:
-    """Compiles what the default view needs, before the first page asks."""
+    """Compiles what the default view needs while the first page loads."""
     from rmsprop_jax.explorer import _app, _compute
     from rmsprop_jax.explorer._state import DEFAULT
 
@@ -94,9 +95,19 @@ def main(argv: list[str] | None = None) -> None:
             "anyone who can reach it can use the explorer (and its CPU).",
             file=sys.stderr,
         )
+    from rmsprop_jax.explorer import _app
+
     app = create_app()
     server = make_server(args.host, args.port, app.server, threaded=True)
-    _warm_up()
+    _app.READY.clear()  # the callbacks wait while the default view compiles
+
+    def warm_up() -> None:
+        try:
+            _warm_up()
+        finally:
+            _app.READY.set()
+
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Serving on http://{host}:{server.server_port}/", flush=True)
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,12 @@ from rmsprop_jax.explorer._state import (
 )
 
 _LOG = logging.getLogger(__name__)
+
+READY = threading.Event()
+"""Set when the programs of the default view are compiled; callbacks wait for
+it (the command line compiles them in the background while the page loads)."""
+READY.set()
+_READY_TIMEOUT_S = 300.0
 
 SLIDER_IDS = {
     "learning_rate": "learning-rate",
@@ -110,13 +117,13 @@ def amplification_multiples() -> dict[str, Any]:
     """The C_a small multiples (they depend on nothing the page changes)."""
     betas = _compute.AMPLIFICATION_BETAS
     g, maps = _compute.amplification(betas)
-    return _figures.amplification_multiples(betas, g, maps)
+    return _figures.pack(_figures.amplification_multiples(betas, g, maps))
 
 
 @functools.lru_cache(maxsize=16)
 def _amplification(beta: float) -> dict[str, Any]:
     g, maps = _compute.amplification((beta,))
-    return _figures.amplification_figure(beta, g, maps[0])
+    return _figures.pack(_figures.amplification_figure(beta, g, maps[0]))
 
 
 def _formula_state(prev: State, text: Any) -> State:
@@ -369,6 +376,7 @@ def _layout(dash: Any) -> Any:
             dcc.Store(id="view-state"),
             dcc.Store(id="click-point"),
             dcc.Store(id="drawn-landscape"),
+            dcc.Store(id="drawn-state"),
             dcc.Download(id="download-csv"),
             html.H1("rmsprop_jax explorer"),
             html.Div([controls, main], className="page"),
@@ -497,6 +505,7 @@ def create_app(**kwargs: Any) -> Any:
         Output("worked-example-table", "children"),
         Output("code", "children"),
         Output("drawn-landscape", "data"),
+        Output("drawn-state", "data"),
         Output("status", "children"),
         Input("view-state", "data"),
         DashState("drawn-landscape", "data"),
@@ -504,24 +513,26 @@ def create_app(**kwargs: Any) -> Any:
     def draw(data: Any, drawn: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
+        READY.wait(_READY_TIMEOUT_S)
         try:
             state = _state_from_store(data)
             surf = _compute.surface(state)
             paths = _compute.paths(state)
             grid = _compute.contour_grid(surf)
         except (InvalidValue, ValueError) as err:
-            return [no_update] * 7 + [str(err)]
+            return [no_update] * 8 + [str(err)]
         except Exception:
             _LOG.exception("draw failed")
-            return [no_update] * 7 + ["Internal error; the previous view stays."]
+            return [no_update] * 8 + ["Internal error; the previous view stays."]
         key = _landscape_key(state)
         if drawn == key:
             figure = Patch()
-            figure["data"][2] = _figures.start_trace(state)
-            for j, trace in enumerate(_figures.path_traces(paths, state.steps)):
+            figure["data"][2] = _figures.pack(_figures.start_trace(state))
+            traces = _figures.pack(_figures.path_traces(paths, state.steps))
+            for j, trace in enumerate(traces):
                 figure["data"][_figures.FIRST_PATH_TRACE + j] = trace
         else:
-            figure = _figures.paths_figure(state, surf, grid, paths)
+            figure = _figures.pack(_figures.paths_figure(state, surf, grid, paths))
         low = _figures.minimum_value(surf, grid[2])
         rows = _figures.first_steps(paths)
         cols = _figures.FIRST_STEPS_COLUMNS
@@ -530,19 +541,20 @@ def create_app(**kwargs: Any) -> Any:
         ]
         return [
             figure,
-            _figures.loss_figure(state, paths, low),
-            _figures.effective_lr_figure(state, paths),
-            _figures.rms_figure(state, paths),
+            _figures.pack(_figures.loss_figure(state, paths, low)),
+            _figures.pack(_figures.effective_lr_figure(state, paths)),
+            _figures.pack(_figures.rms_figure(state, paths)),
             table,
             _snippet.snippet(state),
             key,
+            state.to_dict(),  # the maps below follow once the paths are drawn
             "",
         ]
 
     @app.callback(
         Output("amplification", "figure"),
         Output("amplification-message", "children"),
-        Input("view-state", "data"),
+        Input("drawn-state", "data"),
     )
     def amplification(data: Any) -> list[Any]:
         if data is None:
@@ -559,7 +571,7 @@ def create_app(**kwargs: Any) -> Any:
     @app.callback(
         Output("sweep", "figure"),
         Output("sweep-message", "children"),
-        Input("view-state", "data"),
+        Input("drawn-state", "data"),
     )
     def sweep_map(data: Any) -> list[Any]:
         if data is None:
@@ -568,7 +580,7 @@ def create_app(**kwargs: Any) -> Any:
             state = _state_from_store(data)
             result = _sweep_map(_sweep_key(state))
             low = _compute.surface(state).minimum_value
-            return [_figures.sweep_figure(state, result, low), ""]
+            return [_figures.pack(_figures.sweep_figure(state, result, low)), ""]
         except (InvalidValue, ValueError) as err:
             return [no_update, str(err)]
         except Exception:

@@ -3,6 +3,7 @@ the first-steps table and the CSV export, all from :mod:`._compute` results."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from typing import Any
@@ -28,6 +29,30 @@ _DIVERGING = [
 ]  # blue < 0 (attenuated), white 0, red > 0 (amplified)
 _NAME = "<extra>%{fullData.name}</extra>"
 _MARGIN = {"l": 60, "r": 20, "t": 40, "b": 45}
+
+
+_TYPED = {"float32": "f4", "float64": "f8", "int32": "i4", "uint8": "u1"}
+
+
+def pack(tree: Any) -> Any:
+    """``tree`` with every numeric NumPy array as a Plotly typed-array spec
+    (``{dtype, bdata[, shape]}``: base64 of its bytes, decoded by Plotly.js),
+    a fraction of the size and encoding time of a JSON list of numbers."""
+    if isinstance(tree, dict):
+        return {k: pack(v) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return [pack(v) for v in tree]
+    if isinstance(tree, np.ndarray):
+        if tree.dtype.kind not in "fiub":
+            return tree.tolist()
+        if tree.dtype.kind in "ib":
+            tree = tree.astype(np.int32)
+        a = np.ascontiguousarray(tree.astype(tree.dtype.newbyteorder("<")))
+        spec = {"dtype": _TYPED[a.dtype.name], "bdata": base64.b64encode(a).decode()}
+        if a.ndim > 1:
+            spec["shape"] = ",".join(map(str, a.shape))
+        return spec
+    return tree
 
 
 def _mix(colour: str, target: tuple[int, int, int], amount: float) -> str:

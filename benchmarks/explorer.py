@@ -1,0 +1,215 @@
+"""Speed of the explorer (python -m rmsprop_jax.explorer), four figures:
+
+1. server compute of one view, 6 optimizers x 1000 steps (one engine call),
+   and the whole draw callback (compute + figures + JSON) -- in process;
+2. a slider move to the redrawn paths plot, in headless Chromium;
+3. a new typed formula until its paths are drawn (server: parse, minima,
+   compile, run; and in the browser from Enter to the redrawn plot);
+4. the page usable (paths drawn) after starting the server with a warm
+   persistent compilation cache, from process start.
+
+Run: ``python benchmarks/explorer.py [--repeats 30]`` (needs the explorer
+extra, playwright and /usr/bin/chromium). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+SIX = ("sgd", "momentum", "rmsprop", "adagrad", "adam", "irprop+")
+
+
+def _ms(xs: list[float]) -> str:
+    xs = sorted(x * 1e3 for x in xs)
+    q = statistics.quantiles(xs, n=10) if len(xs) > 2 else xs
+    median = statistics.median(xs)
+    return f"median {median:.1f} ms (p10 {q[0]:.1f}, p90 {q[-1]:.1f}, n={len(xs)})"
+
+
+def server_compute(repeats: int) -> dict[str, str]:
+    import plotly.io
+
+    from rmsprop_jax.explorer import _app, _compute, _figures
+    from rmsprop_jax.explorer._state import DEFAULT
+
+    state = DEFAULT.replace(optimizers=SIX, steps=1000)
+    _compute.paths(state)
+    compute, callback = [], []
+    for i in range(repeats):
+        s = state.replace(decay=0.5 + 0.01 * i, start=(-15.0 + 0.1 * i, 20.0))
+        t = time.perf_counter()
+        _compute.paths(s)
+        compute.append(time.perf_counter() - t)
+    for i in range(repeats):
+        s = state.replace(decay=0.5 + 0.01 * i)
+        t = time.perf_counter()
+        paths = _compute.paths(s)
+        surf = _compute.surface(s)
+        traces = _figures.path_traces(paths, s.steps)
+        figs = [
+            traces,
+            _figures.loss_figure(s, paths, surf.minimum_value),
+            _figures.effective_lr_figure(s, paths),
+            _figures.rms_figure(s, paths),
+        ]
+        plotly.io.json.to_json_plotly(_figures.pack(figs))  # as Dash sends them
+        callback.append(time.perf_counter() - t)
+    formulas = []
+    for i in range(3):
+        text = f"(w1 - {i + 1})**2 + 2*(w2 + 0.{i + 1})**2 + 0.1*sin(3*w1)"
+        t = time.perf_counter()
+        s = DEFAULT.replace(landscape="custom", formula=text, start=(-4.0, 3.0))
+        _compute.paths(s)
+        _compute.contour_grid(_compute.surface(s))
+        formulas.append(time.perf_counter() - t)
+    del _app
+    return {
+        "server compute, 6 optimizers x 1000 steps (one sweep call)": _ms(compute),
+        "draw callback (compute + traces + 3 figures + JSON)": _ms(callback),
+        "new typed formula, server (parse, minima, compile, run), 2 optimizers": _ms(
+            formulas
+        ),
+    }
+
+
+class Server:
+    def __init__(self, cache_dir: str) -> None:
+        self.started = time.perf_counter()
+        self.log = tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rmsprop_jax.explorer",
+                "--port",
+                "0",
+                "--cache-dir",
+                cache_dir,
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        ready, _, _ = select.select([self.process.stdout], [], [], 600)
+        line = self.process.stdout.readline().strip() if ready else ""
+        match = re.fullmatch(r"Serving on (\S+)", line)
+        if not match:
+            self.close()
+            self.log.seek(0)
+            raise SystemExit(f"server did not start: {line!r} {self.log.read()}")
+        self.url = match.group(1)
+        self.serving = time.perf_counter()
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+        self.process.stdout.close()
+        self.log.close()
+
+
+DRAWN = """() => { const g = document.querySelector('#paths .js-plotly-plot');
+  return !!(g && g._fullData && g._fullData.length > 3); }"""
+
+ARM = """() => { const g = document.querySelector('#paths .js-plotly-plot');
+  window.__drawn = null;
+  g.once('plotly_afterplot', () => { window.__drawn = performance.now(); }); }"""
+
+
+def browser(repeats: int, cache_dir: str) -> dict[str, str]:
+    from playwright.sync_api import sync_playwright
+
+    out = {}
+    warm = Server(cache_dir)  # fills the persistent compilation cache
+    warm.close()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        starts = []
+        for _ in range(3):
+            server = Server(cache_dir)
+            page = b.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(server.url)
+            page.wait_for_function(DRAWN, timeout=120_000)
+            starts.append(time.perf_counter() - server.started)
+            page.close()
+            if len(starts) < 3:
+                server.close()
+        usable = (
+            "page usable after start, warm compilation cache (start to paths drawn)"
+        )
+        out[usable] = _ms(starts)
+        page = b.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(server.url)
+        page.wait_for_function(DRAWN, timeout=120_000)
+        page.wait_for_timeout(3000)
+        moves = []
+        page.focus("#decay [role=slider]")
+        for i in range(repeats):
+            page.evaluate(ARM)
+            t0 = page.evaluate("() => performance.now()")
+            page.keyboard.press("ArrowLeft" if i % 2 else "ArrowRight")
+            page.wait_for_function("() => window.__drawn !== null", timeout=60_000)
+            moves.append((page.evaluate("() => window.__drawn") - t0) / 1e3)
+            page.wait_for_timeout(300)
+        out["slider move to redrawn paths plot, headless Chromium"] = _ms(moves)
+        typed = []
+        for i in range(3):
+            text = f"(w1 + {i + 1})**2 + 3*(w2 - 0.{i + 5})**2 + 0.2*cos(2*w2)"
+            page.fill("#formula", text)
+            page.evaluate(ARM)
+            t0 = page.evaluate("() => performance.now()")
+            page.press("#formula", "Enter")
+            page.wait_for_function(
+                "() => window.__drawn !== null && location.search.includes('custom')",
+                timeout=120_000,
+            )
+            typed.append((page.evaluate("() => window.__drawn") - t0) / 1e3)
+            page.wait_for_timeout(500)
+        out["new typed formula, Enter to redrawn plot, headless Chromium"] = _ms(typed)
+        b.close()
+        server.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+    rows = server_compute(args.repeats)
+    if not args.no_browser:
+        with tempfile.TemporaryDirectory() as cache:
+            rows |= browser(args.repeats, cache)
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
+    print("| what | time |\n|---|---|")
+    for what, value in rows.items():
+        print(f"| {what} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
