@@ -196,11 +196,67 @@ def browser(repeats: int, cache_dir: str) -> dict[str, str]:
     return out
 
 
+def screenshots(directory: Path, cache_dir: str, panels: bool) -> None:
+    """The README's screenshot (and with ``panels`` one per panel) of an
+    illustrative view."""
+    from playwright.sync_api import sync_playwright
+
+    from rmsprop_jax.explorer._state import DEFAULT, to_query
+
+    view = DEFAULT.replace(
+        optimizers=("sgd", "momentum", "rmsprop", "adam", "irprop-"),
+        learning_rate=0.5,
+        sgd_learning_rate=0.04,
+        momentum=0.8,
+        steps=150,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    server = Server(cache_dir)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = b.new_page(viewport={"width": 1500, "height": 1050})
+        page.goto(server.url + to_query(view))
+        page.wait_for_function(DRAWN, timeout=300_000)
+        page.wait_for_function(
+            "() => { const g = document.querySelector('#sweep .js-plotly-plot');"
+            " return !!(g && g._fullData && g._fullData.length); }",
+            timeout=300_000,
+        )
+        page.wait_for_timeout(2000)
+        page.screenshot(path=directory / "explorer.png")
+        selectors = {
+            "paths": "#paths",
+            "loss": "#loss",
+            "effective_lr": "#effective-lr",
+            "rms": "#rms",
+            "amplification": "#amplification",
+            "amplification_multiples": "#amplification-multiples",
+            "sweep": "#sweep",
+            "first_steps": "#worked-example-table",
+            "controls": ".controls",
+            "code": ".code-box",
+        }
+        for name, selector in selectors.items() if panels else ():
+            page.locator(selector).screenshot(path=directory / f"explorer_{name}.png")
+        b.close()
+    server.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument(
+        "--screenshots", type=Path, help="only take the screenshots, into this folder"
+    )
+    parser.add_argument(
+        "--panels", action="store_true", help="with --screenshots: each panel too"
+    )
     args = parser.parse_args()
+    if args.screenshots:
+        with tempfile.TemporaryDirectory() as cache:
+            screenshots(args.screenshots, cache, args.panels)
+        return
     rows = server_compute(args.repeats)
     if not args.no_browser:
         with tempfile.TemporaryDirectory() as cache:

@@ -73,7 +73,7 @@ _MARKS = {
     },
     "decay": {0: "0", 1: "0.5", 2: "0.9", 3: "0.99", 4: "0.999"},
     "eps": {-12: "1e-12", -8: "1e-8", -4: "1e-4", 0: "1"},
-    "momentum": {0: "0", 0.5: "0.5", 0.9: "0.9", 0.99: "0.99"},
+    "momentum": {0: "0", 0.5: "0.5", 0.9: "0.9"},
     "steps": {1: "1", 250: "250", 500: "500", 750: "750", 1000: "1000"},
 }
 FIELDS = tuple(SLIDER_IDS)
@@ -208,15 +208,18 @@ def _layout(dash: Any) -> Any:
                     ],
                     className="slider-head",
                 ),
-                dcc.Slider(
-                    id=SLIDER_IDS[name],
-                    min=lo,
-                    max=hi,
-                    step=step,
-                    value=to_slider(name, value),
-                    marks=_MARKS[name],
-                    updatemode="drag",
-                    allow_direct_input=False,
+                html.Div(
+                    dcc.Slider(
+                        id=SLIDER_IDS[name],
+                        min=lo,
+                        max=hi,
+                        step=step,
+                        value=to_slider(name, value),
+                        marks=_MARKS[name],
+                        updatemode="drag",
+                        allow_direct_input=False,
+                    ),
+                    className="slider-body",
                 ),
             ],
             className="control",
@@ -316,7 +319,7 @@ def _layout(dash: Any) -> Any:
                 className="hint",
             ),
             html.Div(
-                [graph("loss", 300), graph("effective-lr", 300)], className="pair"
+                [graph("loss", 340), graph("effective-lr", 340)], className="pair"
             ),
             graph("rms", 420),
             html.H3("First steps (w(t), gradient g(t) at it, second moment s(t))"),
@@ -330,7 +333,7 @@ def _layout(dash: Any) -> Any:
                             dcc.Graph(
                                 id="amplification-multiples",
                                 figure=amplification_multiples(),
-                                style={"height": "300px"},
+                                style={"height": "330px"},
                                 config={"displaylogo": False},
                             ),
                             html.Div(id="amplification-message", className="error"),
@@ -362,7 +365,9 @@ def _layout(dash: Any) -> Any:
             html.H3("Copy as code"),
             html.Div(
                 [
-                    dcc.Clipboard(target_id="code", title="copy", className="copy"),
+                    dcc.Clipboard(
+                        target_id="code", title="copy the code", className="copy"
+                    ),
                     html.Pre(id="code", className="code"),
                 ],
                 className="code-box",

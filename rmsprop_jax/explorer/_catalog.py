@@ -30,7 +30,7 @@ class Spec(NamedTuple):
 OPTIMIZERS: dict[str, Spec] = {
     "sgd": Spec("SGD", ("sgd_learning_rate",), "#1f77b4"),
     "momentum": Spec("momentum", ("sgd_learning_rate", "momentum"), "#17becf"),
-    "nesterov": Spec("Nesterov", ("sgd_learning_rate", "momentum"), "#9467bd"),
+    "nesterov": Spec("Nesterov", ("sgd_learning_rate", "momentum"), "#b15928"),
     "rmsprop": Spec(
         "RMSprop", ("learning_rate", "decay", "eps", "eps_in_sqrt"), "#d62728"
     ),
@@ -43,12 +43,12 @@ OPTIMIZERS: dict[str, Spec] = {
         "#ff7f0e",
     ),
     "adagrad": Spec("Adagrad", ("learning_rate", "eps"), "#2ca02c"),
-    "adam": Spec("Adam", ("learning_rate", "momentum", "decay", "eps"), "#8c564b"),
-    "sign": Spec("sign descent", ("learning_rate",), "#7f7f7f"),
-    "rprop+": Spec("Rprop+", ("learning_rate",), "#bcbd22"),
-    "rprop-": Spec("Rprop-", ("learning_rate",), "#dbdb8d"),
-    "irprop+": Spec("iRprop+", ("learning_rate",), "#aec7e8"),
-    "irprop-": Spec("iRprop-", ("learning_rate",), "#98df8a"),
+    "adam": Spec("Adam", ("learning_rate", "momentum", "decay", "eps"), "#6a3d9a"),
+    "sign": Spec("sign descent", ("learning_rate",), "#636363"),
+    "rprop+": Spec("Rprop+", ("learning_rate",), "#e6ab02"),
+    "rprop-": Spec("Rprop-", ("learning_rate",), "#a6761d"),
+    "irprop+": Spec("iRprop+", ("learning_rate",), "#1b9e77"),
+    "irprop-": Spec("iRprop-", ("learning_rate",), "#66a61e"),
 }
 """Every optimizer of the page, by the key used in URLs and the checklist."""
 

@@ -19,7 +19,7 @@ FIRST_PATH_TRACE = 3
 :data:`OPTIMIZERS`, in its order (hidden when not selected)."""
 
 _FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
-_SURFACE = [[0.0, "#ffffff"], [0.3, "#e3eef8"], [0.7, "#a9cce3"], [1.0, "#5b9bd0"]]
+_SURFACE = [[0.0, "#ffffff"], [0.5, "#eeeeee"], [1.0, "#d0d0d0"]]
 _DIVERGING = [
     [0.0, "#2166ac"],
     [0.25, "#92c5de"],
@@ -29,6 +29,7 @@ _DIVERGING = [
 ]  # blue < 0 (attenuated), white 0, red > 0 (amplified)
 _NAME = "<extra>%{fullData.name}</extra>"
 _MARGIN = {"l": 60, "r": 20, "t": 40, "b": 45}
+_LINES_MARGIN = {"l": 60, "r": 20, "t": 40, "b": 100}  # legend under the axis
 
 
 _TYPED = {"float32": "f4", "float64": "f8", "int32": "i4", "uint8": "u1"}
@@ -64,8 +65,8 @@ def _mix(colour: str, target: tuple[int, int, int], amount: float) -> str:
 def shades(colour: str) -> list[list[Any]]:
     """A colour scale from a dark to a bright shade of ``colour``."""
     return [
-        [0.0, _mix(colour, (0, 0, 0), 0.55)],
-        [1.0, _mix(colour, (255, 255, 255), 0.5)],
+        [0.0, _mix(colour, (0, 0, 0), 0.5)],
+        [1.0, _mix(colour, (255, 255, 255), 0.4)],
     ]
 
 
@@ -200,7 +201,7 @@ def paths_figure(
                 "contours": _levels(gap),
                 "showscale": False,
                 "hoverinfo": "skip",
-                "line": {"width": 0.6, "color": "rgba(60,90,120,0.35)"},
+                "line": {"width": 0.7, "color": "rgba(90,90,90,0.45)"},
                 "name": "log10(loss - min)",
                 "showlegend": False,
             },
@@ -269,8 +270,8 @@ def loss_figure(state: State, paths: Paths, low: float) -> dict[str, Any]:
                 "exponentformat": "power",
             },
             "font": _FONT,
-            "margin": _MARGIN,
-            "legend": {"orientation": "h", "y": -0.25},
+            "margin": _LINES_MARGIN,
+            "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
         },
     }
 
@@ -313,8 +314,7 @@ def effective_lr_figure(state: State, paths: Paths) -> dict[str, Any]:
         "data": _per_weight(paths, "effective_lr", state),
         "layout": {
             "title": {
-                "text": "Effective learning rate η/√(s+ε) (Rprop: Δ), "
-                "w1 solid, w2 dotted",
+                "text": "Effective learning rate η/√(s+ε) (Rprop: Δ)",
                 "x": 0.02,
             },
             "xaxis": {"title": {"text": "step"}},
@@ -324,8 +324,8 @@ def effective_lr_figure(state: State, paths: Paths) -> dict[str, Any]:
                 "exponentformat": "power",
             },
             "font": _FONT,
-            "margin": _MARGIN,
-            "legend": {"orientation": "h", "y": -0.25},
+            "margin": _LINES_MARGIN,
+            "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
         },
     }
 
@@ -356,8 +356,8 @@ def rms_figure(state: State, paths: Paths) -> dict[str, Any]:
                 "exponentformat": "power",
             },
             "font": _FONT,
-            "margin": _MARGIN,
-            "legend": {"orientation": "h", "y": -0.25},
+            "margin": _LINES_MARGIN,
+            "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
         },
     }
 
@@ -375,60 +375,83 @@ def _heatmap(g: np.ndarray, c: np.ndarray, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _gradient_axis(title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title}, "zeroline": False, "showgrid": False, **extra}
+
+
 def amplification_figure(beta: float, g: np.ndarray, c: np.ndarray) -> dict[str, Any]:
     """C_a over (g1, g2) for the current beta: red amplifies, blue attenuates."""
     return {
         "data": [_heatmap(g, c, colorbar={"title": {"text": "C_a"}})],
         "layout": {
             "title": {
-                "text": f"C_a(g1, g2) at β = {beta:g} (η = 1, ε = 1e-8): "
-                "red amplifies, blue attenuates",
+                "text": f"C_a(g1, g2) at β = {beta:g}: red amplifies, blue attenuates",
                 "x": 0.02,
             },
-            "xaxis": {"title": {"text": "g1 (first gradient)"}},
-            "yaxis": {"title": {"text": "g2 (second gradient)"}, "scaleanchor": "x"},
+            "xaxis": _gradient_axis("g1 (first gradient)", constrain="domain"),
+            "yaxis": _gradient_axis("g2 (second gradient)", scaleanchor="x"),
             "font": _FONT,
             "margin": _MARGIN,
         },
     }
 
 
+MULTIPLES_RANGE = 3.0
+"""The small multiples share one colour scale, [-3, 3] (beyond: saturated)."""
+
+
 def amplification_multiples(
     betas: tuple[float, ...], g: np.ndarray, maps: np.ndarray
 ) -> dict[str, Any]:
-    """Small multiples of C_a, one panel per beta, each with 0 at white."""
+    """Small multiples of C_a, one panel per beta, on one colour scale with 0
+    at white (eta = 1, eps = 1e-8)."""
     n = len(betas)
-    data, layout = (
-        [],
-        {"font": _FONT, "margin": {**_MARGIN, "t": 50}, "annotations": []},
-    )
-    gap = 0.04
-    width = (1 - gap * (n - 1)) / n
+    data = []
+    layout: dict[str, Any] = {
+        "font": _FONT,
+        "margin": {"l": 50, "r": 10, "t": 60, "b": 45},
+        "annotations": [],
+        "title": {
+            "text": "C_a for β = 0, 0.5, 0.9, 0.99 (one scale, saturated beyond ±3)",
+            "x": 0.02,
+        },
+    }
+    gap = 0.05
+    width = (0.9 - gap * (n - 1)) / n
+    span = [float(g[0]), float(g[-1])]
     for i, beta in enumerate(betas):
         suffix = "" if i == 0 else str(i + 1)
         data.append(
             _heatmap(
-                g, maps[i], xaxis=f"x{suffix}", yaxis=f"y{suffix}", showscale=False
+                g,
+                maps[i],
+                xaxis=f"x{suffix}",
+                yaxis=f"y{suffix}",
+                zmin=-MULTIPLES_RANGE,
+                zmax=MULTIPLES_RANGE,
+                showscale=i == n - 1,
+                colorbar={"title": {"text": "C_a"}, "x": 0.93, "len": 0.8},
             )
         )
         lo = i * (width + gap)
-        layout[f"xaxis{suffix}"] = {
-            "domain": [lo, lo + width],
-            "anchor": f"y{suffix}",
-            "title": {"text": "g1"},
-        }
-        layout[f"yaxis{suffix}"] = {
-            "anchor": f"x{suffix}",
-            "scaleanchor": f"x{suffix}",
-            "title": {"text": "g2" if i == 0 else ""},
-        }
+        layout[f"xaxis{suffix}"] = _gradient_axis(
+            "g1", domain=[lo, lo + width], anchor=f"y{suffix}", range=span
+        )
+        layout[f"yaxis{suffix}"] = _gradient_axis(
+            "g2" if i == 0 else "",
+            anchor=f"x{suffix}",
+            range=span,
+            showticklabels=i == 0,
+        )
         layout["annotations"].append(
             {
                 "text": f"β = {beta:g}",
                 "x": lo + width / 2,
-                "y": 1.08,
+                "y": 1.0,
                 "xref": "paper",
                 "yref": "paper",
+                "yanchor": "bottom",
+                "xanchor": "center",
                 "showarrow": False,
                 "font": {"size": 13},
             }

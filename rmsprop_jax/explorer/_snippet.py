@@ -45,7 +45,7 @@ def snippet(state: State) -> str:
     Examples:
       >>> from rmsprop_jax.explorer._state import WORKED_EXAMPLE
       >>> code = snippet(WORKED_EXAMPLE)
-      >>> for line in code.splitlines()[11:14]:
+      >>> for line in code.splitlines()[13:16]:
       ...     print(line[:72])
       optimizers = {
           "sgd": rj.sgd(learning_rate=0.001),
@@ -65,7 +65,9 @@ def snippet(state: State) -> str:
         args = ", ".join(f"{k}={_value(v)}" for k, v in kwargs.items())
         calls.append(f"    {name!r}: rj.{function}({args}),".replace("'", '"'))
     lines = [
-        f'"""The rmsprop_jax explorer view {to_query(state)}"""',
+        '"""A view of the rmsprop_jax explorer (python -m rmsprop_jax.explorer):',
+        f"append {to_query(state)}",
+        'to its address to open it there."""',
         "import jax",
         "import jax.numpy as jnp",
         "import optax",
