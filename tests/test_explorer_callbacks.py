@@ -322,3 +322,37 @@ def test_amplification_for_the_current_beta(client, callbacks):
     g, maps = _compute.amplification((0.5,))
     np.testing.assert_array_equal(decode(heatmap["z"]).reshape(maps[0].shape), maps[0])
     assert heatmap["zmid"] == 0
+
+
+def test_redrawing_never_recompiles(client, callbacks):
+    import jax
+
+    from rmsprop_jax.sweep import compilations
+
+    base = DEFAULT.replace(steps=300)
+    draw(client, callbacks, base)
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    before = compilations()
+    try:
+        drawn = "valley"
+        for change in (
+            {"decay": 0.99},
+            {"learning_rate": 0.3, "sgd_learning_rate": 0.02, "eps": 1e-3},
+            {"start": (4.0, -3.0), "steps": 1000},
+            {"landscape": "plateau", "start": (2.5, 2.0)},
+            {"landscape": "steep_bowl", "start": (6.0, -8.0)},
+        ):
+            base = base.replace(**change)
+            out = draw(client, callbacks, base, drawn=drawn)
+            drawn = (
+                out["drawn-landscape"]["data"] if "drawn-landscape" in out else drawn
+            )
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert events == [] and compilations() == before
