@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
 import sys
 import threading
@@ -61,22 +62,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _warm_up() -> None:
-    """Compiles what the default view needs while the first page loads."""
+    """Compiles (or loads from the cache) what the default view needs while
+    the first page loads: the paths first (the draw callback waits for
+    ``_app.READY``), then the maps (``_app.MAPS_READY``)."""
     from rmsprop_jax.explorer import _app, _compute
     from rmsprop_jax.explorer._state import DEFAULT
 
-    _compute.paths(DEFAULT)
-    _compute.contour_grid(_compute.surface(DEFAULT))
-    _app._amplification(DEFAULT.decay)
-    _app.amplification_multiples()
-    _app._sweep_map(_app._sweep_key(DEFAULT))
+    try:
+        _compute.paths(DEFAULT)
+        _compute.contour_grid(_compute.surface(DEFAULT))
+    finally:
+        _app.READY.set()
+    try:
+        _app.amplification_multiples()
+        _app._amplification(DEFAULT.decay)
+        _app._sweep_map(_app._sweep_key(DEFAULT))
+    finally:
+        _app.MAPS_READY.set()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Runs the server (see the module docstring)."""
     args = parse_args(argv)
-    import logging
-
     import jax
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
@@ -95,19 +102,19 @@ def main(argv: list[str] | None = None) -> None:
             "anyone who can reach it can use the explorer (and its CPU).",
             file=sys.stderr,
         )
+    app = create_app()
+    try:
+        server = make_server(args.host, args.port, app.server, threaded=True)
+    except OSError as err:  # port in use, unknown host, no permission
+        raise SystemExit(f"Cannot serve on {args.host}:{args.port}: {err}") from None
+    # Compile while the browser loads the page (tracing holds the GIL, so this
+    # would only slow the imports down if it started earlier); the callbacks
+    # wait for it instead of compiling the same programs a second time.
     from rmsprop_jax.explorer import _app
 
-    app = create_app()
-    server = make_server(args.host, args.port, app.server, threaded=True)
-    _app.READY.clear()  # the callbacks wait while the default view compiles
-
-    def warm_up() -> None:
-        try:
-            _warm_up()
-        finally:
-            _app.READY.set()
-
-    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    _app.READY.clear()
+    _app.MAPS_READY.clear()
+    threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Serving on http://{host}:{server.server_port}/", flush=True)
     try:

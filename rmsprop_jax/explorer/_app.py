@@ -40,9 +40,13 @@ from rmsprop_jax.explorer._state import (
 _LOG = logging.getLogger(__name__)
 
 READY = threading.Event()
-"""Set when the programs of the default view are compiled; callbacks wait for
-it (the command line compiles them in the background while the page loads)."""
+"""Set when the programs of the default view's paths are compiled; the draw
+callback waits for it (the command line compiles them in the background while
+the page loads)."""
 READY.set()
+MAPS_READY = threading.Event()
+"""The same for the amplification and sweep maps."""
+MAPS_READY.set()
 _READY_TIMEOUT_S = 300.0
 
 SLIDER_IDS = {
@@ -330,12 +334,7 @@ def _layout(dash: Any) -> Any:
                     graph("amplification", 420),
                     html.Div(
                         [
-                            dcc.Graph(
-                                id="amplification-multiples",
-                                figure=amplification_multiples(),
-                                style={"height": "330px"},
-                                config={"displaylogo": False},
-                            ),
+                            graph("amplification-multiples", 330),
                             html.Div(id="amplification-message", className="error"),
                         ]
                     ),
@@ -382,6 +381,7 @@ def _layout(dash: Any) -> Any:
             dcc.Store(id="click-point"),
             dcc.Store(id="drawn-landscape"),
             dcc.Store(id="drawn-state"),
+            dcc.Store(id="multiples-drawn"),
             dcc.Download(id="download-csv"),
             html.H1("rmsprop_jax explorer"),
             html.Div([controls, main], className="page"),
@@ -564,6 +564,7 @@ def create_app(**kwargs: Any) -> Any:
     def amplification(data: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
+        MAPS_READY.wait(_READY_TIMEOUT_S)
         try:
             state = _state_from_store(data)
             return [_amplification(state.decay), ""]
@@ -574,6 +575,18 @@ def create_app(**kwargs: Any) -> Any:
             return [no_update, "Internal error."]
 
     @app.callback(
+        Output("amplification-multiples", "figure"),
+        Output("multiples-drawn", "data"),
+        Input("drawn-state", "data"),
+        DashState("multiples-drawn", "data"),
+    )
+    def multiples(data: Any, drawn: Any) -> list[Any]:
+        if data is None or drawn:  # the same for every view: sent once
+            raise PreventUpdate
+        MAPS_READY.wait(_READY_TIMEOUT_S)
+        return [amplification_multiples(), True]
+
+    @app.callback(
         Output("sweep", "figure"),
         Output("sweep-message", "children"),
         Input("drawn-state", "data"),
@@ -581,6 +594,7 @@ def create_app(**kwargs: Any) -> Any:
     def sweep_map(data: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
+        MAPS_READY.wait(_READY_TIMEOUT_S)
         try:
             state = _state_from_store(data)
             result = _sweep_map(_sweep_key(state))
