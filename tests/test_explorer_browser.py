@@ -205,9 +205,16 @@ def mismatch(data: dict) -> str | None:
     return None
 
 
-def wait_for_view(page, *, search: str | None = None, changed_from: str | None = None):
+def wait_for_view(
+    page,
+    *,
+    search: str | None = None,
+    changed_from: str | None = None,
+    until=None,
+):
     """Waits until the page shows the library's paths for its URL's state
-    (and that URL is ``search``, or differs from ``changed_from``)."""
+    (and that URL is ``search``, differs from ``changed_from``, or its state
+    satisfies ``until``)."""
     deadline = time.monotonic() + WAIT_S
     why = "not started"
     while time.monotonic() < deadline:
@@ -216,6 +223,8 @@ def wait_for_view(page, *, search: str | None = None, changed_from: str | None =
             why = f"url {data['search']!r} is not {search!r}"
         elif changed_from is not None and data["search"] == changed_from:
             why = "the url did not change"
+        elif until is not None and not until(from_query(data["search"])):
+            why = f"the state is not there yet: {data['search']!r}"
         else:
             why = mismatch(data)
             if why is None:
@@ -253,23 +262,26 @@ def test_landscape_dropdown(page, server):
 
 
 def test_beta_and_eta_sliders(page, server):
-    before = open_view(page, server)
+    open_view(page, server)
     page.focus("#decay [role=slider]")
     page.keyboard.press("Home")  # beta = 0
     for _ in range(5):
         page.keyboard.press("ArrowRight")  # 5 steps of 0.005
-    data = wait_for_view(page, changed_from=before["search"])
+    wait_for_view(page, until=lambda state: state.decay == 0.025)
     page.focus("#learning-rate [role=slider]")
     for _ in range(30):
         page.keyboard.press("ArrowRight")
-    data = wait_for_view(page, changed_from=data["search"])
-    state = from_query(data["search"])
-    assert state.decay == 0.025
-    position = page.locator("#learning-rate [role=slider]").get_attribute(
-        "aria-valuenow"
+    slider = page.locator("#learning-rate [role=slider]")
+    page.wait_for_function(
+        "() => document.querySelector('#learning-rate [role=slider]')"
+        ".getAttribute('aria-valuenow') === '-1'"
+    )  # -1.30103 snaps to -1.3, then 30 steps of 0.01
+    expected = from_slider(
+        "learning_rate", float(slider.get_attribute("aria-valuenow"))
     )
-    assert state.learning_rate == from_slider("learning_rate", float(position))
-    assert state.learning_rate > 0.05
+    data = wait_for_view(page, until=lambda state: state.learning_rate == expected)
+    assert from_query(data["search"]).decay == 0.025
+    assert data["lr"] == "0.1"
 
 
 def test_click_on_empty_space_sets_the_start(page, server):
@@ -357,13 +369,15 @@ def test_fifty_rapid_slider_moves(page, server):
     page.focus("#steps [role=slider]")
     for _ in range(50):
         page.keyboard.press("ArrowRight")
-    data = wait_for_view(page, changed_from=to_query(DEFAULT))
+    wait_for_view(page, until=lambda state: state.steps == 150)
     assert page.inner_text("#steps-readout") == "150"
-    assert from_query(data["search"]).steps == 150
     started = time.monotonic()
     with urllib.request.urlopen(server.url, timeout=30) as response:
         assert response.status == 200
     assert time.monotonic() - started < 30
+    time.sleep(2.0)  # no late answer to an earlier move replaces the final view
+    data = read(page)
+    assert from_query(data["search"]).steps == 150 and mismatch(data) is None
 
 
 def test_worked_example_button(page, server):
