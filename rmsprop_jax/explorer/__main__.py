@@ -62,9 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _warm_up() -> None:
-    """Compiles (or loads from the cache) what the default view needs while
-    the first page loads: the paths first (the draw callback waits for
-    ``_app.READY``), then the maps (``_app.MAPS_READY``)."""
+    """Compiles (or loads from the cache) the default view's paths while the
+    first page loads; the draw callback waits for ``_app.READY``. The maps
+    follow the drawn paths and compile then, off the critical path."""
     from rmsprop_jax.explorer import _app, _compute
     from rmsprop_jax.explorer._state import DEFAULT
 
@@ -73,12 +73,6 @@ def _warm_up() -> None:
         _compute.contour_grid(_compute.surface(DEFAULT))
     finally:
         _app.READY.set()
-    try:
-        _app.amplification_multiples()
-        _app._amplification(DEFAULT.decay)
-        _app._sweep_map(_app._sweep_key(DEFAULT))
-    finally:
-        _app.MAPS_READY.set()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,7 +107,6 @@ def main(argv: list[str] | None = None) -> None:
     from rmsprop_jax.explorer import _app
 
     _app.READY.clear()
-    _app.MAPS_READY.clear()
     threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Serving on http://{host}:{server.server_port}/", flush=True)

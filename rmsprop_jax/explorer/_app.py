@@ -44,9 +44,6 @@ READY = threading.Event()
 callback waits for it (the command line compiles them in the background while
 the page loads)."""
 READY.set()
-MAPS_READY = threading.Event()
-"""The same for the amplification and sweep maps."""
-MAPS_READY.set()
 _READY_TIMEOUT_S = 300.0
 
 SLIDER_IDS = {
@@ -398,6 +395,7 @@ def create_app(**kwargs: Any) -> Any:
 
     kwargs.setdefault("title", "rmsprop_jax explorer")
     kwargs.setdefault("update_title", None)
+    kwargs.setdefault("eager_loading", True)  # fetch Plotly.js with the page
     kwargs.setdefault("assets_folder", str(Path(__file__).parent / "assets"))
     app = dash.Dash(__name__, **kwargs)
     app.layout = _layout(dash)
@@ -564,7 +562,6 @@ def create_app(**kwargs: Any) -> Any:
     def amplification(data: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
-        MAPS_READY.wait(_READY_TIMEOUT_S)
         try:
             state = _state_from_store(data)
             return [_amplification(state.decay), ""]
@@ -583,7 +580,6 @@ def create_app(**kwargs: Any) -> Any:
     def multiples(data: Any, drawn: Any) -> list[Any]:
         if data is None or drawn:  # the same for every view: sent once
             raise PreventUpdate
-        MAPS_READY.wait(_READY_TIMEOUT_S)
         return [amplification_multiples(), True]
 
     @app.callback(
@@ -594,7 +590,6 @@ def create_app(**kwargs: Any) -> Any:
     def sweep_map(data: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
-        MAPS_READY.wait(_READY_TIMEOUT_S)
         try:
             state = _state_from_store(data)
             result = _sweep_map(_sweep_key(state))
