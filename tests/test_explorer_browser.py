@@ -243,7 +243,11 @@ def test_server_line_and_page(server, page):
     assert server.url.startswith("http://127.0.0.1:")
     data = open_view(page, server)
     assert data["start"] == "start: (-15, 20)"
-    # The amplification map is the library's for the current beta.
+    # The amplification map (drawn after the paths) is the library's.
+    page.wait_for_function(
+        "() => { const g = document.querySelector('#amplification .js-plotly-plot');"
+        " return !!(g && g._fullData && g._fullData.length && g._fullData[0].z); }"
+    )
     z = page.evaluate(
         "() => document.querySelector('#amplification .js-plotly-plot')"
         "._fullData[0].z.map(r => Array.from(r))"
