@@ -7,16 +7,17 @@ get-tuple-element, bitcasts, constants -- are skipped. A "pass" is such an
 instruction touching at least ``min_bytes``: on a 16M-parameter leaf every
 elementwise loop is one pass over (some of) the optimizer's buffers.
 
-Run ``python benchmarks/hlo_passes.py`` for the table over the optimizers of
-``benchmarks/step.py`` (one 16M-parameter float32 leaf by default).
+Run ``python -m benchmarks.hlo_passes`` for the table over the optimizers and
+cases of ``benchmarks/cases.py`` (the ones ``benchmarks.step`` times).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import os
 import re
-import sys
+
+from benchmarks import cases
 
 _DTYPE_BYTES = {
     "pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2,
@@ -144,13 +145,10 @@ def describe(hlo_text: str, min_bytes: int = 1 << 20) -> str:
     return "\n".join(rows)
 
 
-def _table(cases: list[str], optimizers: list[str], detail: bool) -> None:
+def _table(case_names: list[str], optimizers: list[str], detail: bool) -> None:
     import jax
     import jax.numpy as jnp
     import numpy as np
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import step
 
     print(
         "| case | optimizer | impl | kernels | passes >= 1 MiB | copies "
@@ -158,23 +156,23 @@ def _table(cases: list[str], optimizers: list[str], detail: bool) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     details = []
-    for case in cases:
-        shapes = step.CASES[case][1]()
+    for case in case_names:
+        shapes = cases.CASES[case][1]()
         n = sum(int(np.prod(s)) for s in shapes.values())
         params = {k: jnp.zeros(s, jnp.float32) for k, s in shapes.items()}
         for opt in optimizers:
             for label, tx in zip(
-                ("ours", "optax"), step.jax_transforms(opt), strict=True
+                ("ours", "optax"), cases.jax_transforms(opt), strict=True
             ):
                 state = tx.init(params)
                 text = (
-                    step._jitted_step(tx).lower(params, state, params).compile()
+                    cases.jitted_step(tx).lower(params, state, params).compile()
                 ).as_text()
                 every, big = summarize(text), summarize(text, 1 << 20)
                 print(
                     f"| {case} | {opt} | {label} | {every.passes} | {big.passes} "
                     f"| {every.copies} | {every.per_param(n):.1f} "
-                    f"| {step.MIN_BYTES[opt]} |",
+                    f"| {cases.MIN_BYTES[opt]} |",
                     flush=True,
                 )
                 if detail and case == "A":
@@ -185,17 +183,12 @@ def _table(cases: list[str], optimizers: list[str], detail: bool) -> None:
         print("\n".join(details))
 
 
-def main() -> None:
-    import argparse
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from step import OPTIMIZERS
-
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default="A,B,C")
-    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    parser.add_argument("--optimizers", default=",".join(cases.OPTIMIZERS))
     parser.add_argument("--detail", action="store_true", help="list A's passes")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     _table(args.cases.split(","), args.optimizers.split(","), args.detail)
 
 

@@ -28,7 +28,7 @@ The chunked form cannot be expressed through ``update`` + ``apply_updates``
 (``update`` never writes the parameters' buffer); it measures what XLA:CPU can
 do, not what the API allows.
 
-Usage: ``python benchmarks/single_pass.py [--repeats 21]``. Each setting runs in
+Usage: ``python -m benchmarks.single_pass [--repeats 21]``. Each setting runs in
 its own subprocess (XLA reads XLA_FLAGS once, at start-up).
 """
 
@@ -37,13 +37,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import statistics
 import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import hlo_passes
 
+_ROOT = pathlib.Path(__file__).resolve().parent.parent  # where ``benchmarks`` lives
 N = 16 * 2**20
 CHUNK = 2**16
 DECAY, EPS, LR = 0.9, 1e-8, 1e-3
@@ -112,7 +114,6 @@ def _steps():
 
 
 def worker(repeats: int) -> None:
-    import hlo_passes
     import jax
     import jax.numpy as jnp
 
@@ -173,8 +174,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for setting, flags in (("default", ""), ("mof", MOF)):
         env = dict(os.environ, XLA_FLAGS=flags)
-        cmd = [sys.executable, __file__, "--worker", "--repeats", str(args.repeats)]
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        cmd = [sys.executable, "-m", "benchmarks.single_pass", "--worker"]
+        cmd += ["--repeats", str(args.repeats)]
+        out = subprocess.run(
+            cmd, env=env, cwd=_ROOT, capture_output=True, text=True, check=True
+        )
         rows = [json.loads(line) for line in out.stdout.splitlines() if line]
         optax_ms = next(r["median_ms"] for r in rows if r["name"] == "optax")
         for r in rows:

@@ -16,11 +16,11 @@ order), the optimizer part of a training step:
   device-to-device copy bandwidth on a GPU), run on the same tree of arrays as
   the optimizers.
 
-Problems: (A) one 16M-parameter float32 leaf; (B) ~200 leaves totalling ~16M,
-shaped like a small transformer (big matrices, small biases and norms);
-(C) a ~10k-parameter MLP (latency-bound); (A64) and (B64), the same at ~64M
-parameters, for accelerators. On a GPU or TPU (JAX's default backend) the
-torch rows run on CUDA when torch sees one, else they are left out. Every
+Problems (``benchmarks/cases.py``): (A) one 16M-parameter float32 leaf; (B)
+~200 leaves totalling ~16M, shaped like a small transformer; (C) a ~10k-parameter
+MLP (latency-bound); (A64) and (B64), the same at ~64M parameters, for
+accelerators. On a GPU or TPU (JAX's default backend) the torch rows run on
+CUDA when torch sees one, else they are left out. Every
 implementation alternates between the same two gradient trees, so that no
 state drifts to a degenerate value (a centred variance of 0, denormals) that
 would time arithmetic corner cases instead of the step; torch pays one
@@ -43,11 +43,11 @@ of a group against it).
 
 Usage::
 
-    python benchmarks/step.py            # the full table (several minutes)
-    python benchmarks/step.py --quick    # a fast smoke run for development
-    python benchmarks/step.py --cases A --optimizers rmsprop,rprop
-    python benchmarks/step.py --compile-only    # trace/lower and compile times
-    python benchmarks/step.py --cases A64,B64,C  # on a GPU: vs its copy bandwidth
+    python -m benchmarks.step            # the full table (several minutes)
+    python -m benchmarks.step --quick    # a fast smoke run for development
+    python -m benchmarks.step --cases A --optimizers rmsprop,rprop
+    python -m benchmarks.step --compile-only    # trace/lower and compile times
+    python -m benchmarks.step --cases A64,B64,C  # on a GPU: vs its copy bandwidth
 """
 
 from __future__ import annotations
@@ -66,109 +66,23 @@ from collections.abc import Callable
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import hlo_passes
+from benchmarks.cases import (
+    CASES,
+    LR,
+    MIN_BYTES,
+    OPTIMIZERS,
+    jax_transforms,
+    jitted_step,
+    make_arrays,
+)
 
-import hlo_passes  # noqa: E402  (a sibling script)
-
-LR = 1e-3
-
-# Minimal bytes per float32 parameter: read params, grads and every state
-# buffer once, write params and every state buffer once (Rprop's sign is int8).
-MIN_BYTES = {
-    "rmsprop": 20,  # p, g, nu -> p, nu
-    "rmsprop-centered-momentum": 36,  # p, g, nu, mu, trace -> p, nu, mu, trace
-    "adagrad": 20,  # p, g, G -> p, G
-    "rprop": 22,  # p, g, step, sign(int8) -> p, step, sign
-    "sgd-momentum": 20,  # p, g, v -> p, v
-    "adam": 28,  # p, g, mu, nu -> p, mu, nu
-}
-OPTIMIZERS = tuple(MIN_BYTES)
-
-
-# --------------------------------------------------------------------------- #
-# Problems
-# --------------------------------------------------------------------------- #
-
-
-def _transformer_shapes(
-    d: int = 320, ff: int = 1280, vocab: int = 4096, blocks: int = 12
-) -> dict[str, tuple[int, ...]]:
-    """195 leaves; by default ~16.1M parameters: 12 blocks of width 320, vocab
-    4096 (width 640, vocab 8192: ~64.4M)."""
-    shapes: dict[str, tuple[int, ...]] = {"embed": (vocab, d)}
-    for i in range(blocks):
-        b = f"block{i:02d}."
-        for name in ("q", "k", "v", "o"):
-            shapes[b + name + ".w"] = (d, d)
-            shapes[b + name + ".b"] = (d,)
-        shapes[b + "ln1.scale"] = (d,)
-        shapes[b + "ln1.bias"] = (d,)
-        shapes[b + "ff1.w"] = (d, ff)
-        shapes[b + "ff1.b"] = (ff,)
-        shapes[b + "ff2.w"] = (ff, d)
-        shapes[b + "ff2.b"] = (d,)
-        shapes[b + "ln2.scale"] = (d,)
-        shapes[b + "ln2.bias"] = (d,)
-    shapes["ln_f.scale"] = (d,)
-    shapes["ln_f.bias"] = (d,)
-    return shapes
-
-
-def _mlp_shapes() -> dict[str, tuple[int, ...]]:
-    """10,660 parameters: 50 -> 100 -> 50 -> 10."""
-    sizes = (50, 100, 50, 10)
-    shapes: dict[str, tuple[int, ...]] = {}
-    for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        shapes[f"layer{i}.w"] = (m, n)
-        shapes[f"layer{i}.b"] = (n,)
-    return shapes
-
-
-CASES: dict[str, tuple[str, Callable[[], dict[str, tuple[int, ...]]]]] = {
-    "A": ("one 16M leaf", lambda: {"w": (16 * 2**20,)}),
-    "B": ("transformer-like, ~200 leaves, 16M", _transformer_shapes),
-    "C": ("MLP, 10.7k params", _mlp_shapes),
-    "A64": ("one 64M leaf", lambda: {"w": (64 * 2**20,)}),
-    "B64": (
-        "transformer-like, ~200 leaves, 64M",
-        lambda: _transformer_shapes(d=640, ff=2560, vocab=8192),
-    ),
-}
 CEILING_BYTES = {"a+=s*b": 12, "triad": 12, "copy": 8}
-
-
-def make_arrays(shapes: dict[str, tuple[int, ...]], seed: int, scale: float):
-    rng = np.random.default_rng(seed)
-    return {
-        k: (scale * rng.standard_normal(s, dtype=np.float32)) for k, s in shapes.items()
-    }
 
 
 # --------------------------------------------------------------------------- #
 # Implementations
 # --------------------------------------------------------------------------- #
-
-
-def jax_transforms(name: str):
-    """(ours, optax) gradient transformations with the same hyperparameters."""
-    import optax
-
-    import rmsprop_jax as rj
-
-    if name == "rmsprop":
-        return rj.rmsprop(LR, 0.9, 1e-8), optax.rmsprop(LR, 0.9, 1e-8)
-    if name == "rmsprop-centered-momentum":
-        kw = dict(centered=True, momentum=0.9)
-        return rj.rmsprop(LR, 0.9, 1e-8, **kw), optax.rmsprop(LR, 0.9, 1e-8, **kw)
-    if name == "adagrad":
-        return rj.adagrad(LR), optax.adagrad(LR)
-    if name == "rprop":
-        return rj.rprop(LR), optax.rprop(LR)
-    if name == "sgd-momentum":
-        return rj.sgd(LR, momentum=0.9), optax.sgd(LR, momentum=0.9)
-    if name == "adam":
-        return rj.adam(LR), optax.adam(LR)
-    raise ValueError(name)
 
 
 def torch_optimizer(name: str, params: list, mode: str):
@@ -207,17 +121,6 @@ class Runner:
     times: list[float] = dataclasses.field(default_factory=list)
 
 
-def _jitted_step(tx):
-    import jax
-    import optax
-
-    def step(params, state, grads):
-        updates, state = tx.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    return jax.jit(step, donate_argnums=(0, 1))
-
-
 def _tree_bytes(tree) -> int:
     import jax
 
@@ -241,7 +144,7 @@ def _fmt_bytes(n: int) -> str:
 def compile_ms(tx, params, state, grads) -> float:
     """Trace + lower + compile a fresh jitted step, in milliseconds."""
     t0 = time.perf_counter()
-    _jitted_step(tx).lower(params, state, grads).compile()
+    jitted_step(tx).lower(params, state, grads).compile()
     return 1e3 * (time.perf_counter() - t0)
 
 
@@ -254,11 +157,11 @@ def jax_runner(label: str, tx, params_np, grad_pair, mb: int):
     params = jax.tree.map(jnp.asarray, params_np)
     state = tx.init(params)
     inputs_bytes = _tree_bytes(params) + _tree_bytes(grads) + _tree_bytes(state)
-    compiled = _jitted_step(tx).lower(params, state, grads).compile()
+    compiled = jitted_step(tx).lower(params, state, grads).compile()
     peak = _peak_bytes(compiled)
     summary = hlo_passes.summarize(compiled.as_text())
     del compiled
-    step = _jitted_step(tx)  # timed through the ordinary jit call path
+    step = jitted_step(tx)  # timed through the ordinary jit call path
     box = [params, state]
 
     def run(n: int) -> None:
@@ -515,7 +418,7 @@ def compile_table(cases: list[str], optimizers: list[str], repeats: int) -> None
                 order = list(txs) if rep % 2 == 0 else list(txs)[::-1]
                 for k in order:
                     t0 = time.perf_counter()
-                    lowered = _jitted_step(txs[k]).lower(params, states[k], params)
+                    lowered = jitted_step(txs[k]).lower(params, states[k], params)
                     t1 = time.perf_counter()
                     lowered.compile()
                     t2 = time.perf_counter()
@@ -531,6 +434,10 @@ def compile_table(cases: list[str], optimizers: list[str], repeats: int) -> None
                 cells += [f"{lo:.0f}", f"{co:.0f}", f"{totals[k]:.0f}"]
             ratio = totals["ours"] / totals["optax"]
             print(f"| {case} | {opt} | " + " | ".join(cells) + f" | {ratio:.2f} |")
+
+
+def _command() -> str:
+    return " ".join(["command: python -m benchmarks.step", *sys.argv[1:]])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -553,7 +460,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.compile_only:
-        print("command: python " + " ".join(sys.argv))
+        print(_command())
         print(machine_description() + "\n")
         compile_table(
             args.cases.split(","), args.optimizers.split(","), args.repeats or 9
@@ -573,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
     reference = args.ceiling or ("a+=s*b" if jax.default_backend() == "cpu" else "copy")
     device = None if args.no_torch else torch_device()
 
-    print("command: python " + " ".join(sys.argv))
+    print(_command())
     print(machine_description())
     print(f"repeats {repeats}, ~{1e3 * target_s:.0f} ms per timed block; ", end="")
     print(f"% ceil relative to: ceiling {reference}\n")

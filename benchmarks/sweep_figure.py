@@ -5,7 +5,7 @@ random initialisations per configuration: 8 x 9 x 3 = 216 training runs in one
 call of ``rmsprop_jax.sweep.sweep``. Writes ``docs/figures/sweep_digits.png``
 and prints the table. Run as a script::
 
-    python benchmarks/sweep_figure.py
+    python -m benchmarks.sweep_figure
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import time
 
 import jax
 import numpy as np
-from _digits import cross_entropy, init_mlp, load_digits
 
 import rmsprop_jax as rj
+from benchmarks._digits import cross_entropy, init_mlp, load_digits
 from rmsprop_jax.sweep import grid, sweep
 
 DECAYS = [0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999]

@@ -3,11 +3,13 @@
 For each problem of the benchmark, three programs are lowered and compiled
 separately: the best loop's single-configuration scan, the same scan under a
 plain ``jit(vmap(...))`` (no sweep machinery: no divergence checks, no
-freezing), and the program ``rmsprop_jax.sweep`` builds. Each is then run
-(best of 3; the single-configuration scan once per configuration). Run as a
-script::
+freezing), and the program ``rmsprop_jax.sweep`` builds, timed through
+``jax.monitoring``'s compile events during a public ``sweep()`` call. Each is
+then run (best of 3; the single-configuration scan once per configuration;
+the sweep as a whole call, its Python work included). Times are wall-clock
+and, in brackets, the process's CPU time. Run as a script::
 
-    python benchmarks/sweep_profile.py [--quick]
+    python -m benchmarks.sweep_profile [--quick]
 """
 
 from __future__ import annotations
@@ -19,17 +21,33 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _digits import cross_entropy, init_mlp, load_digits
-from sweep import Problem, one_config, rosenbrock
 
 import rmsprop_jax as rj
-from rmsprop_jax.sweep import _program
+from benchmarks._digits import cross_entropy, init_mlp, load_digits
+from benchmarks.sweep import Problem, one_config, rosenbrock
+from rmsprop_jax.sweep import sweep, zipped
+
+_EVENTS: dict[str, float] = {}
+
+
+def _listen(event: str, duration: float, **_: object) -> None:
+    _EVENTS[event] = _EVENTS.get(event, 0.0) + duration
+
+
+jax.monitoring.register_event_duration_secs_listener(_listen)
+_TRACE = ("/jax/core/compile/jaxpr_trace_duration",)
+_LOWER = ("/jax/core/compile/jaxpr_to_mlir_module_duration",)
+_COMPILE = ("/jax/core/compile/backend_compile_duration",)
 
 
 def _timed(fn):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = jax.block_until_ready(fn())
-    return out, time.perf_counter() - start
+    return out, (time.perf_counter() - start, time.process_time() - cpu)
+
+
+def _fmt(t: tuple[float, float], digits: int = 2) -> str:
+    return f"{t[0]:.{digits}f} ({t[1]:.{digits}f})"
 
 
 def profile(problem: Problem, decays: np.ndarray, rates: np.ndarray) -> list[str]:
@@ -43,24 +61,6 @@ def profile(problem: Problem, decays: np.ndarray, rates: np.ndarray) -> list[str
             lrs, ds, params, data, idx
         )
 
-    program = _program.Program(
-        rj.rmsprop,
-        problem.loss_fn,
-        (),
-        problem.steps,
-        problem.batch_size,
-        1,
-        None,
-        None,
-        1e3,
-        (n,),
-    )
-    hyper = {
-        "decay": jnp.asarray(decay32),
-        "learning_rate": jnp.asarray(lr32),
-        "__index__": jnp.arange(n),
-    }
-    plans = None if problem.idx is None else problem.idx[None]
     cases = [
         (
             "one config (best loop)",
@@ -74,23 +74,48 @@ def profile(problem: Problem, decays: np.ndarray, rates: np.ndarray) -> list[str
             (lr32, decay32, *args),
             lambda c: c(lr32, decay32, *args),
         ),
-        (
-            "sweep program",
-            _program.run,
-            (program, hyper, None, plans, problem.params, problem.data),
-            lambda c: c(hyper, None, plans, problem.params, problem.data),
-        ),
     ]
     lines = []
     for name, jitted, example, call in cases:
         jax.clear_caches()
         lowered, t_lower = _timed(lambda j=jitted, e=example: j.lower(*e))
         compiled, t_compile = _timed(lowered.compile)
-        run = min(_timed(lambda c=compiled, f=call: f(c))[1] for _ in range(3))
+        run = min(
+            (_timed(lambda c=compiled, f=call: f(c))[1] for _ in range(3)),
+            key=lambda t: t[0],
+        )
         lines.append(
             f"| {problem.name} | {n} x {problem.steps} | {name} | "
-            f"{t_lower:.2f} | {t_compile:.2f} | {run:.4f} |"
+            f"{_fmt(t_lower)} | {_fmt(t_compile)} | {_fmt(run, 4)} |"
         )
+    g = zipped(decay=decays.tolist(), learning_rate=rates.tolist())
+
+    def call():
+        return sweep(
+            rj.rmsprop,
+            problem.loss_fn,
+            problem.params,
+            g,
+            steps=problem.steps,
+            data=problem.data,
+            batch_size=problem.batch_size,
+            key=problem.key,
+        ).losses
+
+    jax.clear_caches()
+    _EVENTS.clear()
+    _, first = _timed(call)
+    trace = sum(_EVENTS.get(e, 0.0) for e in _TRACE + _LOWER)
+    backend = sum(_EVENTS.get(e, 0.0) for e in _COMPILE)
+    run = min((_timed(call)[1] for _ in range(3)), key=lambda t: t[0])
+    lines.append(
+        f"| {problem.name} | {n} x {problem.steps} | sweep() call | "
+        f"{trace:.2f} | {backend:.2f} | {_fmt(run, 4)} |"
+    )
+    lines.append(
+        f"| {problem.name} | {n} x {problem.steps} | sweep() first call, total | "
+        f"| | {_fmt(first)} |"
+    )
     return lines
 
 
@@ -123,6 +148,10 @@ def main() -> None:
     print(
         f"# load average (1 min) {load:.1f} at the start, "
         f"{os.getloadavg()[0]:.1f} at the end"
+    )
+    print(
+        "<!-- wall (CPU) seconds; the sweep() rows: compile events of jax.monitoring "
+        "(wall), and the whole call -->"
     )
     print(
         "| problem | configs x steps | program | trace+lower (s) | XLA compile (s) "

@@ -71,8 +71,8 @@ def main() -> None:
         p = shard(params, spec)
         opt_state = tx.init(p)  # eager init: the state follows the params
         p, opt_state, losses = train(p, opt_state, *batch)
-        nu = opt_state[0].nu["kernel"].sharding.spec
-        print(f"{layout:14s} loss {losses[0]:.3f} -> {losses[-1]:.2e}; nu: {nu}")
+        rms = opt_state[0].rms["kernel"].sharding.spec
+        print(f"{layout:14s} loss {losses[0]:.3f} -> {losses[-1]:.2e}; rms: {rms}")
         hlo = train.lower(p, opt_state, *batch).compile().as_text()
         ops = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all")
         print(f"{'':14s} collectives in the program: {[c for c in ops if c in hlo]}")

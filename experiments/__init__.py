@@ -3,7 +3,9 @@
 ``python -m experiments [NAME ...] [--out DIR] [--quick]`` runs them, writes PNG
 figures, ``report.md`` and a self-contained ``report.html``. Each experiment is
 a module with ``LETTER``, ``TITLE``, ``units(ctx)`` and ``run(ctx) -> Section``;
-they use only the public API of ``rmsprop_jax``.
+they use only the public API of ``rmsprop_jax``. Each one measures (ONE call of
+:func:`rmsprop_jax.sweep.sweep`, read with the helpers of ``_numerics``), draws
+its figures, and judges the claims with ``_report.judge``.
 """
 
 from __future__ import annotations

@@ -1,82 +1,85 @@
-"""Runs optimizers of the library on 2-D landscapes, and measures the runs.
+"""Measuring runs of the library's optimizers: every experiment trains through
+:func:`rmsprop_jax.sweep.sweep` (one call, one compiled program), then reads
+the per-step records with the helpers here.
 
-Every run is one jitted ``lax.scan`` over steps, ``jax.vmap``-ed over rows of
-learning rates (and starts): the optimizer is built *inside* the vmapped
-function, so its learning rate is a traced array and a whole grid compiles once.
+The engine records the params and the loss *before* each update; the point
+after the last update is ``result.final_params`` / ``result.final_loss``.
+:func:`iterates` and :func:`loss_curve` append it, so a run of ``steps``
+updates gives ``steps + 1`` points, NaN from the step a run diverged on (the
+engine freezes a diverged run's params; they are not an iterate).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 import rmsprop_jax as rj
+from rmsprop_jax.sweep import SweepResult, grid, sweep
 
-MakeTx = Callable[[jax.Array], optax.GradientTransformation]
-
-# The six optimizers compared throughout, each as a function of its learning rate.
-OPTIMIZERS: dict[str, MakeTx] = {
-    "sgd": lambda lr: rj.sgd(lr),
-    "momentum": lambda lr: rj.sgd(lr, momentum=0.9),
-    "adagrad": lambda lr: rj.adagrad(lr),
-    "rmsprop": lambda lr: rj.rmsprop(lr),
-    "rprop": lambda lr: rj.rprop(lr),
-    "adam": lambda lr: rj.adam(lr),
+# The six optimizers compared throughout, as factories of their learning rate.
+OPTIMIZERS: dict[str, Callable[..., Any]] = {
+    "sgd": rj.sgd,
+    "momentum": functools.partial(rj.sgd, momentum=0.9),
+    "adagrad": rj.adagrad,
+    "rmsprop": rj.rmsprop,
+    "rprop": rj.rprop,
+    "adam": rj.adam,
 }
-LABELS = {
+LABELS = {  # what each is, for legends and tables
     "sgd": "sgd",
-    "momentum": "momentum (0.9)",
+    "momentum": "sgd + momentum 0.9",
     "adagrad": "adagrad",
-    "rmsprop": "rmsprop (beta 0.9)",
-    "rprop": "rprop (iRprop-)",
+    "rmsprop": "rmsprop, decay beta 0.9",
+    "rprop": "rprop, variant iRprop-",
     "adam": "adam",
 }
 FLOOR = 1e-12  # suboptimality below this counts as "at the minimum"
 
 
-def paths(
-    make_tx: MakeTx,
-    fn: Callable[[jax.Array], jax.Array] | Sequence[Callable[[jax.Array], jax.Array]],
-    w0: np.ndarray,
-    steps: int,
-    lrs: np.ndarray,
-    which: np.ndarray | None = None,
-) -> np.ndarray:
-    """Iterates w_0..w_steps for each row; shape (rows, steps + 1, 2).
+def _with_final(records: Any, final: Any, diverged: np.ndarray) -> Any:
+    """Each leaf of ``records`` ``(*lead, R, ...)`` with ``final`` ``(*lead,
+    ...)`` appended on its record axis; NaN where the run diverged."""
+    lead = diverged.ndim
 
-    ``w0`` is one start, shape (2,), or one per learning rate, shape (rows, 2).
-    ``fn`` may be a list of landscapes, with ``which`` (rows,) picking one per
-    row through ``lax.switch``: many landscapes then compile as one program.
-    The loss is passed as ``value=`` so that iRprop+ works too.
-    """
-    lrs = jnp.asarray(lrs, jnp.float32)
-    w0 = jnp.broadcast_to(jnp.asarray(w0, jnp.float32), (lrs.shape[0], 2))
-    fns = list(fn) if isinstance(fn, Sequence) else [fn]
-    which = jnp.zeros(lrs.shape, jnp.int32) if which is None else jnp.asarray(which)
+    def append(rec, last):
+        rec, last = np.asarray(rec, np.float64), np.asarray(last, np.float64)
+        mask = np.reshape(diverged, diverged.shape + (1,) * (last.ndim - lead))
+        return np.concatenate(
+            [rec, np.expand_dims(np.where(mask, np.nan, last), lead)], axis=lead
+        )
 
-    def one(lr, start, index):
-        tx = make_tx(lr)
-        loss = lambda w: jax.lax.switch(index, fns, w)  # noqa: E731
-
-        def step(carry, _):
-            w, state = carry
-            value, grad = jax.value_and_grad(loss)(w)
-            updates, state = tx.update(grad, state, w, value=value)
-            return (optax.apply_updates(w, updates), state), w
-
-        (last, _), ws = jax.lax.scan(step, (start, tx.init(start)), length=steps)
-        return jnp.concatenate([ws, last[None]])
-
-    return np.asarray(jax.jit(jax.vmap(one))(lrs, w0, which), np.float64)
+    return jax.tree.map(append, records, final)
 
 
-def losses(fn: Callable, ws: np.ndarray) -> np.ndarray:
-    """fn at every iterate of ``ws`` (any leading shape, last axis 2)."""
-    return np.asarray(fn(jnp.asarray(np.moveaxis(ws, -1, 0))), np.float64)
+def iterates(result: SweepResult) -> Any:
+    """w_0 .. w_steps of every run of a sweep that recorded ``"params"``: the
+    params' pytree with leaves ``(*lead, steps + 1, ...)``, float64 (for 2-D
+    landscapes an array whose last axis holds the two coordinates)."""
+    return _with_final(
+        result.records["params"], result.final_params, np.asarray(result.diverged)
+    )
+
+
+def loss_curve(result: SweepResult) -> np.ndarray:
+    """The loss at w_0 .. w_steps of every run: ``(*lead, steps + 1)``, float64."""
+    return _with_final(result.losses, result.final_loss, np.asarray(result.diverged))
+
+
+def evaluate(fn: Callable[[Any], Any], points: Any, lead: int, chunk: int = 64) -> Any:
+    """``fn`` (one params pytree -> outputs) at every recorded point of
+    ``points`` (leaves ``(*shape[:lead], ...)``), ``chunk`` points at a time in
+    one compiled ``lax.map``: measures recorded params (test accuracy, say);
+    training stays in the engine."""
+    leaves = jax.tree.leaves(points)
+    shape = leaves[0].shape[:lead]
+    flat = jax.tree.map(lambda x: jax.numpy.reshape(x, (-1, *x.shape[lead:])), points)
+    out = jax.jit(lambda p: jax.lax.map(fn, p, batch_size=chunk))(flat)
+    return jax.tree.map(lambda y: np.asarray(y).reshape(*shape, *y.shape[1:]), out)
 
 
 def score(gaps: np.ndarray) -> np.ndarray:
@@ -123,6 +126,31 @@ def nearest_minimum(land: rj.landscapes.Landscape, w: np.ndarray) -> np.ndarray:
     return minima[np.argmin(np.linalg.norm(minima - w, axis=-1))]
 
 
+def landscape_sweep(
+    lands: Sequence[rj.landscapes.Landscape],
+    steps: int,
+    lrs: np.ndarray,
+    starts: np.ndarray,
+    optimizers: dict[str, Callable[..., Any]] | None = None,
+) -> SweepResult:
+    """Every optimizer on every landscape at every learning rate from every
+    start: ONE engine call, axes ``[optimizer, landscape, lr, start, ...]``.
+
+    No divergence threshold: a run stops (NaN) only when it leaves the finite
+    numbers, so a loss that rises steeply and comes back is measured as is.
+    """
+    return sweep(
+        OPTIMIZERS if optimizers is None else optimizers,
+        {land.name: land.fn for land in lands},
+        None,
+        grid(learning_rate=[float(lr) for lr in lrs]),
+        steps=steps,
+        starts=jax.numpy.asarray(starts, jax.numpy.float32),
+        record="params",
+        divergence_threshold=None,
+    )
+
+
 _TUNED: dict[tuple, tuple[int, np.ndarray, np.ndarray]] = {}
 
 
@@ -130,40 +158,39 @@ def _key(land: rj.landscapes.Landscape, name: str, steps: int, lrs) -> tuple:
     return (land.name, land.start, name, steps, tuple(np.asarray(lrs).tolist()))
 
 
-def tune(
-    lands: Sequence[rj.landscapes.Landscape], name: str, steps: int, lrs: np.ndarray
-) -> None:
-    """Runs optimizer ``name`` on every landscape at every learning rate, in one
-    program, and keeps the results for :func:`tuned`."""
-    lands = [land for land in lands if _key(land, name, steps, lrs) not in _TUNED]
+def tune(lands: Sequence[rj.landscapes.Landscape], steps: int, lrs: np.ndarray) -> None:
+    """Runs every optimizer on every landscape (from its own start) at every
+    learning rate, in one engine call, and keeps the results for
+    :func:`tuned`."""
+    lands = [
+        land
+        for land in lands
+        if any(_key(land, n, steps, lrs) not in _TUNED for n in OPTIMIZERS)
+    ]
     if not lands:
         return
-    rows = np.arange(len(lands) * len(lrs))
-    which, lr_index = np.divmod(rows, len(lrs))
-    starts = np.array([lands[i].start for i in which])
-    fns = [land.fn for land in lands]
-    ws = paths(OPTIMIZERS[name], fns, starts, steps, np.asarray(lrs)[lr_index], which)
-    ws = ws.reshape(len(lands), len(lrs), *ws.shape[1:])
-    for land, land_ws in zip(lands, ws, strict=True):
-        gaps = losses(land.fn, land_ws) - land.minimum_value
-        _TUNED[_key(land, name, steps, lrs)] = (
-            int(np.argmin(score(gaps))),
-            land_ws,
-            gaps,
-        )
+    starts = np.array([land.start for land in lands])
+    result = landscape_sweep(lands, steps, lrs, starts)
+    ws = iterates(result)  # (optimizer, landscape, lr, start, steps + 1, 2)
+    values = loss_curve(result)  # (optimizer, landscape, lr, start, steps + 1)
+    for o, name in enumerate(OPTIMIZERS):
+        for i, land in enumerate(lands):  # landscape i from its own start i
+            gaps = values[o, i, :, i] - land.minimum_value
+            best = int(np.argmin(score(gaps)))
+            _TUNED[_key(land, name, steps, lrs)] = (best, ws[o, i, :, i], gaps)
 
 
 def tuned(
     land: rj.landscapes.Landscape, name: str, steps: int, lrs: np.ndarray
 ) -> tuple[int, np.ndarray, np.ndarray]:
-    """Runs optimizer ``name`` on ``land`` for every learning rate of ``lrs``.
+    """Optimizer ``name`` on ``land`` at every learning rate of ``lrs``.
 
     Returns the index of the best learning rate (by :func:`score`), the
     iterates (rows, steps + 1, 2) and the suboptimality f - f* (rows, steps + 1).
     Results are kept for the process, so experiments that share a landscape
     (a, g3) run it once.
     """
-    tune([land], name, steps, lrs)
+    tune([land], steps, lrs)
     return _TUNED[_key(land, name, steps, lrs)]
 
 

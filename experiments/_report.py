@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import pathlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 CLAIMS = {
@@ -43,8 +44,42 @@ class Table:
 @dataclass
 class Verdict:
     claim: int
-    verdict: str  # "holds", "does not hold" or "holds only when ..."
+    verdict: str  # from :func:`judge`: "holds", "does not hold", "holds only ..."
     evidence: str  # the numbers
+    setting: str = ""  # where it was measured, e.g. "an MLP on digits, mini-batches"
+
+
+def judge(checks: Mapping[str, bool], *, parts: bool = False, detail: str = "") -> str:
+    """The verdict on a claim from measured checks.
+
+    ``checks`` maps a condition to whether the claim held under it, e.g.
+    ``{"compared at the best learning rates": True, "compared at the median
+    learning rate": False}``; with ``parts=True`` it maps the parts of the
+    claim instead (``{"momentum overshoots more": True, ...}``). Every check
+    true: "holds"; none: "does not hold"; some: "holds only when <the true
+    conditions>, not when <the others>" (parts: "holds only in part: <the true
+    parts>; but not: <the others>"). ``detail`` (measured numbers that explain
+    the verdict) follows after a colon.
+
+    Examples:
+      >>> judge({"beta is 0.9": False, "beta is 0.99": True})
+      'holds only when beta is 0.99, not when beta is 0.9'
+      >>> judge({"it is faster": True}, detail="12 vs 30 steps")
+      'holds: 12 vs 30 steps'
+    """
+    if not checks:
+        raise ValueError("`checks` is empty: a verdict needs at least one check.")
+    true = [name for name, ok in checks.items() if ok]
+    false = [name for name, ok in checks.items() if not ok]
+    if not false:
+        text = "holds"
+    elif not true:
+        text = "does not hold"
+    elif parts:
+        text = f"holds only in part: {'; '.join(true)}; but not: {'; '.join(false)}"
+    else:
+        text = f"holds only when {' and '.join(true)}, not when {' or '.join(false)}"
+    return f"{text}: {detail}" if detail else text
 
 
 @dataclass
@@ -76,13 +111,26 @@ def _verdict_rows(sections: list[Section]) -> list[list[str]]:
         if not found:
             rows.append([str(claim), text, "not measured in this run", "-", "-"])
         for section, verdict in found:
+            where = f"{section.name}: {verdict.setting}" if verdict.setting else ""
             rows.append(
-                [str(claim), text, verdict.verdict, verdict.evidence, section.name]
+                [
+                    str(claim),
+                    text,
+                    verdict.verdict,
+                    verdict.evidence,
+                    where or section.name,
+                ]
             )
     return rows
 
 
-_VERDICT_HEADER = ["#", "claim", "verdict", "evidence (measured)", "experiment"]
+_VERDICT_HEADER = [
+    "#",
+    "claim",
+    "verdict",
+    "evidence (measured)",
+    "experiment: setting",
+]
 
 
 def render_markdown(sections: list[Section], preamble: str) -> str:

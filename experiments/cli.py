@@ -92,13 +92,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_verdicts(sections) -> None:
-    verdicts = sorted(
-        (v.claim, s.name, v.verdict) for s in sections for v in s.verdicts
-    )
-    if verdicts:
-        print("\nClaims of the digest (details in the report):")
-        for claim, name, verdict in verdicts:
-            print(f"  claim {claim} ({name}): {verdict}")
+    """Each claim's text, then its verdicts, each with the setting it was
+    measured in; where one claim gets different verdicts, say why."""
+    from experiments._report import CLAIMS
+
+    found = {
+        claim: [(s.name, v) for s in sections for v in s.verdicts if v.claim == claim]
+        for claim in CLAIMS
+    }
+    if not any(found.values()):
+        return
+    print("\nThe claims about RMSprop and what this run measured (details: report.md):")
+    for claim, text in CLAIMS.items():
+        verdicts = found[claim]
+        if not verdicts:
+            continue
+        print(f"\n  {claim}. {text}")
+        for name, v in verdicts:
+            where = v.setting or name
+            print(f"     - {v.verdict}\n         on {where} ({name})")
+        if len({v.verdict for _, v in verdicts}) > 1:
+            print(
+                "     The verdicts differ because the settings differ: each holds "
+                "for the setting named, not in general."
+            )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """(a) Paths of sgd, momentum, adagrad, rmsprop, rprop and adam on every landscape.
 
 Each optimizer runs from the landscape's recommended start at every learning
-rate of a log-spaced grid (one vmapped program per optimizer and landscape);
+rate of a log-spaced grid (every optimizer and landscape in ONE call of the
+sweep engine);
 the figure shows each at its best learning rate (lowest mean log10 of
 f - f* over the second half of the run, ties broken by the whole run). Tables
 give steps to 1e-3 of the initial gap and the fraction of the grid that gets
@@ -17,7 +18,7 @@ import numpy as np
 from experiments import _numerics as nx
 from experiments import _plotting as plot
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict
+from experiments._report import Figure, Section, Table, Verdict, judge
 from rmsprop_jax import landscapes
 
 LETTER = "a"
@@ -30,7 +31,7 @@ def all_landscapes(ctx: Context) -> list[landscapes.Landscape]:
 
 
 def units(ctx: Context) -> int:
-    return len(nx.OPTIMIZERS) + len(landscapes.LANDSCAPES) + 1
+    return 1 + len(landscapes.LANDSCAPES) + 1
 
 
 def _settings(ctx: Context) -> tuple[int, np.ndarray]:
@@ -115,13 +116,11 @@ def _path_verdict(land, results) -> Verdict:
         and sgd_all.size > 0
         and np.median(rms_all) < np.median(sgd_all)
     )
-    verdict = (
-        "holds"
-        if best_shorter and median_shorter
-        else "does not hold"
-        if not (best_shorter or median_shorter)
-        else "holds only when compared at "
-        + ("the best learning rates" if best_shorter else "the median learning rate")
+    verdict = judge(
+        {
+            "compared at the best learning rates": best_shorter,
+            "compared at the median learning rate": median_shorter,
+        }
     )
     med = lambda a: nx.fmt(float(np.median(a))) if a.size else "n/a"  # noqa: E731
     evidence = (
@@ -130,7 +129,7 @@ def _path_verdict(land, results) -> Verdict:
         f"lrs that arrive: rmsprop {med(rms_all)} ({rms_all.size} lrs), sgd "
         f"{med(sgd_all)} ({sgd_all.size} lrs)."
     )
-    return Verdict(2, verdict, evidence)
+    return Verdict(2, verdict, evidence, f"the {land.name} landscape")
 
 
 def run(ctx: Context) -> Section:
@@ -147,9 +146,8 @@ def run(ctx: Context) -> Section:
     )
     hit_rows, fraction_rows, by_name = [], [], {}
     lands = all_landscapes(ctx)
-    for name in nx.OPTIMIZERS:  # all landscapes in one program per optimizer
-        nx.tune(lands, name, steps, lrs)
-        ctx.progress.advance(f"paths: {name} on every landscape")
+    nx.tune(lands, steps, lrs)  # every optimizer and landscape: one engine call
+    ctx.progress.advance("paths: every optimizer on every landscape")
     for land in lands:
         results = measure(land, steps, lrs)
         by_name[land.name] = results
@@ -184,10 +182,11 @@ def run(ctx: Context) -> Section:
     section.verdicts.append(
         Verdict(
             1,
-            "holds" if rms > sgd and wins > losses else "does not hold",
+            judge({"on the 2-D landscapes": rms > sgd and wins > losses}),
             f"2-D landscapes: mean fraction of the lr grid reaching 1e-3 of the "
             f"initial gap: rmsprop {rms:.0%}, sgd {sgd:.0%}; rmsprop higher on "
             f"{wins}, lower on {losses} of {len(by_name)} landscapes.",
+            f"{len(by_name)} two-dimensional landscapes, full batch, {steps} steps",
         )
     )
     return section

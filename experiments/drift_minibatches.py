@@ -2,71 +2,74 @@
 
 One weight of a linear model sees the mini-batch gradients +0.1 (nine
 batches) and -0.9 (the tenth), cycle after cycle: the full-batch gradient is
-0, so a good optimizer should not move. Each optimizer (SGD, the four Rprop
-variants, RMSprop with two betas, Adam) runs the same sequence in one jitted
-``lax.scan``; iRprop+ gets the mini-batch loss g*w as ``value``.
+0, so a good optimizer should not move. Every optimizer (SGD, the four Rprop
+variants, RMSprop with two betas, Adam) runs the same sequence in ONE call of
+the sweep engine: the ten gradients are the data, taken in order
+(``shuffle=False``), and the mini-batch loss g*w makes each the gradient (and
+iRprop+'s ``value``).
 """
 
 from __future__ import annotations
 
-import jax
+import functools
+
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 
 import rmsprop_jax as rj
+from experiments import _numerics as nx
 from experiments import _plotting as plot
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict
+from experiments._report import Figure, Section, Table, Verdict, judge
+from rmsprop_jax.sweep import sweep
 
 LETTER = "f"
 TITLE = "(f) Rprop on mini-batches: the +0.1 x9 / -0.9 example"
 STEP = 0.01  # eta of SGD/RMSprop/Adam and Rprop's initial step
 RPROPS = ("rprop+", "rprop-", "irprop+", "irprop-")
-OPTIMIZERS = {
-    "sgd": (rj.sgd(STEP), "#555555", "-"),
+_make = functools.partial
+OPTIMIZERS = {  # name: (factory, colour, line style)
+    "sgd": (_make(rj.sgd, STEP), "#555555", "-"),
     **{
-        f"Rprop ({v})": (rj.rprop(STEP, variant=v), c, "-")
+        f"Rprop ({v})": (_make(rj.rprop, STEP, variant=v), c, "-")
         for v, c in zip(
             RPROPS, ("#9467bd", "#8c564b", "#e377c2", "#bcbd22"), strict=True
         )
     },
-    "rmsprop (beta 0.9)": (rj.rmsprop(STEP, decay=0.9), "#1f77b4", "-"),
-    "rmsprop (beta 0.99)": (rj.rmsprop(STEP, decay=0.99), "#17becf", "--"),
-    "adam": (rj.adam(STEP), "#d62728", ":"),
+    "rmsprop (beta 0.9)": (_make(rj.rmsprop, STEP, decay=0.9), "#1f77b4", "-"),
+    "rmsprop (beta 0.99)": (_make(rj.rmsprop, STEP, decay=0.99), "#17becf", "--"),
+    "adam": (_make(rj.adam, STEP), "#d62728", ":"),
 }
+CYCLE = np.array([0.1] * 9 + [-0.9], np.float32)  # the mini-batch gradients
 
 
 def units(ctx: Context) -> int:
     return 1
 
 
-def gradients(cycles: int) -> np.ndarray:
-    """The mini-batch gradient sequence, shape (10 * cycles, 1)."""
-    cycle = np.array([0.1] * 9 + [-0.9], np.float32)
-    return np.tile(cycle, cycles)[:, None]
-
-
-def trajectory(tx: optax.GradientTransformation, grads: np.ndarray) -> np.ndarray:
-    """The weight before each step and after the last, shape (steps + 1,)."""
-    w0 = jnp.zeros(1)
-
-    def step(carry, g):
-        w, state = carry
-        updates, state = tx.update(g, state, w, value=jnp.sum(g * w))
-        w = optax.apply_updates(w, updates)
-        return (w, state), w[0]
-
-    _, ws = jax.jit(lambda gs: jax.lax.scan(step, (w0, tx.init(w0)), gs))(grads)
-    return np.concatenate([[0.0], np.asarray(ws, np.float64)])
+def trajectories(cycles: int) -> dict[str, np.ndarray]:
+    """Per optimizer, the weight before each step and after the last, shape
+    (10 * cycles + 1,): one engine call, the cycle's gradients in order."""
+    result = sweep(
+        {name: make for name, (make, _, _) in OPTIMIZERS.items()},
+        lambda w, g: jnp.sum(g * w),  # its gradient is the batch g
+        jnp.zeros(1),
+        steps=CYCLE.size * cycles,
+        data=CYCLE[:, None],
+        batch_size=1,
+        shuffle=False,
+        divergence_threshold=None,  # the loss starts at 0
+        record="params",
+    )
+    ws = nx.iterates(result)[..., 0]  # (optimizers, steps + 1)
+    return dict(zip(result.optimizers, ws, strict=True))
 
 
 def run(ctx: Context) -> Section:
     cycles = ctx.pick(3, 50, 100)
-    grads = gradients(cycles)
-    steps = grads.shape[0]
-    runs = {name: trajectory(tx, grads) for name, (tx, _, _) in OPTIMIZERS.items()}
+    steps = CYCLE.size * cycles
+    runs = trajectories(cycles)
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
     for name, ws in runs.items():
         _, color, style = OPTIMIZERS[name]
@@ -115,12 +118,12 @@ def run(ctx: Context) -> Section:
         f"{min(abs(late[f'Rprop ({v})']) for v in RPROPS):.3g})."
     )
     ratio = rprop / max(rms.values())
-    if rprop > 0.1 and ratio > 10:
-        verdict = "holds"
-    elif rprop > 0.1 and rms["0.99"] * 10 < rprop:
-        verdict = "holds only when RMSprop's beta is large (0.99)"
-    else:
-        verdict = "does not hold"
+    verdict = judge(
+        {
+            f"RMSprop's beta is {b}": rprop > 0.1 and rms[b] * 10 < rprop
+            for b in ("0.9", "0.99")
+        }
+    )
     evidence = (
         f"{cycles} cycles of (+0.1 x9, -0.9), eta = Rprop's initial step = {STEP}: "
         f"net drift / (eta x steps): Rprop variants >= {rprop:.3g}, RMSprop "
@@ -149,5 +152,12 @@ def run(ctx: Context) -> Section:
                 rows,
             ),
         ],
-        [Verdict(6, verdict, evidence)],
+        [
+            Verdict(
+                6,
+                verdict,
+                evidence,
+                "one weight, a fixed cycle of mini-batch gradients",
+            )
+        ],
     )

@@ -1,14 +1,17 @@
 """(e) The amplification measure C_a(g1, g2) as heatmaps, for four betas.
 
 Two updates of the library's ``scale_by_rms`` (eps = 1e-8 inside the root,
-s(0) = 0) with gradients g1 then g2, eta = 1, over a grid of (g1, g2), all
-vmapped; C_a = |v(2)| - |eta g2|. The digest's closed form is computed
+s(0) = 0) with gradients g1 then g2, eta = 1, over a grid of (g1, g2): one
+call of the sweep engine whose "weights" are the grid's cells (the transform
+is element-wise) and whose data is the two gradients, fed in order through the
+loss sum(g * w); C_a = |v(2)| - |eta g2|. The digest's closed form is computed
 alongside as a check.
 """
 
 from __future__ import annotations
 
-import jax
+import functools
+
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,6 +21,7 @@ import rmsprop_jax as rj
 from experiments import _plotting as plot
 from experiments._context import Context
 from experiments._report import Figure, Section, Table
+from rmsprop_jax.sweep import grid, sweep
 
 LETTER = "e"
 TITLE = "(e) Amplification C_a(g1, g2): where RMSprop's step beats plain GD's"
@@ -30,20 +34,45 @@ def units(ctx: Context) -> int:
     return 1
 
 
-def amplification(decay: float, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
-    """C_a on a grid, from two updates of ``rmsprop_jax.scale_by_rms``."""
-    tx = rj.scale_by_rms(decay, EPS)
+def amplification(
+    g1: np.ndarray | list[np.ndarray], g2: np.ndarray | list[np.ndarray]
+) -> dict[float, np.ndarray | list[np.ndarray]]:
+    """C_a for every beta of DECAYS on grids of (g1, g2): one engine call.
 
-    def second_update(a, b):
-        state = tx.init(a)
-        _, state = tx.update(a, state)
-        update, _ = tx.update(b, state)
-        return jnp.abs(update) - jnp.abs(b)  # eta = 1
-
-    grid = jax.jit(jax.vmap(second_update))
-    return np.asarray(grid(jnp.asarray(g1.ravel()), jnp.asarray(g2.ravel()))).reshape(
-        g1.shape
+    ``g1``, ``g2``: one grid, or a list of grids (measured together). Each cell
+    is one weight w (start 0) of ``scale_by_rms(beta, EPS)``; the two steps'
+    loss is sum(g * w), so the transform sees g1, then g2.
+    """
+    grids = (g1, g2)
+    many = isinstance(g1, list)
+    firsts, seconds = ([g] if not many else g for g in grids)
+    sizes = [a.size for a in firsts]
+    gradients = np.stack(
+        [
+            np.concatenate([a.ravel() for a in firsts]),
+            np.concatenate([b.ravel() for b in seconds]),
+        ]
+    ).astype(np.float32)  # (2 steps, cells)
+    result = sweep(
+        functools.partial(rj.scale_by_rms, eps=EPS),
+        lambda w, g: jnp.sum(g * w),
+        jnp.zeros(gradients.shape[1]),
+        grid(decay=list(DECAYS)),
+        steps=2,
+        data=gradients,
+        batch_size=1,
+        shuffle=False,
+        divergence_threshold=None,
+        record="updates",
     )
+    second = np.asarray(result.records["updates"])[:, 1]  # (decays, cells); eta = 1
+    amplified = np.abs(second) - np.abs(gradients[1])
+    out = {}
+    for decay, row in zip(DECAYS, amplified, strict=True):
+        parts = np.split(row, np.cumsum(sizes)[:-1])
+        maps = [m.reshape(a.shape) for m, a in zip(parts, firsts, strict=True)]
+        out[decay] = maps if many else maps[0]
+    return out
 
 
 def closed_form(decay: float, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
@@ -70,11 +99,12 @@ def run(ctx: Context) -> Section:
     n = ctx.pick(21, 201, 301)
     axis = np.linspace(-LIMIT, LIMIT, n)
     g1, g2 = np.meshgrid(axis, axis)
-    maps = {d: amplification(d, g1, g2) for d in DECAYS}
     # Magnitudes over six decades (C_a depends on |g1| and |g2| only).
     e1, e2 = np.meshgrid(np.linspace(-3, 3, n), np.linspace(-3, 3, n))
     a1, a2 = 10.0**e1, 10.0**e2
-    wide = {d: amplification(d, a1, a2) for d in DECAYS}
+    both = amplification([g1, a1], [g2, a2])  # both grids, every beta: one call
+    maps = {d: both[d][0] for d in DECAYS}
+    wide = {d: both[d][1] for d in DECAYS}
     error = max(
         float(np.max(np.abs(m[d] - closed_form(d, x, y)) / (1 + np.abs(m[d]))))
         for m, x, y in ((maps, g1, g2), (wide, a1, a2))

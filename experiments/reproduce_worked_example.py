@@ -57,7 +57,7 @@ def _two_steps(
         record[f"w({t + 1})"] = np.asarray(w)
         rms = [s for s in state if isinstance(s, rj.ScaleByRmsState)]
         if rms:
-            record[f"s({t + 1})"] = np.asarray(rms[0].nu)
+            record[f"s({t + 1})"] = np.asarray(rms[0].rms) ** 2
     return record
 
 
@@ -110,7 +110,8 @@ def run(ctx: Context) -> Section:
         "reproduce_worked_example",
         TITLE,
         "E(w) = 3 w1^2 + 10 w2^2, w(0) = (-15, 20), float64, by rmsprop_jax.sgd and "
-        "rmsprop_jax.rmsprop; s is read from the optimizer state (ScaleByRmsState.nu).",
+        "rmsprop_jax.rmsprop; s is read from the optimizer state "
+        "(ScaleByRmsState.rms, squared).",
         [
             Table(
                 "The digest's numbers next to the library's",

@@ -2,65 +2,57 @@
 
 Both optimizers on Rosenbrock's valley from the classic start (-1.2, 1), whose
 first gradients are large (|g| ~ 230): Adagrad's sum of squares keeps them,
-RMSprop's moving average forgets them. Each runs at every learning rate of a
-grid in one vmapped ``lax.scan`` that records the step taken and the
-accumulator read from the optimizer state.
+RMSprop's moving average forgets them. Both run at every learning rate of a
+grid in ONE call of the sweep engine, which records the loss, the step taken
+and the accumulator (Adagrad's G, RMSprop's s: the states' second moment).
 """
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 
-import rmsprop_jax as rj
 from experiments import _numerics as nx
 from experiments import _plotting as plot
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict
+from experiments._report import Figure, Section, Table, Verdict, judge
 from rmsprop_jax.landscapes import LANDSCAPES
+from rmsprop_jax.sweep import grid, sweep
 
 LETTER = "g"
 TITLE = "(g1) Adagrad's shrinking steps vs RMSprop over a long run"
 SHOWN_LR = 0.01  # the learning rate of the step-size figure
+NAMES = ("adagrad", "rmsprop")
 
 
 def units(ctx: Context) -> int:
     return 2
 
 
-def _accumulator(state) -> jax.Array:
-    """Adagrad's G or RMSprop's s, found in the chain's state."""
-    for inner in state:
-        if isinstance(inner, rj.AccumulateSquaresState):
-            return inner.sum_of_squares
-        if isinstance(inner, rj.ScaleByRmsState):
-            return inner.nu
-    raise ValueError("no accumulator in the optimizer state")
-
-
-def record(name: str, steps: int, lrs: np.ndarray) -> dict[str, np.ndarray]:
-    """Per learning rate: the gap f - f*, |step| and the accumulator per step."""
+def record(steps: int, lrs: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Per optimizer and learning rate: the gap f - f*, |step| and the
+    accumulator at every step, ``{name: {"gap", "size", "acc"}}`` of shapes
+    (lrs, steps) and (lrs, steps, 2)."""
     land = LANDSCAPES["rosenbrock"]
-    w0 = jnp.asarray(land.start, jnp.float32)
-
-    def one(lr):
-        tx = nx.OPTIMIZERS[name](lr)
-
-        def step(carry, _):
-            w, state = carry
-            grad = jax.grad(land.fn)(w)
-            updates, state = tx.update(grad, state, w)
-            size = jnp.linalg.norm(updates)
-            out = (land.fn(w) - land.minimum_value, size, _accumulator(state))
-            return (optax.apply_updates(w, updates), state), out
-
-        return jax.lax.scan(step, (w0, tx.init(w0)), length=steps)[1]
-
-    gap, size, acc = jax.jit(jax.vmap(one))(jnp.asarray(lrs, jnp.float32))
-    return {"gap": np.asarray(gap), "size": np.asarray(size), "acc": np.asarray(acc)}
+    result = sweep(
+        {name: nx.OPTIMIZERS[name] for name in NAMES},
+        land.fn,
+        jnp.asarray(land.start, jnp.float32),
+        grid(learning_rate=[float(lr) for lr in lrs]),
+        steps=steps,
+        record=("loss", "updates", "second_moment"),
+        divergence_threshold=None,
+    )
+    records = {k: np.asarray(v) for k, v in result.records.items()}
+    return {
+        name: {
+            "gap": records["loss"][i] - land.minimum_value,
+            "size": np.linalg.norm(records["updates"][i], axis=-1),
+            "acc": records["second_moment"][i],
+        }
+        for i, name in enumerate(NAMES)
+    }
 
 
 def run(ctx: Context) -> Section:
@@ -68,7 +60,7 @@ def run(ctx: Context) -> Section:
     lrs = np.logspace(-3, 0, ctx.pick(3, 7, 13))
     lrs = np.unique(np.append(lrs, SHOWN_LR))
     shown = int(np.argmin(np.abs(lrs - SHOWN_LR)))
-    runs = {name: record(name, steps, lrs) for name in ("adagrad", "rmsprop")}
+    runs = record(steps, lrs)
     ctx.progress.advance("adagrad vs rmsprop: runs")
     t = np.arange(1, steps + 1)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
@@ -125,17 +117,19 @@ def run(ctx: Context) -> Section:
         f"{lrs.size} learning rates Adagrad ends 10x above RMSprop at "
         f"{int(stalled.sum())} and lower at {int(np.sum(ada_final < rms_final))}."
     )
-    if stalled.all():
-        verdict = "holds"
-    elif not stalled.any():
-        verdict = "does not hold"
-    else:
-        verdict = (
-            f"holds only when the learning rate is small: Adagrad stalls at lr <= "
-            f"{lrs[stalled].max():.2g}, but from lr = "
+    small = bool(stalled.any() and not stalled.all())
+    verdict = judge(
+        {"the learning rate is small": True, "it is large": False}
+        if small
+        else {"at every learning rate of the grid": bool(stalled.all())},
+        detail=(
+            f"Adagrad stalls at lr <= {lrs[stalled].max():.2g}, but from lr = "
             f"{lrs[~stalled].min():.2g} up it reaches down to {ada_final.min():.2g} "
             f"(RMSprop's best: {rms_final.min():.2g})"
-        )
+            if small
+            else ""
+        ),
+    )
     evidence = (
         f"Rosenbrock from (-1.2, 1), {steps} steps, lr = {SHOWN_LR}: Adagrad's step "
         f"shrinks from {ada_first:.3g} to {ada_tail:.2g} (median of the last 10%), "
@@ -160,5 +154,5 @@ def run(ctx: Context) -> Section:
                 rows,
             ),
         ],
-        [Verdict(5, verdict, evidence)],
+        [Verdict(5, verdict, evidence, f"Rosenbrock, {steps} steps, full batch")],
     )

@@ -1,24 +1,26 @@
 """(c) Per-parameter effective learning rate and gradient RMS over time.
 
 RMSprop (eta = 0.05, beta = 0.9, eps = 1e-8) on the elongated valley from the
-worked example's start. Each step records the gradient g, the accumulator s
-(read from the optimizer's ``ScaleByRmsState``), the effective learning rate
-eta / sqrt(s + eps) of each weight and the step actually taken.
+worked example's start, in one call of the sweep engine that records, at every
+step, the gradient g, the accumulator s (the optimizer state's second moment),
+the effective learning rate eta / sqrt(s + eps) of each weight (from
+:mod:`rmsprop_jax.diagnostics`) and the step actually taken.
 """
 
 from __future__ import annotations
 
-import jax
+import functools
+
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 
 import rmsprop_jax as rj
 from experiments import _plotting as plot
 from experiments._context import Context
 from experiments._report import Figure, Section, Table
 from rmsprop_jax.landscapes import LANDSCAPES
+from rmsprop_jax.sweep import sweep
 
 LETTER = "c"
 TITLE = "(c) Per-parameter effective learning rates on the elongated valley"
@@ -30,26 +32,19 @@ def units(ctx: Context) -> int:
 
 
 def record(steps: int) -> dict[str, np.ndarray]:
-    """Gradients, accumulators and steps of RMSprop, shape (steps, 2) each."""
+    """Gradients g(t), accumulators s(t+1), effective learning rates and steps
+    of RMSprop, shape (steps, 2) each: one engine call."""
     land = LANDSCAPES["valley"]
-    tx = rj.rmsprop(LR, decay=DECAY, eps=EPS)
-    w0 = jnp.array(land.start)
-
-    def step(carry, _):
-        w, state = carry
-        grad = jax.grad(land.fn)(w)
-        updates, state = tx.update(grad, state, w)
-        rms = next(s for s in state if isinstance(s, rj.ScaleByRmsState))
-        return (optax.apply_updates(w, updates), state), (grad, rms.nu, updates, w)
-
-    _, (g, s, u, w) = jax.jit(
-        lambda: jax.lax.scan(step, (w0, tx.init(w0)), length=steps)
-    )()
+    tx = functools.partial(rj.rmsprop, learning_rate=LR, decay=DECAY, eps=EPS)
+    names = ("grads", "second_moment", "effective_lr", "updates", "params")
+    result = sweep(tx, land.fn, jnp.array(land.start), steps=steps, record=names)
+    r = {name: np.asarray(result.records[name]) for name in names}
     return {
-        "g": np.asarray(g),
-        "s": np.asarray(s),
-        "u": np.asarray(u),
-        "w": np.asarray(w),
+        "g": r["grads"],
+        "s": r["second_moment"],
+        "rate": r["effective_lr"],
+        "u": r["updates"],
+        "w": r["params"],
     }
 
 
@@ -63,7 +58,7 @@ def run(ctx: Context) -> Section:
     steps = ctx.pick(20, 300, 600)
     r = record(steps)
     t = np.arange(1, steps + 1)
-    rate = LR / np.sqrt(r["s"] + EPS)
+    rate = r["rate"]
     rms = np.sqrt(r["s"])
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     names = ("$w_1$ (curvature 6)", "$w_2$ (curvature 20)")
@@ -127,7 +122,8 @@ def run(ctx: Context) -> Section:
         "track_learning_rates",
         TITLE,
         f"RMSprop (eta={LR}, beta={DECAY}, eps={EPS:g}) on 3 w1^2 + 10 w2^2 from "
-        f"(-15, 20), {steps} steps; s is read from the optimizer state.",
+        f"(-15, 20), {steps} steps; g, s, eta/sqrt(s+eps) and the steps are "
+        "recorded by the sweep engine (s from the optimizer state).",
         [
             Figure(filename, "Effective learning rates, gradient RMS and s", takeaway),
             Table("Selected steps", ["t", "g", "s", "eta/sqrt(s+eps)", "update"], rows),

@@ -1,21 +1,25 @@
 """Every optimizer of the library on the elongated valley E(w) = 3 w1^2 + 10 w2^2.
 
 Prints, for each optimizer, the first step at which the loss falls below a
-tolerance and the loss after the last step. All runs happen in one jitted
-``lax.scan`` per optimizer, from the digest's start w(0) = (-15, 20). The main
-demo prints this table first; the report shows it too.
+tolerance and the loss after the last step. All optimizers run in ONE call of
+:func:`rmsprop_jax.sweep.sweep` (one compiled program), from the digest's
+start w(0) = (-15, 20). The main demo prints this table first; the report
+shows it too.
 """
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 import rmsprop_jax as rj
+from experiments import _numerics as nx
 from experiments._context import Context
 from experiments._report import Section, Table
+from rmsprop_jax.sweep import sweep
 
 LETTER = "-"
 TITLE = "Valley race: steps to tolerance on the elongated valley"
@@ -28,49 +32,44 @@ def valley(w: jax.Array) -> jax.Array:
 
 
 def contenders(steps: int) -> dict[str, optax.GradientTransformation]:
-    """Each optimizer with a learning rate that suits the valley."""
+    """Each optimizer with a learning rate (or schedule) that suits the valley,
+    as a factory of no arguments, under a name that says its settings."""
     cosine = optax.cosine_decay_schedule
+    make = functools.partial
     return {
-        "sgd (eta=0.04)": rj.sgd(0.04),
-        "momentum (eta=0.01, 0.9)": rj.sgd(0.01, momentum=0.9),
-        "nesterov (eta=0.01, 0.9)": rj.sgd(0.01, momentum=0.9, nesterov=True),
-        "sign_sgd (cosine 0.5)": rj.sign_sgd(cosine(0.5, steps)),
-        "adagrad (eta=2)": rj.adagrad(2.0),
-        "rmsprop (cosine 0.5)": rj.rmsprop(cosine(0.5, steps)),
-        "rmsprop+momentum (cosine 0.05)": rj.rmsprop(cosine(0.05, steps), momentum=0.9),
-        "adam (eta=0.5)": rj.adam(0.5),
-        "laprop (eta=0.5)": rj.laprop(0.5),
-        "rprop irprop- (0.1)": rj.rprop(0.1),
-        "rprop irprop+ (0.1)": rj.rprop(0.1, variant="irprop+"),
+        "sgd (lr 0.04)": make(rj.sgd, 0.04),
+        "momentum (lr 0.01, momentum 0.9)": make(rj.sgd, 0.01, momentum=0.9),
+        "nesterov (lr 0.01, momentum 0.9)": make(
+            rj.sgd, 0.01, momentum=0.9, nesterov=True
+        ),
+        "sign_sgd (lr cosine-decayed from 0.5)": make(rj.sign_sgd, cosine(0.5, steps)),
+        "adagrad (lr 2)": make(rj.adagrad, 2.0),
+        "rmsprop (lr cosine-decayed from 0.5)": make(rj.rmsprop, cosine(0.5, steps)),
+        "rmsprop + momentum 0.9 (lr cosine-decayed from 0.05)": make(
+            rj.rmsprop, cosine(0.05, steps), momentum=0.9
+        ),
+        "adam (lr 0.5)": make(rj.adam, 0.5),
+        "laprop (lr 0.5)": make(rj.laprop, 0.5),
+        "rprop iRprop- (initial step 0.1)": make(rj.rprop, 0.1),
+        "rprop iRprop+ (initial step 0.1)": make(rj.rprop, 0.1, variant="irprop+"),
     }
-
-
-def loss_curve(tx: optax.GradientTransformation, steps: int) -> np.ndarray:
-    """Loss before each step and after the last, shape (steps + 1,)."""
-    w0 = jnp.array(START)
-
-    def step(carry, _):
-        w, state = carry
-        value, grad = jax.value_and_grad(valley)(w)
-        updates, state = tx.update(grad, state, w, value=value)
-        return (optax.apply_updates(w, updates), state), value
-
-    @jax.jit
-    def curve():
-        (w, _), values = jax.lax.scan(step, (w0, tx.init(w0)), length=steps)
-        return jnp.append(values, valley(w))
-
-    return np.asarray(curve())
 
 
 def race(steps: int = 500) -> list[tuple[str, int | None, float]]:
     """(optimizer, first step with loss < TOLERANCE or None, final loss), fastest
-    first."""
-    rows = []
-    for name, tx in contenders(steps).items():
-        curve = loss_curve(tx, steps)
-        below = np.flatnonzero(curve < TOLERANCE)
-        rows.append((name, int(below[0]) if below.size else None, float(curve[-1])))
+    first. Every contender in one engine call."""
+    result = sweep(
+        contenders(steps),
+        valley,
+        jnp.array(START),
+        steps=steps,
+        divergence_threshold=None,
+    )
+    curves = nx.loss_curve(result)  # (contenders, steps + 1)
+    rows = [
+        (name, nx.first_below(curve, TOLERANCE), float(curve[-1]))
+        for name, curve in zip(result.optimizers, curves, strict=True)
+    ]
     return sorted(rows, key=lambda r: (r[1] is None, r[1] or 0))
 
 
@@ -105,7 +104,8 @@ def run(ctx: Context) -> Section:
         "valley_race",
         TITLE,
         f"Each optimizer of the library, with a learning rate (or schedule) that "
-        f"suits the valley, from w0 = {START}; one jitted lax.scan per optimizer.",
+        f"suits the valley, from w0 = {START}; all of them in one call of the "
+        "sweep engine (one compiled program).",
         [table],
     )
 

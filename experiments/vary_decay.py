@@ -1,12 +1,15 @@
 """(d) How beta shapes RMSprop's path on the elongated valley.
 
-RMSprop with beta in {0, 0.5, 0.9, 0.99} (one vmapped program over beta) and
-sign descent, all with the same eta, from the worked example's start. Beta = 0
+RMSprop with beta in {0, 0.5, 0.9, 0.99} and sign descent, all with the same
+eta, from the worked example's start, in one call of the sweep engine. Beta = 0
 should be sign descent: steps along the 8 compass directions.
 """
 
 from __future__ import annotations
 
+import functools
+
+import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -16,6 +19,7 @@ from experiments import _plotting as plot
 from experiments._context import Context
 from experiments._report import Figure, Section, Table
 from rmsprop_jax.landscapes import LANDSCAPES
+from rmsprop_jax.sweep import grid, sweep
 
 LETTER = "d"
 TITLE = "(d) Beta study: from sign descent to smooth paths"
@@ -48,9 +52,21 @@ def run(ctx: Context) -> Section:
     land = LANDSCAPES["valley"]
     steps = ctx.pick(20, 120, 200)
     start = np.asarray(land.start)
-    ws = nx.paths(lambda b: rj.rmsprop(LR, decay=b), land.fn, start, steps, DECAYS)
-    sign = nx.paths(lambda lr: rj.sign_sgd(lr), land.fn, start, steps, [LR])[0]
-    gaps = nx.losses(land.fn, ws)
+    # One call: RMSprop at each beta; sign descent takes no beta (one run each).
+    result = sweep(
+        {
+            "rmsprop": functools.partial(rj.rmsprop, LR),
+            "sign": functools.partial(rj.sign_sgd, LR),
+        },
+        land.fn,
+        jnp.asarray(start, jnp.float32),
+        grid(decay=list(DECAYS)),
+        steps=steps,
+        record="params",
+        divergence_threshold=None,
+    )
+    ws, sign = nx.iterates(result)[0], nx.iterates(result)[1, 0]
+    gaps, sign_gaps = nx.loss_curve(result)[0], nx.loss_curve(result)[1, 0]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     plot.contour(axes[0], land)
     zoom = land._replace(box=(-2.0, 2.0, -2.0, 2.0))
@@ -64,7 +80,7 @@ def run(ctx: Context) -> Section:
             np.clip(gap, nx.FLOOR, None), color=color, label=f"beta = {decay:g}"
         )
     axes[2].semilogy(
-        np.clip(nx.losses(land.fn, sign), nx.FLOOR, None),
+        np.clip(sign_gaps, nx.FLOOR, None),
         ":",
         color="k",
         lw=2,

@@ -114,3 +114,78 @@ def check_requires(flag_name: str, flag: bool, needed_name: str, needed: Any) ->
     """Raises ValueError if ``flag`` is set but ``needed`` is None."""
     if flag and needed is None:
         raise ValueError(f"`{flag_name}=True` requires `{needed_name}` to be set.")
+
+
+# Names users bring from other libraries, mapped to this library's names where
+# the spelling alone would not find them (``lr`` is not close to
+# ``learning_rate`` by edit distance).
+_ALIASES = {
+    "lr": ("learning_rate",),
+    "learning_rate": ("lr",),
+    "beta": ("decay", "b1", "b2", "alpha", "rho"),
+    "beta1": ("b1",),
+    "beta2": ("b2",),
+    "beta_1": ("b1",),
+    "beta_2": ("b2",),
+    "rho": ("decay", "alpha"),
+    "alpha": ("decay", "rho"),
+    "decay": ("alpha", "rho"),
+    "epsilon": ("eps",),
+    "eps": ("epsilon",),
+    "step_size": ("learning_rate", "lr"),
+    "etas": ("eta_minus", "eta_plus"),
+    "step_sizes": ("min_step", "max_step"),
+    "eta_minus": ("etas",),
+    "eta_plus": ("etas",),
+}
+
+
+def suggest(name: str, valid: Sequence[str]) -> list[str]:
+    """Valid names a misspelt or foreign ``name`` most likely means."""
+    import difflib
+
+    hits = [a for a in _ALIASES.get(name, ()) if a in valid]
+    hits += difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+    return list(dict.fromkeys(hits))
+
+
+def unknown_keyword_message(owner: str, name: str, valid: Sequence[str]) -> str:
+    """``owner() got an unexpected keyword argument 'x'; did you mean 'y'?``
+    with the valid names."""
+    hits = suggest(name, valid)
+    hint = f"; did you mean {' or '.join(map(repr, hits))}?" if hits else "."
+    return (
+        f"{owner}() got an unexpected keyword argument {name!r}{hint} "
+        f"Valid keywords: {', '.join(valid)}."
+    )
+
+
+def keywords(factory: Any) -> Any:
+    """Decorates a public factory: an unknown keyword raises a TypeError that
+    says what it may have meant and lists the valid names.
+
+    The signature, docstring and module are the factory's own
+    (``functools.wraps``), so ``inspect.signature``, ``inject_hyperparams``
+    and doctests see the undecorated function.
+    """
+    import functools
+    import inspect
+
+    parameters = inspect.signature(factory).parameters
+    valid = [
+        p.name
+        for p in parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    accepts_any = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+
+    @functools.wraps(factory)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if not accepts_any:
+            for name in kwargs:
+                if name not in parameters:
+                    message = unknown_keyword_message(factory.__name__, name, valid)
+                    raise TypeError(message)
+        return factory(*args, **kwargs)
+
+    return checked

@@ -5,7 +5,10 @@
   otherwise, unless the user asks for ``accumulator_dtype`` explicitly.
 * Arithmetic happens in at least float32 (``compute_dtype``), so that squares of
   float16 gradients do not overflow and tiny eps values do not underflow.
-* Updates are cast back to the incoming gradient's dtype.
+* Primitives return updates in that compute dtype, so that values passed
+  between the links of a chain are not rounded to 16 bits; optimizers and
+  presets cast their output to the gradients' dtype once, at the end
+  (``_inputs.py``).
 """
 
 from __future__ import annotations
@@ -29,31 +32,28 @@ def accumulator_dtype(like: Any, requested: Any | None) -> jnp.dtype:
 
 
 def compute_dtype(*arrays: Any) -> jnp.dtype:
-    """The dtype arithmetic runs in: the widest of ``arrays``' and float32.
+    """The dtype arithmetic on values runs in: the widest of ``arrays``' and float32.
 
-    ``jnp.result_type(jnp.float32, *arrays)``, memoised on the arrays' dtypes
-    and weak types (and the promotion settings): a transformation asks once
-    or twice per leaf, and each uncached answer costs tracing time.
+    ``jnp.result_type(jnp.float32, *dtypes)`` on the arrays' *own* dtypes: a
+    weakly typed float64 gradient (the gradient of a function of a Python
+    scalar under ``jax_enable_x64``) is computed in float64, not demoted to
+    float32 as a weak type would be. Complex dtypes give their real
+    counterpart (complex values are split into real pairs before any
+    arithmetic). Memoised on the dtypes: a transformation asks once or twice
+    per leaf, and each uncached answer costs tracing time.
     """
-    try:
-        avals = [jax.typeof(x) for x in arrays]
-    except TypeError:
-        return jnp.result_type(jnp.float32, *arrays)
-    key = tuple((a.dtype, a.weak_type) for a in avals)
-    return _promoted(
-        key, jax.config.jax_enable_x64, jax.config.jax_numpy_dtype_promotion
-    )
-
-
-_WEAK_KIND = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+    dtypes = tuple(jnp.dtype(jnp.result_type(x)) for x in arrays)
+    config: Any = jax.config  # its typed interface omits the flag attributes
+    return _promoted(dtypes, config.jax_enable_x64, config.jax_numpy_dtype_promotion)
 
 
 @functools.cache
-def _promoted(key: tuple, x64: bool, promotion: str) -> jnp.dtype:
+def _promoted(dtypes: tuple, x64: bool, promotion: str) -> jnp.dtype:
     del x64, promotion  # part of the cache key only: result_type reads them
-    # A weakly typed array promotes like a Python scalar of its kind.
-    samples = [_WEAK_KIND[d.kind] if weak else d for d, weak in key]
-    return jnp.result_type(jnp.float32, *samples)
+    dtype = jnp.dtype(jnp.result_type(jnp.float32, *dtypes))
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return jnp.dtype(jnp.finfo(dtype).dtype)
+    return dtype
 
 
 def cast(x: jax.Array, dtype: Any) -> jax.Array:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -105,10 +105,9 @@ def _tokenize(text: str) -> list[_Token]:
             i += 1
             continue
         number, name = _NUMBER.match(text, i), _NAME.match(text, i)
-        if number or name:
-            token = _Token(
-                "number" if number else "name", (number or name).group(), i + 1
-            )
+        match = number or name
+        if match:
+            token = _Token("number" if number else "name", match.group(), i + 1)
             _check_name(text, token)
             tokens.append(token)
             i += len(token.text)
@@ -235,9 +234,9 @@ class _Parser:
             self.position += 1
             return self._parse_name(token)
         if self._take("("):
-            value = self._parse_expression()
+            inner = self._parse_expression()
             self._expect(")", f"to close the '(' at column {token.column}")
-            return value
+            return inner
         raise self._fail(f"expected a number, a name or '(', found {self._describe()}")
 
     def _parse_name(self, token: _Token) -> float | None:
@@ -277,9 +276,10 @@ class _Parser:
                 token,
             )
         self.program.append(("call", name))
-        if any(argument is None for argument in arguments):
+        known = [argument for argument in arguments if argument is not None]
+        if len(known) < len(arguments):
             return None
-        return _fold(numpy_fn, *arguments)
+        return _fold(numpy_fn, *known)
 
     def _emit_binary(self, op: str, left, right) -> float | None:
         self.program.append(("binary", op))
@@ -288,10 +288,20 @@ class _Parser:
         return _fold(_NUMPY_BINARY[op], left, right)
 
 
-_NUMPY_BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply}
-_NUMPY_BINARY |= {"/": np.divide, "**": np.power}
-_JNP_BINARY = {"+": jnp.add, "-": jnp.subtract, "*": jnp.multiply}
-_JNP_BINARY |= {"/": jnp.divide, "**": jnp.power}
+_NUMPY_BINARY: dict[str, Callable[..., Any]] = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.divide,
+    "**": np.power,
+}
+_JNP_BINARY: dict[str, Callable[..., Any]] = {
+    "+": jnp.add,
+    "-": jnp.subtract,
+    "*": jnp.multiply,
+    "/": jnp.divide,
+    "**": jnp.power,
+}
 
 
 def _fold(fn: Callable, *args: float) -> float:

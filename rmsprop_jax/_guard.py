@@ -10,6 +10,8 @@ bfloat16 gradients, and under explicit sharding -- which is where
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import NamedTuple
 
 import jax
@@ -30,6 +32,32 @@ class SkipNonfiniteState(NamedTuple):
     inner: optax.OptState  # state of the guarded transformation.
 
 
+def _refuse_inside_multi_steps() -> None:
+    """Raises if ``optax.MultiSteps`` is initialising this guard as its inner
+    optimizer (found on the call stack: MultiSteps.init calls the inner init).
+
+    Inside MultiSteps the guard sees only the *averaged* gradient of each
+    accumulation window: a NaN micro-gradient has by then entered
+    MultiSteps' accumulator, which MultiSteps resets by multiplying it by 0
+    (NaN * 0 = NaN), so every later step would be skipped, silently.
+    """
+    frame: types.FrameType | None = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            return
+        if isinstance(frame.f_locals.get("self"), optax.MultiSteps):
+            raise ValueError(
+                "skip_nonfinite inside optax.MultiSteps cannot work: a NaN "
+                "micro-gradient stays in MultiSteps' accumulator for good (its "
+                "reset multiplies by 0, and NaN * 0 = NaN) and every later step "
+                "would be skipped. Put the guard outside: "
+                "skip_nonfinite(optax.MultiSteps(tx, every_k_schedule=k)) skips "
+                "the bad micro-batch before it reaches the accumulator."
+            )
+        frame = frame.f_back
+
+
+@_checks.keywords
 def skip_nonfinite(
     inner: optax.GradientTransformation,
     max_consecutive: ArrayLike | None = None,
@@ -48,6 +76,12 @@ def skip_nonfinite(
     finite step resets the run. ``max_consecutive=None`` (the default) skips
     forever. The state counts the steps skipped in total and the current run
     of non-finite steps.
+
+    With gradient accumulation, the guard goes *outside*
+    ``optax.MultiSteps``: ``skip_nonfinite(optax.MultiSteps(tx, k))`` skips a
+    non-finite micro-batch before it enters MultiSteps' accumulator. The other
+    order raises a ValueError at ``init``: MultiSteps would keep the NaN in its
+    accumulator for good and every later step would be skipped.
 
     Only the gradients are checked; extra arguments (such as the loss
     ``value=`` of iRprop+) are passed to ``inner`` unchanged.
@@ -72,7 +106,8 @@ def skip_nonfinite(
       :class:`SkipNonfiniteState`.
 
     Raises:
-      ValueError: a concrete ``max_consecutive`` < 0.
+      ValueError: a concrete ``max_consecutive`` < 0; ``init`` called by an
+        enclosing ``optax.MultiSteps`` (see above).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -92,6 +127,7 @@ def skip_nonfinite(
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> SkipNonfiniteState:
+        _refuse_inside_multi_steps()
         zero = jnp.zeros([], jnp.int32)
         return SkipNonfiniteState(zero, zero, inner.init(params))
 

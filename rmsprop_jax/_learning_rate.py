@@ -1,9 +1,11 @@
 """The last link of every optimizer: multiply by minus the learning rate.
 
-Like ``optax.scale_by_learning_rate``, but the product is formed in at least
-float32 and cast back to the update's dtype, so float16/bfloat16 updates keep
-their dtype and a float32 (possibly traced) learning rate is not first rounded
-to bfloat16.
+Like ``optax.scale_by_learning_rate``, but the product is formed in the
+update's compute dtype (at least float32, float64 for float64 updates, weakly
+typed or not), so a float32 (possibly traced) learning rate is not first
+rounded to bfloat16, and a schedule is evaluated at a count in the default
+integer dtype (float64 schedules under ``jax_enable_x64``). The product stays
+in the compute dtype: the optimizer casts its output once.
 """
 
 from __future__ import annotations
@@ -16,19 +18,27 @@ from rmsprop_jax import _dtypes
 
 
 def _scale(factor: jax.Array, updates: optax.Updates) -> optax.Updates:
-    """``factor * u`` for every leaf, in at least float32, cast back to u's dtype.
+    """``factor * u`` for every leaf, in u's compute dtype (at least float32).
 
     The factor is converted once per compute dtype, not once per leaf.
     """
     factors: dict = {}
 
     def scale_leaf(u: jax.Array) -> jax.Array:
-        dtype = _dtypes.compute_dtype(u, factor)
+        dtype = _dtypes.compute_dtype(u)
         if dtype not in factors:
             factors[dtype] = _dtypes.cast(factor, dtype)
-        return _dtypes.cast(factors[dtype] * _dtypes.cast(u, dtype), u.dtype)
+        return factors[dtype] * _dtypes.cast(u, dtype)
 
     return jax.tree.map(scale_leaf, updates)
+
+
+def schedule_count(count: jax.Array) -> jax.Array:
+    """The step count as a schedule should see it: in the default integer
+    dtype, so that a schedule's arithmetic (``count / steps``, ``rate **
+    p``) runs in float64 under ``jax_enable_x64``; an int32 count makes
+    optax's schedules return float32 there."""
+    return count.astype(jnp.result_type(int))
 
 
 def scale_by_learning_rate(
@@ -49,7 +59,7 @@ def scale_by_learning_rate(
 
         def schedule_update_fn(updates, state, params=None):
             del params
-            factor = jnp.asarray(sign * learning_rate(state.count))
+            factor = jnp.asarray(sign * learning_rate(schedule_count(state.count)))
             updates = _scale(factor, updates)
             count = optax.safe_increment(state.count)
             return updates, optax.ScaleByScheduleState(count=count)

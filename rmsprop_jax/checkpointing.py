@@ -137,9 +137,9 @@ def migrate(restored: Any, target: Any, *, drop: Sequence[str] = ("count",)) -> 
       >>> from rmsprop_jax import adagrad
       >>> from rmsprop_jax.checkpointing import migrate
       >>> params = {"w": jnp.zeros(2)}
-      >>> old = [{"count": jnp.array(7), "sum_of_squares": {"w": jnp.ones(2)}}, {}]
+      >>> old = [{"count": jnp.array(7), "root_sum_of_squares": {"w": jnp.ones(2)}}, {}]
       >>> state = migrate(old, adagrad().init(params))
-      >>> type(state[0]).__name__, state[0].sum_of_squares["w"].tolist()
+      >>> type(state[0]).__name__, state[0].root_sum_of_squares["w"].tolist()
       ('AccumulateSquaresState', [1.0, 1.0])
     """
     have = _leaves(restored)

@@ -20,17 +20,25 @@ them into
 
 States never store hyperparameters, so the learning rate and :math:`\epsilon`
 are arguments. When the optimizer is wrapped in ``optax.inject_hyperparams``
-they are read from its state (``learning_rate``, ``eps``, and ``decay`` or
-``b2`` for bias correction) unless given explicitly. The placement of
-:math:`\epsilon` is not stored either; it defaults to each primitive's default
-(inside the root for :func:`~rmsprop_jax.scale_by_rms` and
+they are read from its state unless given explicitly, under this library's
+names or the frameworks' names that :mod:`rmsprop_jax.presets` keep: the
+learning rate as ``learning_rate`` or ``lr``, :math:`\epsilon` as ``eps`` or
+``epsilon``, and the decay :math:`\beta` (for bias correction) as ``decay``,
+``b2``, ``alpha`` or ``rho``; PyTorch Adagrad's ``lr_decay`` divides the
+learning rate as in :func:`~rmsprop_jax.presets.torch_adagrad`. The placement
+of :math:`\epsilon` is not stored either; it defaults to each primitive's
+default (inside the root for :func:`~rmsprop_jax.scale_by_rms` and
 :func:`~rmsprop_jax.accumulate_squares`, outside for
-:func:`~rmsprop_jax.precondition_by_rms`) and can be overridden, e.g. for
-:func:`~rmsprop_jax.laprop`. Bias correction follows the state: a state keeps
-a step count exactly when it was built with ``bias_correction=True``. Where a
-state keeps no count (Adagrad's, uncorrected RMS) and the number of updates is
-needed, it comes from an enclosing ``inject_hyperparams`` state or from the
-``steps`` argument.
+:func:`~rmsprop_jax.precondition_by_rms`), outside where the enclosing
+``inject_hyperparams`` names the learning rate ``lr`` (PyTorch's name: its
+RMSprop and Adagrad, and so the ``torch_*`` presets, add :math:`\epsilon`
+after the root), and can be overridden, e.g. for :func:`~rmsprop_jax.laprop`.
+The default :math:`\epsilon` and the bias correction are the primitives' own
+(read from their signatures and from :mod:`rmsprop_jax.transforms`). Bias
+correction follows the state: a state keeps a step count exactly when it was
+built with ``bias_correction=True``. Where a state keeps no count (Adagrad's,
+uncorrected RMS) and the number of updates is needed, it comes from an
+enclosing ``inject_hyperparams`` state or from the ``steps`` argument.
 
 States are found by type with a ``jax.tree_util`` traversal that stops at
 ``ScaleByRmsState``, ``AccumulateSquaresState``, ``ScaleByRpropState``,
@@ -40,7 +48,8 @@ NamedTuple, tuple and dict is a node to descend into.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -49,13 +58,17 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks
+from rmsprop_jax.presets import _decayed_lr
 from rmsprop_jax.transforms import (
     AccumulateSquaresState,
     PreconditionByRmsState,
     ScaleByRmsState,
     ScaleByRpropState,
+    accumulate_squares,
+    precondition_by_rms,
+    scale_by_rms,
 )
-from rmsprop_jax.transforms._shared import root
+from rmsprop_jax.transforms._shared import one_minus_power, root
 
 __all__ = [
     "STATISTICS",
@@ -71,7 +84,27 @@ STATISTICS: tuple[str, ...] = ("min", "median", "max", "mean")
 
 _OURS = (ScaleByRmsState, AccumulateSquaresState, ScaleByRpropState)
 _INJECT = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
-_DEFAULT_EPS = {ScaleByRmsState: 1e-8, AccumulateSquaresState: 1e-10}
+# Hyperparameter names an enclosing inject_hyperparams may hold: this
+# library's, then the frameworks' names the presets keep.
+_NAMES = {
+    "learning_rate": ("learning_rate", "lr"),
+    "eps": ("eps", "epsilon"),
+    "decay": ("decay", "b2", "alpha", "rho"),
+}
+_PYTORCH_LR = "lr"  # PyTorch's name: its RMSprop and Adagrad add eps after the root
+
+
+def _primitive(state: Any, preconditioner: bool) -> Callable[..., Any]:
+    """The primitive that built ``state``: its defaults are the diagnostics'."""
+    if preconditioner:
+        return precondition_by_rms
+    if isinstance(state, AccumulateSquaresState):
+        return accumulate_squares
+    return scale_by_rms
+
+
+def _default(primitive: Callable[..., Any], name: str) -> Any:
+    return inspect.signature(primitive).parameters[name].default
 
 
 class _Found(NamedTuple):
@@ -134,15 +167,26 @@ def find_states(opt_state: optax.OptState) -> dict[str, Any]:
     return {_key(path): found.state for path, found in _walk(opt_state, (), {})}
 
 
-def _pick(name: str, given: Any, hyperparams: Mapping[str, Any], *keys: str) -> Any:
+def _pick(role: str, given: Any, found: _Found) -> Any:
+    """``given`` if not None, else the hyperparameter of the enclosing
+    ``inject_hyperparams`` under one of the names of ``role``."""
     if given is not None:
         return given
-    for key in keys:
-        if key in hyperparams:
-            return hyperparams[key]
+    names = _NAMES[role]
+    for key in names:
+        if key in found.hyperparams:
+            return found.hyperparams[key]
+    if found.outer_count is None:
+        where = "wrap the optimizer in optax.inject_hyperparams"
+    else:
+        held = ", ".join(sorted(found.hyperparams)) or "no numeric hyperparameter"
+        where = (
+            f"the enclosing optax.inject_hyperparams holds {held}, none of them "
+            f"named {' or '.join(names)}"
+        )
     raise ValueError(
-        f"`{name}` is needed and is not stored in optimizer states: pass "
-        f"{name}=..., or wrap the optimizer in optax.inject_hyperparams."
+        f"`{role}` is needed and is not stored in optimizer states: pass "
+        f"{role}=..., or {where}."
     )
 
 
@@ -171,17 +215,35 @@ def _second_moment(
     decay: ArrayLike | None,
     steps: ArrayLike | None,
 ) -> Any:
-    """The (bias-corrected) second moment tree of an RMS or Adagrad state."""
+    r"""The root of the (bias-corrected) second moment tree of an RMS or Adagrad
+    state (the states keep the roots, :math:`\sqrt{s}` and :math:`\sqrt{G}`)."""
     state = found.state
     if isinstance(state, AccumulateSquaresState):
-        return state.sum_of_squares
+        return state.root_sum_of_squares
     correct = state.count is not None if bias_correction is None else bias_correction
     if not correct:
-        return state.nu
-    beta = _pick("decay", decay, found.hyperparams, "decay", "b2")
-    t = _steps(found, steps, "bias correction")
-    correction = 1 - jnp.asarray(beta) ** jnp.maximum(t, 1)
-    return jax.tree.map(lambda n: n / correction.astype(n.dtype), state.nu)
+        return state.rms
+    beta = jnp.asarray(_pick("decay", decay, found))
+    # Before the first update (t = 0) the moment is still its initial value.
+    t = jnp.maximum(_steps(found, steps, "bias correction"), 1)
+    return jax.tree.map(
+        lambda r: r / jnp.sqrt(one_minus_power(beta, t, r.dtype)), state.rms
+    )
+
+
+def _has(role: str, found: _Found) -> bool:
+    return any(key in found.hyperparams for key in _NAMES[role])
+
+
+def _learning_rate(found: _Found, given: Any, steps: ArrayLike | None) -> Any:
+    """The learning rate of the last update; PyTorch Adagrad's ``lr_decay``
+    (from an enclosing ``inject_hyperparams``) divides it as the preset does."""
+    lr = _pick("learning_rate", given, found)
+    if given is None and "lr_decay" in found.hyperparams:
+        t = _steps(found, steps, "PyTorch Adagrad's decayed learning rate")
+        schedule = _decayed_lr(lr, found.hyperparams["lr_decay"])
+        lr = schedule(jnp.maximum(t, 1) - 1)  # the count of the last update
+    return lr
 
 
 def effective_learning_rates(
@@ -263,10 +325,16 @@ def effective_learning_rates(
         if isinstance(state, ScaleByRpropState):
             out[_key(path)] = state.step_size
             continue
-        lr = _pick("learning_rate", learning_rate, found.hyperparams, "learning_rate")
-        default_eps = _DEFAULT_EPS[type(state)]
-        e = eps if eps is not None else found.hyperparams.get("eps", default_eps)
-        inside = (not found.preconditioner) if eps_in_sqrt is None else eps_in_sqrt
+        lr = _learning_rate(found, learning_rate, steps)
+        primitive = _primitive(state, found.preconditioner)
+        if eps is not None or _has("eps", found):
+            e = _pick("eps", eps, found)
+        else:
+            e = _default(primitive, "eps")
+        inside = eps_in_sqrt
+        if inside is None:
+            pytorch = _PYTORCH_LR in found.hyperparams
+            inside = False if pytorch else _default(primitive, "eps_in_sqrt")
         moment = _second_moment(found, bias_correction, decay, steps)
 
         def rate(s: jax.Array, lr=lr, e=e, inside=inside) -> jax.Array:
@@ -324,8 +392,10 @@ def gradient_rms(
         moment = _second_moment(found, bias_correction, decay, steps)
         if isinstance(state, AccumulateSquaresState):
             t = jnp.maximum(_steps(found, steps, "Adagrad's gradient RMS"), 1)
-            moment = jax.tree.map(lambda g, t=t: g / t.astype(g.dtype), moment)
-        out[_key(path)] = jax.tree.map(jnp.sqrt, moment)
+            moment = jax.tree.map(
+                lambda r, t=t: r / jnp.sqrt(t.astype(r.dtype)), moment
+            )
+        out[_key(path)] = moment
     return out
 
 
@@ -360,7 +430,12 @@ def summarize(
     """
     for name in statistics:
         _checks.check_choice("statistics", name, STATISTICS)
-    reduce = {"min": jnp.min, "median": jnp.median, "max": jnp.max, "mean": jnp.mean}
+    reduce: dict[str, Callable[[jax.Array], jax.Array]] = {
+        "min": jnp.min,
+        "median": jnp.median,
+        "max": jnp.max,
+        "mean": jnp.mean,
+    }
     out = {}
     for key, tree in trees.items():
         for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
@@ -376,7 +451,10 @@ def report(
     eps: ArrayLike | None = None,
     *,
     statistics: Sequence[str] = ("min", "median", "max"),
-    **flags: Any,
+    eps_in_sqrt: bool | None = None,
+    bias_correction: bool | None = None,
+    decay: ArrayLike | None = None,
+    steps: ArrayLike | None = None,
 ) -> dict[str, jax.Array]:
     """Summaries of the effective learning rates and gradient RMS, to log.
 
@@ -390,13 +468,20 @@ def report(
       learning_rate: as in :func:`effective_learning_rates`.
       eps: as in :func:`effective_learning_rates`.
       statistics: as in :func:`summarize`.
-      **flags: ``eps_in_sqrt``, ``bias_correction``, ``decay``, ``steps``, as
-        in :func:`effective_learning_rates` (``steps`` is needed for Adagrad
-        outside ``inject_hyperparams``).
+      eps_in_sqrt: as in :func:`effective_learning_rates`.
+      bias_correction: as in :func:`effective_learning_rates`.
+      decay: as in :func:`effective_learning_rates`.
+      steps: as in :func:`effective_learning_rates`; needed for Adagrad outside
+        ``inject_hyperparams``.
 
     Returns:
       ``{"effective_learning_rate/<state>/<leaf>/<statistic>": scalar, ...,
       "gradient_rms/<state>/<leaf>/<statistic>": scalar, ...}``.
+
+    Raises:
+      ValueError: as :func:`effective_learning_rates` and
+        :func:`gradient_rms` (a needed hyperparameter or step count not
+        found), or an unknown statistic.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -409,9 +494,18 @@ def report(
       >>> {k: round(float(v), 4) for k, v in row.items()}
       {'effective_learning_rate/0/b/max': 0.0316, 'gradient_rms/0/b/max': 0.9487}
     """
-    rates = effective_learning_rates(opt_state, learning_rate, eps, **flags)
-    flags.pop("eps_in_sqrt", None)
-    rms = gradient_rms(opt_state, **flags)
+    rates = effective_learning_rates(
+        opt_state,
+        learning_rate,
+        eps,
+        eps_in_sqrt=eps_in_sqrt,
+        bias_correction=bias_correction,
+        decay=decay,
+        steps=steps,
+    )
+    rms = gradient_rms(
+        opt_state, bias_correction=bias_correction, decay=decay, steps=steps
+    )
     out = {}
     for prefix, trees in (("effective_learning_rate", rates), ("gradient_rms", rms)):
         stats = summarize(trees, statistics)

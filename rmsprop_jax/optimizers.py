@@ -11,7 +11,7 @@ from __future__ import annotations
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, transforms
+from rmsprop_jax import _checks, _inputs, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
 from rmsprop_jax.transforms._shared import check_decay
 
@@ -35,6 +35,7 @@ def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
     check_decay("b2", b2, bias_correction=True)
 
 
+@_inputs.optimizer
 def rmsprop(
     learning_rate: optax.ScalarOrSchedule = 0.01,
     decay: ArrayLike = 0.9,
@@ -108,6 +109,7 @@ def rmsprop(
     )
 
 
+@_inputs.optimizer
 def rprop(
     learning_rate: ArrayLike = 0.01,
     eta_minus: ArrayLike = 0.5,
@@ -166,6 +168,7 @@ def rprop(
     )
 
 
+@_inputs.optimizer
 def adagrad(
     learning_rate: optax.ScalarOrSchedule = 0.01,
     initial_accumulator_value: ArrayLike = 0.0,
@@ -205,6 +208,7 @@ def adagrad(
     )
 
 
+@_inputs.optimizer
 def sgd(
     learning_rate: optax.ScalarOrSchedule,
     momentum: ArrayLike | None = None,
@@ -243,6 +247,7 @@ def sgd(
     )
 
 
+@_inputs.optimizer
 def sign_sgd(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformation:
     r"""Sign descent: ``chain(scale_by_sign, scale_by_learning_rate)``.
 
@@ -271,6 +276,7 @@ def sign_sgd(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformat
     )
 
 
+@_inputs.optimizer
 def adam(
     learning_rate: optax.ScalarOrSchedule = 1e-3,
     b1: ArrayLike = 0.9,
@@ -322,6 +328,7 @@ def adam(
     )
 
 
+@_inputs.optimizer
 def laprop(
     learning_rate: optax.ScalarOrSchedule = 4e-4,
     b1: ArrayLike = 0.9,

@@ -1,4 +1,11 @@
-"""Test problems and trajectory helpers shared by the test modules."""
+"""Test problems and trajectory helpers shared by the test modules.
+
+Two runners: :func:`trajectory` trains through the library's sweep engine (what
+a test that trains should use), :func:`run` steps a plain Python loop one
+update at a time (the oracle the engine and the references are compared
+against). One closeness assertion, :func:`assert_trees_close`, and its
+step-by-step form :func:`assert_paths_close`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from rmsprop_jax.sweep import sweep
 
 
 def nonlinear_loss(params) -> jax.Array:
@@ -85,14 +94,63 @@ def run_reference(
     return path
 
 
+def trajectory(
+    tx: optax.GradientTransformation | Callable[..., optax.GradientTransformation],
+    loss_fn: Callable,
+    params,
+    steps: int,
+    **options,
+):
+    """Params before each of ``steps`` updates and after the last, trained by
+    :func:`rmsprop_jax.sweep.sweep`: the params' pytree with leaves ``(steps +
+    1, *leaf.shape)``.
+
+    ``tx`` is a gradient transformation or a factory; the loss is passed as
+    ``value=``. No divergence threshold: the run is not frozen unless it
+    leaves the finite numbers. ``options`` go to ``sweep`` (``grid``,
+    ``data``, ``batch_size``, ...; with a grid the leaves get its axes first).
+    """
+    make = (lambda: tx) if isinstance(tx, optax.GradientTransformation) else tx
+    options.setdefault("divergence_threshold", None)
+    result = sweep(make, loss_fn, params, steps=steps, record="params", **options)
+    lead = np.ndim(result.diverged)
+    return jax.tree.map(
+        lambda rec, last: np.concatenate(
+            [np.asarray(rec), np.expand_dims(np.asarray(last), lead)], axis=lead
+        ),
+        result.records["params"],
+        result.final_params,
+    )
+
+
+def _flat(tree) -> np.ndarray:
+    """Every leaf of ``tree`` raveled and joined, in NumPy (keeps float64)."""
+    leaves = [np.ravel(np.asarray(x)) for x in jax.tree.leaves(tree)]
+    return np.concatenate(leaves) if leaves else np.zeros(0)
+
+
+def assert_trees_close(
+    actual, expected, *, rtol: float = 1e-6, atol: float = 0.0, err_msg: str = ""
+) -> None:
+    """``actual`` and ``expected`` have the same pytree structure (unless one
+    is a bare array: a flattened path step) and leaf values within
+    ``rtol``/``atol``."""
+    trees = [jax.tree.structure(t).num_nodes > 1 for t in (actual, expected)]
+    if all(trees):
+        assert jax.tree.structure(actual) == jax.tree.structure(expected), err_msg
+    got, want = _flat(actual), _flat(expected)
+    assert got.shape == want.shape, f"{err_msg} sizes {got.shape} != {want.shape}"
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=err_msg)
+
+
 def assert_paths_close(path, expected, *, rtol=1e-12, atol=1e-12) -> None:
-    assert len(path) == len(expected)
+    """Two trajectories, step by step: sequences of pytrees, or arrays whose
+    leading axis is the step; the first step that differs is named."""
+    assert len(path) == len(expected), (len(path), len(expected))
     for step, (got, want) in enumerate(zip(path, expected, strict=True)):
-        got_flat = jax.flatten_util.ravel_pytree(got)[0]
-        want_flat = jax.flatten_util.ravel_pytree(want)[0]
-        np.testing.assert_allclose(
-            np.asarray(got_flat),
-            np.asarray(want_flat),
+        assert_trees_close(
+            got,
+            want,
             rtol=rtol,
             atol=atol,
             err_msg=f"trajectories differ at step {step}",

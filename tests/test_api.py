@@ -29,6 +29,9 @@ CONTRACT = {
     "sgd": "(learning_rate, momentum=None, nesterov=False)",
     "sign_sgd": "(learning_rate)",
     "adam": "(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08)",
+    "laprop": "(learning_rate=0.0004, b1=0.9, b2=0.999, eps=1e-15)",
+    "precondition_by_rms": "(inner, decay=0.999, eps=1e-08, *, eps_in_sqrt=False, "
+    "bias_correction=True, inner_decay=None, accumulator_dtype=None)",
 }
 
 

@@ -1,4 +1,9 @@
-"""The memoised dtype helpers give what ``jnp.result_type`` / ``astype`` give."""
+"""The memoised dtype helpers give what ``jnp.result_type`` / ``astype`` give.
+
+``compute_dtype`` promotes the arrays' *own* dtypes (a weakly typed float64
+gradient is computed in float64, not demoted as a weak type would be) and
+gives the real dtype of a complex one (complex leaves are split into real
+pairs before any arithmetic)."""
 
 from __future__ import annotations
 
@@ -24,9 +29,18 @@ def test_compute_dtype_equals_result_type(x64):
         arrays = [jnp.ones(3, d) for d in dtypes] + [jnp.asarray(w) for w in WEAK]
         for a, b in itertools.product(arrays, repeat=2):
             assert jax.typeof(a).weak_type == (a.ndim == 0)
-            want = jnp.result_type(jnp.float32, a, b)
+            want = jnp.result_type(jnp.float32, a.dtype, b.dtype)
             assert _dtypes.compute_dtype(a, b) == want, (a.dtype, b.dtype)
-            assert _dtypes.compute_dtype(a) == jnp.result_type(jnp.float32, a)
+            assert _dtypes.compute_dtype(a) == jnp.result_type(jnp.float32, a.dtype)
+
+
+def test_compute_dtype_of_complex_and_weak_float64():
+    assert _dtypes.compute_dtype(jnp.ones(2, jnp.complex64)) == jnp.float32
+    with jax.enable_x64(True):
+        weak = jnp.asarray(2.0)
+        assert jax.typeof(weak).weak_type and weak.dtype == jnp.float64
+        assert _dtypes.compute_dtype(weak) == jnp.float64
+        assert _dtypes.compute_dtype(jnp.ones(2, jnp.complex128)) == jnp.float64
 
 
 def test_compute_dtype_follows_the_promotion_mode():

@@ -78,8 +78,48 @@ def test_main_demo_prints_the_valley_table_and_verdicts(tiny_run):
     _, stdout, stderr, *_ = tiny_run
     assert "Elongated valley 3*w1^2 + 10*w2^2" in stdout
     assert "steps to loss < 0.001" in stdout
-    assert "Claims of the digest" in stdout and "report.html" in stdout
+    assert "The claims about RMSprop" in stdout and "report.html" in stdout
     assert "100%" in stderr  # the progress bar reached the end
+
+
+def test_summary_prints_each_claim_with_its_verdicts_and_settings(tiny_run):
+    _, stdout, *_ = tiny_run
+    summary = stdout[stdout.index("The claims about RMSprop") :]
+    for claim, text in _report.CLAIMS.items():
+        assert f"{claim}. {text}" in summary
+    # Claims measured in two settings name each setting, and say why they differ
+    # whenever the verdicts do.
+    assert "an MLP on digits" in summary and "two-dimensional landscapes" in summary
+    assert "saddle aligned with the axes" in summary and "turned by 45" in summary
+    for block in summary.split("\n\n  ")[1:]:
+        verdicts = {line.strip()[2:] for line in block.splitlines() if "- " in line}
+        assert ("settings differ" in block) == (len(verdicts) > 1), block
+
+
+def test_judge_names_the_conditions_under_which_a_claim_holds():
+    judge = _report.judge
+    assert judge({"a": True, "b": True}) == "holds"
+    assert judge({"a": False}, detail="3 vs 4") == "does not hold: 3 vs 4"
+    assert judge({"a": True, "b": False, "c": False}) == (
+        "holds only when a, not when b or c"
+    )
+    assert judge({"x": False, "y": True}, parts=True) == (
+        "holds only in part: y; but not: x"
+    )
+    with pytest.raises(ValueError, match="empty"):
+        judge({})
+
+
+def test_no_experiment_writes_its_own_training_loop():
+    # Every experiment trains through rmsprop_jax.sweep (one call each).
+    for path in (ROOT / "experiments").glob("*.py"):
+        text = path.read_text()
+        for loop in ("lax.scan", "jax.vmap", "fori_loop", "while_loop"):
+            assert loop not in text, f"{path.name} uses {loop}"
+        if path.stem in experiments.EXPERIMENTS and path.stem not in (
+            "reproduce_worked_example",  # two steps by hand, as the digest does
+        ):
+            assert "sweep(" in text or "nx.tune" in text, path.name
 
 
 def test_nothing_is_written_inside_the_library(tiny_run):

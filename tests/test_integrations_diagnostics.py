@@ -293,3 +293,76 @@ def test_csv_logging_example(tmp_path):
     assert float(written[0][key]) == 0.0  # the warmup starts at learning rate 0
     assert all(float(r[key]) >= 0 for r in written) and float(written[-1][key]) > 0
     assert rows[-1]["loss"] < rows[0]["loss"]
+
+
+# Each preset with a second moment, inside inject_hyperparams under the
+# framework's own names (lr, epsilon, alpha, rho, lr_decay): with no momentum
+# and no weight decay, the last update is exactly -rate * gradient, which
+# checks the learning rate, eps, its placement and PyTorch Adagrad's lr_decay.
+PRESETS_INJECTED = {
+    "torch_rmsprop": (rj.presets.torch_rmsprop, dict(lr=LR, alpha=0.8, eps=EPS)),
+    "torch_adagrad": (
+        rj.presets.torch_adagrad,
+        dict(lr=LR, lr_decay=0.3, eps=EPS),
+    ),
+    "keras_rmsprop": (
+        rj.presets.keras_rmsprop,
+        dict(learning_rate=LR, rho=0.8, epsilon=EPS),
+    ),
+    "keras_adagrad": (rj.presets.keras_adagrad, dict(learning_rate=LR, epsilon=EPS)),
+    "tf1_rmsprop": (
+        rj.presets.tf1_rmsprop,
+        dict(learning_rate=LR, decay=0.8, epsilon=EPS),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS_INJECTED))
+def test_presets_inside_inject_hyperparams(name, x64):
+    factory, kwargs = PRESETS_INJECTED[name]
+    tx = optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float64)(**kwargs)
+    grads, updates, state = _history(tx)
+    rates = diagnostics.effective_learning_rates(state)
+    (path,) = rates
+    for key in ("kernel", "bias"):
+        np.testing.assert_allclose(
+            updates[-1][key], -rates[path][key] * grads[-1][key], rtol=1e-12
+        )
+    row = diagnostics.report(state, statistics=("max",), steps=STEPS)
+    assert sorted(row) == [
+        f"{kind}/{path}/{key}/max"
+        for kind in ("effective_learning_rate", "gradient_rms")
+        for key in ("bias", "kernel")
+    ]
+
+
+def test_defaults_are_the_primitives_own(x64):
+    """Without inject_hyperparams or eps=, eps and its placement are the
+    defaults of the primitive that built the state."""
+    for tx, eps, inside in (
+        (rj.rmsprop(LR), 1e-8, True),  # scale_by_rms
+        (rj.adagrad(LR), 1e-10, True),  # accumulate_squares
+        (rj.adam(LR), 1e-8, False),  # precondition_by_rms
+    ):
+        grads, updates, state = _history(tx, steps=1)
+        (rates,) = diagnostics.effective_learning_rates(
+            state, learning_rate=LR, decay=0.999
+        ).values()
+        (moment,) = diagnostics.find_states(state).values()
+        root = getattr(moment, "rms", getattr(moment, "root_sum_of_squares", None))
+        s = jax.tree.map(np.square, root)
+        if isinstance(tx.init(init_params())[0], rj.PreconditionByRmsState):
+            s = jax.tree.map(lambda n: n / (1 - 0.999), s)  # bias-corrected, t = 1
+        for key in ("kernel", "bias"):
+            want = LR / (np.sqrt(s[key] + eps) if inside else np.sqrt(s[key]) + eps)
+            np.testing.assert_allclose(rates[key], want, rtol=1e-12)
+
+
+def test_missing_hyperparameter_inside_inject_hyperparams_names_what_it_holds():
+    tx = optax.inject_hyperparams(lambda rate, eps: rj.rmsprop(rate, eps=eps))(
+        rate=LR, eps=EPS
+    )
+    state = tx.init(init_params())
+    with pytest.raises(ValueError, match="holds eps, rate, none of them named"):
+        diagnostics.effective_learning_rates(state)
+    assert diagnostics.report(state, learning_rate=LR)  # the explicit value

@@ -25,12 +25,12 @@ def test_equinox_training_reaches_the_target(name):
 
 
 ACCUMULATORS = {
-    "rmsprop": (rj.rmsprop(), lambda s: [s[0].nu]),
+    "rmsprop": (rj.rmsprop(), lambda s: [s[0].rms]),
     "rprop": (
         rj.rprop(variant="irprop+"),
         lambda s: [s[0].step_size, s[0].prev_update],
     ),
-    "adam": (rj.adam(), lambda s: [s[0].rms.nu, s[0].inner.trace]),
+    "adam": (rj.adam(), lambda s: [s[0].rms.rms, s[0].inner.trace]),
 }
 
 

@@ -292,14 +292,18 @@ def scheduled():
         elif how == "injected":
             tx = optax.inject_hyperparams(factory)(**{**kwargs, "learning_rate": lr})
         else:  # the unit-learning-rate optimizer, scaled by hand each step
-            tx = optax.chain(
-                factory(**{**kwargs, "learning_rate": 1.0}), optax.scale_by_schedule(lr)
-            )
+            # The optimizers evaluate a schedule at a count in the default
+            # integer dtype (int64 here: float64 learning rates);
+            # inject_hyperparams evaluates it itself, at its int32 count
+            # (float32 learning rates, optax's own rule).
+            count_dtype = jnp.int32 if how == "by_hand_int32" else int
+            by_hand = optax.scale_by_schedule(lambda c: lr(c.astype(count_dtype)))
+            tx = optax.chain(factory(**{**kwargs, "learning_rate": 1.0}), by_hand)
         return train(tx, _params64(), 60, _batch64())[0]
 
     return {
         how: _for_all(SCHEDULABLE, lambda n, how=how: run(n, how))
-        for how in ("scheduled", "injected", "by_hand")
+        for how in ("scheduled", "injected", "by_hand", "by_hand_int32")
     }
 
 
@@ -307,6 +311,7 @@ def scheduled():
 def test_schedules_scale_each_step(scheduled, name):
     expected = scheduled["by_hand"][name]
     assert_trees_close(scheduled["scheduled"][name], expected, rtol=1e-9, atol=1e-12)
+    expected = scheduled["by_hand_int32"][name]
     assert_trees_close(scheduled["injected"][name], expected, rtol=1e-9, atol=1e-12)
 
 

@@ -97,7 +97,7 @@ def test_other_parameter_shapes_fail_clearly(example, saved):
     params = {"kernel": jnp.zeros((5, 2)), "bias": jnp.zeros(2)}
     with pytest.raises(
         ValueError,
-        match=r"opt_state/0/nu/kernel is float32\[4,2\], the target float32\[5,2\]",
+        match=r"opt_state/0/rms/kernel is float32\[4,2\], the target float32\[5,2\]",
     ):
         example.restore(saved["rmsprop"]["path"], make("rmsprop"), params)
 
@@ -117,7 +117,7 @@ def test_a_dtype_change_is_caught_where_orbax_would_cast(example, saved):
     )
     with ocp.StandardCheckpointer() as checkpointer:
         restored = checkpointer.restore(path, target)  # Orbax casts silently
-        assert restored["opt_state"][0].nu["kernel"].dtype == jnp.bfloat16
+        assert restored["opt_state"][0].rms["kernel"].dtype == jnp.bfloat16
         with pytest.raises(
             ValueError, match=r"is float32\[4,2\], the target bfloat16\[4,2\]"
         ):
@@ -173,6 +173,6 @@ def test_migrate_drops_only_what_it_is_told(saved):
     old = _old_layout(state)
     with pytest.raises(ValueError, match="in the saved tree only: 0/count"):
         migrate(old, state, drop=())
-    renamed = [{"nu_": old[0]["nu"], "mu": None}, old[1]]
-    with pytest.raises(ValueError, match="in the target only: 0/nu/"):
+    renamed = [{"rms_": old[0]["rms"], "mu": None}, old[1]]
+    with pytest.raises(ValueError, match="in the target only: 0/rms/"):
         migrate(renamed, state)

@@ -44,7 +44,7 @@ def test_on_8_simulated_cpu_devices():
     root = pathlib.Path(__file__).resolve().parents[1]
     command = [
         *(sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"),
-        *("-o", "python_functions=multidevice_*", "-o", "addopts=-ra"),
+        *("-o", "python_functions=multidevice_*", "-o", "addopts=-ra -p no:dash"),
     ]
     done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]

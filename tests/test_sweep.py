@@ -258,6 +258,39 @@ def test_mini_batches_follow_epoch_permutations(x64):
     )
 
 
+def test_batches_in_stored_order_replay_a_gradient_sequence():
+    # shuffle=False: step t sees batch t mod (n // batch_size), no key needed, so a
+    # data set of gradients g_t with loss sum(g_t * w) feeds the optimizer g_t.
+    plan = _program.batch_plan(None, 2, 5, 6, 2, shuffle=False)
+    np.testing.assert_array_equal(plan[1], [[0, 1], [2, 3]] * 3)  # sample 4 dropped
+    grads = np.array([[0.1], [0.1], [-0.3]], np.float32)
+    result = sweep(
+        rj.sgd,
+        lambda w, g: jnp.sum(g * w),
+        jnp.zeros(1),
+        grid(learning_rate=[0.5, 1.0]),
+        steps=7,
+        data=grads,
+        batch_size=1,
+        shuffle=False,
+        divergence_threshold=None,
+        record="updates",
+    )
+    expected = -np.tile(grads[:, 0], 3)[:7]
+    np.testing.assert_allclose(result.records["updates"][1, :, 0], expected)
+    np.testing.assert_allclose(result.records["updates"][0, :, 0], 0.5 * expected)
+    with pytest.raises(ValueError, match="`shuffle` must be a bool"):
+        sweep(
+            rj.sgd,
+            lambda w, g: jnp.sum(g * w),
+            jnp.zeros(1),
+            steps=2,
+            data=grads,
+            batch_size=1,
+            shuffle=1,
+        )
+
+
 # --- static switches ------------------------------------------------------------
 
 
@@ -509,3 +542,211 @@ def test_strings_are_allowed_for_unannotated_factories():
 def test_bad_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         sweep(rj.rmsprop, rosenbrock, jnp.array(W0), grid(decay=[0.9]), **kwargs)
+
+
+# --- records, several optimizers, start points, landscapes -------------------------
+
+
+def quadratic(w):
+    return 3 * w[0] ** 2 + 10 * w[1] ** 2
+
+
+OPTIMIZERS = {
+    "sgd": rj.sgd,
+    "rmsprop": rj.rmsprop,
+    "adagrad": rj.adagrad,
+    "adam": rj.adam,
+    "rprop": functools.partial(rj.rprop, variant="irprop+"),
+}
+STARTS = np.array([[-1.5, 2.0], [0.5, -0.3]])
+
+
+def test_records_equal_the_loop_and_the_diagnostics(x64):
+    from helpers import run
+
+    from rmsprop_jax import diagnostics
+
+    steps, every = 7, 3
+    result = sweep(
+        OPTIMIZERS,
+        rosenbrock,
+        None,
+        grid(learning_rate=[1e-3, 3e-4]),
+        steps=steps,
+        starts=jnp.asarray(STARTS),
+        record=RECORD_ALL,
+        record_every=every,
+    )
+    assert result.optimizers == tuple(OPTIMIZERS) and not np.any(result.diverged)
+    assert result.records["params"].shape == (5, 2, 2, 3, 2)  # opt, lr, start, j, w
+    assert result.records["loss"].shape == (5, 2, 2, 3)
+    grad = jax.jit(jax.grad(rosenbrock))
+    for name, make in OPTIMIZERS.items():
+        for lr, s in ((1e-3, 0), (1e-3, 1), (3e-4, 1)):
+            tx = optax.with_extra_args_support(make(learning_rate=lr))
+            path = run(tx, rosenbrock, jnp.asarray(STARTS[s]), steps, pass_value=True)
+            got = result.path(optimizer=name, learning_rate=lr, start=s)
+            kept = path[:steps:every]
+            np.testing.assert_allclose(got["params"], kept, rtol=1e-12)
+            np.testing.assert_allclose(got["loss"], [rosenbrock(p) for p in kept])
+            np.testing.assert_allclose(got["grads"], [grad(p) for p in kept])
+            if (lr, s) != (1e-3, 0):
+                continue
+            # The state after step t, rebuilt along the loop's path, read by
+            # the diagnostics functions.
+            state = tx.init(path[0])
+            for t in range(steps):
+                p = path[t]
+                _, state = tx.update(grad(p), state, p, value=rosenbrock(p))
+                if t % every:
+                    continue
+                j = t // every
+                np.testing.assert_allclose(got["updates"][j], path[t + 1] - p)
+                decay = 0.999 if name == "adam" else None  # adam's b2
+                expect = _diagnostics_of(diagnostics, state, lr, decay, t + 1)
+                for key, value in expect.items():
+                    np.testing.assert_allclose(
+                        got[key][j], value, rtol=1e-12, err_msg=f"{name} {key}"
+                    )
+
+
+RECORD_ALL = (
+    "loss",
+    "params",
+    "grads",
+    "updates",
+    "effective_lr",
+    "gradient_rms",
+    "second_moment",
+    "step_size",
+)
+
+
+def _diagnostics_of(diagnostics, state, lr, decay, t):
+    """What the records must hold: the diagnostics functions on the loop's state,
+    NaN where an optimizer keeps no such quantity."""
+    nan = np.full(2, np.nan)
+    found = list(diagnostics.find_states(state).values())
+    rates = diagnostics.effective_learning_rates(state, lr, decay=decay, steps=t)
+    rms = diagnostics.gradient_rms(state, decay=decay, steps=t)
+    # The states keep roots: rms = sqrt(s), root_sum_of_squares = sqrt(G).
+    roots = [getattr(s, "rms", getattr(s, "root_sum_of_squares", None)) for s in found]
+    moment = [np.square(r) for r in roots if r is not None]
+    step = [s.step_size for s in found if hasattr(s, "step_size")]
+    return {
+        "effective_lr": next(iter(rates.values()), nan),
+        "gradient_rms": next(iter(rms.values()), nan),
+        "second_moment": moment[0] if moment else nan,
+        "step_size": step[0] if step else nan,
+    }
+
+
+def test_landscapes_starts_and_numbers_never_recompile():
+    from rmsprop_jax.sweep import compilations
+
+    landscapes = {"rosenbrock": rosenbrock, "quadratic": quadratic}
+    opts = {"sgd": rj.sgd, "rprop": functools.partial(rj.rprop, variant="rprop-")}
+
+    def call(landscape, lr, starts):
+        return sweep(
+            opts,
+            landscapes,
+            None,
+            grid(landscape=[landscape], learning_rate=lr),
+            steps=20,
+            starts=jnp.asarray(starts),
+            record=("params", "loss", "effective_lr"),
+        )
+
+    first = call("rosenbrock", [1e-3, 1e-2], STARTS)
+    before = compilations()
+    second = call("quadratic", [2e-3, 3e-2], STARTS[::-1])
+    third = sweep(  # a fresh partial with equal arguments is the same optimizer
+        {"sgd": rj.sgd, "rprop": functools.partial(rj.rprop, variant="rprop-")},
+        landscapes,
+        None,
+        grid(landscape=["rosenbrock"], learning_rate=[1e-3, 1e-2]),
+        steps=20,
+        starts=jnp.asarray(STARTS),
+        record=("params", "loss", "effective_lr"),
+    )
+    assert compilations() == before
+    np.testing.assert_array_equal(third.records["params"], first.records["params"])
+    # Each landscape equals a sweep of that loss function alone.
+    alone = sweep(
+        rj.sgd,
+        quadratic,
+        None,
+        grid(learning_rate=[2e-3, 3e-2]),
+        steps=20,
+        starts=jnp.asarray(STARTS[::-1]),
+    )
+    np.testing.assert_allclose(second.losses[0, 0], alone.losses, rtol=1e-6)
+    # All landscapes at once: a leading landscape axis, same numbers.
+    both = sweep(
+        rj.sgd, landscapes, jnp.asarray(STARTS[1]), grid(learning_rate=[2e-3]), steps=20
+    )
+    assert both.landscapes == ("rosenbrock", "quadratic") and both.losses.shape == (
+        2,
+        1,
+        20,
+    )
+    np.testing.assert_allclose(both.losses[1, 0], alone.losses[0, 0], rtol=1e-6)
+
+
+def test_several_optimizers_take_only_their_names(x64):
+    g = grid(learning_rate=[0.01], decay=[0.5, 0.9])
+    result = sweep(
+        {"sgd": rj.sgd, "rmsprop": rj.rmsprop}, rosenbrock, jnp.array(W0), g, steps=15
+    )
+    assert result.grid.shape == (2, 1, 2) and len(result.groups) == 2
+    np.testing.assert_array_equal(result.losses[0, 0, 0], result.losses[0, 0, 1])
+    alone = sweep(rj.rmsprop, rosenbrock, jnp.array(W0), g, steps=15)
+    np.testing.assert_allclose(result.losses[1], alone.losses, rtol=1e-12)
+    assert result.best().config["optimizer"] in ("sgd", "rmsprop")
+    with pytest.raises(
+        ValueError, match=r"`decya` is not a parameter of any .* Did you mean 'decay'"
+    ):
+        sweep(
+            {"sgd": rj.sgd, "rmsprop": rj.rmsprop},
+            rosenbrock,
+            jnp.array(W0),
+            grid(decya=[0.9]),
+            steps=3,
+        )
+
+
+def test_divergence_makes_records_nan():
+    result = sweep(
+        rj.sgd,
+        rosenbrock,
+        jnp.array(W0),
+        grid(learning_rate=[1e-4, 0.05]),
+        steps=30,
+        record=("params", "updates"),
+    )
+    at = int(result.diverged_at[1])
+    params, updates = result.records["params"][1], result.records["updates"][1]
+    assert np.all(np.isfinite(params[: at + 1])) and np.all(np.isnan(params[at + 1 :]))
+    assert np.all(np.isnan(updates[at:])) and np.all(np.isfinite(updates[:at]))
+    assert np.all(np.isfinite(result.records["params"][0]))
+
+
+def test_recording_memory_is_estimated_before_running():
+    w0 = jnp.zeros(1000)
+    g = grid(learning_rate=[0.1, 0.2, 0.3, 0.4])
+    square = lambda w: jnp.sum(w**2)  # noqa: E731
+    # 4 runs x 50 records x 4 kB = 800 kB: fits in 1 MB by chunking (one run in flight).
+    chunked = sweep(
+        rj.sgd, square, w0, g, steps=50, record="params", memory_limit=10**6
+    )
+    plain = sweep(rj.sgd, square, w0, g, steps=50, record="params")
+    np.testing.assert_array_equal(chunked.records["params"], plain.records["params"])
+    with pytest.raises(
+        ValueError, match=r"more than memory_limit=500000 .*`record_every=2`"
+    ):
+        sweep(rj.sgd, square, w0, g, steps=50, record="params", memory_limit=500_000)
+    with pytest.raises(ValueError, match="Did you mean 'params'"):
+        sweep(rj.sgd, square, w0, g, steps=5, record="param")
+    with pytest.raises(ValueError, match="`record_every` must be a positive int"):
+        sweep(rj.sgd, square, w0, g, steps=5, record="params", record_every=0)

@@ -215,7 +215,8 @@ def test_scale_by_rms_first_step(maybe_jit, decay, eps):
         g, rj.scale_by_rms().init(g)
     )
     np.testing.assert_allclose(out, g / np.sqrt((1 - decay) * g**2 + eps), rtol=1e-6)
-    np.testing.assert_allclose(state.nu, (1 - decay) * g**2, rtol=1e-6)
+    # The state keeps the root of the second moment, sqrt(s).
+    np.testing.assert_allclose(state.rms, np.sqrt((1 - decay) * g**2), rtol=1e-6)
 
 
 def test_scale_by_rms_beta_zero_is_sign_descent():
@@ -296,8 +297,9 @@ def test_inner_decay_needs_bias_correction():
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_inner_decay_is_the_inner_bias_correction_with_one_count(x64, dtype):
-    """``inner_decay=b1`` gives the values of a bias-corrected inner momentum,
-    bit for bit, with one step count in the state instead of two."""
+    """``inner_decay=b1`` gives the values of a bias-corrected inner momentum
+    (to one rounding: the shared count folds both corrections into one
+    factor), with one step count in the state instead of two."""
     b1 = 0.8
     shared = rj.precondition_by_rms(rj.momentum(b1, dampening=b1), inner_decay=b1)
     separate = rj.precondition_by_rms(
@@ -311,7 +313,7 @@ def test_inner_decay_is_the_inner_bias_correction_with_one_count(x64, dtype):
         (u1, states[0]), (u2, states[1]) = (
             tx.update(g, s) for tx, s in zip((shared, separate), states, strict=True)
         )
-        np.testing.assert_array_equal(u1, u2)
+        np.testing.assert_allclose(u1, u2, rtol=4 * jnp.finfo(dtype).eps)
     counts = [sum(x.shape == () for x in jax.tree.leaves(s)) for s in states]
     assert counts == [1, 2]
 
@@ -382,7 +384,9 @@ def test_dtypes(make, dtype):
     update = jax.jit(lambda g, s: tx.update(g, s, params, value=1.0))
     for g in ([300.0, 0.0, 1e-4, -2.0], [-300.0, 0.0, 1e-4, 3.0]):
         u, new_state = update(jnp.array(g, dtype), state)
-        assert u.dtype == dtype
+        # Primitives return the compute dtype (float32 for 16-bit gradients):
+        # a chain's links pass unrounded values; optimizers cast once.
+        assert u.dtype == jnp.float32
         chex.assert_tree_all_finite(u)
         assert float(u[1]) == 0.0  # zero gradient: zero update, not NaN
         chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
@@ -392,9 +396,9 @@ def test_dtypes(make, dtype):
 def test_accumulator_dtype_override():
     tx = rj.scale_by_rms(accumulator_dtype=jnp.bfloat16)
     state = tx.init(jnp.zeros(3, jnp.float32))
-    assert state.nu.dtype == jnp.bfloat16
+    assert state.rms.dtype == jnp.bfloat16
     u, new_state = tx.update(jnp.ones(3), state)
-    assert u.dtype == jnp.float32 and new_state.nu.dtype == jnp.bfloat16
+    assert u.dtype == jnp.float32 and new_state.rms.dtype == jnp.bfloat16
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-r"""Hyperparameter sweeps as one compiled program.
+r"""The trajectory engine: whole grids of training runs as one compiled program.
 
 Build a grid of configurations, then train every configuration at once::
 
@@ -14,13 +14,29 @@ Build a grid of configurations, then train every configuration at once::
     result.best().config     # {'decay': ..., 'learning_rate': ...}
     print(result.table())    # config columns + final_loss, min_loss, diverged
 
+or several optimizers from several start points, keeping every step::
+
+    paths = sweep({"sgd": rj.sgd, "rmsprop": rj.rmsprop}, loss, None,
+                  grid(learning_rate=[1e-3, 1e-2]), steps=1000,
+                  starts=jnp.array([[-1.5, 2.0], [1.0, -1.0]]),
+                  record=("params", "loss", "effective_lr"))
+    paths.records["params"].shape  # (2, 2, 2, 1000, 2): optimizer, lr, start, step, w
+    paths.path(optimizer="rmsprop", learning_rate=1e-2, start=0)
+
 The optimizer is built *inside* the traced function, so every numeric
-hyperparameter is a traced array and the whole grid is one
-``jax.jit(jax.vmap(...))`` with a ``lax.scan`` over the steps: one compilation,
-whatever the number of configurations. Static switches (``centered``,
-``eps_in_sqrt``, ``nesterov``, ``variant``, ``momentum=None``...) may be swept
-too: configurations are grouped by their static values, each group is one
-compiled program, and the results are merged back in grid order.
+hyperparameter is a traced array and the whole grid is one ``jax.jit``
+program: per group of runs sharing an optimizer and its static switches
+(``centered``, ``eps_in_sqrt``, ``nesterov``, ``variant``, ``momentum=None``...)
+a ``vmap`` of a ``lax.scan`` over the steps, merged back in grid order inside
+the program. Calls that change only numbers -- hyperparameters, start points,
+the landscape picked from the same mapping -- reuse it (:func:`compilations`
+counts the programs compiled). Per-step records (:data:`RECORDABLE`) come from
+the step itself and from :mod:`rmsprop_jax.diagnostics` applied to the state.
+
+Modules: ``_grid`` (grids and their checks against the factories),
+``_sweep`` (the phases of :func:`sweep`), ``_program`` (the compiled program),
+``_records`` (what can be recorded, and its memory), ``_result``
+(:class:`SweepResult`).
 """
 
 from rmsprop_jax.sweep._grid import Grid as Grid

@@ -320,7 +320,8 @@ def check_against(
             hint = f" Did you mean {close[0]!r}?" if close else ""
             if len(factories) == 1:
                 make_tx = next(iter(factories.values()))
-                own = ", ".join(next(iter(signatures.values())) or ())
+                first = next(iter(signatures.values()))
+                own = ", ".join(first or ())
                 raise ValueError(
                     f"`{name}` is not a parameter of {_describe(make_tx)}; its "
                     f"parameters are: {own or '(none)'}.{hint}"

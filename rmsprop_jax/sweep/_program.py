@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -304,8 +304,7 @@ def _merge(program: Program, parts: list[Any]) -> Any:
     return jax.tree.map(merge, *parts)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def run(
+def _run(
     program: Program,
     hyper: tuple[dict[str, jax.Array], ...],
     landscapes: tuple[jax.Array, ...] | jax.Array,
@@ -328,7 +327,10 @@ def run(
     _traces += 1
     outputs = []
     for i, spec in enumerate(program.groups):
-        column = landscapes[i] if program.per_run_landscape else landscapes
+        # per_run_landscape: one column per group, else one index for all.
+        column = cast(
+            jax.Array, landscapes[i] if program.per_run_landscape else landscapes
+        )
         outputs.append(
             _run_group(program, spec, hyper[i], column, keys, plans, params, data)
         )
@@ -339,8 +341,27 @@ def run(
     return merged, {"by_group": tuple(states)}
 
 
+# XLA:CPU's LLVM pipeline at level 1 instead of its default 3: 30% less
+# compile time for a batched scan on Rosenbrock (13% for the MLP), the same run
+# time (benchmarks/RESULTS_sweep.md). Other backends keep their defaults.
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+_run_cpu = jax.jit(_run, static_argnums=0, compiler_options=CPU_COMPILER_OPTIONS)
+_run_other = jax.jit(_run, static_argnums=0)
+
+
+def run(program: Program, *args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`_run`, jitted with the compile options of the default backend."""
+    jitted = _run_cpu if jax.default_backend() == "cpu" else _run_other
+    return jitted(program, *args)
+
+
 def batch_plan(
-    key: jax.Array, restarts: int, n: int, steps: int, batch_size: int
+    key: jax.Array | None,
+    restarts: int,
+    n: int,
+    steps: int,
+    batch_size: int,
+    shuffle: bool = True,
 ) -> np.ndarray:
     """``(restarts, steps, batch_size)`` int32 sample indices, made on the host.
 
@@ -348,19 +369,31 @@ def batch_plan(
     (NumPy's ``default_rng`` seeded with the key's bits and ``r``) and cuts it
     into batches; the last partial batch of an epoch is dropped. Host-side, so
     the compiled program holds no sort and no PRNG: it compiles in a fraction
-    of the time, and the batches are the same on every backend.
+    of the time, and the batches are the same on every backend. With
+    ``shuffle=False`` every epoch takes the samples in their stored order
+    (batch ``t`` of an epoch is samples ``t * batch_size`` to ``(t + 1) *
+    batch_size - 1``) and ``key`` may be None: a data set that *is* a
+    sequence (of gradients, say) is replayed as it stands, cycle after cycle.
 
     Examples:
       >>> import jax
       >>> from rmsprop_jax.sweep import batch_plan
       >>> batch_plan(jax.random.key(0), 2, 10, 7, 3).shape
       (2, 7, 3)
+      >>> batch_plan(None, 1, 5, 6, 2, shuffle=False)[0].tolist()
+      [[0, 1], [2, 3], [0, 1], [2, 3], [0, 1], [2, 3]]
     """
+    per_epoch = n // batch_size
+    epochs = -(-steps // per_epoch)
+    if not shuffle:
+        order = np.tile(np.arange(n), (epochs, 1))[:, : per_epoch * batch_size]
+        plan = order.reshape(-1, batch_size)[:steps]
+        return np.broadcast_to(plan, (restarts, *plan.shape)).astype(np.int32)
+    if key is None:
+        raise ValueError("shuffled batches need `key`; or pass `shuffle=False`.")
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
     bits = [int(b) for b in np.asarray(key).ravel()]
-    per_epoch = n // batch_size
-    epochs = -(-steps // per_epoch)
     plans = []
     for r in range(restarts):
         rng = np.random.default_rng([*bits, r])

@@ -112,10 +112,10 @@ def state_quantity(
         moment = None
         for s in found:
             if isinstance(s, ScaleByRmsState):
-                moment = s.nu
+                moment = jax.tree.map(jnp.square, s.rms)  # the state keeps sqrt(s)
                 break
             if isinstance(s, AccumulateSquaresState):
-                moment = s.sum_of_squares
+                moment = jax.tree.map(jnp.square, s.root_sum_of_squares)
                 break
         return _shaped_like(moment, params)
     if name == "step_size":

@@ -26,7 +26,7 @@ class Group(NamedTuple):
 class ConfigResult(NamedTuple):
     """One run of a sweep (with leading start and restart axes if any)."""
 
-    index: tuple[int, ...]  # position in the grid
+    index: tuple[int, ...]  # type: ignore[assignment]  # grid position (shadows tuple.index)
     config: dict[str, Value]  # grid values (with optimizer and landscape names)
     losses: jax.Array  # ([starts,] [restarts,] steps); NaN after divergence
     final_loss: jax.Array  # ([starts,] [restarts]); NaN where diverged
@@ -213,7 +213,9 @@ class SweepResult:
                 continue
             if not -size <= index < size:
                 raise ValueError(f"`{name}`={index} is out of range for {size}.")
-            out = jax.tree.map(lambda x, d=drop, i=index: np.take(x, i, axis=d), out)
+            out = jax.tree.map(
+                lambda x, d=drop, i=index: x[(slice(None),) * d + (i,)], out
+            )
         return out
 
     def _scores(self) -> np.ndarray:

@@ -92,6 +92,7 @@ def _data_size(data: Any, batch_size: int | None) -> int | None:
             f"axis; got leading sizes {sorted(map(str, sizes))}."
         )
     n = sizes.pop()
+    assert n is not None  # checked above
     if batch_size is not None and batch_size > n:
         raise ValueError(f"`batch_size` {batch_size} exceeds the {n} samples.")
     return n
@@ -165,42 +166,58 @@ class _GroupPlan(NamedTuple):
     optimizer: str
     static: tuple[tuple[str, Any], ...]
     traced: tuple[str, ...]
-    indices: list[int]  # flat indices of its runs in the full grid
-
-
-def _factory_config(config: dict, kinds: dict) -> dict:
-    return {n: v for n, v in config.items() if n in kinds}
+    indices: np.ndarray  # flat indices of its runs in the full grid
 
 
 def _groups(
     full: Grid, kinds: dict[str, dict[str, set[Any] | None]]
 ) -> list[_GroupPlan]:
-    """Runs grouped by optimizer and static switches, in order of appearance."""
-    groups: dict[tuple, list[int]] = {}
-    for i, config in enumerate(full.configs()):
-        name = config.get(OPTIMIZER, "")
-        own = kinds[name]
-        key = tuple(
-            (n, v if is_static(own[n], v) else _TRACED)
-            for n, v in _factory_config(config, own).items()
-        )
-        groups.setdefault((name, key), []).append(i)
-    return [
-        _GroupPlan(
-            name,
-            tuple((n, v) for n, v in key if v is not _TRACED),
-            tuple(n for n, v in key if v is _TRACED),
-            indices,
-        )
-        for (name, key), indices in groups.items()
-    ]
+    """Runs grouped by optimizer and static switches, in order of appearance.
+
+    Column by column: only the names that hold a static value somewhere
+    split a group, so a grid of numbers is one group at the cost of a look
+    at each distinct value.
+    """
+    runs = np.arange(len(full))
+    optimizers = np.asarray(full.column(OPTIMIZER)) if OPTIMIZER in full.names else None
+    plans = []
+    for name, own in kinds.items():
+        indices = runs if optimizers is None else runs[optimizers == name]
+        splitting = []  # names whose value decides the group
+        for n, n_kinds in own.items():
+            distinct = {(type(v), v) for v in full.column(n)}
+            if any(is_static(n_kinds, v) for _, v in distinct):
+                splitting.append(n)
+        groups: dict[tuple, list[int]] = {}
+        columns = [full.column(n) for n in splitting]
+        for i in indices.tolist() if splitting else ():
+            key = tuple(
+                v if is_static(own[n], v) else _TRACED
+                for n, v in zip(splitting, (c[i] for c in columns), strict=True)
+            )
+            groups.setdefault(key, []).append(i)
+        for key, members in groups.items() if splitting else [((), indices)]:
+            static = dict(zip(splitting, key, strict=True))
+            plans.append(
+                _GroupPlan(
+                    name,
+                    tuple(
+                        (n, static[n])
+                        for n in own
+                        if static.get(n, _TRACED) is not _TRACED
+                    ),
+                    tuple(n for n in own if static.get(n, _TRACED) is _TRACED),
+                    np.asarray(members, np.int64),
+                )
+            )
+    return plans
 
 
 def _validate(
     make_tx: Callable,
     plan: _GroupPlan,
     columns: dict[str, list[Any]],
-    configs: list[dict],
+    full: Grid,
 ) -> None:
     """Runs the factory's own checks on concrete values (traced ones cannot be
     checked): one call with the columns as NumPy arrays (this library's checks
@@ -211,15 +228,16 @@ def _validate(
         return
     except (TypeError, ValueError):
         pass  # not element-wise, or a bad value: the calls below tell which
-    for i in plan.indices:
+    names = [n for n, _ in plan.static] + list(plan.traced)
+    for i in plan.indices.tolist():
+        config = {n: full.column(n)[i] for n in full.names if n in names}
         try:
-            make_tx(**configs[i])
+            make_tx(**config)
         except (TypeError, ValueError) as err:
-            shown = {k: v for k, v in configs[i].items()}
-            raise ValueError(f"Configuration {i} {shown} is invalid: {err}") from err
+            raise ValueError(f"Configuration {i} {config} is invalid: {err}") from err
 
 
-def _column(values: list[Any]) -> jax.Array:
+def _column(values: list[Any]) -> np.ndarray:
     """Traced values keep their own precision: float32 (float64 under x64), or
     int for all-int columns; never the parameters' dtype."""
     if all(isinstance(v, int) for v in values):
@@ -270,20 +288,23 @@ def _build(
     landscapes: dict[str, Callable],
     options: dict[str, Any],
 ) -> _Call:
-    configs = full.configs()
-    names = list(landscapes)
-    index = [names.index(c.get(LANDSCAPE, names[0])) for c in configs]
-    per_run = len(set(index)) > 1
+    names = {name: i for i, name in enumerate(landscapes)}
+    if LANDSCAPE in full.names:
+        index = np.asarray([names[str(v)] for v in full.column(LANDSCAPE)], np.int32)
+    else:
+        index = np.zeros(len(full), np.int32)
+    per_run = bool(np.any(index != index[0]))
     specs, hyper, columns, groups = [], [], [], []
     for plan in plans:
         make_tx = factories[plan.optimizer]
-        own = [
-            _factory_config(configs[i], set(plan.static) | set(plan.traced))
-            for i in plan.indices
-        ]
-        values = {n: [c[n] for c in own] for n in plan.traced}
-        by_run = {i: c for i, c in zip(plan.indices, own, strict=True)}
-        _validate(make_tx, plan, values, by_run)
+        everything = len(plan.indices) == len(full)
+        values = {
+            n: list(full.column(n))
+            if everything
+            else [full.column(n)[i] for i in plan.indices.tolist()]
+            for n in plan.traced
+        }
+        _validate(make_tx, plan, values, full)
         specs.append(
             _program.GroupSpec(
                 make_tx=_program.Fn(make_tx),
@@ -293,11 +314,9 @@ def _build(
             )
         )
         hyper.append({n: _column(v) for n, v in values.items()})
-        columns.append(np.asarray([index[i] for i in plan.indices], np.int32))
-        groups.append(
-            Group(dict(plan.static), np.asarray(plan.indices), plan.optimizer or None)
-        )
-    order = np.concatenate([np.asarray(p.indices) for p in plans])
+        columns.append(index[plan.indices])
+        groups.append(Group(dict(plan.static), plan.indices, plan.optimizer or None))
+    order = np.concatenate([p.indices for p in plans])
     identity = np.array_equal(order, np.arange(order.size))
     program = _program.Program(
         groups=tuple(specs),
@@ -332,6 +351,7 @@ def sweep(
     record_every: int = 1,
     data: Any = None,
     batch_size: int | None = None,
+    shuffle: bool = True,
     key: jax.Array | None = None,
     restarts: int = 1,
     chunk_size: int | None = None,
@@ -402,6 +422,11 @@ def sweep(
         batch is dropped), planned on the host by :func:`batch_plan`, seeded
         by ``key`` and the restart number: configurations are compared on the
         same batches.
+      shuffle: with ``batch_size``, False takes the samples in their stored
+        order, epoch after epoch (step ``t`` sees batch ``t mod (n //
+        batch_size)``), and needs no ``key``: for data that is a sequence,
+        such as a fixed cycle of mini-batch gradients (``loss_fn = lambda w,
+        g: jnp.sum(g * w)`` makes ``g`` the gradient).
       key: PRNG key; needed when ``params`` is a function or with
         ``batch_size``. Restart ``r`` initialises with
         ``params(jax.random.split(key, restarts)[r])``.
@@ -457,59 +482,29 @@ def sweep(
       >>> paths.optimizers, paths.records["params"].shape
       (('sgd', 'rmsprop'), (2, 2, 3, 5, 2))
     """
-    # Phase 1: the arguments.
-    _check_count("steps", steps)
-    _check_count("restarts", restarts)
-    _check_count("batch_size", batch_size, optional=True)
-    _check_count("chunk_size", chunk_size, optional=True)
-    _check_count("memory_limit", memory_limit, optional=True)
-    if divergence_threshold is not None and not divergence_threshold > 0:
-        raise ValueError(
-            f"`divergence_threshold` must be > 0 or None, got {divergence_threshold!r}."
-        )
+    _check_options(steps, restarts, batch_size, chunk_size, memory_limit)
+    _check_threshold(divergence_threshold)
     record = _records.check_record(record)
     record_every = _records.check_record_every(record_every, steps)
     factories = _named("optimizer", make_tx)
     landscapes = _named("landscape", loss_fn)
     g = as_grid(grid)
     kinds = check_against(factories, g, reserved=(LANDSCAPE,))
-    samples = _data_size(data, batch_size)
     initial = _initial(params, starts)
-    random = initial.init_fn is not None or batch_size is not None
-    if restarts > 1 and not random:
-        raise ValueError(
-            "`restarts` > 1 needs randomness: pass `params` as a function of a "
-            "key, or `data` with `batch_size`."
-        )
-    if random and key is None:
-        raise ValueError("A random initialisation or `batch_size` needs `key`.")
-
-    # Phase 2: the runs, grouped by optimizer and static switches.
+    samples = _check_randomness(initial, data, batch_size, shuffle, key, restarts)
     full = _layout(g, factories, landscapes)
     groups = _groups(full, kinds)
-
-    # Phase 3: the memory a recording needs, bounded by chunking.
     if record:
-        one = (
-            jax.eval_shape(initial.init_fn, jax.random.key(0))
-            if initial.init_fn is not None
-            else jax.tree.map(lambda x: x[0], initial.params)
-            if initial.starts
-            else initial.params
+        chunk_size = _bound_memory(
+            record,
+            record_every,
+            initial,
+            full,
+            steps,
+            restarts,
+            chunk_size,
+            memory_limit,
         )
-        per_record = _records.bytes_per_record(record, one, _program.float_dtype())
-        replicas = (initial.starts or 1) * restarts
-        chunk_size = _records.plan_memory(
-            {n: b * replicas for n, b in per_record.items()},
-            runs=len(full),
-            records=_records.record_count(steps, record_every),
-            steps=steps,
-            record_every=record_every,
-            memory_limit=memory_limit or _records.default_memory_limit(),
-            chunk_size=chunk_size,
-        )
-
-    # Phase 4: one compiled program for every group.
     options = dict(
         steps=int(steps),
         batch_size=batch_size,
@@ -522,15 +517,126 @@ def sweep(
         record_every=record_every,
     )
     call = _build(full, groups, factories, landscapes, options)
-    keys = jax.random.split(key, restarts) if initial.init_fn is not None else None
-    plans = None
-    if batch_size is not None:
-        plans = _program.batch_plan(key, restarts, samples, steps, batch_size)
+    keys, plans = _random_inputs(
+        initial, key, restarts, samples, steps, batch_size, shuffle
+    )
     outputs, states = _program.run(
         call.program, call.hyper, call.landscapes, keys, plans, initial.params, data
     )
+    return _result(full, call, outputs, states, factories, landscapes, initial, options)
 
-    # Phase 5: the result.
+
+# --- the phases sweep() is made of, in order ---------------------------------------
+
+
+def _check_options(
+    steps: Any,
+    restarts: Any,
+    batch_size: Any,
+    chunk_size: Any,
+    memory_limit: Any,
+) -> None:
+    _check_count("steps", steps)
+    _check_count("restarts", restarts)
+    _check_count("batch_size", batch_size, optional=True)
+    _check_count("chunk_size", chunk_size, optional=True)
+    _check_count("memory_limit", memory_limit, optional=True)
+
+
+def _check_threshold(divergence_threshold: Any) -> None:
+    if divergence_threshold is not None and not divergence_threshold > 0:
+        raise ValueError(
+            f"`divergence_threshold` must be > 0 or None, got {divergence_threshold!r}."
+        )
+
+
+def _check_randomness(
+    initial: _Initial,
+    data: Any,
+    batch_size: int | None,
+    shuffle: Any,
+    key: Any,
+    restarts: int,
+) -> int | None:
+    """The number of samples in ``data``; ValueError where restarts or batches
+    lack their randomness."""
+    if not isinstance(shuffle, bool):
+        raise ValueError(f"`shuffle` must be a bool, got {shuffle!r}.")
+    samples = _data_size(data, batch_size)
+    random = initial.init_fn is not None or (batch_size is not None and shuffle)
+    if restarts > 1 and not random:
+        raise ValueError(
+            "`restarts` > 1 needs randomness: pass `params` as a function of a "
+            "key, or `data` with `batch_size`."
+        )
+    if random and key is None:
+        raise ValueError(
+            "A random initialisation or shuffled batches (`batch_size`) needs "
+            "`key`; or pass `shuffle=False` to take the batches in order."
+        )
+    return samples
+
+
+def _bound_memory(
+    record: tuple[str, ...],
+    record_every: int,
+    initial: _Initial,
+    full: Grid,
+    steps: int,
+    restarts: int,
+    chunk_size: int | None,
+    memory_limit: int | None,
+) -> int | None:
+    """The chunk size that keeps the recording within ``memory_limit``."""
+    if initial.init_fn is not None:
+        one = jax.eval_shape(initial.init_fn, jax.random.key(0))
+    elif initial.starts:
+        one = jax.tree.map(lambda x: x[0], initial.params)
+    else:
+        one = initial.params
+    per_record = _records.bytes_per_record(record, one, _program.float_dtype())
+    replicas = (initial.starts or 1) * restarts
+    return _records.plan_memory(
+        {n: b * replicas for n, b in per_record.items()},
+        runs=len(full),
+        records=_records.record_count(steps, record_every),
+        steps=steps,
+        record_every=record_every,
+        memory_limit=memory_limit or _records.default_memory_limit(),
+        chunk_size=chunk_size,
+    )
+
+
+def _random_inputs(
+    initial: _Initial,
+    key: Any,
+    restarts: int,
+    samples: int | None,
+    steps: int,
+    batch_size: int | None,
+    shuffle: bool,
+) -> tuple[Any, Any]:
+    """The restarts' initialisation keys and batch plans (None when unused)."""
+    keys = jax.random.split(key, restarts) if initial.init_fn is not None else None
+    plans = None
+    if batch_size is not None:
+        assert samples is not None  # phase 1 checked the data
+        plans = _program.batch_plan(
+            key, restarts, samples, steps, batch_size, shuffle=shuffle
+        )
+    return keys, plans
+
+
+def _result(
+    full: Grid,
+    call: _Call,
+    outputs: dict[str, Any],
+    states: dict[str, Any],
+    factories: dict[str, Callable],
+    landscapes: dict[str, Callable],
+    initial: _Initial,
+    options: dict[str, Any],
+) -> SweepResult:
     return SweepResult(
         grid=full,
         losses=outputs["losses"],
@@ -540,11 +646,11 @@ def sweep(
         final_params=outputs["final_params"],
         final_states=states.get("merged", states.get("by_group")),
         groups=call.groups,
-        restarts=int(restarts),
+        restarts=options["restarts"],
         states_by_group="by_group" in states,
         records=outputs["records"],
         optimizers=tuple(n for n in factories if n),
         landscapes=tuple(n for n in landscapes if n),
         starts=initial.starts,
-        record_every=record_every,
+        record_every=options["record_every"],
     )

@@ -4,9 +4,14 @@ Every primitive returns updates in the *gradient's direction*, like optax's own
 ``scale_by_*`` transformations; the optimizers in :mod:`rmsprop_jax.optimizers`
 append the sign flip and learning rate as their last link.
 
-All arithmetic runs in at least float32 and updates are cast back to the
-gradient's dtype; accumulators are float32 for float16/bfloat16 parameters
-unless ``accumulator_dtype`` says otherwise (see ``_dtypes.py``).
+All arithmetic runs in at least float32 (float64 for float64 inputs, weakly
+typed or not) and primitives return updates in that compute dtype, so values
+passed between the links of a chain are never rounded to 16 bits; the
+optimizers cast their output to the gradients' dtype once. Accumulators are
+float32 for float16/bfloat16 parameters unless ``accumulator_dtype`` says
+otherwise (see ``_dtypes.py``). Second moments are kept as their roots (no
+finite gradient overflows them); complex leaves are pairs of real weights
+(see ``_inputs.py``).
 
 Every numeric hyperparameter may be a Python number or a (traced) jax array:
 nothing branches on a hyperparameter's value, so ``jax.vmap`` over ``decay`` or

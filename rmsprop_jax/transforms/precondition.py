@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks
+from rmsprop_jax import _checks, _inputs
 from rmsprop_jax.transforms._shared import (
     check_decay,
     rms_accumulate,
@@ -24,6 +24,7 @@ class PreconditionByRmsState(NamedTuple):
     inner: optax.OptState  # state of the preconditioned transformation.
 
 
+@_inputs.primitive
 def precondition_by_rms(
     inner: optax.GradientTransformation,
     decay: ArrayLike = 0.999,
@@ -45,12 +46,14 @@ def precondition_by_rms(
     :math:`\mathrm{inner}(g)_t / (1-\beta_1^t)`, with this transformation's
     step count (so it needs ``bias_correction=True``): Adam's first moment is
     ``momentum(b1, dampening=b1)`` with ``inner_decay=b1``, the same values as
-    ``momentum(b1, dampening=b1, bias_correction=True)`` for float32/float64
-    parameters but one step count in the state instead of two (each count is
-    one more kernel of a jitted step). For float16/bfloat16 parameters the
-    correction is applied in float32 after ``inner`` has rounded its output to
-    the parameters' dtype, so values can differ from the two-count form in the
-    last bit.
+    ``momentum(b1, dampening=b1, bias_correction=True)`` up to one rounding
+    (here both corrections are one factor, :math:`\sqrt{1-\beta^t}/(1-\beta_1^t)`)
+    but one step count in the state instead of two (each count is one more
+    kernel of a jitted step).
+
+    The second moment is kept as its root, :math:`r = \sqrt{s}` (see
+    :class:`~rmsprop_jax.ScaleByRmsState`), so no finite gradient overflows it.
+    Output in the compute dtype (at least float32).
 
     This is how Adam combines its two moments: ``inner`` (a momentum) and the
     second moment both see the raw gradients. The *sequential* chain

@@ -8,9 +8,10 @@ import jax
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks
+from rmsprop_jax import _checks, _inputs
 from rmsprop_jax.transforms._shared import (
     check_decay,
+    check_not_frozen,
     rms_accumulate,
     rms_divide,
     rms_init,
@@ -21,11 +22,16 @@ class ScaleByRmsState(NamedTuple):
     """State of :func:`scale_by_rms` (and the second moments of
     :func:`precondition_by_rms`)."""
 
-    count: jax.Array | None  # int32 scalar: updates so far; bias correction only.
-    nu: optax.Updates  # EMA of squared gradients, s.
+    # int32 scalar: updates so far; bias correction only. (The field shadows
+    # tuple.count, as optax's states' do; mypy reports that as an override.)
+    count: jax.Array | None  # type: ignore[assignment]
+    # sqrt(s), the root of the EMA of squared gradients (the RMS); kept as a
+    # root so that no finite gradient overflows it.
+    rms: optax.Updates
     mu: optax.Updates | None  # EMA of gradients, m; None unless centered.
 
 
+@_inputs.primitive
 def scale_by_rms(
     decay: ArrayLike = 0.9,
     eps: ArrayLike = 1e-8,
@@ -53,6 +59,15 @@ def scale_by_rms(
     With :math:`s_0 = 0` the first update is
     :math:`g_1/\sqrt{(1-\beta) g_1^2} = \mathrm{sign}(g_1)/\sqrt{1-\beta}`.
 
+    The state keeps :math:`r = \sqrt{s}` (field ``rms``), updated as
+    :math:`r_t = \mathrm{hypot}(\sqrt\beta\, r_{t-1}, \sqrt{1-\beta}\, g_t)`:
+    the same values as the formula above, but no finite gradient overflows it
+    (:math:`g^2` does above ~1.8e19 in float32), so a huge gradient never
+    freezes a weight. The centred variance is :math:`(r-|m|)(r+|m|)`, clamped
+    at 0. A zero gradient gives a zero update, also with ``eps=0``. Updates
+    are returned in the compute dtype (at least float32); complex leaves are
+    treated as pairs of real weights (real and imaginary part).
+
     Args:
       decay: :math:`\beta`, the EMA rate, in [0, 1] (in [0, 1) with
         ``bias_correction``). Default 0.9.
@@ -70,7 +85,10 @@ def scale_by_rms(
       An ``optax.GradientTransformation`` with state :class:`ScaleByRmsState`.
 
     Raises:
-      ValueError: a concrete ``decay``, ``eps`` or ``initial_scale`` out of range.
+      ValueError: a concrete ``decay``, ``eps`` or ``initial_scale`` out of
+        range, or ``decay=1`` with ``initial_scale=0`` (the second moment would
+        stay 0: every step ``g / sqrt(eps)``).
+      TypeError: non-float parameters at ``init``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -88,6 +106,7 @@ def scale_by_rms(
     check_decay("decay", decay, bias_correction)
     _checks.check_range("eps", eps, 0.0)
     _checks.check_range("initial_scale", initial_scale, 0.0)
+    check_not_frozen("decay", decay, "initial_scale", initial_scale)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState:
         return ScaleByRmsState(

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes
+from rmsprop_jax import _checks, _dtypes, _inputs
 
 RpropVariant = Literal["rprop+", "rprop-", "irprop+", "irprop-"]
 _VARIANTS: tuple[str, ...] = typing.get_args(RpropVariant)
@@ -40,6 +40,7 @@ def _infinite_loss() -> jax.Array:
     return jnp.full([], jnp.inf, dtype=jnp.result_type(float))
 
 
+@_inputs.primitive
 def scale_by_rprop(
     initial_step: ArrayLike = 0.01,
     eta_minus: ArrayLike = 0.5,
@@ -63,14 +64,28 @@ def scale_by_rprop(
     with :math:`\Delta_0` = ``initial_step``. On a sign change
     (:math:`\sigma_t < 0`) the variants of Igel & Hüsken (2000) differ:
 
-    ========== ======================================== ====================
-    variant    output :math:`u_t` on a sign change      stored :math:`g_t`
-    ========== ======================================== ====================
-    rprop-     :math:`\mathrm{sign}(g_t)\Delta_t`       :math:`g_t`
-    rprop+     :math:`-u_{t-1}` (undo the last step)    0
-    irprop-    0 (the weight does not move)             0
-    irprop+    :math:`-u_{t-1}` if the loss rose, else 0 0
-    ========== ======================================== ====================
+    .. begin table rprop_variants
+
+    .. list-table::
+       :header-rows: 1
+
+       * - variant
+         - output :math:`u_t` on a sign change
+         - stored :math:`g_t`
+       * - ``rprop-``
+         - :math:`\mathrm{sign}(g_t)\,\Delta_t` (step anyway)
+         - :math:`g_t`
+       * - ``rprop+``
+         - :math:`-u_{t-1}` (undo the last step)
+         - 0
+       * - ``irprop-`` (default, as PyTorch)
+         - 0 (the weight does not move)
+         - 0
+       * - ``irprop+``
+         - :math:`-u_{t-1}` if the loss rose, else 0
+         - 0
+
+    .. end table rprop_variants
 
     A stored 0 makes :math:`\sigma_{t+1} = 0`, so the step after a sign change
     neither grows nor shrinks :math:`\Delta`. Sign agreement is computed from
@@ -106,6 +121,7 @@ def scale_by_rprop(
       ValueError: an unknown ``variant`` or a concrete hyperparameter out of
         range.
       TypeError: ``variant="irprop+"`` updated without ``value=``.
+      ValueError: ``value`` that is not a scalar.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -197,7 +213,8 @@ def scale_by_rprop(
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del params, extra_args
-        undo, prev_value = (), state.prev_value
+        undo: tuple[typing.Any, ...] = ()
+        prev_value = state.prev_value
         if backtracks:
             undo = (jax.tree.map(jnp.negative, state.prev_update),)
         if needs_value:
@@ -205,6 +222,11 @@ def scale_by_rprop(
                 raise TypeError(
                     "scale_by_rprop(variant='irprop+') needs the loss at the current "
                     "params: call update(grads, state, params, value=loss)."
+                )
+            if jnp.ndim(value) != 0:
+                raise ValueError(
+                    "scale_by_rprop(variant='irprop+'): `value` must be the scalar "
+                    f"loss at the current params, got shape {jnp.shape(value)}."
                 )
             prev_value = jnp.asarray(value).astype(state.prev_value.dtype)
             rose = prev_value > state.prev_value
@@ -220,7 +242,6 @@ def scale_by_rprop(
             prev_update=moves if backtracks else None,
             prev_value=prev_value,
         )
-        updates = jax.tree.map(lambda m, g: _dtypes.cast(m, g.dtype), moves, updates)
-        return updates, new_state
+        return moves, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -6,7 +6,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rmsprop_jax import _dtypes, _inputs
 
+
+def _sign(g: jax.Array) -> jax.Array:
+    """sign(g) in the compute dtype, as every primitive returns."""
+    return jnp.sign(_dtypes.cast(g, _dtypes.compute_dtype(g)))
+
+
+@_inputs.primitive
 def scale_by_sign() -> optax.GradientTransformation:
     r"""Replaces every gradient by its sign.
 
@@ -22,7 +30,7 @@ def scale_by_sign() -> optax.GradientTransformation:
 
     Examples:
       >>> import jax.numpy as jnp
-      >>> from rmsprop_jax import scale_by_sign
+      >>> from rmsprop_jax import _dtypes, _inputs, scale_by_sign
       >>> tx = scale_by_sign()
       >>> g = jnp.array([0.003, -20.0, 0.0])
       >>> updates, _ = tx.update(g, tx.init(g))
@@ -36,6 +44,6 @@ def scale_by_sign() -> optax.GradientTransformation:
 
     def update_fn(updates, state, params=None):
         del params
-        return jax.tree.map(jnp.sign, updates), state
+        return jax.tree.map(_sign, updates), state
 
     return optax.GradientTransformation(optax.init_empty_state, update_fn)

@@ -5,19 +5,25 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes
-from rmsprop_jax.transforms._shared import root
+from rmsprop_jax import _checks, _dtypes, _inputs
+from rmsprop_jax.transforms._shared import hypot, root, safe_divide
 
 
 class AccumulateSquaresState(NamedTuple):
     """State of :func:`accumulate_squares`."""
 
-    sum_of_squares: optax.Updates  # G, the running sum of squared gradients.
+    # sqrt(G), the root of the running sum of squared gradients (the norm of
+    # each weight's gradient history); a root, so that no finite gradient
+    # overflows it.
+    root_sum_of_squares: optax.Updates
 
 
+@_inputs.primitive
 def accumulate_squares(
     initial_accumulator_value: ArrayLike = 0.0,
     eps: ArrayLike = 1e-10,
@@ -35,6 +41,11 @@ def accumulate_squares(
 
     with :math:`G_0` = ``initial_accumulator_value``. Because :math:`G` only
     grows, the effective step size shrinks monotonically.
+
+    The state keeps :math:`\sqrt{G}` (field ``root_sum_of_squares``), updated
+    as :math:`\mathrm{hypot}(\sqrt{G_{t-1}}, g_t)`, so no finite gradient
+    overflows it. Updates are returned in the compute dtype (at least
+    float32); complex leaves are pairs of real weights.
 
     Args:
       initial_accumulator_value: :math:`G_0` >= 0. Default 0.0 (Keras: 0.1).
@@ -69,24 +80,31 @@ def accumulate_squares(
     _checks.check_range("eps", eps, 0.0)
 
     def init_fn(params: optax.Params) -> AccumulateSquaresState:
-        sums = _dtypes.full_like_accumulator(
-            params, initial_accumulator_value, accumulator_dtype
+        concrete = _checks.concrete_values(
+            "initial_accumulator_value", initial_accumulator_value
         )
-        return AccumulateSquaresState(sums)
+        start = (
+            jnp.sqrt(initial_accumulator_value)
+            if concrete is None
+            else float(np.sqrt(concrete))
+        )
+        roots = _dtypes.full_like_accumulator(params, start, accumulator_dtype)
+        return AccumulateSquaresState(roots)
 
     def accumulate(g: jax.Array, total: jax.Array) -> jax.Array:
-        g = _dtypes.cast(g, _dtypes.compute_dtype(g, total))
-        return _dtypes.cast(total + g * g, total.dtype)
+        dtype = _dtypes.compute_dtype(g, total)
+        new = hypot(_dtypes.cast(total, dtype), _dtypes.cast(g, dtype))
+        return _dtypes.cast(new, total.dtype)
 
     def divide(g: jax.Array, total: jax.Array) -> jax.Array:
         dtype = _dtypes.compute_dtype(g, total)
         denominator = root(_dtypes.cast(total, dtype), eps, eps_in_sqrt)
-        return _dtypes.cast(_dtypes.cast(g, dtype) / denominator, g.dtype)
+        return safe_divide(_dtypes.cast(g, dtype), denominator)
 
     def update_fn(updates, state, params=None):
         del params
-        sums = jax.tree.map(accumulate, updates, state.sum_of_squares)
-        updates = jax.tree.map(divide, updates, sums)
-        return updates, AccumulateSquaresState(sums)
+        roots = jax.tree.map(accumulate, updates, state.root_sum_of_squares)
+        updates = jax.tree.map(divide, updates, roots)
+        return updates, AccumulateSquaresState(roots)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -9,13 +9,13 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes
+from rmsprop_jax import _checks, _dtypes, _inputs
 from rmsprop_jax.transforms._shared import (
-    bias_correction_factor,
+    Corrections,
     check_decay,
     increment,
     new_count,
-    times,
+    scalar,
     unbias,
 )
 
@@ -24,11 +24,13 @@ class MomentumState(NamedTuple):
     """State of :func:`momentum`."""
 
     # int32 scalar: updates so far; only with bias_correction or
-    # undamped_first_step, the options that read it.
-    count: jax.Array | None
+    # undamped_first_step, the options that read it. (The field shadows
+    # tuple.count, as optax's states' do; mypy reports that as an override.)
+    count: jax.Array | None  # type: ignore[assignment]
     trace: optax.Updates  # v, the momentum buffer.
 
 
+@_inputs.primitive
 def momentum(
     decay: ArrayLike = 0.9,
     *,
@@ -99,17 +101,24 @@ def momentum(
         damp = (
             jnp.where(count == 1, 0.0, dampening) if undamped_first_step else dampening
         )
-        correction = bias_correction_factor(decay, count, bias_correction)
+        correction = Corrections(decay, count, bias_correction)
+        undamped = type(damp) in (int, float) and damp == 0
 
         def accumulate(g: jax.Array, v: jax.Array) -> jax.Array:
-            g = _dtypes.cast(g, _dtypes.compute_dtype(g, v))
-            return _dtypes.cast(decay * v + times(1 - damp, g), v.dtype)
+            dtype = _dtypes.compute_dtype(g, v)
+            g = _dtypes.cast(g, dtype)
+            # 1 - dampening from the dampening rounded to `dtype` (as a traced
+            # float32 hyperparameter is): the same updates either way.
+            kept = g if undamped else (1 - scalar(damp, dtype)) * g
+            return _dtypes.cast(
+                scalar(decay, dtype) * _dtypes.cast(v, dtype) + kept, v.dtype
+            )
 
         def output(g: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _dtypes.compute_dtype(g, v)
             v = _dtypes.cast(v, dtype)
-            u = _dtypes.cast(g, dtype) + decay * v if nesterov else v
-            return _dtypes.cast(unbias(u, correction), g.dtype)
+            u = _dtypes.cast(g, dtype) + scalar(decay, dtype) * v if nesterov else v
+            return unbias(u, correction.factor(dtype))
 
         trace = jax.tree.map(accumulate, updates, state.trace)
         updates = jax.tree.map(output, updates, trace)

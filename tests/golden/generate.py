@@ -2,7 +2,8 @@
 
 Run from the repository root (PyTorch and Keras 3 installed, no TensorFlow)::
 
-    python tests/golden/generate.py
+    python tests/golden/generate.py            # every case
+    python tests/golden/generate.py NAME ...   # only these, the others kept
 
 Every case runs the *framework's own optimizer* in float64 for ``STEPS`` steps
 on a non-convex loss over three parameter tensors (a 3x4 matrix, a 4-vector and
@@ -114,6 +115,33 @@ CASES: dict[str, dict] = {
     "torch_sgd-nesterov-schedule": _case(
         "torch_sgd", 0.01, True, momentum=0.8, weight_decay=0.05, nesterov=True
     ),
+    "torch_rmsprop-maximize-schedule": _case(
+        "torch_rmsprop", 0.01, True, weight_decay=0.1, momentum=0.5, maximize=True
+    ),
+    "torch_rprop-maximize": _case("torch_rprop", 0.02, maximize=True),
+    "torch_adagrad-maximize": _case(
+        "torch_adagrad", 0.05, weight_decay=0.1, lr_decay=0.01, maximize=True
+    ),
+    "torch_sgd-maximize-schedule": _case(
+        "torch_sgd", 0.002, True, momentum=0.5, weight_decay=0.3, maximize=True
+    ),
+    "torch_adam-defaults": _case("torch_adam", None),
+    "torch_adam-weight_decay-schedule": _case(
+        "torch_adam", 0.05, True, betas=[0.8, 0.99], eps=1e-3, weight_decay=0.1
+    ),
+    "torch_adam-amsgrad-schedule": _case(
+        "torch_adam", 0.05, True, betas=[0.5, 0.9], weight_decay=0.05, amsgrad=True
+    ),
+    "torch_adam-maximize": _case(
+        "torch_adam", 0.01, weight_decay=0.2, amsgrad=True, maximize=True
+    ),
+    "torch_adamw-defaults": _case("torch_adamw", None),
+    "torch_adamw-weight_decay-schedule": _case(
+        "torch_adamw", 0.05, True, betas=[0.8, 0.99], eps=1e-4, weight_decay=0.5
+    ),
+    "torch_adamw-amsgrad-maximize": _case(
+        "torch_adamw", 0.01, weight_decay=0.1, amsgrad=True, maximize=True
+    ),
     "keras_rmsprop-defaults": _case("keras_rmsprop", None),
     "keras_rmsprop-centered": _case("keras_rmsprop", 0.01, centered=True),
     "keras_rmsprop-momentum-schedule": _case("keras_rmsprop", 0.01, True, momentum=0.9),
@@ -123,6 +151,57 @@ CASES: dict[str, dict] = {
     "keras_adagrad-defaults": _case("keras_adagrad", None),
     "keras_adagrad-all-schedule": _case(
         "keras_adagrad", 0.3, True, initial_accumulator_value=0.5, epsilon=1e-3
+    ),
+    "keras_rmsprop-weight_decay-clipnorm-schedule": _case(
+        "keras_rmsprop", 0.01, True, momentum=0.5, weight_decay=0.2, clipnorm=1.0
+    ),
+    "keras_adagrad-clipvalue-loss_scale-accumulation-schedule": _case(
+        "keras_adagrad",
+        0.3,
+        True,
+        weight_decay=0.05,
+        clipvalue=0.5,
+        loss_scale_factor=4.0,
+        gradient_accumulation_steps=3,
+    ),
+    "keras_adam-defaults": _case("keras_adam", None),
+    "keras_adam-epsilon-schedule": _case(
+        "keras_adam", 0.05, True, beta_1=0.8, beta_2=0.99, epsilon=1e-3
+    ),
+    "keras_adam-amsgrad-global_clipnorm-accumulation-schedule": _case(
+        "keras_adam",
+        0.05,
+        True,
+        beta_1=0.5,
+        beta_2=0.9,
+        amsgrad=True,
+        global_clipnorm=2.0,
+        weight_decay=0.1,
+        gradient_accumulation_steps=2,
+    ),
+    "keras_adam-ema-overwrite-accumulation": _case(
+        "keras_adam",
+        0.05,
+        use_ema=True,
+        ema_momentum=0.8,
+        ema_overwrite_frequency=3,
+        gradient_accumulation_steps=2,
+    ),
+    "keras_sgd-plain": _case("keras_sgd", 0.01),
+    "keras_sgd-momentum-schedule": _case("keras_sgd", 0.01, True, momentum=0.9),
+    "keras_sgd-nesterov-clipnorm-schedule": _case(
+        "keras_sgd", 0.02, True, momentum=0.8, nesterov=True, clipnorm=2.0
+    ),
+    "keras_sgd-ema-overwrite-weight_decay-loss_scale-schedule": _case(
+        "keras_sgd",
+        0.01,
+        True,
+        momentum=0.9,
+        weight_decay=0.1,
+        use_ema=True,
+        ema_momentum=0.9,
+        ema_overwrite_frequency=4,
+        loss_scale_factor=0.5,
     ),
     "tf1_rmsprop-plain": _case("tf1_rmsprop", 0.01),
     "tf1_rmsprop-centered": _case("tf1_rmsprop", 0.01, decay=0.95, centered=True),
@@ -142,6 +221,11 @@ CASES: dict[str, dict] = {
 def initial_params() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     return {name: rng.normal(size=shape) for name, shape in SHAPES.items()}
+
+
+def complex_start(w: np.ndarray) -> np.ndarray:
+    """The complex start of the complex runs: ``w + 1j * reversed(w)``."""
+    return w + 1j * np.flip(w)
 
 
 def flatten(params: dict[str, Any]) -> np.ndarray:
@@ -175,8 +259,16 @@ def _framework_kwargs(case: dict) -> dict:
     return kwargs
 
 
-def run_torch(case: dict, steps: int = STEPS) -> tuple[np.ndarray, dict]:
-    """Trajectory of ``torch.optim.<Name>`` and, for Rprop, the bounds hit."""
+def run_torch(
+    case: dict, steps: int = STEPS, foreach: bool = False, dtype: str = "float64"
+) -> tuple[np.ndarray, dict]:
+    """Trajectory of ``torch.optim.<Name>`` and, for Rprop, the bounds hit.
+
+    ``foreach=True`` runs torch's multi-tensor code instead of the
+    single-tensor loop; ``dtype="complex128"`` starts from complex weights
+    (real part ``w0``, imaginary part ``w0[::-1]``) on the loss of the real
+    and of the imaginary parts, and returns the path of ``view_as_real``.
+    """
     import torch
 
     optimizers = {
@@ -184,24 +276,44 @@ def run_torch(case: dict, steps: int = STEPS) -> tuple[np.ndarray, dict]:
         "torch_rprop": torch.optim.Rprop,
         "torch_adagrad": torch.optim.Adagrad,
         "torch_sgd": torch.optim.SGD,
+        "torch_adam": torch.optim.Adam,
+        "torch_adamw": torch.optim.AdamW,
     }
     w0 = initial_params()
+    complex_ = dtype == "complex128"
     params = [
-        torch.tensor(w0[k], dtype=torch.float64, requires_grad=True) for k in SHAPES
+        torch.tensor(
+            complex_start(w0[k]) if complex_ else w0[k],
+            dtype=getattr(torch, dtype),
+            requires_grad=True,
+        )
+        for k in SHAPES
     ]
-    opt = optimizers[case["preset"]](params, foreach=False, **_framework_kwargs(case))
+    opt = optimizers[case["preset"]](params, foreach=foreach, **_framework_kwargs(case))
     scheduler = None
     if case["schedule"]:
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule_factor)
-    path = [flatten(w0)]
+
+    def flat() -> np.ndarray:
+        arrays = [p.detach() for p in params]
+        if complex_:
+            arrays = [torch.view_as_real(a) for a in arrays]
+        return np.concatenate([a.numpy().ravel() for a in arrays])
+
+    path = [flat()]
     hits = {"min": False, "max": False} if case["preset"] == "torch_rprop" else {}
     for _ in range(steps):
         opt.zero_grad()
-        _torch_loss(*params).backward()
+        if complex_:
+            re = [p.real for p in params]
+            im = [p.imag for p in params]
+            (_torch_loss(*re) + _torch_loss(*im)).backward()
+        else:
+            _torch_loss(*params).backward()
         opt.step()
         if scheduler is not None:
             scheduler.step()
-        path.append(np.concatenate([p.detach().numpy().ravel() for p in params]))
+        path.append(flat())
         if case["preset"] == "torch_rprop":
             lo, hi = opt.param_groups[0]["step_sizes"]
             for p in params:
@@ -211,7 +323,39 @@ def run_torch(case: dict, steps: int = STEPS) -> tuple[np.ndarray, dict]:
 
 
 def run_keras(case: dict, steps: int = STEPS) -> np.ndarray:
-    """Trajectory of ``keras.optimizers.<Name>`` (JAX backend, float64).
+    """Trajectory of ``keras.optimizers.<Name>`` (JAX backend, float64)."""
+
+    def make(keras: Any) -> Any:
+        class Schedule(keras.optimizers.schedules.LearningRateSchedule):
+            def __init__(self, base: float):
+                self.base = base
+
+            def __call__(self, step):
+                t = keras.ops.cast(step, "float64")
+                return self.base * schedule_factor(t, keras.ops.minimum)
+
+        optimizers = {
+            "keras_rmsprop": keras.optimizers.RMSprop,
+            "keras_adagrad": keras.optimizers.Adagrad,
+            "keras_adam": keras.optimizers.Adam,
+            "keras_sgd": keras.optimizers.SGD,
+        }
+        kwargs = _framework_kwargs(case)
+        if case["schedule"]:
+            kwargs["learning_rate"] = Schedule(case["lr"])
+        return optimizers[case["preset"]](**kwargs)
+
+    return run_keras_optimizer(make, steps)[0]
+
+
+def run_keras_optimizer(
+    make: Callable[[Any], Any], steps: int = STEPS
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Trajectory of the Keras optimizer ``make(keras)`` and its final variables.
+
+    Steps as Keras's JAX trainer does: one jitted ``stateless_apply`` per
+    step. Returns the path and the optimizer's variables by their ``path``
+    (``.../average`` for the moving average of ``use_ema``).
 
     Needs ``KERAS_BACKEND=jax`` before Keras is first imported and float64
     enabled in JAX (``jax.enable_x64``); sets ``floatx`` to float64 while it
@@ -226,39 +370,30 @@ def run_keras(case: dict, steps: int = STEPS) -> np.ndarray:
 
     if keras.backend.backend() != "jax":
         raise RuntimeError("run_keras needs KERAS_BACKEND=jax.")
-
-    class Schedule(keras.optimizers.schedules.LearningRateSchedule):
-        def __init__(self, base: float):
-            self.base = base
-
-        def __call__(self, step):
-            t = keras.ops.cast(step, "float64")
-            return self.base * schedule_factor(t, keras.ops.minimum)
-
-    optimizers = {
-        "keras_rmsprop": keras.optimizers.RMSprop,
-        "keras_adagrad": keras.optimizers.Adagrad,
-    }
-    kwargs = _framework_kwargs(case)
-    if case["schedule"]:
-        kwargs["learning_rate"] = Schedule(case["lr"])
     floatx = keras.config.floatx()
     keras.config.set_floatx("float64")
     try:
-        opt = optimizers[case["preset"]](**kwargs)
+        opt = make(keras)
         w0 = initial_params()
         variables = [keras.Variable(w0[k], dtype="float64") for k in SHAPES]
-        grad_fn = jax.jit(jax.grad(jax_loss))
+        opt.build(variables)
+
+        @jax.jit
+        def step(weights, opt_vars):  # what Keras's JAX trainer runs
+            grads = jax.grad(jax_loss)(dict(zip(SHAPES, weights, strict=True)))
+            return opt.stateless_apply(opt_vars, [grads[k] for k in SHAPES], weights)
+
+        weights = [v.value for v in variables]
+        opt_vars = [v.value for v in opt.variables]
         path = [flatten(w0)]
         for _ in range(steps):
-            grads = grad_fn(
-                dict(zip(SHAPES, (v.value for v in variables), strict=True))
-            )
-            opt.apply([grads[k] for k in SHAPES], variables)
-            path.append(np.concatenate([np.ravel(v.numpy()) for v in variables]))
+            weights, opt_vars = step(weights, opt_vars)
+            path.append(np.concatenate([np.ravel(w) for w in weights]))
+        pairs = zip(opt.variables, opt_vars, strict=True)
+        final = {v.path: np.asarray(x) for v, x in pairs}
     finally:
         keras.config.set_floatx(floatx)
-    return np.stack(path)
+    return np.stack(path), final
 
 
 def run_tf1(case: dict, steps: int = STEPS) -> np.ndarray:
@@ -299,7 +434,8 @@ def run_case(case: dict, steps: int = STEPS) -> tuple[np.ndarray, dict]:
     return run_tf1(case, steps), {}
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    """Runs every case, or only ``names`` (keeping the stored others)."""
     os.environ["KERAS_BACKEND"] = "jax"
     import jax
 
@@ -307,8 +443,18 @@ def main() -> None:
     import keras
     import torch
 
+    unknown = sorted(set(names) - set(CASES))
+    if unknown:
+        raise SystemExit(f"unknown cases: {unknown}")
     paths, meta = {}, {}
+    if names:
+        with np.load(HERE / "trajectories.npz") as stored:
+            paths = {k: stored[k] for k in stored.files if k in CASES}
+        meta = json.loads((HERE / "cases.json").read_text())["cases"]
+        meta = {k: v for k, v in meta.items() if k in CASES}
     for name, case in CASES.items():
+        if names and name not in names:
+            continue
         path, hits = run_case(case)
         if not np.all(np.isfinite(path)):
             raise RuntimeError(f"{name}: the trajectory is not finite.")
@@ -330,10 +476,10 @@ def main() -> None:
             "numpy": np.__version__,
             "python": sys.version.split()[0],
         },
-        "cases": meta,
+        "cases": {name: meta[name] for name in CASES},
     }
     (HERE / "cases.json").write_text(json.dumps(header, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -1,0 +1,177 @@
+r"""What every public factory does with its inputs before its own arithmetic.
+
+The decorators :func:`optimizer` and :func:`primitive` wrap a factory so that
+the transformation it returns
+
+* accepts Python numbers and NumPy arrays as parameters and gradients (as 0-d
+  or n-d jax arrays);
+* rejects, at ``init``, parameters that are not floating point or complex
+  (an integer leaf would get garbage or zero updates without a word), naming
+  the leaf's key path and dtype and how to exclude it;
+* treats a complex leaf as a pair of real weights, its real and imaginary
+  parts, as ``torch.optim`` does through ``torch.view_as_real``: every
+  accumulator, sign and step size is kept per part (the state has a trailing
+  axis of 2 for such a leaf), and the update is put back together as a
+  complex number;
+* says which optimizer a state belongs to when ``update`` is given the state
+  of another one;
+* (optimizers and presets only) returns updates in the gradients' dtype,
+  cast once at the end: the links of a chain pass values to each other in
+  the compute dtype (at least float32).
+
+An unknown keyword to the factory raises a TypeError with "did you mean" and
+the valid names (:func:`rmsprop_jax._checks.keywords`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rmsprop_jax import _checks
+
+# The states' NamedTuple types, in order, -> the factory whose init made them.
+_OWNERS: dict[tuple[str, ...], str] = {}
+
+
+def _as_array(x: Any) -> Any:
+    return x if isinstance(x, jax.Array) else jnp.asarray(x)
+
+
+def _as_arrays(tree: Any) -> Any:
+    return None if tree is None else jax.tree.map(_as_array, tree)
+
+
+def _is_complex(x: Any) -> bool:
+    return jnp.issubdtype(jnp.result_type(x), jnp.complexfloating)
+
+
+def _to_real(tree: Any) -> Any:
+    """Complex leaves as real arrays with a trailing axis (real, imaginary)."""
+    if tree is None:
+        return None
+    return jax.tree.map(
+        lambda x: jnp.stack([x.real, x.imag], axis=-1) if _is_complex(x) else x, tree
+    )
+
+
+def _from_real(updates: Any, like: Any) -> Any:
+    """Undoes :func:`_to_real` on the leaves that were complex in ``like``."""
+
+    def leaf(u: jax.Array, g: jax.Array) -> jax.Array:
+        if not _is_complex(g):
+            return u
+        return jax.lax.complex(u[..., 0], u[..., 1])
+
+    return jax.tree.map(leaf, updates, like)
+
+
+def _check_params(owner: str, params: Any) -> None:
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    for path, leaf in flat:
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            where = jax.tree_util.keystr(path) or "(the parameters)"
+            raise TypeError(
+                f"{owner}: the parameter at {where} has dtype {dtype}; only "
+                f"floating-point and complex parameters can be optimized. Leave "
+                f"it out of the optimizer with optax.masked(tx, mask) (mask False "
+                f"there) or optax.multi_transform({{'train': tx, 'frozen': "
+                f"optax.set_to_zero()}}, labels), or cast it to a float dtype."
+            )
+
+
+def _signature(state: Any) -> tuple[str, ...]:
+    """The type names of the NamedTuples in ``state``, in tree order."""
+    names: list[str] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, optax.MaskedNode):
+            return  # a masked-out parameter, not a state
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            names.append(type(node).__name__)
+            children: Any = tuple(node)
+        elif isinstance(node, list | tuple):
+            children = node
+        elif isinstance(node, dict):
+            children = node.values()
+        else:
+            return
+        for child in children:
+            visit(child)
+
+    visit(state)
+    return tuple(names)
+
+
+def _wrap(
+    owner: str, tx: optax.GradientTransformation, cast_output: bool
+) -> optax.GradientTransformationExtraArgs:
+    inner = optax.with_extra_args_support(tx)
+    own: set[tuple[str, ...]] = set()  # signatures of states this instance made
+
+    def remember(state: Any) -> tuple[str, ...]:
+        signature = _signature(state)
+        own.add(signature)
+        _OWNERS.setdefault(signature, owner)
+        return signature
+
+    def init_fn(params: optax.Params) -> optax.OptState:
+        params = _as_arrays(params)
+        _check_params(owner, params)
+        state = inner.init(_to_real(params))
+        remember(state)
+        return state
+
+    def check_state(state: Any, grads: Any) -> None:
+        given = _signature(state)
+        if given in own or _OWNERS.get(given) == owner:
+            # Made by this instance, or by another instance of this factory
+            # (as inject_hyperparams makes one per step): no trace of init.
+            return
+        expected = remember(jax.eval_shape(inner.init, grads))
+        if given != expected:
+            belongs = _OWNERS.get(given)
+            whose = f"the state of {belongs}" if belongs else "another state"
+            raise TypeError(
+                f"{owner}(...).update was given {whose} (made of "
+                f"{', '.join(given) or 'no optimizer state'}), not a state of "
+                f"{owner} (made of {', '.join(expected)}): pass the state that "
+                f"this optimizer's init returned."
+            )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        updates, params = _as_arrays(updates), _as_arrays(params)
+        real = _to_real(updates)
+        check_state(state, real)
+        new, state = inner.update(real, state, _to_real(params), **extra_args)
+        new = _from_real(new, updates)
+        if cast_output:
+            new = jax.tree.map(lambda u, g: u.astype(jnp.result_type(g)), new, updates)
+        return new, state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _decorate(factory: Any, cast_output: bool) -> Any:
+    checked = _checks.keywords(factory)
+
+    @functools.wraps(factory)
+    def wrapped(*args: Any, **kwargs: Any) -> optax.GradientTransformationExtraArgs:
+        return _wrap(factory.__name__, checked(*args, **kwargs), cast_output)
+
+    return wrapped
+
+
+def optimizer(factory: Any) -> Any:
+    """Decorates an optimizer or preset factory (output in the gradients' dtype)."""
+    return _decorate(factory, cast_output=True)
+
+
+def primitive(factory: Any) -> Any:
+    """Decorates a primitive's factory (output in the compute dtype)."""
+    return _decorate(factory, cast_output=False)

@@ -1,0 +1,320 @@
+"""The arguments every Keras 3 optimizer takes, in Keras's order of operations.
+
+Transcribed from ``keras/src/optimizers/base_optimizer.py`` (``apply``,
+``_clip_gradients``, ``_apply_weight_decay``,
+``_update_model_variables_moving_average``, ``clip_by_global_norm``) and
+``keras/src/backend/jax/optimizer.py`` (``_backend_apply_gradients``), Keras
+3.15. One call of ``update`` is one ``optimizer.apply(grads)``:
+
+1. ``loss_scale_factor``: ``g <- g / loss_scale_factor``.
+2. ``gradient_accumulation_steps`` :math:`k`: the raw counter :math:`i` (0 at
+   the first call) counts every call; the sum ``acc + g`` is kept, and only
+   when :math:`(i + 1) \\bmod k = 0` do steps 3-5 run, on ``(g + acc) / k``
+   (the sum restarts from 0). Other calls leave the weights and the
+   optimizer's own state unchanged.
+3. Clipping of the gradient: ``clipnorm`` (each tensor on its own),
+   ``global_clipnorm`` (all tensors together) or ``clipvalue`` (each element).
+4. ``weight_decay`` :math:`\\lambda`: ``w <- w - w * lambda * lr`` (decoupled,
+   on the weights before the update, with the current learning rate).
+5. The optimizer's own update step. Its learning-rate schedule sees the raw
+   counter :math:`i`; Adam's bias correction counts the updates,
+   :math:`\\lfloor i/k \\rfloor + 1`.
+6. ``use_ema``: on every call, after the update, ``avg <- m * avg + (1 - m) *
+   w`` with ``m = 0`` while :math:`\\lfloor i/k \\rfloor = 0` (the average
+   starts at the weights) and ``m = ema_momentum`` afterwards; with
+   ``ema_overwrite_frequency`` :math:`f`, ``w <- avg`` whenever
+   :math:`(\\lfloor i/k \\rfloor + 1) \\bmod f = 0` (on every call of that
+   accumulation window).
+7. :math:`i \\leftarrow i + 1`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.typing import ArrayLike
+
+from rmsprop_jax import _checks
+from rmsprop_jax._preset_parts import pairwise, schedule_value, squared_norm
+
+_RULE = "keras.optimizers.Optimizer"
+
+
+class KerasState(NamedTuple):
+    """State of a Keras preset with any of the common arguments."""
+
+    iterations: jax.Array  # int32: calls of update so far (Keras's counter).
+    accumulated: optax.Updates | None  # sum of gradients; with accumulation.
+    average: optax.Params | None  # moving average of the weights; use_ema.
+    inner: optax.OptState  # state of clipping, weight decay and the update.
+
+
+class KerasOptions(NamedTuple):
+    weight_decay: Any
+    clipnorm: Any
+    clipvalue: Any
+    global_clipnorm: Any
+    use_ema: bool
+    ema_momentum: Any
+    ema_overwrite_frequency: int | None
+    loss_scale_factor: Any
+    gradient_accumulation_steps: int | None
+
+
+def _check_int(name: str, value: Any, low: int, why: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"`{name}` must be an integer >= {low} or None ({why}), got {value!r}."
+        )
+    if value < low:
+        raise ValueError(
+            f"`{name}` must be an integer >= {low} or None ({why}), got {value!r}."
+        )
+
+
+def check_options(**values: Any) -> KerasOptions:
+    """Keras's own rules, plus > 0 where Keras silently ignores a value."""
+    options = KerasOptions(**values)
+    clips = {
+        k: getattr(options, k)
+        for k in ("clipnorm", "clipvalue", "global_clipnorm")
+        if getattr(options, k) is not None
+    }
+    if len(clips) > 1:
+        raise ValueError(
+            "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set "
+            f"({_RULE}'s rule), got "
+            + ", ".join(f"{k}={v!r}" for k, v in clips.items())
+            + "."
+        )
+    for name, value in clips.items():
+        why = f" (Keras silently skips clipping for a value <= 0; pass None, {_RULE})"
+        _checks.check_range(name, value, 0.0, lo_open=True, why=why)
+    if options.weight_decay is not None:
+        _checks.check_range(
+            "weight_decay",
+            options.weight_decay,
+            0.0,
+            why=f" ({_RULE} does not check it)",
+        )
+    if options.loss_scale_factor is not None:
+        _checks.check_range(
+            "loss_scale_factor",
+            options.loss_scale_factor,
+            0.0,
+            lo_open=True,
+            why=" (the gradients are divided by it)",
+        )
+    if not isinstance(options.use_ema, bool):
+        raise TypeError(f"`use_ema` must be True or False, got {options.use_ema!r}.")
+    _checks.check_range(
+        "ema_momentum", options.ema_momentum, 0.0, 1.0, why=f" ({_RULE}'s rule)"
+    )
+    _check_int(
+        "ema_overwrite_frequency", options.ema_overwrite_frequency, 1, f"{_RULE}'s rule"
+    )
+    if options.ema_overwrite_frequency is not None and not options.use_ema:
+        raise ValueError(
+            "`ema_overwrite_frequency` needs `use_ema=True` (Keras ignores it "
+            f"otherwise), got ema_overwrite_frequency="
+            f"{options.ema_overwrite_frequency!r} with use_ema=False."
+        )
+    _check_int(
+        "gradient_accumulation_steps",
+        options.gradient_accumulation_steps,
+        2,
+        f"{_RULE}'s rule",
+    )
+    return options
+
+
+def update_learning_rate(
+    learning_rate: optax.ScalarOrSchedule, steps: int | None
+) -> optax.ScalarOrSchedule:
+    """The learning rate as a schedule of the number of *updates* ``j``.
+
+    Keras evaluates its schedule at the raw counter, which at the ``j``-th
+    update (from 0) of an accumulation over ``k`` calls is ``k * j + k - 1``.
+    """
+    if not steps or not _checks.is_schedule(learning_rate):
+        return learning_rate
+    return lambda count: learning_rate(steps * count + (steps - 1))
+
+
+def _clip_by_norm(clipnorm: ArrayLike) -> optax.GradientTransformation:
+    """``_clip_by_norm``: ``g * c / max(||g||, c)``, ||g|| over the whole tensor."""
+
+    def clip(g: jax.Array) -> jax.Array:
+        l2sum = squared_norm(g)
+        positive = l2sum > 0
+        safe = jnp.where(positive, l2sum, jnp.ones_like(l2sum))
+        l2norm = jnp.where(positive, jnp.sqrt(safe), l2sum)
+        return (g * clipnorm) / jnp.maximum(l2norm, clipnorm)
+
+    def update_fn(updates, state, params=None):
+        del params
+        return jax.tree.map(clip, updates), state
+
+    return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
+def _clip_by_global_norm(clipnorm: ArrayLike) -> optax.GradientTransformation:
+    """``clip_by_global_norm``: ``g * (c * min(1/n, 1/c) + (n - n))``.
+
+    A non-finite norm makes every gradient NaN, as in Keras (optax's
+    ``clip_by_global_norm`` differs there and in the last bit elsewhere).
+    """
+
+    def update_fn(updates, state, params=None):
+        del params
+        leaves = jax.tree.leaves(updates)
+        norm = jnp.sqrt(jnp.sum(jnp.stack([squared_norm(g) for g in leaves])))
+        scale = clipnorm * jnp.minimum(1.0 / norm, 1.0 / clipnorm) + (norm - norm)
+        return jax.tree.map(lambda g: g * scale.astype(g.real.dtype), updates), state
+
+    return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
+def _clip_by_value(clipvalue: ArrayLike) -> optax.GradientTransformation:
+    """``ops.clip(g, -v, v)``, the real and imaginary parts on their own."""
+
+    def update_fn(updates, state, params=None):
+        del params
+        low = jnp.negative(clipvalue)
+
+        def clip(g: jax.Array) -> jax.Array:
+            return pairwise(lambda x: jnp.clip(x, low, clipvalue), g)
+
+        return jax.tree.map(clip, updates), state
+
+    return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
+def _decay_weights(
+    weight_decay: ArrayLike, learning_rate: optax.ScalarOrSchedule
+) -> optax.GradientTransformation:
+    """``_apply_weight_decay``: adds ``-(w * wd * lr_t)`` to the updates."""
+    scheduled = _checks.is_schedule(learning_rate)
+
+    def init_fn(params):
+        del params
+        if scheduled:
+            return optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError(
+                "`weight_decay` reads the weights: call update(grads, state, params)."
+            )
+        count = state.count if scheduled else None
+        lr = schedule_value(learning_rate, count)
+        updates = jax.tree.map(lambda u, w: u - w * weight_decay * lr, updates, params)
+        if scheduled:
+            state = optax.ScaleByScheduleState(count=optax.safe_increment(count))
+        return updates, state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def with_keras_options(
+    make_update: Callable[[optax.ScalarOrSchedule], optax.GradientTransformation],
+    learning_rate: optax.ScalarOrSchedule,
+    options: KerasOptions,
+) -> optax.GradientTransformationExtraArgs:
+    """The optimizer ``make_update(lr)`` inside Keras's common arguments.
+
+    ``make_update`` gets the learning rate as a schedule of the update count
+    (see :func:`update_learning_rate`) and returns the ``update_step`` chain.
+    Without any common argument the result is ``make_update(learning_rate)``.
+    """
+    k = options.gradient_accumulation_steps
+    lr = update_learning_rate(learning_rate, k)
+    links = []
+    if options.clipnorm is not None:
+        links.append(_clip_by_norm(options.clipnorm))
+    elif options.global_clipnorm is not None:
+        links.append(_clip_by_global_norm(options.global_clipnorm))
+    elif options.clipvalue is not None:
+        links.append(_clip_by_value(options.clipvalue))
+    links.append(make_update(lr))
+    if options.weight_decay is not None:
+        links.append(_decay_weights(options.weight_decay, lr))
+    inner = optax.with_extra_args_support(
+        links[0] if len(links) == 1 else optax.chain(*links)
+    )
+    wrapped = k or options.use_ema or options.loss_scale_factor is not None
+    if not wrapped:
+        return inner
+    return _outer(inner, options)
+
+
+def _outer(
+    inner: optax.GradientTransformationExtraArgs, options: KerasOptions
+) -> optax.GradientTransformationExtraArgs:
+    """Loss scale, accumulation and the moving average around ``inner``."""
+    k, scale = options.gradient_accumulation_steps, options.loss_scale_factor
+    use_ema, momentum = options.use_ema, options.ema_momentum
+    frequency = options.ema_overwrite_frequency
+
+    def init_fn(params):
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return KerasState(
+            iterations=jnp.zeros([], jnp.int32),
+            accumulated=zeros if k else None,
+            average=zeros if use_ema else None,
+            inner=inner.init(params),
+        )
+
+    def update_fn(grads, state, params=None, **extra_args):
+        i = state.iterations
+        if scale is not None:
+            grads = jax.tree.map(lambda g: g / scale, grads)
+        accumulated = None
+        if k:
+            is_update = (i + 1) % k == 0
+            summed = jax.tree.map(lambda g, a: g + a, grads, state.accumulated)
+            grads = jax.tree.map(lambda s: s / k, summed)
+            accumulated = jax.tree.map(
+                lambda s: jnp.where(is_update, jnp.zeros_like(s), s), summed
+            )
+        updates, inner_state = inner.update(grads, state.inner, params, **extra_args)
+        if k:
+            keep = lambda new, old: jnp.where(is_update, new, old)  # noqa: E731
+            updates = jax.tree.map(lambda u: keep(u, jnp.zeros_like(u)), updates)
+            inner_state = jax.tree.map(keep, inner_state, state.inner)
+        average = None
+        if use_ema:
+            if params is None:
+                raise ValueError(
+                    "`use_ema` averages the weights: call update(grads, state, params)."
+                )
+            real = i // k if k else i
+            m = (real != 0) * momentum
+            weights = optax.apply_updates(params, updates)
+            average = jax.tree.map(
+                lambda a, w: (m * a + (1 - m) * w).astype(a.dtype),
+                state.average,
+                weights,
+            )
+            if frequency is not None:
+                overwrite = (real + 1) % frequency == 0
+                updates = jax.tree.map(
+                    lambda u, a, w: jnp.where(overwrite, a - w, u).astype(u.dtype),
+                    updates,
+                    average,
+                    params,
+                )
+        new_state = KerasState(
+            optax.safe_increment(i), accumulated, average, inner_state
+        )
+        return updates, new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -1,0 +1,290 @@
+"""``presets.from_torch`` and ``presets.from_keras``: a preset from a live optimizer.
+
+Neither imports its framework: they read what the optimizer object holds
+(``torch.optim.Optimizer.param_groups``; a Keras optimizer's ``get_config()``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import jax.numpy as jnp
+import optax
+
+# torch.optim class -> (preset, the group keys it takes).
+_TORCH = {
+    "RMSprop": (
+        "torch_rmsprop",
+        ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize"),
+    ),
+    "Rprop": ("torch_rprop", ("lr", "etas", "step_sizes", "maximize")),
+    "Adagrad": (
+        "torch_adagrad",
+        (
+            "lr",
+            "lr_decay",
+            "weight_decay",
+            "initial_accumulator_value",
+            "eps",
+            "maximize",
+        ),
+    ),
+    "SGD": (
+        "torch_sgd",
+        ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"),
+    ),
+    "Adam": (
+        "torch_adam",
+        ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"),
+    ),
+    "AdamW": (
+        "torch_adamw",
+        ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"),
+    ),
+}
+# Group keys that choose an implementation (or bookkeeping), not the arithmetic.
+_TORCH_IGNORED = frozenset(
+    {
+        "params",
+        "param_names",
+        "initial_lr",
+        "foreach",
+        "fused",
+        "capturable",
+        "differentiable",
+        "decoupled_weight_decay",
+    }
+)
+
+
+def _unknown(kind: str, keys: Iterable[str], known: Iterable[str]) -> str:
+    """``kind`` key(s) [...] (did you mean ...?)."""
+    keys, known = sorted(keys), sorted(known)
+    hints = {k: difflib.get_close_matches(k, known, n=1) for k in keys}
+    close = [f"{k!r} -> {m[0]!r}" for k, m in hints.items() if m]
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"{kind} key(s) {keys}{hint}; it takes {', '.join(known)}."
+
+
+def _plain(value: Any) -> Any:
+    """A torch scalar tensor as a float; tuples element-wise."""
+    if isinstance(value, tuple | list):
+        return tuple(_plain(v) for v in value)
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        return value.item()
+    return value
+
+
+def _hyperparameters(group: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in group.items() if k not in _TORCH_IGNORED}
+
+
+def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
+    r"""The preset equivalent to a ``torch.optim`` optimizer, from its param groups.
+
+    Reads the hyperparameters of ``optimizer.param_groups`` (the current
+    ``lr``, which an attached ``lr_scheduler`` may have changed; never the
+    optimizer's state) and calls the matching preset:
+    ``RMSprop``, ``Rprop``, ``Adagrad``, ``SGD``, ``Adam`` (``torch_adamw``
+    when ``decoupled_weight_decay=True``) and ``AdamW``. Keys that choose an
+    implementation (``foreach``, ``fused``, ``capturable``,
+    ``differentiable``) change no value and are ignored.
+
+    Args:
+      optimizer: a ``torch.optim`` optimizer of one of the classes above.
+
+    Returns:
+      The preset, as ``presets.torch_*(**hyperparameters)`` would build it.
+
+    Raises:
+      TypeError: ``optimizer`` is not one of these ``torch.optim`` classes.
+      ValueError: several param groups with different hyperparameters (one
+        preset per group, combined with ``optax.multi_transform``, is the
+        equivalent), or a group key no preset knows.
+
+    Examples:
+      >>> import torch
+      >>> from rmsprop_jax import presets
+      >>> w = torch.zeros(3, requires_grad=True)
+      >>> opt = torch.optim.AdamW([w], lr=0.01, weight_decay=0.1)
+      >>> tx = presets.from_torch(opt)  # == presets.torch_adamw(lr=0.01, ...)
+    """
+    from rmsprop_jax import presets
+
+    cls = type(optimizer)
+    name = cls.__name__
+    if not cls.__module__.startswith("torch.optim") or name not in _TORCH:
+        raise TypeError(
+            "from_torch takes a torch.optim optimizer of the classes "
+            f"{', '.join(sorted(_TORCH))}; got {cls.__module__}.{name}."
+        )
+    groups = [_hyperparameters(g) for g in optimizer.param_groups]
+    first = groups[0]
+    for index, group in enumerate(groups[1:], start=1):
+        if group != first:
+            differing = sorted(
+                k for k in first.keys() | group.keys() if first.get(k) != group.get(k)
+            )
+            diffs = ", ".join(
+                f"{k}: {first.get(k)!r} vs {group.get(k)!r}" for k in differing
+            )
+            raise ValueError(
+                f"The {name} optimizer has {len(groups)} param groups and group "
+                f"{index} differs from group 0 ({diffs}). One transformation "
+                "cannot hold several settings: build one preset per group and "
+                "combine them with optax.multi_transform({label: preset, ...}, "
+                "param_labels)."
+            )
+    decoupled = bool(optimizer.param_groups[0].get("decoupled_weight_decay", False))
+    preset, keys = _TORCH["AdamW" if name == "Adam" and decoupled else name]
+    unknown = set(first) - set(keys)
+    if unknown:
+        raise ValueError(
+            f"from_torch maps {name} to {preset}, which does not know the "
+            + _unknown("param-group", unknown, keys)
+        )
+    return getattr(presets, preset)(**first)
+
+
+# Keras class -> preset.
+_KERAS = {
+    "RMSprop": "keras_rmsprop",
+    "Adagrad": "keras_adagrad",
+    "Adam": "keras_adam",
+    "SGD": "keras_sgd",
+}
+_CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+def _keras_schedule(config: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """The optax schedule computing a serialized Keras schedule's values.
+
+    Keras casts the step to the learning rate's float dtype first; optax's
+    schedules divide the count as given, and an int32 count (as optax states
+    keep it) gives float32 arithmetic even under ``jax_enable_x64``: 1e-8
+    relative off a float64 Keras run. The count is cast to the default float
+    dtype before the optax schedule sees it.
+    """
+    schedule = _optax_schedule(config)
+
+    def at_float_count(count):
+        return schedule(jnp.asarray(count, dtype=float))
+
+    return at_float_count
+
+
+def _optax_schedule(config: Mapping[str, Any]) -> Callable[[Any], Any]:
+    name = config.get("class_name")
+    c = dict(config.get("config", {}))
+    if name == "ExponentialDecay" and c["decay_rate"] != 0:
+        return optax.exponential_decay(
+            c["initial_learning_rate"],
+            c["decay_steps"],
+            c["decay_rate"],
+            staircase=c["staircase"],
+        )
+    if name == "PolynomialDecay" and not c["cycle"]:
+        return optax.polynomial_schedule(
+            c["initial_learning_rate"],
+            c["end_learning_rate"],
+            c["power"],
+            c["decay_steps"],
+        )
+    if name == "CosineDecay":
+        cosine = optax.cosine_decay_schedule(
+            c["initial_learning_rate"]
+            if c.get("warmup_target") is None
+            else c["warmup_target"],
+            c["decay_steps"],
+            c["alpha"],
+        )
+        if c.get("warmup_target") is None:
+            return cosine
+        warmup = optax.linear_schedule(
+            c["initial_learning_rate"], c["warmup_target"], c["warmup_steps"]
+        )
+        return optax.join_schedules([warmup, cosine], [c["warmup_steps"]])
+    raise ValueError(
+        f"No optax schedule computes the Keras learning-rate schedule {name!r} "
+        f"with {c} the same way (from_keras maps ExponentialDecay with "
+        "decay_rate != 0, PolynomialDecay with cycle=False and CosineDecay). "
+        "Write it as a function of the step count (0 at the first update) and "
+        "pass it as `learning_rate` to the preset."
+    )
+
+
+def from_keras(
+    optimizer: Any, class_name: str | None = None
+) -> optax.GradientTransformationExtraArgs:
+    r"""The preset equivalent to a Keras 3 optimizer, from its ``get_config()``.
+
+    Supports ``RMSprop``, ``Adagrad``, ``Adam`` and ``SGD`` with every common
+    argument, and learning-rate schedules where optax has one that computes
+    the same values: ``ExponentialDecay`` (``optax.exponential_decay``),
+    ``PolynomialDecay`` without ``cycle`` (``optax.polynomial_schedule``) and
+    ``CosineDecay`` (``optax.cosine_decay_schedule``, joined to
+    ``optax.linear_schedule`` for a warmup). A clip <= 0 and an
+    ``ema_overwrite_frequency`` without ``use_ema``, which Keras ignores, are
+    dropped. Keras keeps a float learning rate in a ``floatx`` variable: the
+    preset gets that (rounded) value, as Keras uses it.
+
+    Args:
+      optimizer: a Keras optimizer, the dict of ``keras.optimizers.serialize``
+        (with ``class_name`` and ``config``), or the dict of its
+        ``get_config()`` together with ``class_name``.
+      class_name: the Keras class (``"Adam"``, ...) for a bare config dict.
+
+    Returns:
+      The preset, as ``presets.keras_*(**config)`` would build it.
+
+    Raises:
+      TypeError: an optimizer or class this function does not map (for
+        example ``LossScaleOptimizer``, or a config dict without a class).
+      ValueError: a learning-rate schedule without an optax equivalent, or
+        a config key no preset knows.
+
+    Examples:
+      >>> from rmsprop_jax import presets
+      >>> config = {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True}
+      >>> tx = presets.from_keras(config, class_name="SGD")
+    """
+    from rmsprop_jax import presets
+
+    if isinstance(optimizer, Mapping):
+        if "config" in optimizer and "class_name" in optimizer:
+            class_name, config = optimizer["class_name"], dict(optimizer["config"])
+        else:
+            config = dict(optimizer)
+    else:
+        if not hasattr(optimizer, "get_config"):
+            raise TypeError(
+                f"from_keras takes a Keras optimizer or its config, got {optimizer!r}."
+            )
+        class_name, config = type(optimizer).__name__, dict(optimizer.get_config())
+    if class_name not in _KERAS:
+        raise TypeError(
+            "from_keras maps the Keras optimizers "
+            f"{', '.join(sorted(_KERAS))}; got class_name={class_name!r}."
+        )
+    config.pop("name", None)
+    lr = config.get("learning_rate")
+    if isinstance(lr, Mapping):
+        config["learning_rate"] = _keras_schedule(lr)
+    for clip in _CLIPS:
+        value = config.get(clip)
+        if value is not None and not value > 0:
+            config[clip] = None
+    if not config.get("use_ema", False):
+        config["ema_overwrite_frequency"] = None
+    preset = getattr(presets, _KERAS[class_name])
+    known = set(inspect.signature(preset).parameters)
+    unknown = set(config) - known
+    if unknown:
+        raise ValueError(
+            f"from_keras maps {class_name} to {_KERAS[class_name]}, which does "
+            "not know the " + _unknown("config", unknown, known)
+        )
+    return preset(**config)

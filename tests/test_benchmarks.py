@@ -1,0 +1,82 @@
+"""benchmarks/ is a package: importable modules, no ``sys.path`` edits, no
+private module of the library, and the HLO table runs on the small case."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import io
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
+
+
+def _params():
+    for path in BENCHMARKS:
+        yield pytest.param(path, id=path.name)
+
+
+def _problems(path: pathlib.Path) -> list[str]:
+    """``sys.path`` edits, imports of private library modules or names, and
+    imports of sibling scripts as top-level modules."""
+    siblings = {p.stem for p in BENCHMARKS}
+    problems = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Attribute) and node.attr == "path":
+            if isinstance(node.value, ast.Name) and node.value.id == "sys":
+                problems.append(f"line {node.lineno}: sys.path")
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules = [node.module]
+            modules += [f"{node.module}.{a.name}" for a in node.names]
+        for name in modules:
+            parts = name.split(".")
+            if parts[0] == "rmsprop_jax" and any(p.startswith("_") for p in parts):
+                problems.append(f"line {node.lineno}: private {name}")
+            if parts[0] in siblings:
+                problems.append(f"line {node.lineno}: top-level import of {name}")
+    return sorted(problems, key=lambda p: int(p.split(":")[0].split()[1]))
+
+
+@pytest.mark.parametrize("path", list(_params()))
+def test_benchmark_module_is_a_plain_package_module(path):
+    assert _problems(path) == []
+    importlib.import_module(f"benchmarks.{path.stem}")
+
+
+def test_the_checker_sees_what_it_forbids(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import sys\nsys.path.insert(0, '.')\n"
+        "from rmsprop_jax import _checks\n"
+        "from rmsprop_jax.sweep import _program\n"
+        "import rmsprop_jax._tree\n"
+        "import step\n"
+    )
+    assert _problems(bad) == [
+        "line 2: sys.path",
+        "line 3: private rmsprop_jax._checks",
+        "line 4: private rmsprop_jax.sweep._program",
+        "line 5: private rmsprop_jax._tree",
+        "line 6: top-level import of step",
+    ]
+
+
+def test_hlo_table_on_the_small_case():
+    """Ours and optax's RMSprop compile to the same bytes per parameter."""
+    from benchmarks import hlo_passes
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        hlo_passes.main(["--cases", "C", "--optimizers", "rmsprop"])
+    rows = [r.split("|")[1:-1] for r in out.getvalue().splitlines()[2:]]
+    cells = {r[2].strip(): [c.strip() for c in r] for r in rows}
+    assert sorted(cells) == ["optax", "ours"]
+    assert cells["ours"][6] == cells["optax"][6]  # HLO bytes/param
+    assert cells["ours"][7] == "20"  # the minimal bytes of benchmarks.cases

@@ -1,0 +1,206 @@
+"""Right values at the edges: huge gradients, 16-bit chains, bias correction.
+
+Each case was wrong once (a weight frozen by g*g overflowing, a momentum trace
+rounded to float16 between links, 1 - b rounded apart from 1 - b**t); the
+values here are the exact ones, from float64 NumPy.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import rmsprop_jax as rj
+from rmsprop_jax import presets
+
+
+def _updates(tx, grads, steps, params=None, **extra):
+    params = jnp.zeros_like(grads[0]) if params is None else params
+    state = tx.init(params)
+    out = []
+    for t in range(steps):
+        u, state = tx.update(grads[t % len(grads)], state, params, **extra)
+        out.append(np.asarray(u, np.float64))
+    return np.array(out), state
+
+
+def _rmsprop_reference(g, steps, lr, decay, eps, centered=False):
+    """Float64 RMSprop on gradients scaled to 1 (the update is scale-free up
+    to eps, which is negligible at these magnitudes)."""
+    s = m = 0.0
+    out = []
+    for _ in range(steps):
+        s = decay * s + (1 - decay) * g * g
+        m = decay * m + (1 - decay) * g
+        var = s - m * m if centered else s
+        out.append(-lr * g / np.sqrt(var + eps))
+    return np.array(out)
+
+
+# --- 1. huge finite gradients -------------------------------------------------
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("centered", [False, True])
+def test_huge_float32_gradient_moves_every_step(jit, centered):
+    tx = rj.rmsprop(0.01, centered=centered)
+    g = jnp.array([1e30, -3e37], jnp.float32)
+    state = tx.init(jnp.zeros(2))
+    update = jax.jit(tx.update) if jit else tx.update
+    want = np.stack(
+        [_rmsprop_reference(x, 5, 0.01, 0.9, 0.0, centered) for x in (1.0, -1.0)], 1
+    )
+    for t in range(5):
+        u, state = update(g, state)
+        np.testing.assert_allclose(u, want[t], rtol=2e-6)
+    assert bool(jnp.all(jnp.isfinite(state[0].rms)))
+    if not centered:  # the exact first update: -lr / sqrt(1 - decay)
+        assert abs(want[0][0] + 0.0316227766) < 1e-9
+
+
+def test_huge_gradient_first_updates_of_every_adaptive_optimizer():
+    g = jnp.array([1e30, -1e30], jnp.float32)
+    cases = {
+        "adagrad": (rj.adagrad(0.1), 0.1),
+        "adam": (rj.adam(0.1), 0.1),
+        "laprop": (rj.laprop(0.1), 0.1),
+        "rmsprop-bias": (rj.rmsprop(0.1, bias_correction=True), 0.1),
+        "torch_rmsprop": (presets.torch_rmsprop(lr=0.1), 0.1 / np.sqrt(0.01)),
+        "torch_adagrad": (presets.torch_adagrad(lr=0.1), 0.1),
+        "keras_rmsprop": (presets.keras_rmsprop(0.1), 0.1 / np.sqrt(0.1)),
+        "keras_adagrad": (presets.keras_adagrad(0.1), 0.1),
+        "tf1_rmsprop": (presets.tf1_rmsprop(0.1), 0.1 / np.sqrt(0.1)),
+    }
+    for name, (tx, first) in cases.items():
+        u, _ = _updates(tx, [g], 3)
+        np.testing.assert_allclose(u[0], [-first, first], rtol=1e-5, err_msg=name)
+        assert np.all(np.abs(u[1:]) > 0.01 * first), name  # not frozen later
+
+
+def test_bfloat16_params_with_float32_accumulators_at_1e30():
+    tx = rj.rmsprop(0.01)
+    g = jnp.full((3,), 1e30, jnp.bfloat16)
+    u, state = _updates(tx, [g], 4)
+    assert state[0].rms.dtype == jnp.float32
+    want = _rmsprop_reference(1.0, 4, 0.01, 0.9, 0.0)
+    np.testing.assert_allclose(u[:, 0], want, rtol=1e-2)  # bfloat16 output
+
+
+def test_float64_at_1e300_follows_the_formula(x64):
+    for tx, centered in (
+        (rj.rmsprop(0.01), False),
+        (rj.rmsprop(0.01, centered=True), True),
+    ):
+        u, _ = _updates(tx, [jnp.array([1e300, -1e300])], 6)
+        want = _rmsprop_reference(1.0, 6, 0.01, 0.9, 0.0, centered)
+        np.testing.assert_allclose(u[:, 0], want, rtol=1e-13)
+        np.testing.assert_allclose(u[:, 1], -want, rtol=1e-13)
+
+
+def test_the_root_moment_is_the_same_trajectory_in_float64(x64):
+    # A generic float64 run (small and large gradients, eps mattering) against
+    # the textbook formula s = b s + (1-b) g^2, u = g / sqrt(s + eps).
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(40, 5)) * np.array([1e-5, 1e-3, 1.0, 1e3, 1e150])
+    tx = rj.rmsprop(0.01, decay=0.95, eps=1e-8)
+    state = tx.init(jnp.zeros(5))
+    s = np.zeros(5)
+    for t in range(40):
+        u, state = tx.update(jnp.asarray(g[t]), state)
+        s = 0.95 * s + 0.05 * g[t] ** 2
+        np.testing.assert_allclose(u, -0.01 * g[t] / np.sqrt(s + 1e-8), rtol=1e-14)
+
+
+# --- 2. 16-bit chains ---------------------------------------------------------
+
+
+def test_float16_sgd_momentum_keeps_the_trace_unrounded():
+    g = jnp.array([6e4], jnp.float16)
+    u, _ = _updates(rj.sgd(0.01, momentum=0.9), [g], 3)
+    np.testing.assert_allclose(u[:, 0], [-600.0, -1140.0, -1626.0], rtol=1e-3)
+    u, _ = _updates(rj.sgd(0.01, momentum=0.9, nesterov=True), [g], 3)
+    np.testing.assert_allclose(u[:, 0], [-1140.0, -1626.0, -2063.4], rtol=1e-3)
+
+
+def test_float16_adam_tiny_gradient_every_step():
+    g = jnp.array([1e-7], jnp.float16)  # a float16 subnormal, ~1.19e-7
+    u, _ = _updates(rj.adam(0.01), [g], 4)
+    gf = float(g[0])
+    want = -0.01 * gf / (gf + 1e-8)  # ~ -0.00922 at every step
+    np.testing.assert_allclose(u[:, 0], want, rtol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_optimizer_output_is_cast_once(dtype):
+    # Primitives pass the compute dtype along; the optimizer casts at the end.
+    g = jnp.array([3.0, -1e-3], dtype)
+    assert rj.scale_by_rms().update(g, rj.scale_by_rms().init(g))[0].dtype == (
+        jnp.float32
+    )
+    for tx in (rj.rmsprop(), rj.adam(), rj.sgd(0.1, 0.9), rj.rprop(), rj.laprop()):
+        u, _ = tx.update(g, tx.init(g), g)
+        assert u.dtype == dtype
+
+
+# --- 3. bias correction in float32 -------------------------------------------
+
+GRID = np.concatenate([np.geomspace(1e-4, 1e7, 23), -np.geomspace(1.3e-4, 0.9e7, 23)])
+
+
+def _ulp_error(u, lr):
+    g = GRID.astype(np.float32).astype(np.float64)
+    exact = -lr * g / (np.abs(g) + 1e-8)
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    return np.max(np.abs(np.asarray(u, np.float64) - exact) / ulp)
+
+
+@pytest.mark.parametrize("b", [0.0, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999])
+def test_first_bias_corrected_update_is_exact_to_rounding(b):
+    # torch.optim.Adam's own float32 arrangement (step = lr / (1 - b1^t) in
+    # float64, denominator sqrt(v) / sqrt(1 - b2^t) + eps) reaches 2.8 ulp on
+    # this grid. Adam and RMSprop: one rounding each for the moments, the sum
+    # with eps, the quotient, the corrections (one factor) and the learning
+    # rate. LaProp corrects twice in sequence (its momentum averages
+    # corrected updates), one product more.
+    g = jnp.asarray(GRID, jnp.float32)
+    cases = [
+        (rj.adam(0.1, b2=b), 2.7),
+        (rj.adam(0.1, b1=min(b, 0.999), b2=0.999), 2.7),
+        (rj.rmsprop(0.1, decay=b, eps_in_sqrt=False, bias_correction=True), 2.7),
+        (rj.laprop(0.1, b2=b, eps=1e-8), 3.6),
+    ]
+    for tx, bound in cases:
+        u, _ = jax.jit(tx.update)(g, tx.init(g))
+        assert _ulp_error(u, 0.1) <= bound
+
+
+def test_the_first_update_that_was_off_by_7e_4():
+    u, _ = rj.adam(0.1, b2=0.99999).update(
+        jnp.array([1.0, -2.0]), rj.adam().init(jnp.zeros(2))
+    )
+    np.testing.assert_allclose(u, [-0.1, 0.1], rtol=2e-7)
+
+
+@pytest.mark.parametrize(
+    "factory, kwargs",
+    [
+        (rj.adam, dict(learning_rate=0.01, b1=0.9, b2=0.99999)),
+        (rj.laprop, dict(learning_rate=0.01, b1=0.8, b2=0.999)),
+        (rj.rmsprop, dict(learning_rate=0.01, decay=0.99, bias_correction=True)),
+        (rj.sgd, dict(learning_rate=0.01, momentum=0.9)),
+    ],
+)
+def test_inject_hyperparams_equals_the_plain_optimizer(factory, kwargs):
+    plain = factory(**kwargs)
+    static = ("bias_correction",) if "bias_correction" in kwargs else ()
+    injected = optax.inject_hyperparams(factory, static_args=static)(**kwargs)
+    p = jnp.array([1.0, -2.0, 3.0])
+    a, b = plain.init(p), injected.init(p)
+    for t in range(12):
+        g = jnp.sin(p * (t + 1)) * 10.0 ** (t % 5 - 2)
+        ua, a = plain.update(g, a, p)
+        ub, b = injected.update(g, b, p)
+        np.testing.assert_array_equal(ua, ub)
