@@ -8,7 +8,7 @@
 4. the page usable (paths drawn) after starting the server with a warm
    persistent compilation cache, from process start.
 
-Run: ``python benchmarks/explorer.py [--repeats 30]`` (needs the explorer
+Run: ``python -m benchmarks.explorer [--repeats 30]`` (needs the explorer
 extra, playwright and /usr/bin/chromium). Prints a Markdown table.
 """
 
@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -50,48 +49,63 @@ def _ms(xs: list[float]) -> str:
     return f"median {median:.1f} ms (p10 {q[0]:.1f}, p90 {q[-1]:.1f}, n={len(xs)})"
 
 
-def server_compute(repeats: int) -> dict[str, str]:
-    import plotly.io
+def _draw_request(app, state) -> dict:
+    """The body the page posts for the draw callback after ``state``."""
+    key = next(k for k in app.callback_map if "..paths.figure..." in k)
+    spec = app.callback_map[key]
+    values = {"view-state.data": state.to_dict(), "drawn-landscape.data": None}
 
-    from rmsprop_jax.explorer import _app, _compute, _figures
-    from rmsprop_jax.explorer._state import DEFAULT
+    def items(kind: str) -> list[dict]:
+        return [
+            {**d, "value": values.get(f"{d['id']}.{d['property']}")} for d in spec[kind]
+        ]
+
+    outputs = []
+    for part in key.strip(".").split("..."):
+        id_, prop = part.split(".", 1)
+        outputs.append({"id": id_, "property": prop})
+    return {
+        "output": key,
+        "outputs": outputs,
+        "inputs": items("inputs"),
+        "state": items("state"),
+        "changedPropIds": ["view-state.data"],
+    }
+
+
+def server_compute(repeats: int) -> dict[str, str]:
+    from rmsprop_jax.explorer import DEFAULT, create_app, paths
 
     state = DEFAULT.replace(optimizers=SIX, steps=1000)
-    _compute.paths(state)
-    compute, callback = [], []
+    paths(state)
+    compute = []
     for i in range(repeats):
         s = state.replace(decay=0.5 + 0.01 * i, start=(-15.0 + 0.1 * i, 20.0))
         t = time.perf_counter()
-        _compute.paths(s)
+        paths(s)
         compute.append(time.perf_counter() - t)
-    for i in range(repeats):
-        s = state.replace(decay=0.5 + 0.01 * i)
+    app = create_app()
+    client = app.server.test_client()
+
+    def draw(s) -> float:
         t = time.perf_counter()
-        paths = _compute.paths(s)
-        surf = _compute.surface(s)
-        traces = _figures.path_traces(paths, s.steps)
-        figs = [
-            traces,
-            _figures.loss_figure(s, paths, surf.minimum_value),
-            _figures.effective_lr_figure(s, paths),
-            _figures.rms_figure(s, paths),
-        ]
-        plotly.io.json.to_json_plotly(_figures.pack(figs))  # as Dash sends them
-        callback.append(time.perf_counter() - t)
+        response = client.post("/_dash-update-component", json=_draw_request(app, s))
+        assert response.status_code == 200, response.data[:300]
+        return time.perf_counter() - t
+
+    draw(state)
+    callback = [draw(state.replace(decay=0.5 + 0.01 * i)) for i in range(repeats)]
     formulas, formulas_cpu = [], []
     for i in range(3):
         text = f"(w1 - {i + 1})**2 + 2*(w2 + 0.{i + 1})**2 + 0.1*sin(3*w1)"
-        t, c = time.perf_counter(), time.process_time()
+        c = time.process_time()
         s = DEFAULT.replace(landscape="custom", formula=text, start=(-4.0, 3.0))
-        _compute.paths(s)
-        _compute.contour_grid(_compute.surface(s))
-        formulas.append(time.perf_counter() - t)
+        formulas.append(draw(s))
         formulas_cpu.append(time.process_time() - c)
-    del _app
     return {
         "server compute, 6 optimizers x 1000 steps (one sweep call)": _ms(compute),
-        "draw callback (compute + traces + 3 figures + JSON)": _ms(callback),
-        "new typed formula, server (parse, minima, compile, run), 2 optimizers": _ms(
+        "draw request (compute + figures + JSON, through Flask)": _ms(callback),
+        "new typed formula, draw request (parse, minima, compile, run, figures)": _ms(
             formulas
         ),
         "... the same, CPU time of the process (load-independent)": _ms(formulas_cpu),
@@ -211,7 +225,7 @@ def screenshots(directory: Path, cache_dir: str, panels: bool) -> None:
     illustrative view."""
     from playwright.sync_api import sync_playwright
 
-    from rmsprop_jax.explorer._state import DEFAULT, to_query
+    from rmsprop_jax.explorer import DEFAULT, to_query
 
     view = DEFAULT.replace(
         optimizers=("sgd", "momentum", "rmsprop", "adam", "irprop-"),

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def reference_path(state: State, name: str, steps: int) -> np.ndarray:
     """w(0) .. w(steps) from a plain optax loop with the library's optimizer."""
-    fn = _compute.surface(state).fns[_compute.surface(state).index]
+    fn = _compute.surface(state).fns[_compute.surface(state).selected]
     tx = _catalog.make_optimizer(**_compute.hyperparameters(state, name))
     w = jnp.asarray(state.start, jnp.float32)
     opt_state, out = tx.init(w), [w]

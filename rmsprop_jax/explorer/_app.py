@@ -421,7 +421,7 @@ def create_app(**kwargs: Any) -> Any:
         return trigger_props.get(id_, "value")
 
     def control_values(state: State) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "landscape": state.landscape,
             "formula": state.formula,
             "optimizers": list(state.optimizers),
@@ -458,7 +458,7 @@ def create_app(**kwargs: Any) -> Any:
             if trigger in (None, "url"):  # a bad shared URL: show the defaults
                 state, message = DEFAULT, f"Ignored the URL: {err}"
             else:
-                out = [no_update] * n_out
+                out: list[Any] = [no_update] * n_out
                 out[-1] = str(err)
                 return out
         except ValueError as err:  # a typed formula the parser rejects

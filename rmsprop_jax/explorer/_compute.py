@@ -64,7 +64,7 @@ class Surface(NamedTuple):
 
     name: str  # a key of LANDSCAPES, or CUSTOM
     fns: tuple[Callable[[jax.Array], jax.Array], ...]  # the set the program holds
-    index: int  # which of ``fns`` this view uses
+    selected: int  # which of ``fns`` this view uses
     box: tuple[float, float, float, float]
     minima: tuple[tuple[float, float], ...]  # estimated for a typed formula
     minimum_value: float
@@ -206,7 +206,7 @@ def _mapping(surf: Surface) -> dict[str, Callable]:
 
 
 def _landscape_name(surf: Surface) -> str:
-    return _NAMES[surf.index] if surf.name != CUSTOM else "formula"
+    return _NAMES[surf.selected] if surf.name != CUSTOM else "formula"
 
 
 class Paths(NamedTuple):
@@ -264,11 +264,15 @@ def paths(state: State) -> Paths:
     if not names:
         empty = np.zeros((0, MAX_STEPS, 2), np.float32)
         return Paths(
-            (),
-            np.zeros((0, MAX_STEPS + 1, 2), np.float32),
-            np.zeros((0, MAX_STEPS + 1), np.float32),
-            *([empty] * 5),
-            np.zeros((0,), np.int64),
+            optimizers=(),
+            params=np.zeros((0, MAX_STEPS + 1, 2), np.float32),
+            loss=np.zeros((0, MAX_STEPS + 1), np.float32),
+            grads=empty,
+            updates=empty,
+            effective_lr=empty,
+            gradient_rms=empty,
+            second_moment=empty,
+            diverged_at=np.zeros((0,), np.int64),
         )
     factories = {name: FACTORIES[name] for name in names}
     taken = _taken(factories.values())
@@ -302,7 +306,17 @@ def paths(state: State) -> Paths:
             params[i, k] = final_params[i]
             params[i, k + 1 :] = np.nan
             loss[i, k + 1 :] = np.nan
-    return Paths(names, params, loss, diverged_at=diverged_at, **out)
+    return Paths(
+        optimizers=names,
+        params=params,
+        loss=loss,
+        grads=out["grads"],
+        updates=out["updates"],
+        effective_lr=out["effective_lr"],
+        gradient_rms=out["gradient_rms"],
+        second_moment=out["second_moment"],
+        diverged_at=diverged_at,
+    )
 
 
 @functools.partial(jax.jit, static_argnames="fns")
@@ -317,7 +331,7 @@ def contour_grid(
     x = np.linspace(surf.box[0], surf.box[1], size, dtype=np.float32)
     y = np.linspace(surf.box[2], surf.box[3], size, dtype=np.float32)
     w = np.stack(np.meshgrid(x, y))
-    z = _surface_values(np.int32(surf.index), w, fns=surf.fns)
+    z = _surface_values(np.int32(surf.selected), w, fns=surf.fns)
     return x, y, np.asarray(z)
 
 

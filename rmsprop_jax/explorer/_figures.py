@@ -49,7 +49,10 @@ def pack(tree: Any) -> Any:
         if tree.dtype.kind in "ib":
             tree = tree.astype(np.int32)
         a = np.ascontiguousarray(tree.astype(tree.dtype.newbyteorder("<")))
-        spec = {"dtype": _TYPED[a.dtype.name], "bdata": base64.b64encode(a).decode()}
+        spec = {
+            "dtype": _TYPED[a.dtype.name],
+            "bdata": base64.b64encode(a.tobytes()).decode(),
+        }
         if a.ndim > 1:
             spec["shape"] = ",".join(map(str, a.shape))
         return spec

@@ -138,7 +138,7 @@ def _start(value: Any) -> tuple[float, float]:
                 raise InvalidValue(f"`start` must be numbers, got {value!r}.") from None
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
             raise InvalidValue(f"`start` must be numbers, got {value!r}.")
-        if not math.isfinite(v) or abs(v) > START_LIMIT:
+        if not math.isfinite(float(v)) or abs(float(v)) > START_LIMIT:
             raise InvalidValue(
                 f"`start` coordinates must be finite with |w| <= {START_LIMIT:g}; "
                 f"got {value!r}."
@@ -268,11 +268,12 @@ def from_query(search: Any) -> State:
             )
         if _QUERY[key] in values:
             raise InvalidValue(f"URL parameter {key!r} is given twice.")
+        parsed: Any = value
         if key == "opt":
-            value = [v for v in value.split(",") if v]
+            parsed = [v for v in value.split(",") if v]
         elif key == "start":
-            value = value.split(",")
-        values[_QUERY[key]] = value
+            parsed = value.split(",")
+        values[_QUERY[key]] = parsed
     return validate(values)
 
 
