@@ -40,7 +40,7 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks
-from rmsprop_jax._preset_parts import pairwise, schedule_value, squared_norm
+from rmsprop_jax._preset_parts import schedule_value
 
 _RULE = "keras.optimizers.Optimizer"
 
@@ -152,7 +152,7 @@ def _clip_by_norm(clipnorm: ArrayLike) -> optax.GradientTransformation:
     """``_clip_by_norm``: ``g * c / max(||g||, c)``, ||g|| over the whole tensor."""
 
     def clip(g: jax.Array) -> jax.Array:
-        l2sum = squared_norm(g)
+        l2sum = jnp.sum(jnp.square(g))
         positive = l2sum > 0
         safe = jnp.where(positive, l2sum, jnp.ones_like(l2sum))
         l2norm = jnp.where(positive, jnp.sqrt(safe), l2sum)
@@ -175,24 +175,20 @@ def _clip_by_global_norm(clipnorm: ArrayLike) -> optax.GradientTransformation:
     def update_fn(updates, state, params=None):
         del params
         leaves = jax.tree.leaves(updates)
-        norm = jnp.sqrt(jnp.sum(jnp.stack([squared_norm(g) for g in leaves])))
+        norm = jnp.sqrt(jnp.sum(jnp.stack([jnp.sum(jnp.square(g)) for g in leaves])))
         scale = clipnorm * jnp.minimum(1.0 / norm, 1.0 / clipnorm) + (norm - norm)
-        return jax.tree.map(lambda g: g * scale.astype(g.real.dtype), updates), state
+        return jax.tree.map(lambda g: g * scale.astype(g.dtype), updates), state
 
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
 
 def _clip_by_value(clipvalue: ArrayLike) -> optax.GradientTransformation:
-    """``ops.clip(g, -v, v)``, the real and imaginary parts on their own."""
+    """``ops.clip(g, -v, v)``, element by element."""
 
     def update_fn(updates, state, params=None):
         del params
         low = jnp.negative(clipvalue)
-
-        def clip(g: jax.Array) -> jax.Array:
-            return pairwise(lambda x: jnp.clip(x, low, clipvalue), g)
-
-        return jax.tree.map(clip, updates), state
+        return jax.tree.map(lambda g: jnp.clip(g, low, clipvalue), updates), state
 
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 

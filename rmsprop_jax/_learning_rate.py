@@ -10,11 +10,15 @@ in the compute dtype: the optimizer casts its output once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike
 
-from rmsprop_jax import _dtypes
+from rmsprop_jax import _checks, _dtypes
 
 
 def _scale(factor: jax.Array, updates: optax.Updates) -> optax.Updates:
@@ -72,3 +76,15 @@ def scale_by_learning_rate(
         return _scale(factor, updates), state
 
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
+def _decayed_lr(
+    lr: optax.ScalarOrSchedule, lr_decay: ArrayLike
+) -> Callable[[Any], Any]:
+    """torch Adagrad's ``lr / (1 + (step - 1) * lr_decay)`` as a schedule."""
+
+    def schedule(count):
+        base = lr(count) if _checks.is_schedule(lr) else lr
+        return base / (1 + count * lr_decay)
+
+    return schedule

@@ -24,8 +24,12 @@ they are read from its state unless given explicitly, under this library's
 names or the frameworks' names that :mod:`rmsprop_jax.presets` keep: the
 learning rate as ``learning_rate`` or ``lr``, :math:`\epsilon` as ``eps`` or
 ``epsilon``, and the decay :math:`\beta` (for bias correction) as ``decay``,
-``b2``, ``alpha`` or ``rho``; PyTorch Adagrad's ``lr_decay`` divides the
-learning rate as in :func:`~rmsprop_jax.presets.torch_adagrad`. The placement
+``b2``, ``beta2``, ``beta_2``, ``alpha``, ``rho`` or ``betas[1]`` (PyTorch's
+Adam: ``inject_hyperparams`` keeps the pair out of its state, but the sweep's
+records read it from the factory's arguments); PyTorch Adagrad's ``lr_decay``
+divides the learning rate as in :func:`~rmsprop_jax.presets.torch_adagrad`.
+Keras's Adam is recognised by its name ``beta_2`` (see
+:func:`effective_learning_rates`); its ``amsgrad`` state is not read. The placement
 of :math:`\epsilon` is not stored either; it defaults to each primitive's
 default (inside the root for :func:`~rmsprop_jax.scale_by_rms` and
 :func:`~rmsprop_jax.accumulate_squares`, outside for
@@ -58,7 +62,7 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks
-from rmsprop_jax.presets import _decayed_lr
+from rmsprop_jax._learning_rate import _decayed_lr
 from rmsprop_jax.transforms import (
     AccumulateSquaresState,
     PreconditionByRmsState,
@@ -84,14 +88,33 @@ STATISTICS: tuple[str, ...] = ("min", "median", "max", "mean")
 
 _OURS = (ScaleByRmsState, AccumulateSquaresState, ScaleByRpropState)
 _INJECT = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
-# Hyperparameter names an enclosing inject_hyperparams may hold: this
-# library's, then the frameworks' names the presets keep.
+# The one table of hyperparameter names, read from an enclosing
+# inject_hyperparams and from the sweep's factory arguments: this library's
+# names, then the frameworks' names the presets keep (Keras's learning_rate,
+# epsilon, beta_2; PyTorch's lr, eps, alpha, rho and betas).
 _NAMES = {
     "learning_rate": ("learning_rate", "lr"),
     "eps": ("eps", "epsilon"),
-    "decay": ("decay", "b2", "alpha", "rho"),
+    "decay": ("decay", "b2", "beta2", "beta_2", "betas", "alpha", "rho"),
 }
+_PAIRS = {"betas": 1}  # PyTorch's Adam keeps (beta_1, beta_2): decay is betas[1]
 _PYTORCH_LR = "lr"  # PyTorch's name: its RMSprop and Adagrad add eps after the root
+# Keras's name for Adam's beta_2. Keras's Adam folds sqrt(1 - beta_2**t) /
+# (1 - beta_1**t) into its step size and adds eps to the uncorrected root.
+_KERAS_BETA_2 = "beta_2"
+# The other arguments the diagnostics read: PyTorch Adagrad's learning-rate
+# decay and the placement of eps.
+_SWITCHES = ("lr_decay", "eps_in_sqrt")
+_ALL_NAMES = frozenset({*(n for names in _NAMES.values() for n in names), *_SWITCHES})
+
+
+class _Missing(ValueError):
+    """A hyperparameter the diagnostics need and did not find."""
+
+    def __init__(self, message: str, role: str, names: Sequence[str]) -> None:
+        super().__init__(message)
+        self.role = role
+        self.names = tuple(names)
 
 
 def _primitive(state: Any, preconditioner: bool) -> Callable[..., Any]:
@@ -174,8 +197,9 @@ def _pick(role: str, given: Any, found: _Found) -> Any:
         return given
     names = _NAMES[role]
     for key in names:
-        if key in found.hyperparams:
-            return found.hyperparams[key]
+        if found.hyperparams.get(key) is not None:
+            value = found.hyperparams[key]
+            return value[_PAIRS[key]] if key in _PAIRS else value
     if found.outer_count is None:
         where = "wrap the optimizer in optax.inject_hyperparams"
     else:
@@ -184,9 +208,18 @@ def _pick(role: str, given: Any, found: _Found) -> Any:
             f"the enclosing optax.inject_hyperparams holds {held}, none of them "
             f"named {' or '.join(names)}"
         )
-    raise ValueError(
+    hint = ""
+    if role == "decay" and _PYTORCH_LR in found.hyperparams:
+        hint = (
+            " PyTorch's Adam keeps beta_2 in `betas`, a pair that "
+            "optax.inject_hyperparams holds as a static argument, outside its "
+            "state: pass decay=betas[1]."
+        )
+    raise _Missing(
         f"`{role}` is needed and is not stored in optimizer states: pass "
-        f"{role}=..., or {where}."
+        f"{role}=..., or {where}.{hint}",
+        role,
+        names,
     )
 
 
@@ -232,14 +265,24 @@ def _second_moment(
 
 
 def _has(role: str, found: _Found) -> bool:
-    return any(key in found.hyperparams for key in _NAMES[role])
+    return any(found.hyperparams.get(key) is not None for key in _NAMES[role])
+
+
+def _keras_adam(found: _Found, bias_correction: bool | None) -> bool:
+    """Keras's Adam: an uncorrected preconditioner under Keras's names."""
+    return (
+        found.preconditioner
+        and found.state.count is None
+        and bias_correction is None
+        and found.hyperparams.get(_KERAS_BETA_2) is not None
+    )
 
 
 def _learning_rate(found: _Found, given: Any, steps: ArrayLike | None) -> Any:
     """The learning rate of the last update; PyTorch Adagrad's ``lr_decay``
     (from an enclosing ``inject_hyperparams``) divides it as the preset does."""
     lr = _pick("learning_rate", given, found)
-    if given is None and "lr_decay" in found.hyperparams:
+    if given is None and found.hyperparams.get("lr_decay") is not None:
         t = _steps(found, steps, "PyTorch Adagrad's decayed learning rate")
         schedule = _decayed_lr(lr, found.hyperparams["lr_decay"])
         lr = schedule(jnp.maximum(t, 1) - 1)  # the count of the last update
@@ -269,6 +312,12 @@ def effective_learning_rates(
     :math:`u_t = -\text{rate} \odot g_t`, for Adam
     :math:`u_t = -\text{rate} \odot \hat m_t`, for Rprop
     :math:`u_t = -\mathrm{sign}(g_t)\,\Delta_t` except where a sign flipped.
+    Keras's Adam (:func:`~rmsprop_jax.presets.keras_adam`, recognised by its
+    name ``beta_2`` in an enclosing ``inject_hyperparams``) folds
+    :math:`\sqrt{1-\beta_2^t}/(1-\beta_1^t)` into its step size and adds
+    :math:`\epsilon` to the uncorrected root; its rate, in the same sense
+    (:math:`u_t = -\text{rate} \odot \hat m_t`), is
+    :math:`\eta/(\sqrt{\hat v_t} + \epsilon/\sqrt{1-\beta_2^t})`.
     Centering (``centered=True``) is not reflected: :math:`s` is the second
     moment.
 
@@ -288,8 +337,11 @@ def effective_learning_rates(
         the state was built (``bias_correction=True`` states keep a step count,
         the others do not; ``precondition_by_rms`` corrects by default,
         ``scale_by_rms`` does not).
-      decay: :math:`\beta`, needed for bias correction. Default: ``decay`` or
-        ``b2`` from an enclosing ``inject_hyperparams`` state.
+      decay: :math:`\beta`, needed for bias correction. Default: ``decay``,
+        ``b2``, ``beta2``, ``beta_2``, ``alpha`` or ``rho`` from an enclosing
+        ``inject_hyperparams`` state. PyTorch's Adam keeps it in ``betas``, a
+        pair that ``inject_hyperparams`` does not put in its state: pass
+        ``decay=betas[1]``.
       steps: :math:`t`, the number of updates so far, used for every state
         found. Default: each state's own step count, else the count of an
         enclosing ``inject_hyperparams``; needed only to bias-correct a state
@@ -319,8 +371,34 @@ def effective_learning_rates(
     for value, name in ((learning_rate, "learning_rate"), (eps, "eps")):
         if value is not None:
             _checks.check_range(name, value, 0.0)
+    return _effective_learning_rates(
+        opt_state,
+        {},
+        learning_rate,
+        eps,
+        eps_in_sqrt=eps_in_sqrt,
+        bias_correction=bias_correction,
+        decay=decay,
+        steps=steps,
+    )
+
+
+def _effective_learning_rates(
+    opt_state: optax.OptState,
+    hyperparams: Mapping[str, Any],
+    learning_rate: ArrayLike | None,
+    eps: ArrayLike | None,
+    *,
+    eps_in_sqrt: bool | None,
+    bias_correction: bool | None,
+    decay: ArrayLike | None,
+    steps: ArrayLike | None,
+) -> dict[str, Any]:
+    """:func:`effective_learning_rates`, with ``hyperparams`` (names of
+    ``_NAMES``, e.g. a factory's arguments) read as if an enclosing
+    ``inject_hyperparams`` held them."""
     out = {}
-    for path, found in _walk(opt_state, (), {}):
+    for path, found in _walk(opt_state, (), hyperparams):
         state = found.state
         if isinstance(state, ScaleByRpropState):
             out[_key(path)] = state.step_size
@@ -336,9 +414,18 @@ def effective_learning_rates(
             pytorch = _PYTORCH_LR in found.hyperparams
             inside = False if pytorch else _default(primitive, "eps_in_sqrt")
         moment = _second_moment(found, bias_correction, decay, steps)
+        keras: tuple[jax.Array, jax.Array] | None = None  # Keras's Adam: b2, t
+        if _keras_adam(found, bias_correction):
+            # lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps)
+            #   = lr m_hat / (sqrt(v_hat) + eps / sqrt(1-b2^t))
+            beta = jnp.asarray(_pick("decay", decay, found))
+            keras = beta, jnp.maximum(_steps(found, steps, "Keras's Adam"), 1)
 
-        def rate(s: jax.Array, lr=lr, e=e, inside=inside) -> jax.Array:
-            return (lr / root(s, e, inside)).astype(s.dtype)
+        def rate(s: jax.Array, lr=lr, e=e, inside=inside, k=keras) -> jax.Array:
+            factor = (
+                1.0 if k is None else jnp.sqrt(one_minus_power(k[0], k[1], s.dtype))
+            )
+            return (lr * factor / root(s, e, inside)).astype(s.dtype)
 
         out[_key(path)] = jax.tree.map(rate, moment)
     return out
@@ -384,8 +471,23 @@ def gradient_rms(
       >>> print(gradient_rms(state, steps=2)["0"].round(4))  # sqrt((9+16)/2), 1
       [3.5355 1.    ]
     """
+    return _gradient_rms(
+        opt_state, {}, bias_correction=bias_correction, decay=decay, steps=steps
+    )
+
+
+def _gradient_rms(
+    opt_state: optax.OptState,
+    hyperparams: Mapping[str, Any],
+    *,
+    bias_correction: bool | None,
+    decay: ArrayLike | None,
+    steps: ArrayLike | None,
+) -> dict[str, Any]:
+    """:func:`gradient_rms`, with ``hyperparams`` as in
+    :func:`_effective_learning_rates`."""
     out = {}
-    for path, found in _walk(opt_state, (), {}):
+    for path, found in _walk(opt_state, (), hyperparams):
         state = found.state
         if isinstance(state, ScaleByRpropState):
             continue

@@ -143,7 +143,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _inputs, _keras_common, transforms
 from rmsprop_jax._keras_common import KerasState as KerasState
-from rmsprop_jax._learning_rate import scale_by_learning_rate
+from rmsprop_jax._learning_rate import _decayed_lr, scale_by_learning_rate
 from rmsprop_jax._preset_parts import precondition_by_max_rms
 
 __all__ = [
@@ -190,18 +190,6 @@ def _negate(maximize: bool) -> tuple[optax.GradientTransformation, ...]:
     """torch's ``maximize``: the gradient is negated first, before weight decay."""
     _check_flag("maximize", maximize)
     return (optax.scale(-1.0),) if maximize else ()
-
-
-def _decayed_lr(
-    lr: optax.ScalarOrSchedule, lr_decay: ArrayLike
-) -> Callable[[Any], Any]:
-    """torch Adagrad's ``lr / (1 + (step - 1) * lr_decay)`` as a schedule."""
-
-    def schedule(count):
-        base = lr(count) if _checks.is_schedule(lr) else lr
-        return base / (1 + count * lr_decay)
-
-    return schedule
 
 
 @_inputs.optimizer
@@ -533,10 +521,11 @@ def _adam_core(
 ) -> optax.GradientTransformationExtraArgs:
     """torch's bias-corrected Adam direction ``m_hat / (sqrt(v_hat) + eps)``."""
     _check_flag("amsgrad", amsgrad)
-    if amsgrad:
-        first = transforms.momentum(b1, dampening=b1, bias_correction=True)
-        return precondition_by_max_rms(first, b2, eps, bias_correction=True)
     first = transforms.momentum(b1, dampening=b1)
+    if amsgrad:
+        return precondition_by_max_rms(
+            first, b2, eps, bias_correction=True, inner_decay=b1
+        )
     return transforms.precondition_by_rms(
         first, b2, eps, eps_in_sqrt=False, inner_decay=b1
     )

@@ -366,3 +366,60 @@ def test_missing_hyperparameter_inside_inject_hyperparams_names_what_it_holds():
     with pytest.raises(ValueError, match="holds eps, rate, none of them named"):
         diagnostics.effective_learning_rates(state)
     assert diagnostics.report(state, learning_rate=LR)  # the explicit value
+
+
+# Adam three ways, each wrapped under its own names: the rate is the factor of
+# the bias-corrected first moment, u_t = -rate * m_hat_t, at every step --
+# including Keras's, whose step size folds in sqrt(1 - b2^t) / (1 - b1^t) and
+# whose eps sits outside the uncorrected root.
+ADAMS = {
+    "rj.adam": (rj.adam, dict(learning_rate=LR, b1=0.9, b2=0.99, eps=EPS), {}),
+    "torch_adam": (
+        rj.presets.torch_adam,
+        dict(lr=LR, betas=(0.9, 0.99), eps=EPS),
+        dict(decay=0.99),  # betas is a pair: inject_hyperparams keeps it static
+    ),
+    "keras_adam": (
+        rj.presets.keras_adam,
+        dict(learning_rate=LR, beta_1=0.9, beta_2=0.99, epsilon=EPS),
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADAMS))
+def test_adam_presets_rate_times_corrected_momentum_is_the_update(name, x64):
+    factory, kwargs, given = ADAMS[name]
+    tx = optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float64)(**kwargs)
+    params, batch = init_params(jnp.float64), data(jnp.float64)
+    state, m = tx.init(params), jax.tree.map(jnp.zeros_like, params)
+    for t in range(1, 5):
+        grads = jax.grad(loss)(params, *batch)
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+        m = jax.tree.map(lambda m, g: 0.9 * m + 0.1 * g, m, grads)
+        (rate,) = diagnostics.effective_learning_rates(state, **given).values()
+        for key in ("kernel", "bias"):
+            m_hat = m[key] / (1 - 0.9**t)
+            np.testing.assert_allclose(
+                updates[key], -rate[key] * m_hat, rtol=1e-10, err_msg=f"t={t}"
+            )
+
+
+def test_keras_adam_first_step_rate_is_lr_over_abs_gradient(x64):
+    """At t = 1, m_hat = g and v_hat = g^2: the rate is lr / (|g| + eps/sqrt(1-b2))."""
+    tx = optax.inject_hyperparams(rj.presets.keras_adam)(learning_rate=0.01)
+    w, g = jnp.zeros(2), jnp.array([-0.1, -10.0])
+    updates, state = tx.update(g, tx.init(w), w)
+    np.testing.assert_allclose(updates, [0.01, 0.01], rtol=1e-4)
+    (rate,) = diagnostics.effective_learning_rates(state).values()
+    np.testing.assert_allclose(rate, 0.01 / (np.abs(g) + 1e-7 / np.sqrt(1e-3)))
+
+
+def test_torch_adam_betas_outside_the_state_is_named():
+    tx = optax.inject_hyperparams(rj.presets.torch_adam)(lr=LR)
+    w = jnp.zeros(2)
+    _, state = tx.update(jnp.ones(2), tx.init(w), w)
+    with pytest.raises(ValueError, match=r"`betas`.*pass decay=betas\[1\]"):
+        diagnostics.effective_learning_rates(state)
+    assert diagnostics.effective_learning_rates(state, decay=0.999)

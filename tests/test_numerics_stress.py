@@ -48,6 +48,14 @@ _EXTRA = {
         dict(centered=True, momentum=0.9),
     ),
     "torch_sgd-momentum": ("presets.torch_sgd", dict(lr=0.01, momentum=0.9)),
+    "torch_adam-amsgrad": ("presets.torch_adam", dict(amsgrad=True)),
+    "torch_adam-amsgrad-eps0": ("presets.torch_adam", dict(amsgrad=True, eps=0.0)),
+    "torch_adamw-amsgrad": ("presets.torch_adamw", dict(amsgrad=True)),
+    "keras_adam-amsgrad": ("presets.keras_adam", dict(amsgrad=True)),
+    "keras_adam-amsgrad-eps0": (
+        "presets.keras_adam",
+        dict(amsgrad=True, epsilon=0.0),
+    ),
 }
 
 

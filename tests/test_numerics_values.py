@@ -204,3 +204,106 @@ def test_inject_hyperparams_equals_the_plain_optimizer(factory, kwargs):
         ua, a = plain.update(g, a, p)
         ub, b = injected.update(g, b, p)
         np.testing.assert_array_equal(ua, ub)
+
+
+# --- 4. AMSGrad presets: the same root moments as Adam ------------------------
+
+_AMSGRAD = {
+    "torch_adam": lambda b2, eps: presets.torch_adam(
+        lr=0.1, betas=(0.9, b2), eps=eps, amsgrad=True
+    ),
+    "torch_adamw": lambda b2, eps: presets.torch_adamw(
+        lr=0.1, betas=(0.9, b2), eps=eps, amsgrad=True
+    ),
+    "keras_adam": lambda b2, eps: presets.keras_adam(
+        0.1, beta_2=b2, epsilon=eps, amsgrad=True
+    ),
+}
+
+
+def _amsgrad_reference(g, lr, b1, b2, eps, torch_eps):
+    """Float64 AMSGrad of torch (eps outside the corrected root) or Keras
+    (eps outside the uncorrected root), steps along the leading axis."""
+    m = v = v_max = np.zeros_like(g[0])
+    out = []
+    for t, gt in enumerate(g, start=1):
+        m = b1 * m + (1 - b1) * gt
+        v = b2 * v + (1 - b2) * gt * gt
+        v_max = np.maximum(v_max, v)
+        c1, c2 = 1 - b1**t, 1 - b2**t
+        if torch_eps:
+            out.append(-lr * (m / c1) / (np.sqrt(v_max) / np.sqrt(c2) + eps))
+        else:
+            out.append(-lr * np.sqrt(c2) / c1 * m / (np.sqrt(v_max) + eps))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name", sorted(_AMSGRAD))
+@pytest.mark.parametrize("b2", [0.999, 0.99999])
+def test_amsgrad_first_update_is_exact_to_rounding(name, b2):
+    # Was [-0.10006788, 0.10006788] for torch_adam(betas=(0.9, 0.99999)): the
+    # correction 1 - b2**t rounded apart from the moment's 1 - b2.
+    tx = _AMSGRAD[name](b2, 0.0)
+    g = jnp.asarray(GRID, jnp.float32)
+    u, _ = tx.update(g, tx.init(g), jnp.zeros_like(g))
+    exact = -0.1 * np.sign(GRID)
+    ulp = np.spacing(np.float32(0.1)).astype(np.float64)
+    assert np.max(np.abs(np.asarray(u, np.float64) - exact)) / ulp <= 3, name
+
+
+@pytest.mark.parametrize("name", sorted(_AMSGRAD))
+def test_amsgrad_huge_float32_gradient_follows_the_float64_formula(name):
+    # g*g overflowed float32 above 1.8e19: the maximum became inf and every
+    # update -0.0 from then on (a frozen weight).
+    scale = np.array([1e30, -3e37])
+    factors = np.array([1.0, 0.3, 2.0, 0.5, 1.5, 0.1])[:, None]  # max matters
+    g = factors * scale
+    tx = _AMSGRAD[name](0.99, 0.0)
+    state = tx.init(jnp.zeros(2))
+    want = _amsgrad_reference(factors * np.sign(scale), 0.1, 0.9, 0.99, 0.0, True)
+    for t in range(len(g)):
+        u, state = tx.update(jnp.asarray(g[t], jnp.float32), state, jnp.zeros(2))
+        np.testing.assert_allclose(u, want[t], rtol=1e-5, err_msg=f"{name}, {t}")
+
+
+@pytest.mark.parametrize("name", sorted(_AMSGRAD))
+def test_amsgrad_float64_trajectory_follows_the_formula(x64, name):
+    rng = np.random.default_rng(1)
+    g = rng.normal(size=(30, 4)) * np.array([1e-5, 1.0, 1e3, 1e150])
+    tx = _AMSGRAD[name](0.995, 1e-8)
+    u, _ = _updates(tx, list(jnp.asarray(g)), len(g))
+    want = _amsgrad_reference(g, 0.1, 0.9, 0.995, 1e-8, name.startswith("torch"))
+    np.testing.assert_allclose(u, want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", sorted(_AMSGRAD))
+def test_amsgrad_zero_gradient_with_eps_0_gives_0(name):
+    # 0 / (sqrt(0) + 0) was NaN; a zero second moment means only zero
+    # gradients so far, whose update is 0 (as without amsgrad).
+    tx = _AMSGRAD[name](0.999, 0.0)
+    grads = [jnp.zeros(2)] * 3 + [jnp.array([1.0, -2.0])]
+    u, state = _updates(tx, grads, 4)
+    np.testing.assert_array_equal(u[:3], 0.0)
+    assert np.all(np.isfinite(u[3])) and np.all(np.sign(u[3]) == [-1, 1]), u[3]
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(state))
+
+
+# --- 5. schedules see a float64 count under jax_enable_x64 --------------------
+
+
+def test_keras_weight_decay_schedule_is_float64(x64):
+    # The decayed weights read the schedule at an int32 count: optax's
+    # exponential_decay then returned float32 (3e-8 relative error).
+    schedule = optax.exponential_decay(0.1, 3, 0.7)
+    tx = presets.keras_sgd(schedule, weight_decay=0.3)
+    w = jnp.array([1.0, -2.5, 1e-3])
+    state = tx.init(w)
+    want = np.asarray(w)
+    for t in range(7):
+        g = jnp.sin(w) + 0.5
+        u, state = tx.update(g, state, w)
+        w = optax.apply_updates(w, u)
+        lr = 0.1 * 0.7 ** (t / 3)
+        want = want - want * 0.3 * lr - lr * (np.sin(want) + 0.5)
+        assert w.dtype == jnp.float64
+        np.testing.assert_allclose(w, want, rtol=1e-15, atol=1e-17)

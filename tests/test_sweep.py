@@ -750,3 +750,53 @@ def test_recording_memory_is_estimated_before_running():
         sweep(rj.sgd, square, w0, g, steps=5, record="param")
     with pytest.raises(ValueError, match="`record_every` must be a positive int"):
         sweep(rj.sgd, square, w0, g, steps=5, record="params", record_every=0)
+
+
+@pytest.mark.parametrize(
+    "factory, axes, beta_1",
+    [
+        (rj.presets.torch_adam, dict(lr=[1e-3, 1e-2]), 0.9),
+        (rj.presets.keras_adam, dict(learning_rate=[1e-3, 1e-2]), 0.9),
+        (rj.presets.torch_rmsprop, dict(lr=[1e-3], eps=[1e-2]), 0.0),
+        (rj.presets.torch_adagrad, dict(lr=[1e-2], lr_decay=[0.5]), 0.0),
+    ],
+)
+def test_effective_lr_of_framework_presets_reproduces_the_update(
+    factory, axes, beta_1, x64
+):
+    """The sweep reads the framework's names from the factory's arguments
+    (torch's betas[1], Keras's beta_2, torch's eps after the root and
+    lr_decay): the recorded rate times the corrected first moment (the
+    gradient without momentum) is the recorded update."""
+    steps = 4
+    result = sweep(
+        factory,
+        rosenbrock,
+        jnp.array(W0),
+        grid(**axes),
+        steps=steps,
+        record=("grads", "updates", "effective_lr"),
+    )
+    rec = {k: v.reshape(-1, *v.shape[-2:]) for k, v in result.records.items()}
+    m = np.zeros_like(rec["grads"][:, 0])
+    for t in range(steps):
+        m = beta_1 * m + (1 - beta_1) * rec["grads"][:, t]
+        m_hat = m / (1 - beta_1 ** (t + 1))
+        np.testing.assert_allclose(
+            rec["updates"][:, t], -rec["effective_lr"][:, t] * m_hat, rtol=1e-10
+        )
+
+
+def test_a_missing_decay_is_named_with_the_arguments_read(x64):
+    def adam_without_decay(learning_rate, b1=0.9):
+        return rj.adam(learning_rate, b1=b1)
+
+    with pytest.raises(ValueError, match=r"`decay` is needed .* decay or b2"):
+        sweep(
+            adam_without_decay,
+            rosenbrock,
+            jnp.array(W0),
+            grid(learning_rate=[1e-3]),
+            steps=2,
+            record=("effective_lr",),
+        )

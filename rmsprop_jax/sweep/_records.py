@@ -34,10 +34,8 @@ RECORDABLE: tuple[str, ...] = (
 )
 """The names ``sweep(record=...)`` accepts."""
 
-# Where the diagnostics find their hyperparameters among a factory's arguments.
-LEARNING_RATE = ("learning_rate", "lr")
-EPS = ("eps", "epsilon")
-DECAY = ("decay", "b2", "beta2", "rho", "alpha")
+# The factory's arguments the diagnostics read (their one table of names).
+READ_ARGUMENTS = diagnostics._ALL_NAMES
 
 _POST_UPDATE = ("updates", "effective_lr", "gradient_rms", "second_moment", "step_size")
 
@@ -84,11 +82,20 @@ def _shaped_like(tree: Any, params: Any) -> Any:
     return jax.tree.map(lambda t, p: jnp.asarray(t).astype(p.dtype), tree, params)
 
 
-def _pick(arguments: Mapping[str, Any], names: Sequence[str]) -> Any:
-    for name in names:
-        if name in arguments and arguments[name] is not None:
-            return arguments[name]
-    return None
+def _hyperparams(
+    arguments: Mapping[str, Any], updates_so_far: jax.Array
+) -> dict[str, Any]:
+    """The factory's arguments the diagnostics read, as an enclosing
+    ``inject_hyperparams`` would hold them: a schedule by its value at the
+    last update."""
+    out = {}
+    for name, value in arguments.items():
+        if name not in READ_ARGUMENTS or value is None:
+            continue
+        if callable(value):  # a schedule: its value at the last update
+            value = value(updates_so_far - 1)
+        out[name] = value
+    return out
 
 
 def state_quantity(
@@ -122,28 +129,34 @@ def state_quantity(
         found = diagnostics.find_states(state).values()
         steps = [s.step_size for s in found if isinstance(s, ScaleByRpropState)]
         return _shaped_like(steps[0] if steps else None, params)
-    decay = _pick(arguments, DECAY)
-    if name == "gradient_rms":
-        rms = diagnostics.gradient_rms(state, decay=decay, steps=updates_so_far)
-        return _shaped_like(_first(rms), params)
-    assert name == "effective_lr", name
-    learning_rate = _pick(arguments, LEARNING_RATE)
-    if callable(learning_rate):  # a schedule: its value at this step
-        learning_rate = learning_rate(updates_so_far - 1)
+    hyperparams = _hyperparams(arguments, updates_so_far)
     try:
-        rates = diagnostics.effective_learning_rates(
+        if name == "gradient_rms":
+            rms = diagnostics._gradient_rms(
+                state,
+                hyperparams,
+                bias_correction=None,
+                decay=None,
+                steps=updates_so_far,
+            )
+            return _shaped_like(_first(rms), params)
+        assert name == "effective_lr", name
+        rates = diagnostics._effective_learning_rates(
             state,
-            learning_rate,
-            _pick(arguments, EPS),
+            hyperparams,
+            None,
+            None,
             eps_in_sqrt=arguments.get("eps_in_sqrt"),
-            decay=decay,
+            bias_correction=None,
+            decay=None,
             steps=updates_so_far,
         )
-    except ValueError as err:
+    except diagnostics._Missing as err:
         raise ValueError(
-            f"record 'effective_lr' cannot be computed for this optimizer: {err} "
-            f"(the sweep reads it from the factory's argument "
-            f"{' or '.join(LEARNING_RATE)}, which it does not take)."
+            f"record {name!r} cannot be computed for this optimizer: "
+            f"`{err.role}` is needed and the sweep reads it from the factory's "
+            f"argument {' or '.join(err.names)}, none of which it takes (or "
+            f"all are None)."
         ) from err
     return _shaped_like(_first(rates), params)
 

@@ -248,12 +248,7 @@ def _column(values: list[Any]) -> np.ndarray:
 
 def _defaults(make_tx: Callable, record: Sequence[str]) -> tuple[tuple[str, Any], ...]:
     """The factory's defaults the diagnostics records read (hashable ones)."""
-    wanted = {
-        *_records.LEARNING_RATE,
-        *_records.EPS,
-        *_records.DECAY,
-        "eps_in_sqrt",
-    }
+    wanted = _records.READ_ARGUMENTS
     if not any(n in record for n in ("effective_lr", "gradient_rms")):
         return ()
     try:

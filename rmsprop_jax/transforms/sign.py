@@ -30,7 +30,7 @@ def scale_by_sign() -> optax.GradientTransformation:
 
     Examples:
       >>> import jax.numpy as jnp
-      >>> from rmsprop_jax import _dtypes, _inputs, scale_by_sign
+      >>> from rmsprop_jax import scale_by_sign
       >>> tx = scale_by_sign()
       >>> g = jnp.array([0.003, -20.0, 0.0])
       >>> updates, _ = tx.update(g, tx.init(g))
