@@ -1,0 +1,122 @@
+"""``python -m rmsprop_jax.explorer [--host 127.0.0.1] [--port 8050]``.
+
+Prints one line, ``Serving on http://HOST:PORT/``, and serves until
+interrupted. ``--port 0`` picks a free port. Compiled programs are kept in
+JAX's persistent compilation cache (``--cache-dir``), so that later starts
+are quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rmsprop_jax" / "jax"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options.
+
+    Examples:
+      >>> parse_args(["--port", "0"]).port
+      0
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m rmsprop_jax.explorer",
+        description="Serve the rmsprop_jax explorer.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    parser.add_argument(
+        "--port", type=int, default=8050, help="default 8050; 0 picks a free port"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=_default_cache_dir(),
+        help="JAX's persistent compilation cache (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="do not use a compilation cache"
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be in 0..65535, got {args.port}")
+    return args
+
+
+def _warm_up() -> None:
+    """Compiles (or loads from the cache) the default view's paths while the
+    first page loads; the draw callback waits for ``_app.READY``. The maps
+    follow the drawn paths and compile then, off the critical path."""
+    from rmsprop_jax.explorer import _app, _compute
+    from rmsprop_jax.explorer._state import DEFAULT
+
+    try:
+        _compute.paths(DEFAULT)
+        _compute.contour_grid(_compute.surface(DEFAULT))
+    finally:
+        _app.READY.set()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the server (see the module docstring)."""
+    args = parse_args(argv)
+    import jax
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+
+    if not args.no_cache:
+        args.cache_dir.mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(args.cache_dir))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    from werkzeug.serving import make_server
+
+    from rmsprop_jax.explorer import create_app
+
+    if not _is_loopback(args.host):
+        print(
+            f"Warning: serving on {args.host}, which is not a loopback address: "
+            "anyone who can reach it can use the explorer (and its CPU).",
+            file=sys.stderr,
+        )
+    app = create_app()
+    try:
+        server = make_server(args.host, args.port, app.server, threaded=True)
+    except OSError as err:  # port in use, unknown host, no permission
+        raise SystemExit(f"Cannot serve on {args.host}:{args.port}: {err}") from None
+    # Compile while the browser loads the page (tracing holds the GIL, so this
+    # would only slow the imports down if it started earlier); the callbacks
+    # wait for it instead of compiling the same programs a second time.
+    from rmsprop_jax.explorer import _app
+
+    _app.READY.clear()
+    threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Serving on http://{host}:{server.server_port}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

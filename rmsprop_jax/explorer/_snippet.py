@@ -1,0 +1,85 @@
+"""The copy-as-code snippet: a Python script that reproduces the current view
+with the library (landscape, start, each optimizer with its exact
+hyperparameters) and leaves each path in ``paths[name]``."""
+
+from __future__ import annotations
+
+from rmsprop_jax.explorer._catalog import arguments
+from rmsprop_jax.explorer._compute import CUSTOM_BOX, CUSTOM_START, hyperparameters
+from rmsprop_jax.explorer._state import CUSTOM, State, to_query
+
+_RUN = '''
+
+def run(tx, w, steps):
+    """w(0) .. w(steps) of the optimizer ``tx`` on ``loss`` from ``w``."""
+
+    @jax.jit
+    def step(tx_state, w):
+        value, grad = jax.value_and_grad(loss)(w)
+        updates, tx_state = tx.update(grad, tx_state, w, value=value)
+        return tx_state, optax.apply_updates(w, updates)
+
+    tx_state, path = tx.init(w), [w]
+    for _ in range(steps):
+        tx_state, w = step(tx_state, w)
+        path.append(w)
+    return jnp.stack(path)
+
+
+paths = {name: run(tx, start, steps) for name, tx in optimizers.items()}
+for name, path in paths.items():
+    print(f"{name}: w(1) = {path[1]}, w({steps}) = {path[-1]}")
+'''
+
+
+def _value(v: object) -> str:
+    return repr(float(v)) if isinstance(v, float) else repr(v)
+
+
+def snippet(state: State) -> str:
+    """The script for ``state``.
+
+    A run that diverges keeps going in the script (to inf or NaN); the page
+    cuts it at its last finite point.
+
+    Examples:
+      >>> from rmsprop_jax.explorer._state import WORKED_EXAMPLE
+      >>> code = snippet(WORKED_EXAMPLE)
+      >>> for line in code.splitlines()[13:16]:
+      ...     print(line[:72])
+      optimizers = {
+          "sgd": rj.sgd(learning_rate=0.001),
+          "rmsprop": rj.rmsprop(learning_rate=0.05, decay=0.9, eps=1e-08, eps_
+    """
+    if state.landscape == CUSTOM:
+        text = state.formula.replace("\\", "\\\\").replace('"', '\\"')
+        loss = (
+            f'landscapes.from_formula(\n    "{text}",\n'
+            f"    box={CUSTOM_BOX!r},\n    start={CUSTOM_START!r},\n).fn"
+        )
+    else:
+        loss = f"landscapes.{state.landscape}"
+    calls = []
+    for name in state.optimizers:
+        function, kwargs = arguments(**hyperparameters(state, name))
+        args = ", ".join(f"{k}={_value(v)}" for k, v in kwargs.items())
+        calls.append(f"    {name!r}: rj.{function}({args}),".replace("'", '"'))
+    lines = [
+        '"""A view of the rmsprop_jax explorer (python -m rmsprop_jax.explorer):',
+        f"append {to_query(state)}",
+        'to its address to open it there."""',
+        "import jax",
+        "import jax.numpy as jnp",
+        "import optax",
+        "",
+        "import rmsprop_jax as rj",
+        "from rmsprop_jax import landscapes",
+        "",
+        f"loss = {loss}",
+        f"start = jnp.array([{state.start[0]!r}, {state.start[1]!r}])",
+        f"steps = {state.steps}",
+        "optimizers = {",
+        *calls,
+        "}",
+    ]
+    return "\n".join(lines) + _RUN

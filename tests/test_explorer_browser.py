@@ -1,0 +1,399 @@
+"""The explorer in a real headless browser: Playwright driving Debian's
+Chromium (``apt-get install chromium``; never a downloaded browser).
+
+Every test reads the numbers the page shows (``gd._fullData`` of the Plotly
+graph) and compares them with the library's own results for the state the
+page's URL describes. Without a browser the module is skipped, except under
+``CI=true``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("RMSPROP_JAX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _missing() -> list[str]:
+    missing = []
+    for module in ("dash", "playwright"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(f"the Python package {module}")
+    if not Path(CHROMIUM).exists():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    return missing
+
+
+if _missing():
+    why = "explorer browser tests need " + ", ".join(_missing())
+    if ON_CI:
+        pytest.fail(why + " (CI=true: not skipped)", pytrace=False)
+    pytest.skip(why, allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from rmsprop_jax.explorer import _compute  # noqa: E402
+from rmsprop_jax.explorer._figures import FIRST_PATH_TRACE  # noqa: E402
+from rmsprop_jax.explorer._state import (  # noqa: E402
+    DEFAULT,
+    WORKED_EXAMPLE,
+    State,
+    from_query,
+    from_slider,
+    to_query,
+)
+
+WAIT_S = 240.0  # first compilations on a loaded 2-core machine
+
+
+class Server:
+    """``python -m rmsprop_jax.explorer --port 0`` in a subprocess."""
+
+    def __init__(self, cache_dir: Path, *args: str) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.log = (cache_dir.parent / f"server-{time.monotonic_ns()}.log").open("w+")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rmsprop_jax.explorer",
+                "--port",
+                "0",
+                "--cache-dir",
+                str(cache_dir),
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self.line = self._read_line()
+        match = re.fullmatch(r"Serving on (http://[^/]+:\d+/)", self.line)
+        assert match, self.line
+        self.url = match.group(1)
+
+    def _read_line(self) -> str:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 1.0)
+            if ready:
+                return self.process.stdout.readline().strip()
+            if self.process.poll() is not None:
+                break
+        self.close()
+        raise AssertionError(f"no 'Serving on' line; stderr: {self.stderr}")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+        self.log.seek(0)
+        self.stderr = self.log.read()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("jax-cache")
+
+
+@pytest.fixture(scope="module")
+def server(cache_dir):
+    s = Server(cache_dir)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_S * 1000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+READ = """() => {
+  const gd = document.querySelector('#paths .js-plotly-plot');
+  const text = (id) => (document.getElementById(id) || {}).innerText;
+  return {
+    search: location.search,
+    traces: gd ? gd._fullData.map(t => ({
+      name: t.name, visible: t.visible,
+      x: Array.from(t.x || []), y: Array.from(t.y || [])})) : [],
+    decay: text('decay-readout'), lr: text('learning-rate-readout'),
+    steps: text('steps-readout'), start: text('start'),
+    message: text('message'), status: text('status'),
+  };
+}"""
+
+
+def read(page) -> dict:
+    return page.evaluate(READ)
+
+
+def mismatch(data: dict) -> str | None:
+    """Why the page's paths differ from the library's for its URL's state."""
+    if not data["traces"]:
+        return "no figure yet"
+    state = from_query(data["search"])
+    if data["decay"] != f"{state.decay:g}" or data["lr"] != f"{state.learning_rate:g}":
+        return f"readouts {data['decay']}, {data['lr']} vs {state}"
+    expected = _compute.paths(state)
+    traces = data["traces"][FIRST_PATH_TRACE:]
+    shown = [t for t in traces if t["visible"] is True]
+    if len(shown) != len(expected.optimizers):
+        return f"{len(shown)} paths shown, {len(expected.optimizers)} expected"
+    keys = list(_compute.FACTORIES)
+    for i, key in enumerate(expected.optimizers):
+        trace = traces[keys.index(key)]
+        n = len(trace["x"])
+        k = int(expected.diverged_at[i])
+        want = min(state.steps, k if k >= 0 else state.steps) + 1
+        if n != want:
+            return f"{key}: {n} points, {want} expected"
+        got = np.column_stack([trace["x"], trace["y"]])
+        if not np.array_equal(got, expected.params[i, :n].astype(np.float64)):
+            return f"{key}: the path differs from the library's"
+    return None
+
+
+def wait_for_view(
+    page,
+    *,
+    search: str | None = None,
+    changed_from: str | None = None,
+    until=None,
+):
+    """Waits until the page shows the library's paths for its URL's state
+    (and that URL is ``search``, differs from ``changed_from``, or its state
+    satisfies ``until``)."""
+    deadline = time.monotonic() + WAIT_S
+    why = "not started"
+    while time.monotonic() < deadline:
+        data = read(page)
+        if search is not None and data["search"] != search:
+            why = f"url {data['search']!r} is not {search!r}"
+        elif changed_from is not None and data["search"] == changed_from:
+            why = "the url did not change"
+        elif until is not None and not until(from_query(data["search"])):
+            why = f"the state is not there yet: {data['search']!r}"
+        else:
+            why = mismatch(data)
+            if why is None:
+                return data
+        time.sleep(0.25)
+    raise AssertionError(f"the page never matched the library: {why}")
+
+
+def open_view(page, server, state: State | None = None) -> dict:
+    search = to_query(state) if state is not None else None
+    page.goto(server.url + (search or ""))
+    return wait_for_view(page, search=search or to_query(DEFAULT))
+
+
+def test_server_line_and_page(server, page):
+    assert server.url.startswith("http://127.0.0.1:")
+    data = open_view(page, server)
+    assert data["start"] == "start: (-15, 20)"
+    # The amplification map (drawn after the paths) is the library's.
+    page.wait_for_function(
+        "() => { const g = document.querySelector('#amplification .js-plotly-plot');"
+        " return !!(g && g._fullData && g._fullData.length && g._fullData[0].z); }"
+    )
+    z = page.evaluate(
+        "() => document.querySelector('#amplification .js-plotly-plot')"
+        "._fullData[0].z.map(r => Array.from(r))"
+    )
+    _, maps = _compute.amplification((DEFAULT.decay,))
+    np.testing.assert_array_equal(np.asarray(z), maps[0].astype(np.float64))
+
+
+def test_landscape_dropdown(page, server):
+    open_view(page, server)
+    page.click("#landscape")
+    page.get_by_role("option", name=re.compile("^rosenbrock")).click()
+    data = wait_for_view(page, changed_from=to_query(DEFAULT))
+    state = from_query(data["search"])
+    assert state.landscape == "rosenbrock" and state.start == (-1.2, 1.0)
+
+
+def test_beta_and_eta_sliders(page, server):
+    open_view(page, server)
+    page.focus("#decay [role=slider]")
+    page.keyboard.press("Home")  # beta = 0
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")  # 5 steps of 0.005
+    wait_for_view(page, until=lambda state: state.decay == 0.025)
+    page.focus("#learning-rate [role=slider]")
+    for _ in range(30):
+        page.keyboard.press("ArrowRight")
+    slider = page.locator("#learning-rate [role=slider]")
+    page.wait_for_function(
+        "() => document.querySelector('#learning-rate [role=slider]')"
+        ".getAttribute('aria-valuenow') === '-1'"
+    )  # -1.30103 snaps to -1.3, then 30 steps of 0.01
+    expected = from_slider(
+        "learning_rate", float(slider.get_attribute("aria-valuenow"))
+    )
+    data = wait_for_view(page, until=lambda state: state.learning_rate == expected)
+    assert from_query(data["search"]).decay == 0.025
+    assert data["lr"] == "0.1"
+
+
+def test_click_on_empty_space_sets_the_start(page, server):
+    before = open_view(page, server)
+    box = page.evaluate(
+        """() => {
+      const gd = document.querySelector('#paths .js-plotly-plot');
+      const r = gd.getBoundingClientRect(), L = gd._fullLayout;
+      const px = 0.8 * L.xaxis._length, py = 0.85 * L.yaxis._length;
+      return {cx: r.left + L.xaxis._offset + px, cy: r.top + L.yaxis._offset + py,
+              x: L.xaxis.p2d(px), y: L.yaxis.p2d(py),
+              dx: Math.abs(L.xaxis.p2d(1) - L.xaxis.p2d(0)),
+              dy: Math.abs(L.yaxis.p2d(1) - L.yaxis.p2d(0))};
+    }"""
+    )
+    page.mouse.click(box["cx"], box["cy"])
+    data = wait_for_view(page, changed_from=before["search"])
+    start = from_query(data["search"]).start
+    assert abs(start[0] - box["x"]) <= 2 * box["dx"]
+    assert abs(start[1] - box["y"]) <= 2 * box["dy"]
+    shown = data["traces"][FIRST_PATH_TRACE + 3]  # RMSprop starts there
+    assert (shown["x"][0], shown["y"][0]) == pytest.approx(start, rel=1e-6)
+
+
+def test_good_and_bad_formula(page, server):
+    open_view(page, server)
+    page.fill("#formula", "(w1 - 1)**2 + 2*(w2 + 0.5)**2")
+    page.press("#formula", "Enter")
+    data = wait_for_view(page, changed_from=to_query(DEFAULT))
+    assert from_query(data["search"]).landscape == "custom"
+    page.fill("#formula", "w1 * (w2 +")
+    page.press("#formula", "Enter")
+    page.wait_for_function(
+        "() => document.getElementById('formula-error').innerText.includes('column')"
+    )
+    error = page.inner_text("#formula-error")
+    assert "column 11" in error
+    time.sleep(1.0)
+    after = read(page)
+    assert after["search"] == data["search"]  # the previous landscape stays
+    assert after["traces"] == data["traces"]
+
+
+def test_toggle_optimizers(page, server):
+    open_view(page, server)
+    page.locator("#optimizers label", has_text="Adam").click()
+    data = wait_for_view(page, changed_from=to_query(DEFAULT))
+    assert from_query(data["search"]).optimizers == ("sgd", "rmsprop", "adam")
+    page.locator("#optimizers label", has_text=re.compile("^SGD$")).click()
+    data = wait_for_view(page, changed_from=data["search"])
+    assert from_query(data["search"]).optimizers == ("rmsprop", "adam")
+
+
+def test_shared_url_restores_the_view(page, server, browser):
+    shared = DEFAULT.replace(
+        landscape="saddle", start=(-2.2, 0.3), decay=0.5, learning_rate=0.02, steps=400
+    )
+    data = open_view(page, server, shared)
+    page.reload()
+    again = wait_for_view(page, search=to_query(shared))
+    assert again["traces"] == data["traces"]
+    slider = page.locator("#decay [role=slider]")
+    assert float(slider.get_attribute("aria-valuenow")) == 1.0  # beta = 0.5
+
+
+def test_copy_as_code_reproduces_the_page(page, server):
+    state = WORKED_EXAMPLE.replace(steps=40, optimizers=("sgd", "rmsprop"))
+    data = open_view(page, server, state)
+    code = page.inner_text("#code")
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(code, "<page snippet>", "exec"), namespace)
+    for key, j in (("sgd", 0), ("rmsprop", 3)):
+        trace = data["traces"][FIRST_PATH_TRACE + j]
+        np.testing.assert_allclose(
+            namespace["paths"][key],
+            np.column_stack([trace["x"], trace["y"]]),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+
+def test_fifty_rapid_slider_moves(page, server):
+    open_view(page, server)
+    page.focus("#steps [role=slider]")
+    for _ in range(50):
+        page.keyboard.press("ArrowRight")
+    wait_for_view(page, until=lambda state: state.steps == 150)
+    assert page.inner_text("#steps-readout") == "150"
+    started = time.monotonic()
+    with urllib.request.urlopen(server.url, timeout=30) as response:
+        assert response.status == 200
+    assert time.monotonic() - started < 30
+    time.sleep(2.0)  # no late answer to an earlier move replaces the final view
+    data = read(page)
+    assert from_query(data["search"]).steps == 150 and mismatch(data) is None
+
+
+def test_worked_example_button(page, server):
+    open_view(page, server, DEFAULT.replace(landscape="bowl", start=(1.0, 2.0)))
+    page.click("#worked-example")
+    wait_for_view(page, search=to_query(WORKED_EXAMPLE))
+    table = page.inner_text("#worked-example-table")
+    assert "-14.91\t19.6" in table and "-14.8419\t19.8419" in table
+    assert "810\t16000" in table
+
+
+def test_non_loopback_host_warns(cache_dir):
+    s = Server(cache_dir, "--host", "0.0.0.0")
+    s.close()
+    assert "not a loopback address" in s.stderr

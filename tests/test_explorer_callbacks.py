@@ -1,0 +1,358 @@
+"""The explorer's callbacks through Flask's test client: what the page sends,
+including crafted values, and what comes back."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dash")
+
+from rmsprop_jax.explorer import _compute, create_app  # noqa: E402
+from rmsprop_jax.explorer._figures import FIRST_PATH_TRACE  # noqa: E402
+from rmsprop_jax.explorer._state import (  # noqa: E402
+    DEFAULT,
+    WORKED_EXAMPLE,
+    State,
+    from_query,
+    to_query,
+    validate,
+)
+
+
+@pytest.fixture(scope="module")
+def client():
+    return create_app().server.test_client()
+
+
+@pytest.fixture(scope="module")
+def callbacks():
+    return create_app().callback_map
+
+
+def _outputs(key: str) -> list[dict[str, str]]:
+    out = []
+    for part in key.strip(".").split("..."):
+        id_, prop = part.split(".", 1)
+        out.append({"id": id_, "property": prop})
+    return out
+
+
+def call(client, callbacks, output: str, values: dict, changed: list[str]) -> dict:
+    """POSTs one callback as the page does: ``values`` by ``"id.prop"``."""
+    key = next(k for k in callbacks if output in k.strip(".").split("..."))
+    spec = callbacks[key]
+
+    def items(kind):
+        return [
+            {**d, "value": values.get(f"{d['id']}.{d['property']}")} for d in spec[kind]
+        ]
+
+    body = {
+        "output": key,
+        "outputs": _outputs(key),
+        "inputs": items("inputs"),
+        "state": items("state"),
+        "changedPropIds": changed,
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code in (200, 204), response.data[:500]
+    return {} if response.status_code == 204 else response.get_json()["response"]
+
+
+_PROPS = {
+    "click-point": "data",
+    "worked-example": "n_clicks",
+    "sweep": "clickData",
+    "url": "search",
+}
+
+
+def sync(client, callbacks, changed=None, state=DEFAULT, url="", **values):
+    """The state callback after controls ``values`` (by id) changed."""
+    full = {"url.search": url, "view-state.data": state.to_dict()}
+    for id_, value in values.items():
+        full[f"{id_}.{_PROPS.get(id_, 'value')}"] = value
+    if changed is None:
+        changed = [f"{i}.{_PROPS.get(i, 'value')}" for i in values]
+    return call(client, callbacks, "view-state.data", full, changed)
+
+
+def decode(value):
+    """A Plotly array as sent (a list, or ``{dtype, bdata}``) -> NumPy."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(
+            base64.b64decode(value["bdata"]), np.dtype(value["dtype"])
+        )
+        shape = value.get("shape")
+        if shape:
+            array = array.reshape([int(s) for s in str(shape).split(",")])
+        return array
+    return np.asarray(value, float)
+
+
+def draw(client, callbacks, state: State | dict, drawn=None) -> dict:
+    data = state.to_dict() if isinstance(state, State) else state
+    return call(
+        client,
+        callbacks,
+        "paths.figure",
+        {"view-state.data": data, "drawn-landscape.data": drawn},
+        ["view-state.data"],
+    )
+
+
+def test_initial_load_reads_the_url(client, callbacks):
+    shared = DEFAULT.replace(
+        landscape="rosenbrock",
+        decay=0.99,
+        steps=250,
+        optimizers=("adam", "irprop+"),
+        start=(-1.5, 2.5),
+    )
+    out = sync(client, callbacks, changed=[], url=to_query(shared))
+    assert validate(out["view-state"]["data"]) == shared
+    assert out["decay"]["value"] == 3.0  # the slider's position for 0.99
+    assert out["decay-readout"]["children"] == "0.99"
+    assert out["optimizers"]["value"] == ["adam", "irprop+"]
+    assert out["start"]["children"] == "start: (-1.5, 2.5)"
+
+
+def test_slider_moves_update_state_and_url(client, callbacks):
+    out = sync(client, callbacks, decay=2.0)
+    state = validate(out["view-state"]["data"])
+    assert state == DEFAULT.replace(decay=0.9)
+    out = sync(client, callbacks, **{"learning-rate": -2.0})
+    assert validate(out["view-state"]["data"]).learning_rate == 0.01
+    assert from_query(out["url"]["search"]).learning_rate == 0.01
+    assert "learning-rate" not in out  # the moved slider is left alone
+
+
+@pytest.mark.parametrize(
+    ("control", "value", "message"),
+    [
+        ("decay", "abc", "`decay` must be a number"),
+        ("decay", 1e9, "slider position must lie in [0, 4]"),
+        ("decay", None, "`decay` must be a number"),
+        ("learning-rate", [1, 2], "`learning-rate` must be a number"),
+        ("steps", 2.5, "whole number"),
+        ("steps", 5000, "slider position"),
+        ("eps", {"a": 1}, "`eps` must be a number"),
+        ("optimizers", ["rmsprop", "evil"], "`optimizers` must be one of"),
+        ("optimizers", "rmsprop", "`optimizers` must be a list of names"),
+        ("landscape", "../../etc/passwd", "`landscape` must be one of"),
+        ("eps-placement", "sideways", "'inside' or 'outside'"),
+        ("sweep-optimizer", "sgd", "`sweep-optimizer` must be one of"),
+        ("click-point", {"x": "nan", "y": 1}, "`start` coordinates must be finite"),
+        ("click-point", [1, 2], "A click must give x and y"),
+        ("click-point", {"x": 1e300, "y": 0}, "|w| <= 10000"),
+        ("sweep", {"points": [{"x": "0.5", "y": "0.9"}]}, "Not a cell"),
+        ("sweep", "junk", "Not a cell"),
+    ],
+)
+def test_crafted_values_get_a_message_not_a_500(
+    client, callbacks, control, value, message
+):
+    out = sync(client, callbacks, **{control: value})
+    assert message in out["message"]["children"]
+    assert "view-state" not in out and "url" not in out  # nothing changes
+
+
+def test_a_bad_shared_url_shows_the_defaults_and_says_why(client, callbacks):
+    out = sync(client, callbacks, changed=["url.search"], url="?lr=1e9&steps=x")
+    assert validate(out["view-state"]["data"]) == DEFAULT
+    assert "Ignored the URL" in out["message"]["children"]
+    assert "`learning-rate` must lie in" in out["message"]["children"]
+
+
+def test_formulas(client, callbacks):
+    out = sync(client, callbacks, formula="w1 ** 2 + (w2")
+    assert "column" in out["formula-error"]["children"]
+    assert "view-state" not in out  # the previous landscape stays
+    out = sync(client, callbacks, formula="__import__('os').system('true')")
+    assert "not allowed at column 1" in out["formula-error"]["children"]
+    out = sync(client, callbacks, formula="(w1 - 1)**2 + (w2 + 1)**2")
+    state = validate(out["view-state"]["data"])
+    assert state.landscape == "custom" and state.formula == "(w1 - 1)**2 + (w2 + 1)**2"
+    assert out["landscape"]["value"] == "custom"
+    assert out["formula-error"]["children"] == ""
+    figure = draw(client, callbacks, state)["paths"]["figure"]
+    minimum = figure["data"][1]
+    np.testing.assert_allclose(
+        [decode(minimum["x"])[0], decode(minimum["y"])[0]], [1, -1], atol=1e-6
+    )
+
+
+def test_worked_example_and_its_table(client, callbacks):
+    out = sync(
+        client, callbacks, state=DEFAULT.replace(decay=0.3), **{"worked-example": 1}
+    )
+    assert validate(out["view-state"]["data"]) == WORKED_EXAMPLE
+    assert out["decay"]["value"] == 2.0
+    response = draw(client, callbacks, WORKED_EXAMPLE)
+    table = response["worked-example-table"]["children"]
+    cells = [
+        [c["props"]["children"] for c in row["props"]["children"]] for row in table
+    ]
+    assert cells[0] == ["optimizer", "t", "w1", "w2", "g1", "g2", "s1", "s2"]
+    assert cells[2][:4] == ["SGD", "1", "-14.91", "19.6"]
+    assert cells[5][0] == "RMSprop" and cells[5][1] == "1"
+    assert cells[5][2].startswith("-14.84") and cells[5][3].startswith("19.84")
+    assert cells[5][6] == "810" and cells[5][7] == "16000"
+    figure = response["paths"]["figure"]
+    rms = figure["data"][FIRST_PATH_TRACE + 3]
+    assert rms["name"] == "RMSprop"
+    custom = decode(rms["customdata"]).reshape(-1, 4)
+    np.testing.assert_allclose(custom[0, 2:], [0.158114, -0.158114], rtol=1e-4)
+
+
+def test_drawn_paths_are_the_librarys(client, callbacks):
+    state = DEFAULT.replace(
+        landscape="saddle",
+        start=(-2.0, 0.001),
+        optimizers=("momentum", "rmsprop", "rprop-"),
+        steps=300,
+        sgd_learning_rate=0.01,
+    )
+    response = draw(client, callbacks, state)
+    expected = _compute.paths(state)
+    figure = response["paths"]["figure"]
+    for i, key in enumerate(expected.optimizers):
+        j = FIRST_PATH_TRACE + list(_compute.FACTORIES).index(key)
+        trace = figure["data"][j]
+        assert trace["visible"] is True
+        np.testing.assert_array_equal(decode(trace["x"]), expected.params[i, :301, 0])
+        np.testing.assert_array_equal(decode(trace["y"]), expected.params[i, :301, 1])
+    hidden = figure["data"][FIRST_PATH_TRACE]  # SGD: not selected
+    assert hidden["visible"] is False
+    assert response["drawn-landscape"]["data"] == "saddle"
+    # Same landscape drawn already: only the traces travel, as a Patch.
+    patched = draw(client, callbacks, state.replace(decay=0.5), drawn="saddle")
+    operations = patched["paths"]["figure"]["operations"]
+    assert {op["location"][1] for op in operations} == set(
+        range(2, FIRST_PATH_TRACE + len(_compute.FACTORIES))
+    )
+
+
+def test_a_diverging_path_says_so(client, callbacks):
+    state = WORKED_EXAMPLE.replace(sgd_learning_rate=0.2)
+    figure = draw(client, callbacks, state)["paths"]["figure"]
+    sgd = figure["data"][FIRST_PATH_TRACE]
+    k = _compute.paths(state).diverged_at[0]
+    assert sgd["name"] == f"SGD (diverged at step {k})"
+    assert len(decode(sgd["x"])) == k + 1 and np.isfinite(decode(sgd["x"])).all()
+
+
+def test_crafted_view_state_reaches_no_computation(client, callbacks):
+    for bad in (
+        {"decay": "x"},
+        {"steps": -3},
+        "junk",
+        {"formula": 3, "landscape": "custom"},
+    ):
+        response = draw(client, callbacks, bad)
+        assert "paths" not in response
+        assert response["status"]["children"]
+    response = draw(client, callbacks, {"landscape": "custom", "formula": "w1 +"})
+    assert "column" in response["status"]["children"]
+
+
+def test_sweep_map_click_sets_the_sliders(client, callbacks):
+    state = DEFAULT.replace(landscape="bowl", start=(-4.0, 3.0), steps=50)
+    response = call(
+        client,
+        callbacks,
+        "sweep.figure",
+        {"drawn-state.data": state.to_dict()},
+        ["drawn-state.data"],
+    )
+    z = decode(response["sweep"]["figure"]["data"][0]["z"]).reshape(9, 13)
+    result = _compute.final_loss_map(state)
+    np.testing.assert_allclose(z, np.log10(np.maximum(result.loss, 0) + 1e-12))
+    click = {"points": [{"x": "0.1", "y": "0.99", "curveNumber": 0}]}
+    out = sync(client, callbacks, state=state, sweep=click)
+    new = validate(out["view-state"]["data"])
+    assert (new.learning_rate, new.decay) == (0.1, 0.99)
+    assert out["learning-rate"]["value"] == -1.0 and out["decay"]["value"] == 3.0
+
+
+def test_click_sets_the_start(client, callbacks):
+    out = sync(client, callbacks, **{"click-point": {"x": 3.25, "y": -7.5, "t": 1}})
+    assert validate(out["view-state"]["data"]).start == (3.25, -7.5)
+    assert out["start"]["children"] == "start: (3.25, -7.5)"
+
+
+def test_landscape_switch_moves_the_start(client, callbacks):
+    out = sync(client, callbacks, landscape="ackley")
+    state = validate(out["view-state"]["data"])
+    assert state.landscape == "ackley" and state.start == (-3.3, 2.6)
+
+
+def test_download_is_the_csv_of_the_view(client, callbacks):
+    state = WORKED_EXAMPLE.replace(steps=5)
+    response = call(
+        client,
+        callbacks,
+        "download-csv.data",
+        {"download.n_clicks": 1, "view-state.data": state.to_dict()},
+        ["download.n_clicks"],
+    )
+    data = response["download-csv"]["data"]
+    assert data["filename"] == "rmsprop_jax_paths.csv"
+    rows = list(csv.DictReader(io.StringIO(data["content"])))
+    assert len(rows) == 12
+    assert rows[1]["optimizer"] == "sgd" and float(rows[1]["w1"]) == pytest.approx(
+        -14.91
+    )
+
+
+def test_amplification_for_the_current_beta(client, callbacks):
+    response = call(
+        client,
+        callbacks,
+        "amplification.figure",
+        {"drawn-state.data": DEFAULT.replace(decay=0.5).to_dict()},
+        ["drawn-state.data"],
+    )
+    heatmap = response["amplification"]["figure"]["data"][0]
+    g, maps = _compute.amplification((0.5,))
+    np.testing.assert_array_equal(decode(heatmap["z"]).reshape(maps[0].shape), maps[0])
+    assert heatmap["zmid"] == 0
+
+
+def test_redrawing_never_recompiles(client, callbacks):
+    import jax
+
+    from rmsprop_jax.sweep import compilations
+
+    base = DEFAULT.replace(steps=300)
+    draw(client, callbacks, base)
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    before = compilations()
+    try:
+        drawn = "valley"
+        for change in (
+            {"decay": 0.99},
+            {"learning_rate": 0.3, "sgd_learning_rate": 0.02, "eps": 1e-3},
+            {"start": (4.0, -3.0), "steps": 1000},
+            {"landscape": "plateau", "start": (2.5, 2.0)},
+            {"landscape": "steep_bowl", "start": (6.0, -8.0)},
+        ):
+            base = base.replace(**change)
+            out = draw(client, callbacks, base, drawn=drawn)
+            drawn = (
+                out["drawn-landscape"]["data"] if "drawn-landscape" in out else drawn
+            )
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert events == [] and compilations() == before
