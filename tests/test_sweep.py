@@ -800,3 +800,21 @@ def test_a_missing_decay_is_named_with_the_arguments_read(x64):
             steps=2,
             record=("effective_lr",),
         )
+
+
+def test_a_single_factory_may_take_an_argument_named_optimizer():
+    """`optimizer` names the axis of a mapping of factories; a single factory's
+    own `optimizer` argument is an ordinary (static) grid axis."""
+
+    def make(optimizer: str, learning_rate: float):
+        return {"sgd": rj.sgd, "sign": rj.sign_sgd}[optimizer](learning_rate)
+
+    loss = lambda w: jnp.sum(w**2)  # noqa: E731
+    w0 = jnp.ones(2)
+    result = sweep(
+        make, loss, w0, grid(optimizer=["sgd", "sign"], learning_rate=[0.1]), steps=3
+    )
+    assert result.optimizers == () and result.losses.shape == (2, 1, 3)
+    for i, factory in enumerate((rj.sgd, rj.sign_sgd)):
+        alone = sweep(factory, loss, w0, grid(learning_rate=[0.1]), steps=3)
+        np.testing.assert_array_equal(result.losses[i], alone.losses)

@@ -179,7 +179,10 @@ def _groups(
     at each distinct value.
     """
     runs = np.arange(len(full))
-    optimizers = np.asarray(full.column(OPTIMIZER)) if OPTIMIZER in full.names else None
+    # The optimizer axis of a mapping of factories; a single factory ("") may
+    # take an argument of its own named `optimizer` (a grid axis like any other).
+    mapping = "" not in kinds and OPTIMIZER in full.names
+    optimizers = np.asarray(full.column(OPTIMIZER)) if mapping else None
     plans = []
     for name, own in kinds.items():
         indices = runs if optimizers is None else runs[optimizers == name]
