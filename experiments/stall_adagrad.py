@@ -117,19 +117,32 @@ def run(ctx: Context) -> Section:
         f"{lrs.size} learning rates Adagrad ends 10x above RMSprop at "
         f"{int(stalled.sum())} and lower at {int(np.sum(ada_final < rms_final))}."
     )
-    small = bool(stalled.any() and not stalled.all())
-    verdict = judge(
-        {"the learning rate is small": True, "it is large": False}
-        if small
-        else {"at every learning rate of the grid": bool(stalled.all())},
-        detail=(
-            f"Adagrad stalls at lr <= {lrs[stalled].max():.2g}, but from lr = "
-            f"{lrs[~stalled].min():.2g} up it reaches down to {ada_final.min():.2g} "
-            f"(RMSprop's best: {rms_final.min():.2g})"
-            if small
-            else ""
-        ),
-    )
+
+    def listed(mask: np.ndarray) -> str:
+        return ", ".join(f"{lr:.2g}" for lr in lrs[mask])
+
+    if stalled.all() or not stalled.any():
+        verdict = judge({"at every learning rate of the grid": bool(stalled.all())})
+    else:
+        # "small" only when every stalling lr lies below every other one.
+        below = lrs[stalled].max() < lrs[~stalled].min()
+        checks = (
+            {"the learning rate is small": True, "it is large": False}
+            if below
+            else {
+                f"lr is one of {listed(stalled)}": True,
+                f"lr is one of {listed(~stalled)}": False,
+            }
+        )
+        verdict = judge(
+            checks,
+            detail=(
+                f"Adagrad ends 10x above RMSprop at lr = {listed(stalled)}, not at "
+                f"lr = {listed(~stalled)}, where it reaches down to "
+                f"{ada_final[~stalled].min():.2g} (RMSprop's best: "
+                f"{rms_final.min():.2g})"
+            ),
+        )
     evidence = (
         f"Rosenbrock from (-1.2, 1), {steps} steps, lr = {SHOWN_LR}: Adagrad's step "
         f"shrinks from {ada_first:.3g} to {ada_tail:.2g} (median of the last 10%), "
