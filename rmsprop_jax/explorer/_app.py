@@ -400,6 +400,17 @@ def create_app(**kwargs: Any) -> Any:
     app = dash.Dash(__name__, **kwargs)
     app.layout = _layout(dash)
 
+    def answer(what: str, compute: Any, expected: Any = ValueError) -> list[Any]:
+        """``[compute(), ""]``; for an ``expected`` error its message on the
+        page, for any other "Internal error." (logged): never a 500."""
+        try:
+            return [compute(), ""]
+        except expected as err:
+            return [no_update, str(err)]
+        except Exception:
+            _LOG.exception("%s failed", what)
+            return [no_update, "Internal error."]
+
     control_ids = [
         "landscape",
         "formula",
@@ -562,14 +573,11 @@ def create_app(**kwargs: Any) -> Any:
     def amplification(data: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
-        try:
-            state = _state_from_store(data)
-            return [_amplification(state.decay), ""]
-        except InvalidValue as err:
-            return [no_update, str(err)]
-        except Exception:
-            _LOG.exception("amplification failed")
-            return [no_update, "Internal error."]
+        return answer(
+            "amplification",
+            lambda: _amplification(_state_from_store(data).decay),
+            InvalidValue,
+        )
 
     @app.callback(
         Output("amplification-multiples", "figure"),
@@ -590,16 +598,14 @@ def create_app(**kwargs: Any) -> Any:
     def sweep_map(data: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
-        try:
+
+        def figure() -> dict[str, Any]:
             state = _state_from_store(data)
             result = _sweep_map(_sweep_key(state))
             low = _compute.surface(state).minimum_value
-            return [_figures.pack(_figures.sweep_figure(state, result, low)), ""]
-        except (InvalidValue, ValueError) as err:
-            return [no_update, str(err)]
-        except Exception:
-            _LOG.exception("sweep failed")
-            return [no_update, "Internal error."]
+            return _figures.pack(_figures.sweep_figure(state, result, low))
+
+        return answer("sweep", figure)
 
     @app.callback(
         Output("download-csv", "data"),
@@ -609,14 +615,11 @@ def create_app(**kwargs: Any) -> Any:
         prevent_initial_call=True,
     )
     def download(n_clicks: Any, data: Any) -> list[Any]:
-        try:
+        def csv() -> dict[str, Any]:
             state = _state_from_store(data)
             text = _figures.paths_csv(state, _compute.paths(state))
-        except (InvalidValue, ValueError) as err:
-            return [no_update, str(err)]
-        except Exception:
-            _LOG.exception("download failed")
-            return [no_update, "Internal error."]
-        return [dcc.send_string(text, "rmsprop_jax_paths.csv"), ""]
+            return dcc.send_string(text, "rmsprop_jax_paths.csv")
+
+        return answer("download", csv)
 
     return app
