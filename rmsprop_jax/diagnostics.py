@@ -40,7 +40,9 @@ after the root), and can be overridden, e.g. for :func:`~rmsprop_jax.laprop`.
 The default :math:`\epsilon` and the bias correction are the primitives' own
 (read from their signatures and from :mod:`rmsprop_jax.transforms`). Bias
 correction follows the state: a state keeps a step count exactly when it was
-built with ``bias_correction=True``. Where a state keeps no count (Adagrad's,
+built with ``bias_correction=True``, and then keeps the corrected moments, so
+reading them needs no decay (only ``bias_correction=False`` on such a state,
+or ``True`` on an uncorrected one, does). Where a state keeps no count (Adagrad's,
 uncorrected RMS) and the number of updates is needed, it comes from an
 enclosing ``inject_hyperparams`` state or from the ``steps`` argument.
 
@@ -253,15 +255,20 @@ def _second_moment(
     state = found.state
     if isinstance(state, AccumulateSquaresState):
         return state.root_sum_of_squares
-    correct = state.count is not None if bias_correction is None else bias_correction
-    if not correct:
+    # A state that counts steps keeps the corrected root (bias_correction=True).
+    stored = state.count is not None
+    correct = stored if bias_correction is None else bias_correction
+    if correct == stored:
         return state.rms
     beta = jnp.asarray(_pick("decay", decay, found))
     # Before the first update (t = 0) the moment is still its initial value.
     t = jnp.maximum(_steps(found, steps, "bias correction"), 1)
-    return jax.tree.map(
-        lambda r: r / jnp.sqrt(one_minus_power(beta, t, r.dtype)), state.rms
-    )
+
+    def convert(r: jax.Array) -> jax.Array:
+        root_c = jnp.sqrt(one_minus_power(beta, t, r.dtype))
+        return r / root_c if correct else r * root_c
+
+    return jax.tree.map(convert, state.rms)
 
 
 def _has(role: str, found: _Found) -> bool:

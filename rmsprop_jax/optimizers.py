@@ -294,8 +294,10 @@ def adam(
     Built as ``chain(precondition_by_rms(momentum(b1, dampening=b1), b2, eps,
     inner_decay=b1), scale_by_learning_rate)``: both moments see the *raw*
     gradients, and one step count serves both bias corrections. Its
-    trajectory equals ``optax.adam``'s. Compare :func:`laprop`, which chains
-    the same parts sequentially.
+    trajectory equals ``optax.adam``'s; the first update is
+    :math:`-\eta\, g_1/(|g_1| + \epsilon)` to within 2 ulp for every
+    :math:`\beta` (see :func:`~rmsprop_jax.precondition_by_rms`). Compare
+    :func:`laprop`, which chains the same parts sequentially.
 
     Args:
       learning_rate: :math:`\eta` >= 0, or a schedule. Default 1e-3.

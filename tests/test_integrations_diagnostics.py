@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -111,21 +112,30 @@ def test_adam_rate_times_corrected_momentum_is_the_update(x64):
         )
 
 
-def test_laprop_needs_its_flags(x64):
-    """LaProp's scale_by_rms puts eps outside (say so) and corrects bias (its
-    state keeps a count, so that is the default; the decay must be given)."""
+def test_laprop_needs_its_eps_flag(x64):
+    """LaProp's scale_by_rms puts eps outside (say so); it corrects bias, and
+    its state keeps the corrected moment, so no decay is needed to read it."""
     b2 = 0.99
     grads, updates, state = _history(rj.laprop(LR, b2=b2, eps=EPS), steps=1)
-    flags = {"eps_in_sqrt": False, "decay": b2}
-    rates = diagnostics.effective_learning_rates(state, LR, EPS, **flags)
+    rates = diagnostics.effective_learning_rates(state, LR, EPS, eps_in_sqrt=False)
     for key in ("kernel", "bias"):  # one step: momentum of one normalised gradient
         np.testing.assert_allclose(
             updates[0][key], -rates["0"][key] * grads[0][key], rtol=1e-12
         )
-    with pytest.raises(ValueError, match="`decay` is needed"):
-        diagnostics.effective_learning_rates(state, LR, EPS)
-    eps_inside = diagnostics.effective_learning_rates(state, LR, EPS, decay=b2)
+    with_decay = diagnostics.effective_learning_rates(
+        state, LR, EPS, eps_in_sqrt=False, decay=b2
+    )
+    chex.assert_trees_all_equal(with_decay, rates)
+    eps_inside = diagnostics.effective_learning_rates(state, LR, EPS)
     assert not np.allclose(eps_inside["0"]["kernel"], rates["0"]["kernel"])
+    # The uncorrected moment needs the decay (and gives sqrt(1 - b2) |g|).
+    with pytest.raises(ValueError, match="`decay` is needed"):
+        diagnostics.gradient_rms(state, bias_correction=False)
+    raw = diagnostics.gradient_rms(state, bias_correction=False, decay=b2)
+    for key in ("kernel", "bias"):
+        np.testing.assert_allclose(
+            raw["0"][key], np.sqrt(1 - b2) * np.abs(grads[0][key]), rtol=1e-12
+        )
 
 
 def test_bias_correction_of_an_uncorrected_state_needs_steps(x64):
@@ -350,9 +360,7 @@ def test_defaults_are_the_primitives_own(x64):
         ).values()
         (moment,) = diagnostics.find_states(state).values()
         root = getattr(moment, "rms", getattr(moment, "root_sum_of_squares", None))
-        s = jax.tree.map(np.square, root)
-        if isinstance(tx.init(init_params())[0], rj.PreconditionByRmsState):
-            s = jax.tree.map(lambda n: n / (1 - 0.999), s)  # bias-corrected, t = 1
+        s = jax.tree.map(np.square, root)  # Adam's state keeps s / (1 - b2^t)
         for key in ("kernel", "bias"):
             want = LR / (np.sqrt(s[key] + eps) if inside else np.sqrt(s[key]) + eps)
             np.testing.assert_allclose(rates[key], want, rtol=1e-12)
@@ -420,6 +428,9 @@ def test_torch_adam_betas_outside_the_state_is_named():
     tx = optax.inject_hyperparams(rj.presets.torch_adam)(lr=LR)
     w = jnp.zeros(2)
     _, state = tx.update(jnp.ones(2), tx.init(w), w)
+    # The state keeps the corrected moment: the rates need no decay, the
+    # uncorrected moment does.
+    assert diagnostics.effective_learning_rates(state)
     with pytest.raises(ValueError, match=r"`betas`.*pass decay=betas\[1\]"):
-        diagnostics.effective_learning_rates(state)
-    assert diagnostics.effective_learning_rates(state, decay=0.999)
+        diagnostics.gradient_rms(state, bias_correction=False)
+    assert diagnostics.gradient_rms(state, bias_correction=False, decay=0.999)

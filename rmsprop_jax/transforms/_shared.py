@@ -12,6 +12,15 @@ root of a mean of squares never exceeds the largest :math:`|g|`). The
 variance of centred RMSprop is :math:`(r - |m|)(r + |m|)`, without the
 cancellation of :math:`s - m^2`.
 
+With bias correction the state keeps the *corrected* moments,
+:math:`\hat r_t = r_t / \sqrt{1-\beta^t}` (and :math:`\hat m_t`), updated
+with the corrected rate of Adafactor (Shazeer & Stern 2018, section 7.1),
+:math:`\hat\beta_t = \beta\,(1-\beta^{t-1}) / (1-\beta^t)`: the same values
+in exact arithmetic, but the first step is exact in floating point
+(:math:`\hat\beta_1 = 0`, so :math:`\hat r_1 = |g_1|`), where dividing a
+rounded :math:`\sqrt{1-\beta}\,|g_1|` by a rounded :math:`\sqrt{1-\beta}`
+is off by up to two roundings.
+
 Scalar factors of a hyperparameter (:math:`1-\beta`, :math:`1-\beta^t`) are
 computed in the compute dtype from the hyperparameter *rounded to that dtype
 first*, so that a Python float and the same value as a float32 array (as
@@ -102,7 +111,8 @@ def one_minus_power(decay: ArrayLike, count: jax.Array, dtype: Any) -> jax.Array
     one_minus = 1 - scalar(decay, dtype)
     t = count.astype(dtype)
     general = -jnp.expm1(t * jnp.log1p(-one_minus))
-    return jnp.where(count == 1, one_minus, general)
+    # t = 0 gives 0 (also for decay = 0, where t log1p(-1) is 0 * -inf).
+    return jnp.where(count == 1, one_minus, jnp.where(count == 0, 0, general))
 
 
 class Corrections:
@@ -196,16 +206,51 @@ def rms_init(
     )
 
 
-def rms_accumulate(grads: optax.Updates, state: Any, decay: ArrayLike) -> Any:
+def corrected_rates(
+    decay: ArrayLike, count: jax.Array, dtype: Any, taken: Any = None
+) -> tuple[jax.Array, jax.Array]:
+    r"""``(beta_hat, taken / (1 - decay**t))`` of step ``count`` (>= 1) in
+    ``dtype``; ``taken`` defaults to ``1 - decay``.
+
+    The rates that keep an EMA bias-corrected: :math:`\hat x_t =
+    \hat\beta_t \hat x_{t-1} + (1-\hat\beta_t) x_t` with :math:`\hat\beta_t =
+    \beta (1-\beta^{t-1})/(1-\beta^t)` and :math:`1-\hat\beta_t =
+    (1-\beta)/(1-\beta^t)` equals :math:`(\beta s_{t-1} + (1-\beta) x_t) /
+    (1-\beta^t)` for the raw EMA :math:`s`. :math:`1-\beta^t` comes from
+    :math:`1-\beta^{t-1}` by the exact recurrence :math:`c_t = (1-\beta) +
+    \beta c_{t-1}` (one transcendental per step, not two). At :math:`t = 1`
+    the second rate is exactly 1 (both factors are the same rounded
+    :math:`1-\beta`), and the first is :math:`\beta/(1-\beta)`, which keeps
+    a nonzero initial value :math:`s_0` exactly where the raw EMA puts it.
+    """
+    beta = scalar(decay, dtype)
+    one_minus = 1 - beta
+    previous = one_minus_power(decay, count - 1, dtype)
+    c = one_minus + beta * previous
+    taken = one_minus if taken is None else taken
+    return beta * jnp.where(count == 1, 1, previous) / c, taken / c
+
+
+def rms_accumulate(
+    grads: optax.Updates, state: Any, decay: ArrayLike, corrected: bool = False
+) -> Any:
     """One EMA step of the root second moment (and, if kept, the first moment)
     of a state with fields ``count``, ``rms`` and ``mu`` (a
-    :class:`ScaleByRmsState`): ``rms = hypot(sqrt(b) rms, sqrt(1-b) g)``."""
+    :class:`ScaleByRmsState`): ``rms = hypot(sqrt(b) rms, sqrt(1-b) g)``.
+
+    ``corrected=True`` (for a state with a count) keeps the bias-corrected
+    moments, with the rates of :func:`corrected_rates`.
+    """
+    count = increment(state.count)
     factors: dict = {}
 
     def scalars(dtype: Any) -> tuple[jax.Array, ...]:
         if dtype not in factors:
-            beta = scalar(decay, dtype)
-            one_minus = 1 - beta
+            if corrected and count is not None:
+                beta, one_minus = corrected_rates(decay, count, dtype)
+            else:
+                beta = scalar(decay, dtype)
+                one_minus = 1 - beta
             factors[dtype] = (beta, one_minus, jnp.sqrt(beta), jnp.sqrt(one_minus))
         return factors[dtype]
 
@@ -225,7 +270,7 @@ def rms_accumulate(grads: optax.Updates, state: Any, decay: ArrayLike) -> Any:
     mu = None
     if state.mu is not None:
         mu = jax.tree.map(first, grads, state.mu)
-    return state._replace(count=increment(state.count), rms=rms, mu=mu)
+    return state._replace(count=count, rms=rms, mu=mu)
 
 
 def rms_divide(
@@ -236,10 +281,18 @@ def rms_divide(
     eps_in_sqrt: bool,
     bias_correction: bool,
     numerator_decay: ArrayLike | None = None,
+    corrected: bool = False,
 ) -> optax.Updates:
     """``numerators_hat / root(sqrt(rms_hat**2 - mu_hat**2), eps)``, leaf by
     leaf, in the compute dtype; ``numerators_hat`` is ``numerators / (1 -
-    numerator_decay**t)`` if a ``numerator_decay`` is given."""
+    numerator_decay**t)`` if a ``numerator_decay`` is given.
+
+    ``corrected=True``: the state already keeps the bias-corrected moments
+    (see :func:`rms_accumulate`), and ``bias_correction`` only says whether
+    it counts steps.
+    """
+    if corrected:
+        return _divide_corrected(numerators, state, eps, eps_in_sqrt, numerator_decay)
     correction = Corrections(decay, state.count, bias_correction)
     numerator_correction = Corrections(
         numerator_decay, state.count, numerator_decay is not None
@@ -274,12 +327,57 @@ def rms_divide(
             mean = jnp.abs(_dtypes.cast(mu, dtype))
             if root_c is not None:
                 mean = mean / root_c
-            # sqrt(r^2 - m^2) = sqrt(r - |m|) sqrt(r + |m|): no square to
-            # overflow, no cancellation of two squares.
-            spread = jnp.sqrt(jnp.maximum(spread - mean, 0)) * jnp.sqrt(spread + mean)
+            spread = _spread(spread, mean)
         u = safe_divide(_dtypes.cast(x, dtype), root(spread, scaled_eps, eps_in_sqrt))
         factor = scale(dtype)
         return u if factor is None else u * factor
+
+    if state.mu is None:
+        return jax.tree.map(divide, numerators, state.rms)
+    return jax.tree.map(divide, numerators, state.rms, state.mu)
+
+
+def _spread(rms: jax.Array, mean: jax.Array) -> jax.Array:
+    """``sqrt(rms**2 - mean**2)`` as ``sqrt(rms - |m|) sqrt(rms + |m|)``: no
+    square to overflow, no cancellation of two squares."""
+    return jnp.sqrt(jnp.maximum(rms - mean, 0)) * jnp.sqrt(rms + mean)
+
+
+def _divide_corrected(
+    numerators: optax.Updates,
+    state: Any,
+    eps: ArrayLike,
+    eps_in_sqrt: bool,
+    numerator_decay: ArrayLike | None,
+) -> optax.Updates:
+    r""":func:`rms_divide` for a state that keeps corrected moments.
+
+    A numerator correction :math:`1-\beta_1^t` multiplies the denominator,
+    element by element, instead of dividing the numerator by a scalar (which
+    XLA computes as a product with a rounded reciprocal): with eps outside the
+    root the denominator is :math:`c_1 \hat r + c_1 \epsilon`, and on the first
+    step :math:`c_1 \hat r_1 = c_1 |g_1|` is rounded exactly as the numerator
+    :math:`c_1 g_1` was, so the quotient is :math:`\pm 1` to the last bit
+    wherever :math:`\epsilon` is negligible.
+    """
+    correction = Corrections(numerator_decay, state.count, numerator_decay is not None)
+
+    def divide(x: jax.Array, rms: jax.Array, mu: jax.Array | None = None) -> jax.Array:
+        dtype = _dtypes.compute_dtype(x, rms)
+        spread = _dtypes.cast(rms, dtype)
+        if mu is not None:
+            spread = _spread(spread, jnp.abs(_dtypes.cast(mu, dtype)))
+        c1 = correction.factor(dtype)
+        if c1 is None:
+            denominator = root(spread, eps, eps_in_sqrt)
+        elif eps_in_sqrt:
+            denominator = c1 * root(spread, eps, True)
+        else:
+            # max(., 0) keeps the product rounded on its own (a fused
+            # multiply-add would round c1 r + c1 eps once, unlike c1 g).
+            product = jnp.maximum(c1 * spread, 0)
+            denominator = product + c1 * scalar(eps, dtype)
+        return safe_divide(_dtypes.cast(x, dtype), denominator)
 
     if state.mu is None:
         return jax.tree.map(divide, numerators, state.rms)

@@ -45,14 +45,20 @@ def precondition_by_rms(
     With ``inner_decay`` :math:`\beta_1` the numerator is bias-corrected too,
     :math:`\mathrm{inner}(g)_t / (1-\beta_1^t)`, with this transformation's
     step count (so it needs ``bias_correction=True``): Adam's first moment is
-    ``momentum(b1, dampening=b1)`` with ``inner_decay=b1``, the same values as
-    ``momentum(b1, dampening=b1, bias_correction=True)`` up to one rounding
-    (here both corrections are one factor, :math:`\sqrt{1-\beta^t}/(1-\beta_1^t)`)
-    but one step count in the state instead of two (each count is one more
-    kernel of a jitted step).
+    ``momentum(b1, dampening=b1)`` with ``inner_decay=b1``, the values of
+    ``momentum(b1, dampening=b1, bias_correction=True)`` up to rounding, with
+    one step count in the state instead of two (each count is one more
+    kernel of a jitted step). The correction multiplies the denominator,
+    element by element, :math:`(1-\beta_1^t)\sqrt{\hat s_t} +
+    (1-\beta_1^t)\epsilon`, rather than dividing the numerator by a scalar:
+    on the first step :math:`(1-\beta_1)|g_1|` is then rounded exactly as
+    the momentum :math:`(1-\beta_1) g_1` was, and Adam's first update is
+    exact to within 2 ulp.
 
     The second moment is kept as its root, :math:`r = \sqrt{s}` (see
-    :class:`~rmsprop_jax.ScaleByRmsState`), so no finite gradient overflows it.
+    :class:`~rmsprop_jax.ScaleByRmsState`), so no finite gradient overflows
+    it; with ``bias_correction`` the state keeps the corrected root
+    :math:`\sqrt{\hat s}`.
     Output in the compute dtype (at least float32).
 
     This is how Adam combines its two moments: ``inner`` (a momentum) and the
@@ -114,12 +120,12 @@ def precondition_by_rms(
         return PreconditionByRmsState(rms, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
-        rms = rms_accumulate(updates, state.rms, decay)
+        rms = rms_accumulate(updates, state.rms, decay, corrected=bias_correction)
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
         )
         args = (decay, eps, eps_in_sqrt, bias_correction, inner_decay)
-        updates = rms_divide(numerators, rms, *args)
+        updates = rms_divide(numerators, rms, *args, corrected=bias_correction)
         return updates, PreconditionByRmsState(rms, inner_state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -26,9 +26,11 @@ class ScaleByRmsState(NamedTuple):
     # tuple.count, as optax's states' do; mypy reports that as an override.)
     count: jax.Array | None  # type: ignore[assignment]
     # sqrt(s), the root of the EMA of squared gradients (the RMS); kept as a
-    # root so that no finite gradient overflows it.
+    # root so that no finite gradient overflows it. Bias-corrected, sqrt(s_hat),
+    # where the state counts steps (bias_correction=True).
     rms: optax.Updates
-    mu: optax.Updates | None  # EMA of gradients, m; None unless centered.
+    # EMA of gradients, m (bias-corrected with the count); None unless centered.
+    mu: optax.Updates | None
 
 
 @_inputs.primitive
@@ -63,8 +65,12 @@ def scale_by_rms(
     :math:`r_t = \mathrm{hypot}(\sqrt\beta\, r_{t-1}, \sqrt{1-\beta}\, g_t)`:
     the same values as the formula above, but no finite gradient overflows it
     (:math:`g^2` does above ~1.8e19 in float32), so a huge gradient never
-    freezes a weight. The centred variance is :math:`(r-|m|)(r+|m|)`, clamped
-    at 0. A zero gradient gives a zero update, also with ``eps=0``. Updates
+    freezes a weight. With ``bias_correction=True`` it keeps the corrected
+    :math:`\hat r_t = r_t/\sqrt{1-\beta^t}` and :math:`\hat m_t`, updated
+    with the rate :math:`\hat\beta_t = \beta(1-\beta^{t-1})/(1-\beta^t)`
+    (Shazeer & Stern 2018): the same values, and a first step exact to the
+    last bit. The centred variance is :math:`(r-|m|)(r+|m|)`, clamped at 0. A
+    zero gradient gives a zero update, also with ``eps=0``. Updates
     are returned in the compute dtype (at least float32); complex leaves are
     treated as pairs of real weights (real and imaginary part).
 
@@ -117,8 +123,8 @@ def scale_by_rms(
 
     def update_fn(updates, state, params=None):
         del params
-        state = rms_accumulate(updates, state, decay)
+        state = rms_accumulate(updates, state, decay, corrected=bias_correction)
         args = (decay, eps, eps_in_sqrt, bias_correction)
-        return rms_divide(updates, state, *args), state
+        return rms_divide(updates, state, *args, corrected=bias_correction), state
 
     return optax.GradientTransformation(init_fn, update_fn)

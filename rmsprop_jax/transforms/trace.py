@@ -11,12 +11,13 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _dtypes, _inputs
 from rmsprop_jax.transforms._shared import (
-    Corrections,
     check_decay,
+    corrected_rates,
     increment,
     new_count,
+    one_minus_power,
     scalar,
-    unbias,
+    times,
 )
 
 
@@ -27,7 +28,8 @@ class MomentumState(NamedTuple):
     # undamped_first_step, the options that read it. (The field shadows
     # tuple.count, as optax's states' do; mypy reports that as an override.)
     count: jax.Array | None  # type: ignore[assignment]
-    trace: optax.Updates  # v, the momentum buffer.
+    # v, the momentum buffer; v / (1 - decay^t) with bias_correction.
+    trace: optax.Updates
 
 
 @_inputs.primitive
@@ -101,24 +103,41 @@ def momentum(
         damp = (
             jnp.where(count == 1, 0.0, dampening) if undamped_first_step else dampening
         )
-        correction = Corrections(decay, count, bias_correction)
         undamped = type(damp) in (int, float) and damp == 0
+        rates: dict = {}
+
+        def coefficients(dtype: Any) -> tuple[Any, Any]:
+            """``(kept, taken)`` of ``v = kept * v + taken * g`` in ``dtype``."""
+            if dtype not in rates:
+                # 1 - dampening from the dampening rounded to `dtype` (as a
+                # traced float32 hyperparameter is): the same updates either way.
+                taken: Any = 1 if undamped else 1 - scalar(damp, dtype)
+                if bias_correction and count is not None:
+                    # The trace keeps v_t / (1 - decay^t): the same rates as
+                    # an uncorrected trace divided at the end, but dampening =
+                    # decay makes v_1 = g_1 exactly (taken = x / x = 1).
+                    kept, taken = corrected_rates(decay, count, dtype, taken)
+                else:
+                    kept = scalar(decay, dtype)
+                rates[dtype] = (kept, taken)
+            return rates[dtype]
 
         def accumulate(g: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _dtypes.compute_dtype(g, v)
-            g = _dtypes.cast(g, dtype)
-            # 1 - dampening from the dampening rounded to `dtype` (as a traced
-            # float32 hyperparameter is): the same updates either way.
-            kept = g if undamped else (1 - scalar(damp, dtype)) * g
-            return _dtypes.cast(
-                scalar(decay, dtype) * _dtypes.cast(v, dtype) + kept, v.dtype
-            )
+            kept, taken = coefficients(dtype)
+            new = kept * _dtypes.cast(v, dtype) + times(taken, _dtypes.cast(g, dtype))
+            return _dtypes.cast(new, v.dtype)
 
         def output(g: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _dtypes.compute_dtype(g, v)
             v = _dtypes.cast(v, dtype)
-            u = _dtypes.cast(g, dtype) + scalar(decay, dtype) * v if nesterov else v
-            return unbias(u, correction.factor(dtype))
+            if not nesterov:
+                return v
+            # (g + decay v) / (1 - decay^t) with v already divided.
+            g = _dtypes.cast(g, dtype)
+            if bias_correction and count is not None:
+                g = g / one_minus_power(decay, count, dtype)
+            return g + scalar(decay, dtype) * v
 
         trace = jax.tree.map(accumulate, updates, state.trace)
         updates = jax.tree.map(output, updates, trace)
