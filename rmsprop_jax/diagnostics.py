@@ -12,7 +12,11 @@ them into
   multiplied by in the last update, :math:`\eta/\sqrt{s+\epsilon}` (RMSprop),
   :math:`\eta/\sqrt{G+\epsilon}` (Adagrad), :math:`\eta/(\sqrt{\hat s}+\epsilon)`
   (Adam's preconditioner), or the step size :math:`\Delta` (Rprop, where the
-  step does not depend on the gradient's size);
+  step does not depend on the gradient's size); for an optimizer without a
+  preconditioner (:func:`~rmsprop_jax.sgd` with or without momentum,
+  :func:`~rmsprop_jax.sign_sgd`, :func:`~rmsprop_jax.presets.torch_sgd`,
+  :func:`~rmsprop_jax.presets.keras_sgd`) the learning rate :math:`\eta`
+  itself, the same for every parameter;
 * the per-parameter **gradient RMS**, :math:`\sqrt{s}` (and
   :math:`\sqrt{G/t}` for Adagrad);
 * summary statistics (min, median, max of every leaf), a flat dict of
@@ -49,7 +53,12 @@ enclosing ``inject_hyperparams`` state or from the ``steps`` argument.
 States are found by type with a ``jax.tree_util`` traversal that stops at
 ``ScaleByRmsState``, ``AccumulateSquaresState``, ``ScaleByRpropState``,
 ``PreconditionByRmsState`` and optax's ``InjectHyperparamsState``; every other
-NamedTuple, tuple and dict is a node to descend into.
+NamedTuple, tuple and dict is a node to descend into. A state with none of
+them is read as an optimizer without a preconditioner when it keeps nothing
+but step counts and momentum buffers (``MomentumState``, optax's
+``TraceState``; the accumulated gradients of ``optax.MultiSteps`` aside);
+any other state (optax's ``adam``, say) is not this library's, and nothing is
+reported for it.
 """
 
 from __future__ import annotations
@@ -67,6 +76,7 @@ from rmsprop_jax import _checks
 from rmsprop_jax._learning_rate import _decayed_lr
 from rmsprop_jax.transforms import (
     AccumulateSquaresState,
+    MomentumState,
     PreconditionByRmsState,
     ScaleByRmsState,
     ScaleByRpropState,
@@ -167,6 +177,41 @@ def _walk(
             yield from _walk(node.inner, inner, hyperparams, outer_count)
         elif isinstance(node, _OURS):
             yield path, _Found(node, False, hyperparams, outer_count)
+
+
+# Momentum buffers: the direction an optimizer without a preconditioner scales.
+_DIRECTIONS = (MomentumState, optax.TraceState)
+
+
+def _without_preconditioner(
+    tree: Any,
+    hyperparams: Mapping[str, Any],
+    outer_count: jax.Array | None = None,
+) -> _Found | None:
+    """The state of an optimizer without a preconditioner: one that keeps no
+    floating-point array outside momentum buffers (``optax.MultiSteps``'
+    accumulated gradients aside), as a ``_Found`` carrying the hyperparameters
+    of an enclosing ``inject_hyperparams``; None for any other state."""
+    stop = (*_DIRECTIONS, *_INJECT, optax.MultiStepsState)
+    found = _Found(None, False, hyperparams, outer_count)
+    for node in jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, stop)):
+        if isinstance(node, _INJECT):
+            merged = {**hyperparams, **node.hyperparams}
+            inner = _without_preconditioner(node.inner_state, merged, node.count)
+        elif isinstance(node, optax.MultiStepsState):
+            inner = _without_preconditioner(
+                node.inner_opt_state, hyperparams, outer_count
+            )
+        elif isinstance(node, _DIRECTIONS):
+            continue
+        elif jnp.issubdtype(jnp.result_type(node), jnp.inexact):
+            return None  # an accumulator of some other optimizer
+        else:
+            continue  # a step count
+        if inner is None:
+            return None
+        found = inner
+    return found
 
 
 def find_states(opt_state: optax.OptState) -> dict[str, Any]:
@@ -328,12 +373,24 @@ def effective_learning_rates(
     Centering (``centered=True``) is not reflected: :math:`s` is the second
     moment.
 
+    An optimizer without a preconditioner (:func:`~rmsprop_jax.sgd`,
+    :func:`~rmsprop_jax.sign_sgd`, :func:`~rmsprop_jax.presets.torch_sgd`,
+    :func:`~rmsprop_jax.presets.keras_sgd`: a state with no RMS, Adagrad or
+    Rprop state, keeping nothing but step counts and momentum) multiplies its
+    direction by :math:`\eta` alone, :math:`u_t = -\eta\, d_t` with
+    :math:`d_t` the gradient, its momentum :math:`v_t` or its sign: its rate
+    is :math:`\eta`, the same for every parameter, reported as a scalar under
+    the key ``""``. With momentum that is the rate of the last update, not
+    the long-run amplification :math:`\eta/(1-\alpha)` of a steady
+    gradient, as Adam's rate leaves out its first moment.
+
     Args:
       opt_state: any optimizer state, possibly nested in optax wrappers.
       learning_rate: :math:`\eta` (a number or array; for a schedule, its value
-        at the step of interest). Default: ``learning_rate`` from an enclosing
-        ``inject_hyperparams`` state; required otherwise, unless only Rprop
-        states are found.
+        at the step of interest). Default: ``learning_rate`` (or ``lr``) from
+        an enclosing ``inject_hyperparams`` state; required otherwise, unless
+        only Rprop states are found (or none of this library's states, in a
+        state that is not one of an optimizer without a preconditioner).
       eps: :math:`\epsilon`. Default: ``eps`` from an enclosing
         ``inject_hyperparams`` state, else the primitive's default (1e-8 for
         RMS states, 1e-10 for Adagrad).
@@ -358,7 +415,9 @@ def effective_learning_rates(
 
     Returns:
       A dict from the key path of each state (see :func:`find_states`) to a
-      tree shaped like the parameters.
+      tree shaped like the parameters; ``{"": scalar}`` for an optimizer
+      without a preconditioner; ``{}`` for a state of none of this library's
+      optimizers.
 
     Raises:
       ValueError: ``learning_rate`` (or ``decay`` or ``steps``) is needed and
@@ -366,7 +425,7 @@ def effective_learning_rates(
 
     Examples:
       >>> import jax.numpy as jnp
-      >>> from rmsprop_jax import rmsprop
+      >>> from rmsprop_jax import rmsprop, sgd
       >>> from rmsprop_jax.diagnostics import effective_learning_rates
       >>> tx = rmsprop(learning_rate=0.01, decay=0.9, eps=1e-8)
       >>> w = jnp.zeros(2)
@@ -374,6 +433,9 @@ def effective_learning_rates(
       >>> lrs = effective_learning_rates(state, learning_rate=0.01, eps=1e-8)
       >>> print(lrs["0"].round(4))  # 0.01 / sqrt(0.1 * g**2)
       [0.3162 0.0032]
+      >>> state = sgd(0.01, momentum=0.9).init(w)
+      >>> print(effective_learning_rates(state, learning_rate=0.01)[""])
+      0.01
     """
     for value, name in ((learning_rate, "learning_rate"), (eps, "eps")):
         if value is not None:
@@ -435,6 +497,10 @@ def _effective_learning_rates(
             return (lr * factor / root(s, e, inside)).astype(s.dtype)
 
         out[_key(path)] = jax.tree.map(rate, moment)
+    if not out:
+        plain = _without_preconditioner(opt_state, hyperparams)
+        if plain is not None:
+            out[""] = jnp.asarray(_learning_rate(plain, learning_rate, steps))
     return out
 
 
@@ -450,7 +516,8 @@ def gradient_rms(
     :math:`\sqrt{s}` for RMS states (bias-corrected with ``bias_correction``),
     :math:`\sqrt{G/t}` for Adagrad (exact with the default
     :math:`G_0 = 0`; Adagrad's state keeps no step count, so :math:`t` is the
-    ``steps`` argument). Rprop keeps no gradient magnitudes and is left out.
+    ``steps`` argument). Rprop, and the optimizers without a preconditioner
+    (``sgd``, ``sign_sgd``), keep no gradient magnitudes and are left out.
 
     Args:
       opt_state: any optimizer state, possibly nested in optax wrappers.

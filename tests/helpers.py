@@ -3,8 +3,11 @@
 Two runners: :func:`trajectory` trains through the library's sweep engine (what
 a test that trains should use), :func:`run` steps a plain Python loop one
 update at a time (the oracle the engine and the references are compared
-against). One closeness assertion, :func:`assert_trees_close`, and its
-step-by-step form :func:`assert_paths_close`.
+against). ``integration_problems.train`` is the same engine on the
+integration tests' shared regression problem (final params, states and
+losses of several optimizers at once). One closeness assertion,
+:func:`assert_trees_close`, and its step-by-step form
+:func:`assert_paths_close`.
 """
 
 from __future__ import annotations

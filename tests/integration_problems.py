@@ -3,14 +3,16 @@
 A full-batch linear regression (so that Rprop, a full-batch method, applies)
 with a kernel and a bias, whose minimum loss is 0, and every optimizer of the
 library with hyperparameters that reach :data:`TARGET` within :data:`STEPS`
-steps from zero parameters.
+steps from zero parameters. :func:`train` runs them on it through the
+library's trajectory engine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import ModuleType
 
 import jax
@@ -20,6 +22,7 @@ import optax
 from helpers import assert_trees_close as assert_trees_close  # the one closeness check
 
 import rmsprop_jax as rj
+from rmsprop_jax.sweep import ConfigResult, sweep
 
 STEPS = 200
 TARGET = 1e-2  # the initial loss is 2.31
@@ -58,36 +61,36 @@ def loss(params: dict, x: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def train(
-    tx: optax.GradientTransformation,
-    params: dict,
+    optimizers: Mapping[str, Callable[[], optax.GradientTransformation]],
     steps: int,
-    batch: tuple[jax.Array, jax.Array] | None = None,
-    state=None,
+    *,
     loss_fn: Callable = loss,
-    value_fn: Callable | None = None,
-    grads_hook: Callable | None = None,
-) -> tuple[dict, object, jax.Array]:
-    """``steps`` full-batch steps in one ``lax.scan``; returns params, state, losses.
+    dtype=jnp.float64,
+) -> dict[str, ConfigResult]:
+    """Every optimizer of ``optimizers`` (name -> factory of no arguments) for
+    ``steps`` full-batch steps from :func:`init_params`, through the library's
+    trajectory engine :func:`rmsprop_jax.sweep.sweep`: one compiled program.
 
-    The loss (or ``value_fn`` if given) is passed as ``value=`` to every
-    optimizer (iRprop+ needs it, the others ignore it); ``grads_hook`` maps the
-    gradients before the update. Call it under ``jax.jit``.
+    ``loss_fn(params, x, y)``'s value is passed as ``value=`` (iRprop+ needs
+    it, the others ignore it). No divergence threshold: a run is frozen only
+    if it leaves the finite numbers. Returns ``{name: ConfigResult}`` (final
+    params and state, the losses before each step).
     """
-    x, y = data() if batch is None else batch
-    state = tx.init(params) if state is None else state
-
-    def step(carry, _):
-        params, state = carry
-        value, grads = jax.value_and_grad(loss_fn)(params, x, y)
-        if value_fn is not None:
-            value = value_fn(params, x, y)
-        if grads_hook is not None:
-            grads = grads_hook(grads)
-        updates, state = tx.update(grads, state, params, value=value)
-        return (optax.apply_updates(params, updates), state), value
-
-    (params, state), losses = jax.lax.scan(step, (params, state), length=steps)
-    return params, state, losses
+    with jax.enable_x64(jnp.dtype(dtype) == jnp.float64):
+        result = sweep(
+            dict(optimizers),
+            lambda params, batch: loss_fn(params, *batch),
+            init_params(dtype),
+            steps=steps,
+            data=data(dtype),
+            divergence_threshold=None,
+        )
+    # On the host, so that picking each run out compiles nothing.
+    fields = ("losses", "final_loss", "diverged", "diverged_at")
+    fields += ("final_params", "final_states")
+    host = jax.device_get({f: getattr(result, f) for f in fields})
+    result = dataclasses.replace(result, **host)
+    return {name: result[i] for i, name in enumerate(result.optimizers)}
 
 
 def load_example(name: str) -> ModuleType:

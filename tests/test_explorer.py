@@ -72,7 +72,9 @@ def test_worked_example_first_two_steps():
     np.testing.assert_allclose(
         p.effective_lr[rms, 0], 0.05 / np.sqrt([810 + 1e-8, 16000 + 1e-8]), rtol=1e-5
     )
-    assert np.isnan(p.effective_lr[sgd]).all()  # no per-weight scale to report
+    # Gradient descent has no preconditioner: its rate is its learning rate.
+    assert p.effective_lr[sgd].shape == (_state.MAX_STEPS, 2)
+    np.testing.assert_allclose(p.effective_lr[sgd], 0.001, rtol=1e-7)
     np.testing.assert_allclose(p.gradient_rms[rms, 0], np.sqrt([810, 16000]), rtol=1e-5)
     rows = _figures.first_steps(p)
     assert rows[4]["w1"].startswith("-14.84") and rows[4]["w2"].startswith("19.84")
@@ -114,6 +116,14 @@ def test_every_optimizer_matches_a_plain_loop():
         )
     irprop = p.optimizers.index("irprop+")  # Rprop's effective rate is its step size
     assert np.all(p.effective_lr[irprop, :steps] >= 1e-6)
+    # Without a preconditioner the rate is the learning rate; every optimizer
+    # has one to draw.
+    for name, lr in [("sgd", 0.001), ("momentum", 0.001), ("nesterov", 0.001)]:
+        rate = p.effective_lr[p.optimizers.index(name), :steps]
+        np.testing.assert_allclose(rate, lr, rtol=1e-7, err_msg=name)
+    rate = p.effective_lr[p.optimizers.index("sign"), :steps]
+    np.testing.assert_allclose(rate, 0.01, rtol=1e-7)
+    assert np.all(np.isfinite(p.effective_lr[:, :steps]))
     assert np.all(np.isnan(p.second_moment[irprop]))
 
 

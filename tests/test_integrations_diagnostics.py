@@ -392,6 +392,11 @@ ADAMS = {
         dict(learning_rate=LR, beta_1=0.9, beta_2=0.99, epsilon=EPS),
         {},
     ),
+    "torch_adamw": (  # without its decoupled decay, which is no part of the rate
+        rj.presets.torch_adamw,
+        dict(lr=LR, betas=(0.9, 0.99), eps=EPS, weight_decay=0.0),
+        dict(decay=0.99),
+    ),
 }
 
 
@@ -434,3 +439,133 @@ def test_torch_adam_betas_outside_the_state_is_named():
     with pytest.raises(ValueError, match=r"`betas`.*pass decay=betas\[1\]"):
         diagnostics.gradient_rms(state, bias_correction=False)
     assert diagnostics.gradient_rms(state, bias_correction=False, decay=0.999)
+
+
+def test_torch_rprop_rates_are_the_step_sizes(x64):
+    """torch's Rprop (Rprop- with its zeroed gradient after a sign change):
+    u = -sign(g) * step size wherever the sign held."""
+    tx = optax.inject_hyperparams(rj.presets.torch_rprop)(lr=0.01)
+    grads, updates, state = _history(tx, steps=8)
+    (path,) = rates = diagnostics.effective_learning_rates(state)
+    assert_trees_close(rates[path], state.inner_state[0].step_size, rtol=0)
+    for key in ("kernel", "bias"):
+        g, before = grads[-1][key], grads[-2][key]
+        held = np.sign(g) * np.sign(before) >= 0
+        expected = np.where(held, -np.sign(g) * rates[path][key], 0.0)
+        np.testing.assert_allclose(updates[-1][key], expected, rtol=1e-12)
+
+
+def _heavy_ball(alpha, dampening=0.0, nesterov=False, undamped_first=False):
+    """The direction d_t of a momentum optimizer (u_t = -lr d_t), in NumPy:
+    v_t = alpha v_{t-1} + (1 - dampening) g_t, d_t = v_t or g_t + alpha v_t."""
+
+    def directions(gs):
+        v, out = 0.0, []
+        for t, g in enumerate(gs):
+            damp = 0.0 if (undamped_first and t == 0) else dampening
+            v = alpha * v + (1 - damp) * g
+            out.append(g + alpha * v if nesterov else v)
+        return out
+
+    return directions
+
+
+# Every optimizer and preset without a preconditioner: its factory, arguments
+# (the learning rate under the factory's own name) and its direction d_t by
+# hand. The effective learning rate is lr itself: u_t = -lr * d_t.
+WITHOUT_PRECONDITIONER = {
+    "sgd": (rj.sgd, dict(learning_rate=LR), lambda gs: list(gs)),
+    "sgd_momentum": (rj.sgd, dict(learning_rate=LR, momentum=0.9), _heavy_ball(0.9)),
+    "sgd_nesterov": (
+        rj.sgd,
+        dict(learning_rate=LR, momentum=0.9, nesterov=True),
+        _heavy_ball(0.9, nesterov=True),
+    ),
+    "sign_sgd": (
+        rj.sign_sgd,
+        dict(learning_rate=LR),
+        lambda gs: list(map(np.sign, gs)),
+    ),
+    "torch_sgd": (
+        rj.presets.torch_sgd,
+        dict(lr=LR, momentum=0.9, dampening=0.3),
+        _heavy_ball(0.9, dampening=0.3, undamped_first=True),
+    ),
+    "torch_sgd_nesterov": (
+        rj.presets.torch_sgd,
+        dict(lr=LR, momentum=0.9, nesterov=True),
+        _heavy_ball(0.9, nesterov=True, undamped_first=True),
+    ),
+    "keras_sgd": (
+        rj.presets.keras_sgd,
+        dict(learning_rate=LR, momentum=0.9),
+        _heavy_ball(0.9),
+    ),
+    "keras_sgd_nesterov": (
+        rj.presets.keras_sgd,
+        dict(learning_rate=LR, momentum=0.9, nesterov=True),
+        _heavy_ball(0.9, nesterov=True),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WITHOUT_PRECONDITIONER))
+def test_without_a_preconditioner_the_rate_is_the_learning_rate(name, x64):
+    factory, kwargs, directions = WITHOUT_PRECONDITIONER[name]
+    static = {k: v for k, v in kwargs.items() if isinstance(v, bool)}
+    numeric = {k: v for k, v in kwargs.items() if k not in static}
+    injected = optax.inject_hyperparams(
+        factory, static_args=tuple(static), hyperparam_dtype=jnp.float64
+    )(**kwargs)
+    for tx, given in ((factory(**kwargs), {"learning_rate": LR}), (injected, {})):
+        grads, updates, state = _history(tx)
+        rates = diagnostics.effective_learning_rates(state, **given)
+        assert list(rates) == [""] and float(rates[""]) == LR, rates
+        for key in ("kernel", "bias"):
+            expected = directions(_stack(grads, key))
+            for t, (u, d) in enumerate(
+                zip(_stack(updates, key), expected, strict=True)
+            ):
+                np.testing.assert_allclose(
+                    u, -rates[""] * d, rtol=1e-12, err_msg=f"{key} t={t}"
+                )
+        # Nothing of the gradients' size is kept.
+        assert diagnostics.gradient_rms(state, steps=STEPS) == {}
+        row = diagnostics.report(state, statistics=("max",), **given)
+        assert row == {"effective_learning_rate/max": LR}
+    assert set(numeric) <= set(injected.init(init_params()).hyperparams)
+
+
+def test_without_a_preconditioner_the_learning_rate_is_needed():
+    state = rj.sgd(LR, momentum=0.9).init(init_params())
+    with pytest.raises(ValueError, match="`learning_rate` is needed"):
+        diagnostics.effective_learning_rates(state)
+    with pytest.raises(ValueError, match="`learning_rate` is needed"):
+        diagnostics.report(state)
+
+
+def test_a_foreign_optimizer_reports_nothing():
+    """optax's own Adam keeps moments the diagnostics do not read: no rate is
+    made up for it (not the learning rate of an optimizer without one)."""
+    for tx in (optax.adam(LR), optax.chain(optax.clip(1.0), optax.adafactor(LR))):
+        state = tx.init(init_params())
+        assert diagnostics.effective_learning_rates(state, learning_rate=LR) == {}
+
+
+def test_every_optimizer_and_preset_has_its_rate_tested():
+    """The tests above cover every public optimizer and preset factory."""
+    from helpers import PRESET_FACTORIES
+
+    from rmsprop_jax import optimizers
+
+    tested = {
+        "rmsprop",  # test_rmsprop_effective_rate_and_rms_against_numpy
+        "adagrad",  # test_adagrad_effective_rate_and_rms_against_numpy
+        "laprop",  # test_laprop_needs_its_flags
+        "rprop",  # test_rprop_rates_are_the_step_sizes
+        "torch_rprop",  # test_torch_rprop_rates_are_the_step_sizes
+        *(f.__name__ for f, _ in PRESETS_INJECTED.values()),
+        *(f.__name__ for f, _, _ in ADAMS.values()),
+        *(f.__name__ for f, _, _ in WITHOUT_PRECONDITIONER.values()),
+    }
+    assert set(optimizers.__all__) | set(PRESET_FACTORIES) <= tested

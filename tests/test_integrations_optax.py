@@ -5,14 +5,19 @@ compute (a penalty in the loss, a manual split of the parameters, gradients
 clipped by hand, a full-batch run, optimizers rebuilt mid-run, ...), on the
 shared regression problem, in float64 so that the comparisons are tight.
 
-To keep compilation cheap, each module-scoped fixture runs one wrapper around
-*all* optimizers in one compiled program; the tests, one per optimizer, read
-its results.
+To keep compilation cheap, each module-scoped fixture trains every optimizer
+in every construction it compares through the library's trajectory engine
+(:func:`integration_problems.train`: one compiled program); the tests, one per
+optimizer, read its results. Two training loops stay in this module because
+they are the subject: the user's own jitted loop that edits
+``inject_hyperparams``' state between calls, and ``MultiSteps`` fed
+micro-batches with the full batch's loss as ``value=``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -52,12 +57,6 @@ CHANGES = {
 }
 
 
-def _for_all(names, fn: Callable) -> dict:
-    """``{name: fn(name)}`` computed in one compiled program, in float64."""
-    with jax.enable_x64(True):
-        return jax.jit(lambda: {name: fn(name) for name in names})()
-
-
 def _batch64():
     return data(jnp.float64)
 
@@ -66,17 +65,52 @@ def _params64():
     return init_params(jnp.float64)
 
 
+def _final_params(runs: dict, how: str, names) -> dict:
+    """``{name: final params}`` of the runs keyed ``"<how> <name>"``."""
+    return {n: runs[f"{how} {n}"].final_params for n in names}
+
+
 @pytest.fixture(scope="module")
 def to_target():
-    return jax.jit(
-        lambda: {n: train(make(n), init_params(), STEPS)[::2] for n in NAMES}
-    )()
+    return train({n: partial(make, n) for n in NAMES}, STEPS, dtype=jnp.float32)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_optimizer_reaches_the_target(to_target, name):
-    params, losses = to_target[name]
-    assert float(loss(params, *data())) < TARGET < float(losses[0])
+    run = to_target[name]
+    assert float(loss(run.final_params, *data())) < TARGET < float(run.losses[0])
+
+
+def _steps(tx, params, state, steps, batch):
+    """``steps`` full-batch steps of ``tx`` from ``(params, state)`` in one
+    ``lax.scan``. The loop under test (a user's own step, fed a state edited
+    between calls), so not the engine, which starts from ``tx.init``."""
+
+    def step(carry, _):
+        params, state = carry
+        value, grads = jax.value_and_grad(loss)(params, *batch)
+        updates, state = tx.update(grads, state, params, value=value)
+        return (optax.apply_updates(params, updates), state), None
+
+    return jax.lax.scan(step, (params, state), length=steps)[0]
+
+
+def _rebuilt_after(steps: int, before, after):
+    """``before`` for ``steps`` updates, then ``after`` continuing from its
+    state: an optimizer rebuilt by hand mid-run (the two share a state layout)."""
+
+    def init(params):
+        return jnp.zeros([], jnp.int32), before.init(params)
+
+    def update(grads, state, params=None, **extra):
+        count, inner = state
+        first = before.update(grads, inner, params, **extra)
+        then = after.update(grads, inner, params, **extra)
+        pick = lambda a, b: jnp.where(count < steps, a, b)  # noqa: E731
+        updates, inner = jax.tree.map(pick, first, then)
+        return updates, (count + 1, inner)
+
+    return optax.GradientTransformationExtraArgs(init, update)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +127,7 @@ def injected():
         @jax.jit
         def chunk(params, states):
             traces.append(None)
-            out = {n: train(txs[n], params[n], 10, batch, states[n])[:2] for n in NAMES}
+            out = {n: _steps(txs[n], params[n], states[n], 10, batch) for n in NAMES}
             return {n: o[0] for n, o in out.items()}, {n: o[1] for n, o in out.items()}
 
         params = {n: _params64() for n in NAMES}
@@ -112,11 +146,11 @@ def injected():
 
     def reference(name):
         factory, kwargs = OPTIMIZERS[name]
-        ref, state, _ = train(factory(**kwargs), _params64(), 20, _batch64())
         after = factory(**{**kwargs, **CHANGES[name]})
-        return train(after, ref, 10, _batch64(), state)[0]
+        return _rebuilt_after(20, factory(**kwargs), after)
 
-    return params, _for_all(NAMES, reference), counts
+    runs = train({n: partial(reference, n) for n in NAMES}, 30)
+    return params, {n: runs[n].final_params for n in NAMES}, counts
 
 
 def test_inject_hyperparams_compiles_once(injected):
@@ -135,6 +169,8 @@ def accumulated():
     """MultiSteps over 4 micro-batches vs the full-batch optimizer."""
     micro, steps = 4, 20
 
+    # The loop under test: MultiSteps fed micro-batches, with the full batch's
+    # loss as value= (the engine passes each batch's own loss).
     def multisteps(name):
         x, y = _batch64()
         tx = optax.MultiSteps(make(name), micro, accumulator_dtype=jnp.float64)
@@ -151,10 +187,10 @@ def accumulated():
         carry = (_params64(), tx.init(_params64()))
         return jax.lax.scan(step, carry, jnp.arange(micro * steps))[0][0]
 
-    def full_batch(name):
-        return train(make(name), _params64(), steps, _batch64())[0]
-
-    return _for_all(NAMES, multisteps), _for_all(NAMES, full_batch)
+    with jax.enable_x64(True):
+        actual = jax.jit(lambda: {n: multisteps(n) for n in NAMES})()
+    full_batch = train({n: partial(make, n) for n in NAMES}, steps)
+    return actual, {n: full_batch[n].final_params for n in NAMES}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -167,33 +203,49 @@ MASK = {"kernel": True, "bias": False}
 WD = 0.1
 
 
+def _penalty(params):
+    return 0.5 * WD * jnp.sum(params["kernel"] ** 2)
+
+
 def _penalised(params, x, y):
-    return loss(params, x, y) + 0.5 * WD * jnp.sum(params["kernel"] ** 2)
+    return loss(params, x, y) + _penalty(params)
+
+
+def _valued_as_penalised(params, x, y):
+    """The penalised loss's value with the plain loss's gradient: the decay
+    comes from the wrapper alone, while iRprop+ (which compares losses) sees
+    the penalised loss in every run."""
+    return loss(params, x, y) + jax.lax.stop_gradient(_penalty(params))
 
 
 @pytest.fixture(scope="module")
 def decayed():
     """masked(add_decayed_weights) vs an L2 penalty on the kernel in the loss."""
 
-    def run(tx, **kwargs):
-        # iRprop+ compares losses: every run sees the penalised one.
-        batch = _batch64()
-        return train(
-            tx, _params64(), STEPS_COMPARED, batch, value_fn=_penalised, **kwargs
-        )[0]
-
     def masked(name):
-        return run(
-            optax.chain(optax.masked(optax.add_decayed_weights(WD), MASK), make(name))
+        return optax.chain(
+            optax.masked(optax.add_decayed_weights(WD), MASK), make(name)
         )
 
     def everywhere(name):
-        return run(optax.chain(optax.add_decayed_weights(WD), make(name)))
+        return optax.chain(optax.add_decayed_weights(WD), make(name))
 
-    def penalty(name):
-        return run(make(name), loss_fn=_penalised)
-
-    return tuple(_for_all(NAMES, fn) for fn in (masked, everywhere, penalty))
+    wrapped = train(
+        {
+            **{f"masked {n}": partial(masked, n) for n in NAMES},
+            **{f"everywhere {n}": partial(everywhere, n) for n in NAMES},
+        },
+        STEPS_COMPARED,
+        loss_fn=_valued_as_penalised,
+    )
+    penalty = train(
+        {n: partial(make, n) for n in NAMES}, STEPS_COMPARED, loss_fn=_penalised
+    )
+    return (
+        _final_params(wrapped, "masked", NAMES),
+        _final_params(wrapped, "everywhere", NAMES),
+        {n: penalty[n].final_params for n in NAMES},
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -211,27 +263,39 @@ def partitioned():
     labels = {"kernel": "adaptive", "bias": "plain"}
 
     def transformed(name):
-        tx = optax.multi_transform({"adaptive": make(name), "plain": plain}, labels)
-        return train(tx, _params64(), STEPS_COMPARED, _batch64())[0]
+        return optax.multi_transform({"adaptive": make(name), "plain": plain}, labels)
 
     def by_hand(name):
-        adaptive, batch, params = make(name), _batch64(), _params64()
-        states = adaptive.init({"kernel": params["kernel"]}), plain.init(params["bias"])
+        """Each group's optimizer applied to its own leaves, written out."""
+        adaptive = make(name)
 
-        def step(carry, _):
-            params, (s_kernel, s_bias) = carry
-            value, grads = jax.value_and_grad(loss)(params, *batch)
+        def init(params):
+            return adaptive.init({"kernel": params["kernel"]}), plain.init(
+                params["bias"]
+            )
+
+        def update(grads, state, params, *, value):
+            s_kernel, s_bias = state
             kernel = {"kernel": params["kernel"]}
             u_kernel, s_kernel = adaptive.update(
                 {"kernel": grads["kernel"]}, s_kernel, kernel, value=value
             )
             u_bias, s_bias = plain.update(grads["bias"], s_bias, params["bias"])
             updates = {"kernel": u_kernel["kernel"], "bias": u_bias}
-            return (optax.apply_updates(params, updates), (s_kernel, s_bias)), None
+            return updates, (s_kernel, s_bias)
 
-        return jax.lax.scan(step, (params, states), length=STEPS_COMPARED)[0][0]
+        return optax.GradientTransformationExtraArgs(init, update)
 
-    return _for_all(NAMES, transformed), _for_all(NAMES, by_hand)
+    runs = train(
+        {
+            **{f"transformed {n}": partial(transformed, n) for n in NAMES},
+            **{f"by_hand {n}": partial(by_hand, n) for n in NAMES},
+        },
+        STEPS_COMPARED,
+    )
+    return _final_params(runs, "transformed", NAMES), _final_params(
+        runs, "by_hand", NAMES
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -252,15 +316,25 @@ def clipped():
         return jax.tree.map(lambda g: g * factor, grads)
 
     def chained(name):
-        tx = optax.chain(optax.clip_by_global_norm(MAX_NORM), make(name))
-        return train(tx, _params64(), STEPS_COMPARED, _batch64())[0]
+        return optax.chain(optax.clip_by_global_norm(MAX_NORM), make(name))
 
     def by_hand(name):
-        return train(
-            make(name), _params64(), STEPS_COMPARED, _batch64(), grads_hook=clip
-        )[0]
+        """The optimizer fed gradients clipped by hand."""
+        tx = make(name)
 
-    return _for_all(NAMES, chained), _for_all(NAMES, by_hand)
+        def update(grads, state, params=None, **extra):
+            return tx.update(clip(grads), state, params, **extra)
+
+        return optax.GradientTransformationExtraArgs(tx.init, update)
+
+    runs = train(
+        {
+            **{f"chained {n}": partial(chained, n) for n in NAMES},
+            **{f"by_hand {n}": partial(by_hand, n) for n in NAMES},
+        },
+        STEPS_COMPARED,
+    )
+    return _final_params(runs, "chained", NAMES), _final_params(runs, "by_hand", NAMES)
 
 
 def test_clipping_acts_on_this_problem():
@@ -284,7 +358,7 @@ def _lr(name: str) -> Callable:
 def scheduled():
     """opt(schedule) and inject_hyperparams(opt)(schedule) vs schedule(t) * opt(1)."""
 
-    def run(name, how):
+    def build(name, how):
         factory, kwargs = OPTIMIZERS[name]
         lr = _lr(name)
         if how == "scheduled":
@@ -299,12 +373,14 @@ def scheduled():
             count_dtype = jnp.int32 if how == "by_hand_int32" else int
             by_hand = optax.scale_by_schedule(lambda c: lr(c.astype(count_dtype)))
             tx = optax.chain(factory(**{**kwargs, "learning_rate": 1.0}), by_hand)
-        return train(tx, _params64(), 60, _batch64())[0]
+        return tx
 
-    return {
-        how: _for_all(SCHEDULABLE, lambda n, how=how: run(n, how))
-        for how in ("scheduled", "injected", "by_hand", "by_hand_int32")
-    }
+    hows = ("scheduled", "injected", "by_hand", "by_hand_int32")
+    runs = train(
+        {f"{how} {n}": partial(build, n, how) for how in hows for n in SCHEDULABLE},
+        60,
+    )
+    return {how: _final_params(runs, how, SCHEDULABLE) for how in hows}
 
 
 @pytest.mark.parametrize("name", SCHEDULABLE)
@@ -340,26 +416,37 @@ SCHEDULE_FREE_BASES = {  # name -> (base without momentum, learning rate)
 @pytest.fixture(scope="module")
 def contrib():
     def plateau(name):
-        tx = optax.chain(make(name), optax.contrib.reduce_on_plateau(**PLATEAU))
-        params, state, losses = train(tx, init_params(), STEPS)
-        return loss(params, *data()), losses[0], state[1].scale
+        return optax.chain(make(name), optax.contrib.reduce_on_plateau(**PLATEAU))
 
     def schedule_free(name):
         factory, lr = SCHEDULE_FREE_BASES[name]
-        tx = optax.contrib.schedule_free(factory(lr), lr)
-        params, state, losses = train(tx, init_params(), STEPS)
-        evaluated = optax.contrib.schedule_free_eval_params(state, params)
-        return loss(evaluated, *data()), losses[0]
+        return optax.contrib.schedule_free(factory(lr), lr)
 
-    @jax.jit
-    def all_runs():
-        return (
-            {n: plateau(n) for n in NAMES},
-            {n: schedule_free(n) for n in SCHEDULE_FREE_BASES},
-            train(make("sign_sgd"), init_params(), STEPS)[2][-1],
+    runs = train(
+        {
+            **{f"plateau {n}": partial(plateau, n) for n in NAMES},
+            **{
+                f"schedule_free {n}": partial(schedule_free, n)
+                for n in SCHEDULE_FREE_BASES
+            },
+            "plain sign_sgd": partial(make, "sign_sgd"),
+        },
+        STEPS,
+        dtype=jnp.float32,
+    )
+    plateaus = {}
+    for n in NAMES:
+        run = runs[f"plateau {n}"]
+        final = loss(run.final_params, *data())
+        plateaus[n] = final, run.losses[0], run.final_state[1].scale
+    schedule_free_runs = {}
+    for n in SCHEDULE_FREE_BASES:
+        run = runs[f"schedule_free {n}"]
+        evaluated = optax.contrib.schedule_free_eval_params(
+            run.final_state, run.final_params
         )
-
-    return all_runs()
+        schedule_free_runs[n] = loss(evaluated, *data()), run.losses[0]
+    return plateaus, schedule_free_runs, runs["plain sign_sgd"].losses[-1]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -389,12 +476,7 @@ def test_schedule_free_rmsprop_equals_optax_schedule_free_adamw(x64):
     base = rj.rmsprop(lr, b2, eps, eps_in_sqrt=False, bias_correction=True)
     ours = optax.contrib.schedule_free(base, lr, b1)
     theirs = optax.contrib.schedule_free_adamw(lr, b1=b1, b2=b2, eps=eps)
-    batch = data(jnp.float64)
-    run = jax.jit(
-        lambda: (
-            train(ours, init_params(jnp.float64), 40, batch)[0],
-            train(theirs, init_params(jnp.float64), 40, batch)[0],
-        )
+    runs = train({"ours": lambda: ours, "theirs": lambda: theirs}, 40)
+    assert_trees_close(
+        runs["ours"].final_params, runs["theirs"].final_params, rtol=1e-9, atol=1e-12
     )
-    got, expected = run()
-    assert_trees_close(got, expected, rtol=1e-9, atol=1e-12)

@@ -143,6 +143,9 @@ def multidevice_sharded_state_inherits_the_params_sharding(mesh, name):
 
 
 def _train(tx, params, x, y, steps=20):
+    """The user's own jitted step on sharded arrays: the loop under test (the
+    engine vmaps over runs, which would not show how the step shards)."""
+
     def step(carry, _):
         params, state = carry
         value, grads = jax.value_and_grad(_loss)(params, x, y)

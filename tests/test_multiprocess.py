@@ -45,7 +45,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import multiprocess_worker as worker  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
+
+from rmsprop_jax.sweep import sweep  # noqa: E402
 
 example = worker.example
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -179,31 +180,39 @@ def _flat(tree) -> np.ndarray:
 
 
 def _reference() -> dict:
-    """Every run of the workers, on one device of this process (float64)."""
+    """Every run of the workers, on one device of this process (float64),
+    through the library's trajectory engine: step ``t`` trains on global
+    batch ``t`` (``data`` taken in order, one batch a step)."""
     params, xs, ys = worker.problem()
     keep = np.arange(worker.STEPS) != worker.NAN_STEP
-    runs = {name: (factory(), xs, ys) for name, factory in worker.OPTIMIZERS.items()}
-    guarded = worker.OPTIMIZERS[worker.GUARDED]()
-    runs[worker.SKIP] = (guarded, xs[keep], ys[keep])  # the batch left out
 
-    def train(tx, params, xs, ys):
-        def step(carry, batch):
-            params, state = carry
-            value, grads = jax.value_and_grad(example.loss_fn)(params, *batch)
-            updates, state = tx.update(grads, state, params, value=value)
-            return (optax.apply_updates(params, updates), state), value
+    def loss(params, batch):  # batch: ((1, ROWS, ...), (1, ROWS, ...))
+        x, y = batch
+        return example.loss_fn(params, x[0], y[0])
 
-        (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), (xs, ys))
-        return params, losses
-
-    @jax.jit
-    def all_runs(params, data):
-        return {name: train(tx, params, *data[name]) for name, (tx, *_) in runs.items()}
+    def train(optimizers, xs, ys):
+        result = sweep(
+            optimizers,
+            loss,
+            params,
+            steps=len(xs),
+            data=(xs, ys),
+            batch_size=1,
+            shuffle=False,
+            divergence_threshold=None,
+        )
+        final, losses = jax.device_get((result.final_params, result.losses))
+        return {
+            name: (jax.tree.map(lambda x, i=i: x[i], final), losses[i])
+            for i, name in enumerate(result.optimizers)
+        }
 
     with jax.enable_x64(True):
         params = jax.tree.map(jnp.asarray, params)
-        data = {name: (xs, ys) for name, (_, xs, ys) in runs.items()}
-        result = jax.device_get(all_runs(params, data))
+        result = train(worker.OPTIMIZERS, xs, ys)
+        # skip_nonfinite's run: the guarded optimizer without the poisoned batch.
+        guarded = {worker.SKIP: worker.OPTIMIZERS[worker.GUARDED]}
+        result |= train(guarded, xs[keep], ys[keep])
     return {
         name: {"params": p, "flat": _flat(p), "losses": losses}
         for name, (p, losses) in result.items()

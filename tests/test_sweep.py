@@ -787,6 +787,39 @@ def test_effective_lr_of_framework_presets_reproduces_the_update(
         )
 
 
+def test_effective_lr_without_a_preconditioner_is_the_learning_rate(x64):
+    """sgd, its momentum and sign descent multiply their direction by the
+    learning rate alone: the record is that rate for every parameter, and the
+    update is -rate * direction (the direction by hand)."""
+    momentum = functools.partial(rj.sgd, momentum=0.9)
+    torch_sgd = lambda learning_rate: rj.presets.torch_sgd(learning_rate, 0.9)  # noqa: E731
+    steps, lrs = 4, [1e-4, 1e-3]
+    result = sweep(
+        {"sgd": rj.sgd, "momentum": momentum, "sign": rj.sign_sgd, "torch": torch_sgd},
+        rosenbrock,
+        jnp.array(W0),
+        grid(learning_rate=lrs),
+        steps=steps,
+        record=("grads", "updates", "effective_lr"),
+    )
+    rates, grads, updates = (
+        result.records[k] for k in ("effective_lr", "grads", "updates")
+    )
+    assert rates.shape == (4, 2, steps, 2)
+    expected = np.broadcast_to(np.array(lrs)[:, None, None], rates.shape)
+    np.testing.assert_array_equal(rates, expected)
+    for i, name in enumerate(result.optimizers):
+        for j in range(len(lrs)):
+            v = np.zeros(2)
+            for t in range(steps):
+                g = grads[i, j, t]
+                v = g if name == "torch" and t == 0 else 0.9 * v + g
+                d = {"sgd": g, "momentum": v, "sign": np.sign(g), "torch": v}[name]
+                np.testing.assert_allclose(
+                    updates[i, j, t], -rates[i, j, t] * d, rtol=1e-12, err_msg=name
+                )
+
+
 def test_a_missing_decay_is_named_with_the_arguments_read(x64):
     def adam_without_decay(learning_rate, b1=0.9):
         return rj.adam(learning_rate, b1=b1)

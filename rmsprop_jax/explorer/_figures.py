@@ -312,12 +312,14 @@ def _per_weight(
 
 
 def effective_lr_figure(state: State, paths: Paths) -> dict[str, Any]:
-    """Each weight's effective learning rate (Rprop: its step size) per step."""
+    """Each weight's effective learning rate per step (Rprop: its step size;
+    gradient and sign descent, which have no preconditioner: the learning
+    rate)."""
     return {
         "data": _per_weight(paths, "effective_lr", state),
         "layout": {
             "title": {
-                "text": "Effective learning rate η/√(s+ε) (Rprop: Δ)",
+                "text": "Effective learning rate η/√(s+ε) (Rprop: Δ; SGD, sign: η)",
                 "x": 0.02,
             },
             "xaxis": {"title": {"text": "step"}},

@@ -75,10 +75,14 @@ def _nan_like(params: Any) -> Any:
 
 
 def _shaped_like(tree: Any, params: Any) -> Any:
-    """``tree`` (from a state) cast leaf by leaf to the params' dtypes; NaN
-    leaves where the state keeps no such quantity (``None``)."""
+    """``tree`` (from a state) cast leaf by leaf to the params' dtypes; one
+    scalar for every parameter (the rate of an optimizer without a
+    preconditioner) broadcast to each leaf; NaN leaves where the state keeps no
+    such quantity (``None``)."""
     if tree is None:
         return _nan_like(params)
+    if isinstance(tree, jax.Array) and tree.ndim == 0:
+        return jax.tree.map(lambda p: jnp.full(jnp.shape(p), tree, p.dtype), params)
     return jax.tree.map(lambda t, p: jnp.asarray(t).astype(p.dtype), tree, params)
 
 
@@ -112,7 +116,9 @@ def state_quantity(
     static switches and traced hyperparameters), from which the learning rate,
     ``eps``, ``decay`` and ``eps_in_sqrt`` are read. The first state found
     (in :func:`~rmsprop_jax.diagnostics.find_states` order) is recorded; a
-    state that keeps no such quantity gives NaN.
+    state that keeps no such quantity gives NaN. An optimizer without a
+    preconditioner records its learning rate as ``effective_lr``, for every
+    parameter.
     """
     if name == "second_moment":
         found = diagnostics.find_states(state).values()

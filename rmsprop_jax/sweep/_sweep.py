@@ -408,7 +408,8 @@ def sweep(
         ``"loss"``, ``"params"``, ``"grads"`` (at the params before the
         update), ``"updates"``, and from :mod:`rmsprop_jax.diagnostics` on
         the state after the update: ``"effective_lr"`` (per parameter; Rprop's
-        step sizes), ``"gradient_rms"``, ``"second_moment"`` (the accumulator
+        step sizes; the learning rate of ``sgd`` and ``sign_sgd``, which have
+        no preconditioner), ``"gradient_rms"``, ``"second_moment"`` (the accumulator
         :math:`s` or :math:`G`), ``"step_size"`` (Rprop's :math:`\Delta`).
         Params-shaped quantities keep the params' pytree, NaN where an
         optimizer keeps no such quantity.
