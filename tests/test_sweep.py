@@ -820,19 +820,25 @@ def test_effective_lr_without_a_preconditioner_is_the_learning_rate(x64):
                 )
 
 
-def test_a_missing_decay_is_named_with_the_arguments_read(x64):
+def test_a_corrected_state_is_recorded_without_its_decay(x64):
+    # Adam's state keeps the bias-corrected root sqrt(s_hat): its effective
+    # learning rate needs no decay, also where the factory does not take one
+    # (it once asked for `decay` here).
     def adam_without_decay(learning_rate, b1=0.9):
         return rj.adam(learning_rate, b1=b1)
 
-    with pytest.raises(ValueError, match=r"`decay` is needed .* decay or b2"):
-        sweep(
-            adam_without_decay,
-            rosenbrock,
-            jnp.array(W0),
-            grid(learning_rate=[1e-3]),
-            steps=2,
-            record=("effective_lr",),
-        )
+    result = sweep(
+        adam_without_decay,
+        rosenbrock,
+        jnp.array(W0),
+        grid(learning_rate=[1e-3]),
+        steps=2,
+        record=("effective_lr",),
+    )
+    g1 = np.asarray(jax.grad(rosenbrock)(jnp.array(W0)))
+    np.testing.assert_allclose(
+        result.records["effective_lr"][0, 0], 1e-3 / (np.abs(g1) + 1e-8), rtol=1e-12
+    )
 
 
 def test_a_single_factory_may_take_an_argument_named_optimizer():
