@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -19,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental.xla_metadata import set_xla_metadata
+from jax.extend import core as jex_core
 
 from rmsprop_jax import _tree
 from rmsprop_jax.sweep import _records
@@ -165,9 +168,8 @@ def train(
     every = program.record_every
     n_records = _records.record_count(program.steps, every)
 
-    def step(carry, xs):
-        params, state, alive, loss0, diverged_at, buffer = carry
-        t, batch_idx = xs
+    def step(carry, batch_idx):
+        params, state, alive, loss0, diverged_at, buffer, t, curve = carry
         loss, grads = value_and_grad(landscape, params, *_loss_args(data, batch_idx))
         updates, new_state = tx.update(grads, state, params, value=loss)
         new_params = _like(optax.apply_updates(params, updates), params)
@@ -202,8 +204,11 @@ def train(
                 recorded,
             )
             recorded = {}
-        out = (jnp.where(alive, loss, jnp.nan), recorded)
-        return (params, state, ok, loss0, diverged_at, buffer), out
+        curve = jax.lax.dynamic_update_index_in_dim(
+            curve, jnp.where(alive, loss, jnp.nan), t, 0
+        )
+        carry = (params, state, ok, loss0, diverged_at, buffer, t + 1, curve)
+        return carry, recorded
 
     state = tx.init(params)
     buffer = {}
@@ -230,10 +235,11 @@ def train(
         jnp.zeros((), float_dtype()),
         jnp.array(-1, jnp.int32),
         buffer,
+        jnp.zeros((), jnp.int32),
+        jnp.zeros(program.steps, float_dtype()),
     )
-    steps = jnp.arange(program.steps, dtype=jnp.int32)
-    carry, (losses, records) = jax.lax.scan(step, carry, (steps, idx))
-    params, state, alive, _, diverged_at, buffer = carry
+    carry, records = jax.lax.scan(step, carry, idx, length=program.steps)
+    params, state, alive, _, diverged_at, buffer, _, losses = carry
     if every > 1 and program.record:
         records = jax.tree.map(lambda b: b[:n_records], buffer)
     final = _landscape(program, grad=False)(landscape, params, *_loss_args(data, None))
@@ -345,14 +351,110 @@ def _run(
 # compile time for a batched scan on Rosenbrock (13% for the MLP), the same run
 # time (benchmarks/RESULTS_sweep.md). Other backends keep their defaults.
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
-_run_cpu = jax.jit(_run, static_argnums=0, compiler_options=CPU_COMPILER_OPTIONS)
-_run_other = jax.jit(_run, static_argnums=0)
+
+# XLA:CPU compiles every fusion of a program as a kernel of its own, at a fixed
+# ~10 ms of CPU each; a sweep of a small element-wise problem (a 2-D landscape)
+# has about 25 of them, so its compilation costs several times the run. XLA:CPU
+# also knows how to emit a whole called computation as one kernel -- the form
+# its own small-while-loop pass gives to small loops: a `call` tagged
+# `xla_cpu_small_call`, kept from inlining by `inlineable="false"`. The sweep
+# asks for that form where every operation of the program is one this emitter
+# handles (below) and every array of the program is small; the values are the
+# same, the compilation 3-4x cheaper and the run no slower
+# (benchmarks/RESULTS_sweep.md). Level 2: the one kernel's loops vectorised.
+ONE_KERNEL_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
+_ONE_KERNEL_TAGS = {"inlineable": "false", "xla_cpu_small_call": "true"}
+
+# Primitives the one-kernel emitter handles: element-wise arithmetic and
+# comparisons, shapes and slices, control flow, nested calls; reductions and
+# scatters only in the small forms XLA:CPU rewrites before emitting (below).
+_ELEMENTWISE = frozenset(
+    """abs acos acosh add add_any and asin asinh atan atan2 atanh cbrt ceil clamp
+    convert_element_type copy copy_p cos cosh div eq exp exp2 expm1 floor ge gt
+    integer_pow is_finite le log log1p logistic lt max min mul ne neg not or pow
+    rem round rsqrt select_n sign sin sinh sqrt square sub tan tanh xor""".split()
+)
+_STRUCTURAL = frozenset(
+    """broadcast_in_dim concatenate dynamic_slice dynamic_update_slice
+    expand_dims iota pad reshape rev slice split squeeze stack transpose""".split()
+)
+_CONTROL = frozenset(
+    """closed_call cond custom_jvp_call custom_vjp_call jit pjit scan while""".split()
+)
+_REDUCTIONS = frozenset(
+    "reduce_and reduce_max reduce_min reduce_or reduce_prod reduce_sum".split()
+)
+# A reduction over more elements becomes a reduction fusion, which the one
+# kernel cannot hold (measured: sums over 4 elements pass, over 8 fail).
+_MAX_REDUCED = 4
+# Largest result (elements) of an element-wise operation in a one-kernel
+# program; beyond it the thunk runtime's multi-threaded kernels may win on a
+# many-core machine.
+_MAX_ELEMENTS = 1 << 16
+
+
+def _one_kernel_ok(jaxpr: Any) -> bool:
+    """Whether every equation of ``jaxpr`` (recursively) fits one kernel."""
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name in _REDUCTIONS:
+            shape = eqn.invars[0].aval.shape
+            if math.prod(shape[a] for a in eqn.params["axes"]) > _MAX_REDUCED:
+                return False
+        elif name == "scatter":  # one window: a batched dynamic_update_slice
+            indices = eqn.invars[1].aval.shape
+            if math.prod(indices[:-1]) != 1:
+                return False
+        elif name in _ELEMENTWISE:  # the work of a step (buffers may be larger)
+            if any(math.prod(v.aval.shape) > _MAX_ELEMENTS for v in eqn.outvars):
+                return False
+        elif not (name in _STRUCTURAL or name in _CONTROL):
+            return False
+        if not all(
+            _one_kernel_ok(sub) for sub in jex_core.jaxprs_in_params(eqn.params)
+        ):
+            return False
+    return True
+
+
+_run_jit = jax.jit(_run, static_argnums=0)
+
+
+def _run_untagged(program: Program, *args: Any) -> Any:
+    return _run_jit(program, *args)  # inlined by XLA: the program as it is
+
+
+def _run_tagged(program: Program, *args: Any) -> Any:
+    return set_xla_metadata(_run_jit(program, *args), **_ONE_KERNEL_TAGS)
+
+
+_run_cpu = jax.jit(
+    _run_untagged, static_argnums=0, compiler_options=CPU_COMPILER_OPTIONS
+)
+_run_cpu_one_kernel = jax.jit(
+    _run_tagged, static_argnums=0, compiler_options=ONE_KERNEL_COMPILER_OPTIONS
+)
+_one_kernel: dict[Program, bool] = {}  # the choice made for each program
 
 
 def run(program: Program, *args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """:func:`_run`, jitted with the compile options of the default backend."""
-    jitted = _run_cpu if jax.default_backend() == "cpu" else _run_other
-    return jitted(program, *args)
+    """:func:`_run`, jitted with the compile options of the default backend;
+    on the CPU as one kernel where the program allows (traced once to see)."""
+    if jax.default_backend() != "cpu":
+        return _run_jit(program, *args)
+    one = _one_kernel.get(program)
+    if one is None:  # the trace is cached: the calls below do not repeat it
+        one = _one_kernel[program] = _one_kernel_ok(
+            _run_jit.trace(program, *args).jaxpr.jaxpr
+        )
+    if one:
+        try:
+            return _run_cpu_one_kernel(program, *args)
+        except jax.errors.JaxRuntimeError as err:
+            if "UNIMPLEMENTED" not in str(err):
+                raise
+            _one_kernel[program] = False  # an operation the emitter lacks
+    return _run_cpu(program, *args)
 
 
 def batch_plan(
