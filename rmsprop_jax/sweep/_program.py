@@ -20,11 +20,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.experimental.xla_metadata import set_xla_metadata
-from jax.extend import core as jex_core
 
 from rmsprop_jax import _tree
 from rmsprop_jax.sweep import _records
+
+try:  # both in jax 0.10; without them every program compiles as it is
+    from jax.experimental.xla_metadata import set_xla_metadata
+    from jax.extend.core import jaxprs_in_params
+except ImportError:  # pragma: no cover
+    set_xla_metadata = jaxprs_in_params = None  # type: ignore[assignment]
 
 _traces = 0  # how many times the program was traced (= compiled) in this process
 
@@ -410,9 +414,7 @@ def _one_kernel_ok(jaxpr: Any) -> bool:
                 return False
         elif not (name in _STRUCTURAL or name in _CONTROL):
             return False
-        if not all(
-            _one_kernel_ok(sub) for sub in jex_core.jaxprs_in_params(eqn.params)
-        ):
+        if not all(_one_kernel_ok(sub) for sub in jaxprs_in_params(eqn.params)):
             return False
     return True
 
@@ -442,6 +444,8 @@ def run(program: Program, *args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     on the CPU as one kernel where the program allows (traced once to see)."""
     if jax.default_backend() != "cpu":
         return _run_jit(program, *args)
+    if set_xla_metadata is None:
+        return _run_cpu(program, *args)
     one = _one_kernel.get(program)
     if one is None:  # the trace is cached: the calls below do not repeat it
         one = _one_kernel[program] = _one_kernel_ok(
