@@ -545,9 +545,10 @@ FIRST_STEPS_COLUMNS = ("optimizer", "t", "w1", "w2", "g1", "g2", "s1", "s2")
 
 
 def first_steps(paths: Paths, count: int = 2) -> list[dict[str, str]]:
-    """Rows of w(t), the gradient g(t) at it and s(t) for t = 0 .. ``count``.
+    r"""Rows of w(t), the gradient g(t) at it and s(t) for t = 0 .. ``count``.
 
-    ``s(t)`` is the second moment after ``t`` updates (blank without one).
+    ``s(t)`` is the second moment after ``t`` updates (bias-corrected,
+    :math:`\hat s`, for Adam; blank without one).
     """
     rows = []
 

@@ -415,8 +415,10 @@ def sweep(
         update), ``"updates"``, and from :mod:`rmsprop_jax.diagnostics` on
         the state after the update: ``"effective_lr"`` (per parameter; Rprop's
         step sizes; the learning rate of ``sgd`` and ``sign_sgd``, which have
-        no preconditioner), ``"gradient_rms"``, ``"second_moment"`` (the accumulator
-        :math:`s` or :math:`G`), ``"step_size"`` (Rprop's :math:`\Delta`).
+        no preconditioner), ``"gradient_rms"``, ``"second_moment"`` (the
+        accumulator :math:`s` -- :math:`\hat s` where the optimizer corrects
+        bias, the square of ``"gradient_rms"`` -- or :math:`G`),
+        ``"step_size"`` (Rprop's :math:`\Delta`).
         Params-shaped quantities keep the params' pytree, NaN where an
         optimizer keeps no such quantity.
       record_every: keep steps ``0, k, 2k, ...`` (``ceil(steps / k)`` of them).
