@@ -857,3 +857,25 @@ def test_a_single_factory_may_take_an_argument_named_optimizer():
     for i, factory in enumerate((rj.sgd, rj.sign_sgd)):
         alone = sweep(factory, loss, w0, grid(learning_rate=[0.1]), steps=3)
         np.testing.assert_array_equal(result.losses[i], alone.losses)
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [rj.adam, rj.laprop, lambda learning_rate: rj.rmsprop(learning_rate, decay=0.8)],
+)
+def test_the_recorded_second_moment_is_the_square_of_the_gradient_rms(x64, factory):
+    # Both come from the state as the optimizer uses it: bias-corrected where
+    # it corrects (Adam, LaProp), raw for plain RMSprop.
+    result = sweep(
+        factory,
+        rosenbrock,
+        jnp.array(W0),
+        grid(learning_rate=[1e-3]),
+        steps=4,
+        record=("gradient_rms", "second_moment"),
+    )
+    rms, second = result.records["gradient_rms"], result.records["second_moment"]
+    np.testing.assert_allclose(second, rms**2, rtol=1e-12)
+    g1 = np.asarray(jax.grad(rosenbrock)(jnp.array(W0)))
+    if factory in (rj.adam, rj.laprop):  # s_hat_1 = g_1^2 exactly
+        np.testing.assert_allclose(second[0, 0], g1**2, rtol=1e-12)
