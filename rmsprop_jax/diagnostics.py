@@ -54,11 +54,13 @@ States are found by type with a ``jax.tree_util`` traversal that stops at
 ``ScaleByRmsState``, ``AccumulateSquaresState``, ``ScaleByRpropState``,
 ``PreconditionByRmsState`` and optax's ``InjectHyperparamsState``; every other
 NamedTuple, tuple and dict is a node to descend into. A state with none of
-them is read as an optimizer without a preconditioner when it keeps nothing
-but step counts and momentum buffers (``MomentumState``, optax's
-``TraceState``; the accumulated gradients of ``optax.MultiSteps`` aside);
-any other state (optax's ``adam``, say) is not this library's, and nothing is
-reported for it.
+them is read as an optimizer without a preconditioner when it is made of
+nothing but this library's ``MomentumState``, step counts and the containers
+around them (chains, ``optax.masked``, ``optax.multi_transform``,
+``optax.MultiSteps``, :func:`~rmsprop_jax.skip_nonfinite`); any other state
+(optax's ``adam`` or ``lars``, say) is not this library's, and nothing is
+reported for it. A *stateless* transformation chained in (a trust ratio, a
+normalisation) leaves no trace in a state, so its factor is not seen.
 """
 
 from __future__ import annotations
@@ -69,10 +71,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks
+from rmsprop_jax._guard import SkipNonfiniteState
 from rmsprop_jax._learning_rate import _decayed_lr
 from rmsprop_jax.transforms import (
     AccumulateSquaresState,
@@ -179,8 +183,17 @@ def _walk(
             yield path, _Found(node, False, hyperparams, outer_count)
 
 
-# Momentum buffers: the direction an optimizer without a preconditioner scales.
-_DIRECTIONS = (MomentumState, optax.TraceState)
+# The states an optimizer without a preconditioner is made of: this library's
+# momentum, and the containers and count-only states around it. Any other
+# state type (optax's TraceState of LARS, AddNoiseState, ...) belongs to an
+# optimizer that is not one of these, and nothing is reported for it.
+_PLAIN = (
+    optax.EmptyState,
+    optax.ScaleByScheduleState,
+    optax.MaskedState,
+    optax.MultiTransformState,
+    SkipNonfiniteState,
+)
 
 
 def _without_preconditioner(
@@ -188,13 +201,17 @@ def _without_preconditioner(
     hyperparams: Mapping[str, Any],
     outer_count: jax.Array | None = None,
 ) -> _Found | None:
-    """The state of an optimizer without a preconditioner: one that keeps no
-    floating-point array outside momentum buffers (``optax.MultiSteps``'
-    accumulated gradients aside), as a ``_Found`` carrying the hyperparameters
-    of an enclosing ``inject_hyperparams``; None for any other state."""
-    stop = (*_DIRECTIONS, *_INJECT, optax.MultiStepsState)
+    """The state of an optimizer without a preconditioner: made only of this
+    library's ``MomentumState``, step counts and the containers around them
+    (``optax.MultiSteps``' accumulated gradients aside), as a ``_Found``
+    carrying the hyperparameters of an enclosing ``inject_hyperparams``; None
+    for any other state."""
     found = _Found(None, False, hyperparams, outer_count)
-    for node in jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, stop)):
+
+    def visit(node: Any) -> bool:
+        nonlocal found
+        if node is None or isinstance(node, MomentumState):
+            return True
         if isinstance(node, _INJECT):
             merged = {**hyperparams, **node.hyperparams}
             inner = _without_preconditioner(node.inner_state, merged, node.count)
@@ -202,16 +219,20 @@ def _without_preconditioner(
             inner = _without_preconditioner(
                 node.inner_opt_state, hyperparams, outer_count
             )
-        elif isinstance(node, _DIRECTIONS):
-            continue
-        elif jnp.issubdtype(jnp.result_type(node), jnp.inexact):
-            return None  # an accumulator of some other optimizer
+        elif isinstance(node, _PLAIN) or type(node) in (tuple, list):
+            return all(visit(child) for child in node)
+        elif isinstance(node, dict):
+            return all(visit(child) for child in node.values())
+        elif isinstance(node, (jax.Array, np.ndarray)):
+            return not jnp.issubdtype(node.dtype, jnp.inexact)  # a step count
         else:
-            continue  # a step count
+            return False  # another optimizer's state
         if inner is None:
-            return None
+            return False
         found = inner
-    return found
+        return True
+
+    return found if visit(tree) else None
 
 
 def find_states(opt_state: optax.OptState) -> dict[str, Any]:

@@ -546,8 +546,16 @@ def test_without_a_preconditioner_the_learning_rate_is_needed():
 
 def test_a_foreign_optimizer_reports_nothing():
     """optax's own Adam keeps moments the diagnostics do not read: no rate is
-    made up for it (not the learning rate of an optimizer without one)."""
-    for tx in (optax.adam(LR), optax.chain(optax.clip(1.0), optax.adafactor(LR))):
+    made up for it (not the learning rate of an optimizer without one); nor
+    for LARS (a trust ratio, then optax's momentum: its u/g is not lr), optax's
+    SGD or noisy SGD, whose states hold no momentum of this library."""
+    for tx in (
+        optax.adam(LR),
+        optax.chain(optax.clip(1.0), optax.adafactor(LR)),
+        optax.lars(LR),
+        optax.sgd(LR, momentum=0.9),
+        optax.noisy_sgd(LR, key=jax.random.key(0)),
+    ):
         state = tx.init(init_params())
         assert diagnostics.effective_learning_rates(state, learning_rate=LR) == {}
 

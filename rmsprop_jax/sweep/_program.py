@@ -10,6 +10,7 @@ with new values of the same shapes does not trace again.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -357,15 +358,16 @@ def _run(
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 # XLA:CPU compiles every fusion of a program as a kernel of its own, at a fixed
-# ~10 ms of CPU each; a sweep of a small element-wise problem (a 2-D landscape)
+# 12-16 ms of CPU each; a sweep of a small element-wise problem (a 2-D landscape)
 # has about 25 of them, so its compilation costs several times the run. XLA:CPU
 # also knows how to emit a whole called computation as one kernel -- the form
 # its own small-while-loop pass gives to small loops: a `call` tagged
 # `xla_cpu_small_call`, kept from inlining by `inlineable="false"`. The sweep
 # asks for that form where every operation of the program is one this emitter
 # handles (below) and every array of the program is small; the values are the
-# same, the compilation 3-4x cheaper and the run no slower
-# (benchmarks/RESULTS_sweep.md). Level 2: the one kernel's loops vectorised.
+# same up to rounding (the arithmetic is fused differently), the compilation
+# 3-4x cheaper and the run no slower (benchmarks/RESULTS_sweep.md). Level 2:
+# the one kernel's loops vectorised.
 ONE_KERNEL_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
 _ONE_KERNEL_TAGS = {"inlineable": "false", "xla_cpu_small_call": "true"}
 
@@ -436,7 +438,25 @@ _run_cpu = jax.jit(
 _run_cpu_one_kernel = jax.jit(
     _run_tagged, static_argnums=0, compiler_options=ONE_KERNEL_COMPILER_OPTIONS
 )
-_one_kernel: dict[Program, bool] = {}  # the choice made for each program
+# The choice made for each program and argument shapes (which the eligibility
+# depends on), most recent last; bounded, since a key holds the user's loss
+# function and factories alive (jax's own caches hold them until cleared).
+_one_kernel: collections.OrderedDict[Any, bool] = collections.OrderedDict()
+_ONE_KERNEL_CHOICES_KEPT = 64
+
+
+def _signature(program: Program, args: tuple) -> Any:
+    leaves, treedef = jax.tree.flatten(args)
+    shapes = tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+    return program, treedef, shapes
+
+
+def _remember(key: Any, choice: bool) -> bool:
+    _one_kernel[key] = choice
+    _one_kernel.move_to_end(key)
+    while len(_one_kernel) > _ONE_KERNEL_CHOICES_KEPT:
+        _one_kernel.popitem(last=False)
+    return choice
 
 
 def run(program: Program, *args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -446,18 +466,18 @@ def run(program: Program, *args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         return _run_jit(program, *args)
     if set_xla_metadata is None:
         return _run_cpu(program, *args)
-    one = _one_kernel.get(program)
+    key = _signature(program, args)
+    one = _one_kernel.get(key)
     if one is None:  # the trace is cached: the calls below do not repeat it
-        one = _one_kernel[program] = _one_kernel_ok(
-            _run_jit.trace(program, *args).jaxpr.jaxpr
-        )
+        jaxpr = _run_jit.trace(program, *args).jaxpr.jaxpr
+        one = _remember(key, _one_kernel_ok(jaxpr))
     if one:
         try:
             return _run_cpu_one_kernel(program, *args)
         except jax.errors.JaxRuntimeError as err:
             if "UNIMPLEMENTED" not in str(err):
                 raise
-            _one_kernel[program] = False  # an operation the emitter lacks
+            _remember(key, False)  # an operation the emitter lacks
     return _run_cpu(program, *args)
 
 

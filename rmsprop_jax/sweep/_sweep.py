@@ -372,7 +372,8 @@ def sweep(
     chosen landscape of the same mapping) reuses the compiled program (see
     :func:`compilations`). On the CPU, a program made only of small
     element-wise steps (a 2-D landscape, say) is compiled as one XLA kernel
-    instead of one per fusion: the same values, 3-4x less compile time. To
+    instead of one per fusion: the same values up to rounding (XLA fuses
+    the arithmetic differently), 3-4x less compile time. To
     reuse compilations across processes, enable JAX's persistent cache
     (``jax.config.update("jax_compilation_cache_dir", path)``; it keeps only
     programs that took over ``jax_persistent_cache_min_compile_time_secs``,

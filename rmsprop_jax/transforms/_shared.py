@@ -30,7 +30,7 @@ bias-corrected step cancels exactly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,16 +46,27 @@ def scalar(value: ArrayLike, dtype: Any) -> jax.Array:
     return _dtypes.cast(jnp.asarray(value), dtype)
 
 
+def _grown(big: jax.Array, d: jax.Array) -> jax.Array:
+    """``big * sqrt(1 + d)`` for ``d >= -1``, as ``big + big * d / (1 +
+    sqrt(1 + d))``: the change is computed on its own and rounded once into
+    ``big``, where rounding ``1 + d`` first would keep only the bits of ``d``
+    above 2**-24 (in float32) and make a long accumulation drift. An
+    infinite ``big`` stays infinite."""
+    grown = big + big * (d / (1 + jnp.sqrt(1 + d)))
+    return jnp.where(jnp.isinf(big), big, grown)
+
+
 def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
     """``sqrt(x**2 + y**2)`` without overflow or underflow of the squares.
 
-    NaN in, NaN out; an infinite input gives inf. Cheaper than ``jnp.hypot``
-    (no separate infinity test: ``inf * sqrt(1 + 0)`` is already inf).
+    NaN in, NaN out; an infinite input gives inf. The smaller over the
+    larger is squared and added to 1 exactly as :func:`_grown` does, so a
+    running sum of squares kept as its root (Adagrad's) does not drift.
     """
     x, y = jnp.abs(x), jnp.abs(y)
     big, small = jnp.maximum(x, y), jnp.minimum(x, y)
-    safe = jnp.where(big == 0, 1, big)
-    return jnp.where(big == 0, big, big * jnp.sqrt(1 + jnp.square(small / safe)))
+    ratio = small / jnp.where(big == 0, 1, big)
+    return _grown(big, ratio * ratio)
 
 
 def root(rms: jax.Array, eps: ArrayLike, eps_in_sqrt: bool) -> jax.Array:
@@ -206,29 +217,86 @@ def rms_init(
     )
 
 
-def corrected_rates(
-    decay: ArrayLike, count: jax.Array, dtype: Any, taken: Any = None
-) -> tuple[jax.Array, jax.Array]:
-    r"""``(beta_hat, taken / (1 - decay**t))`` of step ``count`` (>= 1) in
-    ``dtype``; ``taken`` defaults to ``1 - decay``.
+class EmaRates(NamedTuple):
+    """The weights of one EMA step ``x + rate * (input - x) + extra * x``."""
 
-    The rates that keep an EMA bias-corrected: :math:`\hat x_t =
-    \hat\beta_t \hat x_{t-1} + (1-\hat\beta_t) x_t` with :math:`\hat\beta_t =
-    \beta (1-\beta^{t-1})/(1-\beta^t)` and :math:`1-\hat\beta_t =
-    (1-\beta)/(1-\beta^t)` equals :math:`(\beta s_{t-1} + (1-\beta) x_t) /
-    (1-\beta^t)` for the raw EMA :math:`s`. :math:`1-\beta^t` comes from
-    :math:`1-\beta^{t-1}` by the exact recurrence :math:`c_t = (1-\beta) +
-    \beta c_{t-1}` (one transcendental per step, not two). At :math:`t = 1`
-    the second rate is exactly 1 (both factors are the same rounded
-    :math:`1-\beta`), and the first is :math:`\beta/(1-\beta)`, which keeps
-    a nonzero initial value :math:`s_0` exactly where the raw EMA puts it.
+    rate: Any  # the weight of the new input, 1 - beta (or its corrected form)
+    extra: Any  # added to the old value's weight: 0 but at a corrected t = 1
+    correction: Any  # 1 - beta**t, or None without correction
+
+
+def ema_rates(
+    decay: ArrayLike, count: jax.Array | None, dtype: Any, corrected: bool
+) -> EmaRates:
+    r"""The rates of step ``count`` (>= 1) of an EMA, plain or kept corrected.
+
+    Plain: :math:`x_t = x_{t-1} + (1-\beta)(y_t - x_{t-1})`, the weights
+    :math:`\beta` and :math:`1-\beta` summing to 1 exactly (so a constant
+    input is a fixed point in floating point too; a long float32 run at
+    :math:`\beta = 0.99999` would otherwise drift by the rounding of the
+    weights divided by :math:`1-\beta`).
+
+    Corrected: :math:`\hat x_t = \hat x_{t-1} + a_t (y_t - \hat x_{t-1})`
+    with :math:`a_t = (1-\beta)/(1-\beta^t)` equals :math:`(\beta s_{t-1} +
+    (1-\beta) y_t)/(1-\beta^t)` for the raw EMA :math:`s` (Adafactor's
+    corrected rate, Shazeer & Stern 2018, section 7.1). At :math:`t = 1`,
+    :math:`a_1 = 1` exactly (the same rounded :math:`1-\beta` above and
+    below), so :math:`\hat x_1 = y_1` to the last bit; a nonzero initial value
+    :math:`s_0` enters there with the weight :math:`\beta/(1-\beta)`
+    (``extra``), as the raw EMA puts it.
     """
     beta = scalar(decay, dtype)
     one_minus = 1 - beta
-    previous = one_minus_power(decay, count - 1, dtype)
-    c = one_minus + beta * previous
-    taken = one_minus if taken is None else taken
-    return beta * jnp.where(count == 1, 1, previous) / c, taken / c
+    if not corrected or count is None:
+        return EmaRates(one_minus, None, None)
+    c = one_minus_power(decay, count, dtype)
+    extra = jnp.where(count == 1, beta / one_minus, 0)
+    return EmaRates(one_minus / c, extra, c)
+
+
+def ema_step(old: jax.Array, new: jax.Array, rates: EmaRates) -> jax.Array:
+    """``old + rate * (new - old) (+ extra * old)``: one EMA step.
+
+    As ``torch.lerp`` computes it: from the nearer end, ``new - (new - old) *
+    (1 - rate)`` for a rate of at least 1/2 (``1 - rate`` is then exact), so
+    that rate 1 gives ``new`` itself and a small ``new`` is not lost against
+    a large ``old``; a constant input is a fixed point either way.
+    """
+    difference = new - old
+    rate = rates.rate
+    out = jnp.where(rate < 0.5, old + rate * difference, new - difference * (1 - rate))
+    return out if rates.extra is None else out + rates.extra * old
+
+
+def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
+    r"""The root of one EMA step of squares, :math:`\sqrt{r^2 + a (g^2 -
+    r^2)}`, without forming a square that could overflow.
+
+    With :math:`M = \max(r, |g|)` and :math:`q` the other one over
+    :math:`M` (at most 1), the step is :math:`M \sqrt{w_M + w_q q^2}` with
+    the EMA's weights :math:`w_M + w_q = 1` (:math:`1-a` and :math:`a` when
+    :math:`r` is the larger). Where :math:`w_M \ge 1/2` it is computed as
+    :math:`M \sqrt{1 + d}`, :math:`d = w_q (q^2 - 1)`, the way :func:`_grown`
+    does, so that the small change of a long run keeps its own bits (a
+    float32 run at :math:`\beta = 0.99999` stays as close to float64 as the
+    raw EMA of squares); elsewhere directly, where nothing cancels. No finite
+    input overflows or underflows, a constant input is a fixed point
+    (:math:`q = 1`), :math:`a = 1` gives :math:`|g|` exactly; NaN in, NaN out.
+    """
+    magnitude = jnp.abs(g)
+    big = jnp.maximum(root, magnitude)
+    ratio = jnp.minimum(root, magnitude) / jnp.where(big == 0, 1, big)
+    squared = ratio * ratio
+    root_is_big = root >= magnitude
+    w_big = jnp.where(root_is_big, 1 - rates.rate, rates.rate)
+    w_small = jnp.where(root_is_big, rates.rate, 1 - rates.rate)
+    d = w_small * (squared - 1)
+    s = w_big + w_small * squared
+    if rates.extra is not None:  # the old square's extra weight, scaled
+        old = rates.extra * jnp.where(root_is_big, 1, squared)
+        d, s = d + old, s + old
+    near = _grown(big, jnp.maximum(d, -1))
+    return jnp.where(w_big >= 0.5, near, big * jnp.sqrt(jnp.maximum(s, 0)))
 
 
 def rms_accumulate(
@@ -236,34 +304,32 @@ def rms_accumulate(
 ) -> Any:
     """One EMA step of the root second moment (and, if kept, the first moment)
     of a state with fields ``count``, ``rms`` and ``mu`` (a
-    :class:`ScaleByRmsState`): ``rms = hypot(sqrt(b) rms, sqrt(1-b) g)``.
+    :class:`ScaleByRmsState`), with :func:`root_ema_step` and
+    :func:`ema_step`.
 
     ``corrected=True`` (for a state with a count) keeps the bias-corrected
-    moments, with the rates of :func:`corrected_rates`.
+    moments, with the rates of :func:`ema_rates`.
     """
     count = increment(state.count)
-    factors: dict = {}
+    rates: dict = {}
 
-    def scalars(dtype: Any) -> tuple[jax.Array, ...]:
-        if dtype not in factors:
-            if corrected and count is not None:
-                beta, one_minus = corrected_rates(decay, count, dtype)
-            else:
-                beta = scalar(decay, dtype)
-                one_minus = 1 - beta
-            factors[dtype] = (beta, one_minus, jnp.sqrt(beta), jnp.sqrt(one_minus))
-        return factors[dtype]
+    def rates_in(dtype: Any) -> EmaRates:
+        if dtype not in rates:
+            rates[dtype] = ema_rates(decay, count, dtype, corrected)
+        return rates[dtype]
 
     def second(g: jax.Array, old: jax.Array) -> jax.Array:
         dtype = _dtypes.compute_dtype(g, old)
-        _, _, root_beta, root_one_minus = scalars(dtype)
-        new = hypot(root_beta * _dtypes.cast(old, dtype), root_one_minus * g)
+        new = root_ema_step(
+            _dtypes.cast(old, dtype), _dtypes.cast(g, dtype), rates_in(dtype)
+        )
         return _dtypes.cast(new, old.dtype)
 
     def first(g: jax.Array, old: jax.Array) -> jax.Array:
         dtype = _dtypes.compute_dtype(g, old)
-        beta, one_minus, _, _ = scalars(dtype)
-        new = beta * _dtypes.cast(old, dtype) + one_minus * _dtypes.cast(g, dtype)
+        new = ema_step(
+            _dtypes.cast(old, dtype), _dtypes.cast(g, dtype), rates_in(dtype)
+        )
         return _dtypes.cast(new, old.dtype)
 
     rms = jax.tree.map(second, grads, state.rms)

@@ -12,7 +12,8 @@ from jax.typing import ArrayLike
 from rmsprop_jax import _checks, _dtypes, _inputs
 from rmsprop_jax.transforms._shared import (
     check_decay,
-    corrected_rates,
+    ema_rates,
+    ema_step,
     increment,
     new_count,
     one_minus_power,
@@ -104,28 +105,36 @@ def momentum(
             jnp.where(count == 1, 0.0, dampening) if undamped_first_step else dampening
         )
         undamped = type(damp) in (int, float) and damp == 0
-        rates: dict = {}
+        corrected = bias_correction and count is not None
+        scalars: dict = {}
 
-        def coefficients(dtype: Any) -> tuple[Any, Any]:
-            """``(kept, taken)`` of ``v = kept * v + taken * g`` in ``dtype``."""
-            if dtype not in rates:
+        def coefficients(dtype: Any) -> tuple[Any, ...]:
+            """``(kept, taken)`` of ``v = kept * v + taken * g``, or, corrected,
+            ``(rates, surplus)`` of ``v = ema_step(v, g, rates) + surplus * g``."""
+            if dtype not in scalars:
                 # 1 - dampening from the dampening rounded to `dtype` (as a
                 # traced float32 hyperparameter is): the same updates either way.
                 taken: Any = 1 if undamped else 1 - scalar(damp, dtype)
-                if bias_correction and count is not None:
-                    # The trace keeps v_t / (1 - decay^t): the same rates as
-                    # an uncorrected trace divided at the end, but dampening =
-                    # decay makes v_1 = g_1 exactly (taken = x / x = 1).
-                    kept, taken = corrected_rates(decay, count, dtype, taken)
+                if corrected:
+                    # The trace keeps v_t / (1 - decay^t), as an EMA step of
+                    # rate (1 - decay) / (1 - decay^t) (exactly 1 at t = 1,
+                    # so v_1 = g_1 to the last bit) plus what dampening !=
+                    # decay takes in beyond it (exactly 0 when equal).
+                    rates = ema_rates(decay, count, dtype, corrected=True)
+                    scalars[dtype] = (rates, taken / rates.correction - rates.rate)
                 else:
-                    kept = scalar(decay, dtype)
-                rates[dtype] = (kept, taken)
-            return rates[dtype]
+                    scalars[dtype] = (scalar(decay, dtype), taken)
+            return scalars[dtype]
 
         def accumulate(g: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _dtypes.compute_dtype(g, v)
-            kept, taken = coefficients(dtype)
-            new = kept * _dtypes.cast(v, dtype) + times(taken, _dtypes.cast(g, dtype))
+            g, old = _dtypes.cast(g, dtype), _dtypes.cast(v, dtype)
+            if corrected:
+                rates, surplus = coefficients(dtype)
+                new = ema_step(old, g, rates) + surplus * g
+            else:
+                kept, taken = coefficients(dtype)
+                new = kept * old + times(taken, g)
             return _dtypes.cast(new, v.dtype)
 
         def output(g: jax.Array, v: jax.Array) -> jax.Array:
