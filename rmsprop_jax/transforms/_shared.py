@@ -5,21 +5,25 @@ that :func:`~rmsprop_jax.scale_by_rms` and
 :func:`~rmsprop_jax.precondition_by_rms` both run on. Imported by name.
 
 Second moments are kept as their *roots*: the state holds
-:math:`r = \\sqrt{s}` and updates it as :math:`r_t =
-\\mathrm{hypot}(\\sqrt\beta\\, r_{t-1}, \\sqrt{1-\beta}\\, g_t)`, so no finite
-gradient overflows it (:math:`g^2` does above about 1.8e19 in float32; the
-root of a mean of squares never exceeds the largest :math:`|g|`). The
-variance of centred RMSprop is :math:`(r - |m|)(r + |m|)`, without the
-cancellation of :math:`s - m^2`.
+:math:`r = \sqrt{s}`, and an EMA step :math:`s_t = s_{t-1} + a (g_t^2 -
+s_{t-1})` is taken on squares scaled by :math:`\max(r, |g|)`
+(:func:`root_ema_step`), so no finite gradient overflows it (:math:`g^2` does
+above about 1.8e19 in float32; the root of a mean of squares never exceeds
+the largest :math:`|g|`). The weights :math:`1-a` and :math:`a` sum to 1
+exactly and each step's change is rounded into :math:`r` once, so a long
+float32 run stays as close to float64 as the raw EMA of squares (closer than
+optax's at :math:`\beta` near 1, whose rounded :math:`\beta` and :math:`1-\beta`
+do not sum to 1). The variance of centred RMSprop is :math:`(r - |m|)(r +
+|m|)`, without the cancellation of :math:`s - m^2`.
 
 With bias correction the state keeps the *corrected* moments,
 :math:`\hat r_t = r_t / \sqrt{1-\beta^t}` (and :math:`\hat m_t`), updated
-with the corrected rate of Adafactor (Shazeer & Stern 2018, section 7.1),
-:math:`\hat\beta_t = \beta\,(1-\beta^{t-1}) / (1-\beta^t)`: the same values
-in exact arithmetic, but the first step is exact in floating point
-(:math:`\hat\beta_1 = 0`, so :math:`\hat r_1 = |g_1|`), where dividing a
-rounded :math:`\sqrt{1-\beta}\,|g_1|` by a rounded :math:`\sqrt{1-\beta}`
-is off by up to two roundings.
+with Adafactor's corrected rate :math:`a_t = (1-\beta)/(1-\beta^t)` (Shazeer
+& Stern 2018, section 7.1; :func:`ema_rates`): the same values in exact
+arithmetic, but the first step is exact in floating point (:math:`a_1 = 1`,
+so :math:`\hat r_1 = |g_1|`), where dividing a rounded
+:math:`\sqrt{1-\beta}\,|g_1|` by a rounded :math:`\sqrt{1-\beta}` is off by up
+to two roundings.
 
 Scalar factors of a hyperparameter (:math:`1-\beta`, :math:`1-\beta^t`) are
 computed in the compute dtype from the hyperparameter *rounded to that dtype
@@ -165,11 +169,6 @@ def times(factor: Any, x: jax.Array) -> jax.Array:
     if type(factor) in (int, float) and factor == 1:
         return x
     return factor * x
-
-
-def unbias(x: jax.Array, correction: jax.Array | None) -> jax.Array:
-    """``x / correction``; no operation at all without a correction."""
-    return x if correction is None else x / correction
 
 
 def check_decay(name: str, decay: ArrayLike, bias_correction: bool) -> None:

@@ -62,13 +62,15 @@ def scale_by_rms(
     :math:`g_1/\sqrt{(1-\beta) g_1^2} = \mathrm{sign}(g_1)/\sqrt{1-\beta}`.
 
     The state keeps :math:`r = \sqrt{s}` (field ``rms``), updated as
-    :math:`r_t = \mathrm{hypot}(\sqrt\beta\, r_{t-1}, \sqrt{1-\beta}\, g_t)`:
-    the same values as the formula above, but no finite gradient overflows it
-    (:math:`g^2` does above ~1.8e19 in float32), so a huge gradient never
-    freezes a weight. With ``bias_correction=True`` it keeps the corrected
-    :math:`\hat r_t = r_t/\sqrt{1-\beta^t}` and :math:`\hat m_t`, updated
-    with the rate :math:`\hat\beta_t = \beta(1-\beta^{t-1})/(1-\beta^t)`
-    (Shazeer & Stern 2018): the same values, and a first step exact to the
+    :math:`r_t = M\sqrt{(r_{t-1}/M)^2 + (1-\beta)((g_t/M)^2 - (r_{t-1}/M)^2)}`
+    with :math:`M = \max(r_{t-1}, |g_t|)`: the same values as the formula
+    above, but no finite gradient overflows it (:math:`g^2` does above
+    ~1.8e19 in float32), so a huge gradient never freezes a weight, and a
+    long float32 run stays as close to float64 as the EMA of squares itself.
+    With ``bias_correction=True`` it keeps the corrected :math:`\hat r_t =
+    r_t/\sqrt{1-\beta^t}` and :math:`\hat m_t`, updated with the rate
+    :math:`(1-\beta)/(1-\beta^t)` in place of :math:`1-\beta` (Shazeer & Stern
+    2018): the same values, and a first step exact to the
     last bit. The centred variance is :math:`(r-|m|)(r+|m|)`, clamped at 0. A
     zero gradient gives a zero update, also with ``eps=0``. Updates
     are returned in the compute dtype (at least float32); complex leaves are
