@@ -566,12 +566,16 @@ def test_every_optimizer_and_preset_has_its_rate_tested():
 
     from rmsprop_jax import optimizers
 
+    by_hand = {  # factory -> the test of this module that checks its rate
+        "rmsprop": "test_rmsprop_effective_rate_and_rms_against_numpy",
+        "adagrad": "test_adagrad_effective_rate_and_rms_against_numpy",
+        "laprop": "test_laprop_needs_its_eps_flag",
+        "rprop": "test_rprop_rates_are_the_step_sizes",
+        "torch_rprop": "test_torch_rprop_rates_are_the_step_sizes",
+    }
+    assert all(callable(globals().get(test)) for test in by_hand.values())
     tested = {
-        "rmsprop",  # test_rmsprop_effective_rate_and_rms_against_numpy
-        "adagrad",  # test_adagrad_effective_rate_and_rms_against_numpy
-        "laprop",  # test_laprop_needs_its_flags
-        "rprop",  # test_rprop_rates_are_the_step_sizes
-        "torch_rprop",  # test_torch_rprop_rates_are_the_step_sizes
+        *by_hand,
         *(f.__name__ for f, _ in PRESETS_INJECTED.values()),
         *(f.__name__ for f, _, _ in ADAMS.values()),
         *(f.__name__ for f, _, _ in WITHOUT_PRECONDITIONER.values()),
