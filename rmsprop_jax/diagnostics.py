@@ -92,6 +92,7 @@ from rmsprop_jax.transforms._shared import one_minus_power, root
 
 __all__ = [
     "STATISTICS",
+    "MissingHyperparameterError",
     "effective_learning_rates",
     "find_states",
     "gradient_rms",
@@ -124,8 +125,12 @@ _SWITCHES = ("lr_decay", "eps_in_sqrt")
 _ALL_NAMES = frozenset({*(n for names in _NAMES.values() for n in names), *_SWITCHES})
 
 
-class _Missing(ValueError):
-    """A hyperparameter the diagnostics need and did not find."""
+class MissingHyperparameterError(ValueError):
+    """A hyperparameter a diagnostic needs (the learning rate, ``eps``, the
+    decay, the step count) is neither an argument nor held by an enclosing
+    ``optax.inject_hyperparams`` state. A ``ValueError``; ``role`` is the
+    hyperparameter (``"learning_rate"``, ``"decay"``, ...), ``names`` the
+    names it was looked up under."""
 
     def __init__(self, message: str, role: str, names: Sequence[str]) -> None:
         super().__init__(message)
@@ -283,7 +288,7 @@ def _pick(role: str, given: Any, found: _Found) -> Any:
             "optax.inject_hyperparams holds as a static argument, outside its "
             "state: pass decay=betas[1]."
         )
-    raise _Missing(
+    raise MissingHyperparameterError(
         f"`{role}` is needed and is not stored in optimizer states: pass "
         f"{role}=..., or {where}.{hint}",
         role,
@@ -441,8 +446,10 @@ def effective_learning_rates(
       optimizers.
 
     Raises:
-      ValueError: ``learning_rate`` (or ``decay`` or ``steps``) is needed and
-        not found.
+      MissingHyperparameterError: ``learning_rate`` (or ``decay`` or
+        ``steps``) is needed and not found (a ``ValueError``).
+      ValueError: ``opt_state`` holds no state of this library's optimizers
+        (an optimizer of another library: ``optax.adam``, say).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -461,7 +468,7 @@ def effective_learning_rates(
     for value, name in ((learning_rate, "learning_rate"), (eps, "eps")):
         if value is not None:
             _checks.check_range(name, value, 0.0)
-    return _effective_learning_rates(
+    out = _effective_learning_rates(
         opt_state,
         {},
         learning_rate,
@@ -471,6 +478,33 @@ def effective_learning_rates(
         decay=decay,
         steps=steps,
     )
+    if not out:
+        raise ValueError(
+            "`opt_state` holds no state of this library's optimizers (its "
+            f"states: {_state_types(opt_state)}). The diagnostics read the "
+            "states of rmsprop_jax's optimizers, primitives and presets; "
+            "another library's optimizer keeps its moments under its own names."
+        )
+    return out
+
+
+def _state_types(tree: Any) -> str:
+    """The NamedTuple types in ``tree``, by name, for an error message."""
+    names: list[str] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            if type(node).__name__ not in names:
+                names.append(type(node).__name__)
+        if isinstance(node, (tuple, list)):
+            for child in node:
+                visit(child)
+        elif isinstance(node, dict):
+            for child in node.values():
+                visit(child)
+
+    visit(tree)
+    return ", ".join(names) or "none"
 
 
 def _effective_learning_rates(

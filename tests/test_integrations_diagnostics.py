@@ -544,7 +544,7 @@ def test_without_a_preconditioner_the_learning_rate_is_needed():
         diagnostics.report(state)
 
 
-def test_a_foreign_optimizer_reports_nothing():
+def test_a_foreign_optimizer_is_named_not_made_up():
     """optax's own Adam keeps moments the diagnostics do not read: no rate is
     made up for it (not the learning rate of an optimizer without one); nor
     for LARS (a trust ratio, then optax's momentum: its u/g is not lr), optax's
@@ -557,7 +557,12 @@ def test_a_foreign_optimizer_reports_nothing():
         optax.noisy_sgd(LR, key=jax.random.key(0)),
     ):
         state = tx.init(init_params())
-        assert diagnostics.effective_learning_rates(state, learning_rate=LR) == {}
+        with pytest.raises(ValueError, match="no state of this library's"):
+            diagnostics.effective_learning_rates(state, learning_rate=LR)
+        with pytest.raises(ValueError, match="no state of this library's"):
+            diagnostics.report(state, learning_rate=LR)
+        # What a sweep records for it: nothing found, NaN there.
+        assert not diagnostics.find_states(state)
 
 
 def test_every_optimizer_and_preset_has_its_rate_tested():

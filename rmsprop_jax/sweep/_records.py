@@ -157,7 +157,7 @@ def state_quantity(
             decay=None,
             steps=updates_so_far,
         )
-    except diagnostics._Missing as err:
+    except diagnostics.MissingHyperparameterError as err:
         raise ValueError(
             f"record {name!r} cannot be computed for this optimizer: "
             f"`{err.role}` is needed and the sweep reads it from the factory's "
