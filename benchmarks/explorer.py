@@ -267,8 +267,12 @@ def screenshots(directory: Path, cache_dir: str, panels: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.explorer", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=30, help="timed repetitions of each measurement"
+    )
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument(
         "--screenshots", type=Path, help="only take the screenshots, into this folder"

@@ -184,7 +184,9 @@ def _table(case_names: list[str], optimizers: list[str], detail: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.hlo_passes", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--cases", default="A,B,C")
     parser.add_argument("--optimizers", default=",".join(cases.OPTIMIZERS))
     parser.add_argument("--detail", action="store_true", help="list A's passes")

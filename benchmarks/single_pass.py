@@ -159,8 +159,12 @@ def worker(repeats: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=21)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.single_pass", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=21, help="timed repetitions of each measurement"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

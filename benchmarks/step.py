@@ -441,11 +441,18 @@ def _command() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.step", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="few repeats")
     parser.add_argument("--cases", default="A,B,C")
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed repetitions (default 31; 5 with --quick)",
+    )
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument(
         "--ceiling",

@@ -290,9 +290,13 @@ def machine() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.sweep", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="small grids")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed repetitions of each measurement"
+    )
     parser.add_argument(
         "--batch-size",
         type=int,

@@ -69,8 +69,12 @@ def _child(problem: str, method: str, cache: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.sweep_cache", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed repetitions of each measurement"
+    )
     repeats = parser.parse_args().repeats
     load = os.getloadavg()[0]
     rows = []

@@ -39,9 +39,13 @@ RECORD = ("loss", "params", "effective_lr")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.sweep_explorer", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument(
+        "--repeats", type=int, default=30, help="timed repetitions of each measurement"
+    )
     args = parser.parse_args()
     landscapes = {name: land.fn for name, land in LANDSCAPES.items()}
     names = list(landscapes)

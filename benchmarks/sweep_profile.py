@@ -120,7 +120,9 @@ def profile(problem: Problem, decays: np.ndarray, rates: np.ndarray) -> list[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.sweep_profile", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true")
     quick = parser.parse_args().quick
     load = os.getloadavg()[0]
