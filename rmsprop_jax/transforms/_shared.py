@@ -294,10 +294,8 @@ def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
     if rates.extra is not None:  # the old square's extra weight, scaled
         old = rates.extra * jnp.where(root_is_big, 1, squared)
         d, s = d + old, s + old
-    root_s = jnp.sqrt(jnp.maximum(s, 0))  # sqrt(1 + d), to relative rounding
-    near = big + big * (d / (1 + root_s))  # big * sqrt(1 + d), as _grown
-    out = jnp.where(w_big >= 0.5, near, big * root_s)
-    return jnp.where(jnp.isinf(big), big, out)
+    near = _grown(big, jnp.maximum(d, -1))
+    return jnp.where(w_big >= 0.5, near, big * jnp.sqrt(jnp.maximum(s, 0)))
 
 
 def rms_accumulate(
