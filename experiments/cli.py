@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
         "names",
         nargs="*",
         metavar="NAME",
-        help="experiments to run, by name or letter (default: all): "
+        help="experiments to run, by name or by the letter of their report "
+        "section, which runs every experiment of that section (default: all): "
         + ", ".join(f"{name} ({x})" for name, x in experiments.EXPERIMENTS.items()),
     )
     parser.add_argument(

@@ -76,9 +76,10 @@ def _check_params(owner: str, params: Any) -> None:
     for path, leaf in flat:
         dtype = jnp.result_type(leaf)
         if not jnp.issubdtype(dtype, jnp.inexact):
-            where = jax.tree_util.keystr(path) or "(the parameters)"
+            keys = jax.tree_util.keystr(path)
+            where = f"the parameter at {keys}" if keys else "the parameter array"
             raise TypeError(
-                f"{owner}: the parameter at {where} has dtype {dtype}; only "
+                f"{owner}: {where} has dtype {dtype}; only "
                 f"floating-point and complex parameters can be optimized. Leave "
                 f"it out of the optimizer with optax.masked(tx, mask) (mask False "
                 f"there) or optax.multi_transform({{'train': tx, 'frozen': "

@@ -61,6 +61,11 @@ def test_integer_params_are_refused_at_init_by_key_path(name):
     assert "optax.masked" in message and "multi_transform" in message
 
 
+def test_an_integer_parameter_array_is_named_as_such():
+    with pytest.raises(TypeError, match=r"^rmsprop: the parameter array has dtype"):
+        rj.rmsprop().init(jnp.zeros(2, jnp.int32))
+
+
 @pytest.mark.parametrize(
     "primitive",
     [
