@@ -7,8 +7,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rmsprop_jax._select import where
-
 
 def all_finite(tree: Any) -> jax.Array:
     """A boolean scalar: every element of every leaf is finite."""
@@ -22,9 +20,6 @@ def select(keep_new: jax.Array, new: Any, old: Any) -> Any:
     An element-wise select, not ``lax.cond``: it takes its inputs' dtypes and
     shardings as they are.
     """
-
-    def choose(n: Any, o: Any) -> jax.Array:
-        dtype = jnp.result_type(n)
-        return where(keep_new, jnp.asarray(n, dtype), jnp.asarray(o).astype(dtype))
-
-    return jax.tree.map(choose, new, old)
+    return jax.tree.map(
+        lambda n, o: jnp.where(keep_new, n, o).astype(jnp.result_type(n)), new, old
+    )

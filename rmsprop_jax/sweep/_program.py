@@ -23,7 +23,6 @@ import numpy as np
 import optax
 
 from rmsprop_jax import _tree
-from rmsprop_jax._select import where
 from rmsprop_jax.sweep import _records
 
 try:  # both in jax 0.10; without them every program compiles as it is
@@ -127,7 +126,7 @@ def _loss_args(data: Any, idx: jax.Array | None) -> tuple[Any, ...]:
 
 
 def _nan_unless(keep: jax.Array, tree: Any) -> Any:
-    return jax.tree.map(lambda x: where(keep, x, jnp.nan).astype(x.dtype), tree)
+    return jax.tree.map(lambda x: jnp.where(keep, x, jnp.nan).astype(x.dtype), tree)
 
 
 def _landscape(program: Program, grad: bool) -> Callable:
@@ -179,11 +178,11 @@ def train(
         loss, grads = value_and_grad(landscape, params, *_loss_args(data, batch_idx))
         updates, new_state = tx.update(grads, state, params, value=loss)
         new_params = _like(optax.apply_updates(params, updates), params)
-        loss0 = where(t == 0, loss, loss0)
+        loss0 = jnp.where(t == 0, loss, loss0)
         ok = alive & jnp.isfinite(loss) & _tree.all_finite(new_params)
         if program.threshold is not None:
             ok &= ~(loss > program.threshold * jnp.abs(loss0))
-        diverged_at = where(alive & ~ok, t, diverged_at)
+        diverged_at = jnp.where(alive & ~ok, t, diverged_at)
         recorded = {}
         if program.record:
             recorded = _records.record_step(
@@ -203,7 +202,7 @@ def train(
         params = _tree.select(ok, new_params, params)
         state = _tree.select(ok, _like(new_state, state), state)
         if every > 1 and program.record:  # slot n_records: a discarded row
-            slot = where(t % every == 0, t // every, n_records)
+            slot = jnp.where(t % every == 0, t // every, n_records)
             buffer = jax.tree.map(
                 lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, slot, 0),
                 buffer,
@@ -211,7 +210,7 @@ def train(
             )
             recorded = {}
         curve = jax.lax.dynamic_update_index_in_dim(
-            curve, where(alive, loss, jnp.nan), t, 0
+            curve, jnp.where(alive, loss, jnp.nan), t, 0
         )
         carry = (params, state, ok, loss0, diverged_at, buffer, t + 1, curve)
         return carry, recorded
@@ -251,7 +250,7 @@ def train(
     final = _landscape(program, grad=False)(landscape, params, *_loss_args(data, None))
     return {
         "losses": losses,
-        "final_loss": where(alive, final, jnp.nan),
+        "final_loss": jnp.where(alive, final, jnp.nan),
         "diverged": ~alive,
         "diverged_at": diverged_at,
         "final_params": params,

@@ -43,7 +43,6 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _dtypes
-from rmsprop_jax._select import isinf, where
 
 
 def scalar(value: ArrayLike, dtype: Any) -> jax.Array:
@@ -58,7 +57,7 @@ def _grown(big: jax.Array, d: jax.Array) -> jax.Array:
     above 2**-24 (in float32) and make a long accumulation drift. An
     infinite ``big`` stays infinite."""
     grown = big + big * (d / (1 + jnp.sqrt(1 + d)))
-    return where(isinf(big), big, grown)
+    return jnp.where(jnp.isinf(big), big, grown)
 
 
 def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -70,7 +69,7 @@ def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
     """
     x, y = jnp.abs(x), jnp.abs(y)
     big, small = jnp.maximum(x, y), jnp.minimum(x, y)
-    ratio = small / where(big == 0, 1, big)
+    ratio = small / jnp.where(big == 0, 1, big)
     return _grown(big, ratio * ratio)
 
 
@@ -87,7 +86,7 @@ def root(rms: jax.Array, eps: ArrayLike, eps_in_sqrt: bool) -> jax.Array:
     if not eps_in_sqrt:
         return rms + e
     limit = float(np.sqrt(jnp.finfo(rms.dtype).max)) / 2
-    return where(rms > limit, rms, jnp.sqrt(rms * rms + e))
+    return jnp.where(rms > limit, rms, jnp.sqrt(rms * rms + e))
 
 
 def safe_divide(x: jax.Array, denominator: jax.Array) -> jax.Array:
@@ -96,7 +95,7 @@ def safe_divide(x: jax.Array, denominator: jax.Array) -> jax.Array:
     A zero denominator comes from a zero second moment with ``eps = 0``: only
     zero gradients so far, whose update is zero (not ``0/0 = NaN``).
     """
-    return where(denominator == 0, 0, x / denominator).astype(x.dtype)
+    return jnp.where(denominator == 0, 0, x / denominator).astype(x.dtype)
 
 
 def new_count(needed: bool) -> jax.Array | None:
@@ -128,7 +127,7 @@ def one_minus_power(decay: ArrayLike, count: jax.Array, dtype: Any) -> jax.Array
     t = count.astype(dtype)
     general = -jnp.expm1(t * jnp.log1p(-one_minus))
     # t = 0 gives 0 (also for decay = 0, where t log1p(-1) is 0 * -inf).
-    return where(count == 1, one_minus, where(count == 0, 0, general))
+    return jnp.where(count == 1, one_minus, jnp.where(count == 0, 0, general))
 
 
 class Corrections:
@@ -250,7 +249,7 @@ def ema_rates(
     if not corrected or count is None:
         return EmaRates(one_minus, None, None)
     c = one_minus_power(decay, count, dtype)
-    extra = where(count == 1, beta / one_minus, 0)
+    extra = jnp.where(count == 1, beta / one_minus, 0)
     return EmaRates(one_minus / c, extra, c)
 
 
@@ -264,7 +263,7 @@ def ema_step(old: jax.Array, new: jax.Array, rates: EmaRates) -> jax.Array:
     """
     difference = new - old
     rate = rates.rate
-    out = where(rate < 0.5, old + rate * difference, new - difference * (1 - rate))
+    out = jnp.where(rate < 0.5, old + rate * difference, new - difference * (1 - rate))
     return out if rates.extra is None else out + rates.extra * old
 
 
@@ -285,18 +284,18 @@ def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
     """
     magnitude = jnp.abs(g)
     big = jnp.maximum(root, magnitude)
-    ratio = jnp.minimum(root, magnitude) / where(big == 0, 1, big)
+    ratio = jnp.minimum(root, magnitude) / jnp.where(big == 0, 1, big)
     squared = ratio * ratio
     root_is_big = root >= magnitude
-    w_big = where(root_is_big, 1 - rates.rate, rates.rate)
-    w_small = where(root_is_big, rates.rate, 1 - rates.rate)
+    w_big = jnp.where(root_is_big, 1 - rates.rate, rates.rate)
+    w_small = jnp.where(root_is_big, rates.rate, 1 - rates.rate)
     d = w_small * (squared - 1)
     s = w_big + w_small * squared
     if rates.extra is not None:  # the old square's extra weight, scaled
-        old = rates.extra * where(root_is_big, 1, squared)
+        old = rates.extra * jnp.where(root_is_big, 1, squared)
         d, s = d + old, s + old
     near = _grown(big, jnp.maximum(d, -1))
-    return where(w_big >= 0.5, near, big * jnp.sqrt(jnp.maximum(s, 0)))
+    return jnp.where(w_big >= 0.5, near, big * jnp.sqrt(jnp.maximum(s, 0)))
 
 
 def rms_accumulate(
