@@ -22,10 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import rmsprop_jax as rj
 from benchmarks._digits import cross_entropy, init_mlp, load_digits
-from benchmarks.sweep import Problem, one_config, rosenbrock
-from rmsprop_jax.sweep import sweep, zipped
+from benchmarks.sweep import Problem, one_config, rosenbrock, sweep_run
+from rmsprop_jax.sweep import zipped
 
 _EVENTS: dict[str, float] = {}
 
@@ -91,16 +90,7 @@ def profile(problem: Problem, decays: np.ndarray, rates: np.ndarray) -> list[str
     g = zipped(decay=decays.tolist(), learning_rate=rates.tolist())
 
     def call():
-        return sweep(
-            rj.rmsprop,
-            problem.loss_fn,
-            problem.params,
-            g,
-            steps=problem.steps,
-            data=problem.data,
-            batch_size=problem.batch_size,
-            key=problem.key,
-        ).losses
+        return sweep_run(problem, g)().losses
 
     jax.clear_caches()
     _EVENTS.clear()

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rmsprop_jax import _checks
+from rmsprop_jax import _checks, _tree
 
 # The states' NamedTuple types, in order, -> the factories whose init made them
 # (several factories can make the same layout: adagrad and torch_adagrad).
@@ -87,29 +87,6 @@ def _check_params(owner: str, params: Any) -> None:
             )
 
 
-def _signature(state: Any) -> tuple[str, ...]:
-    """The type names of the NamedTuples in ``state``, in tree order."""
-    names: list[str] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, optax.MaskedNode):
-            return  # a masked-out parameter, not a state
-        if isinstance(node, tuple) and hasattr(node, "_fields"):
-            names.append(type(node).__name__)
-            children: Any = tuple(node)
-        elif isinstance(node, list | tuple):
-            children = node
-        elif isinstance(node, dict):
-            children = node.values()
-        else:
-            return
-        for child in children:
-            visit(child)
-
-    visit(state)
-    return tuple(names)
-
-
 def _wrap(
     owner: str, tx: optax.GradientTransformation, cast_output: bool
 ) -> optax.GradientTransformationExtraArgs:
@@ -117,7 +94,7 @@ def _wrap(
     own: set[tuple[str, ...]] = set()  # signatures of states this instance made
 
     def remember(state: Any) -> tuple[str, ...]:
-        signature = _signature(state)
+        signature = _tree.state_type_names(state)
         own.add(signature)
         owners = _OWNERS.setdefault(signature, [])
         if owner not in owners:
@@ -132,7 +109,7 @@ def _wrap(
         return state
 
     def check_state(state: Any, grads: Any) -> None:
-        given = _signature(state)
+        given = _tree.state_type_names(state)
         if given in own or owner in _OWNERS.get(given, ()):
             # Made by this instance, or by another instance of this factory
             # (as inject_hyperparams makes one per step): no trace of init.

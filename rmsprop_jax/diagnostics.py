@@ -75,7 +75,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks
+from rmsprop_jax import _checks, _tree
 from rmsprop_jax._guard import SkipNonfiniteState
 from rmsprop_jax._learning_rate import _decayed_lr
 from rmsprop_jax.transforms import (
@@ -479,32 +479,14 @@ def effective_learning_rates(
         steps=steps,
     )
     if not out:
+        names = ", ".join(dict.fromkeys(_tree.state_type_names(opt_state))) or "none"
         raise ValueError(
             "`opt_state` holds no state of this library's optimizers (its "
-            f"states: {_state_types(opt_state)}). The diagnostics read the "
+            f"states: {names}). The diagnostics read the "
             "states of rmsprop_jax's optimizers, primitives and presets; "
             "another library's optimizer keeps its moments under its own names."
         )
     return out
-
-
-def _state_types(tree: Any) -> str:
-    """The NamedTuple types in ``tree``, by name, for an error message."""
-    names: list[str] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, tuple) and hasattr(node, "_fields"):
-            if type(node).__name__ not in names:
-                names.append(type(node).__name__)
-        if isinstance(node, (tuple, list)):
-            for child in node:
-                visit(child)
-        elif isinstance(node, dict):
-            for child in node.values():
-                visit(child)
-
-    visit(tree)
-    return ", ".join(names) or "none"
 
 
 def _effective_learning_rates(

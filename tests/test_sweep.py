@@ -13,7 +13,7 @@ import pytest
 from helpers import nonlinear_loss, nonlinear_params
 
 import rmsprop_jax as rj
-from rmsprop_jax.sweep import _program, grid, sweep, table, zipped
+from rmsprop_jax.sweep import RECORDABLE, _program, grid, sweep, table, zipped
 
 
 def rosenbrock(w):
@@ -574,7 +574,7 @@ def test_records_equal_the_loop_and_the_diagnostics(x64):
         grid(learning_rate=[1e-3, 3e-4]),
         steps=steps,
         starts=jnp.asarray(STARTS),
-        record=RECORD_ALL,
+        record=RECORDABLE,
         record_every=every,
     )
     assert result.optimizers == tuple(OPTIMIZERS) and not np.any(result.diverged)
@@ -608,18 +608,6 @@ def test_records_equal_the_loop_and_the_diagnostics(x64):
                     np.testing.assert_allclose(
                         got[key][j], value, rtol=1e-12, err_msg=f"{name} {key}"
                     )
-
-
-RECORD_ALL = (
-    "loss",
-    "params",
-    "grads",
-    "updates",
-    "effective_lr",
-    "gradient_rms",
-    "second_moment",
-    "step_size",
-)
 
 
 def _diagnostics_of(diagnostics, state, lr, decay, t):
