@@ -8,10 +8,12 @@ The formulas live on the primitives in :mod:`rmsprop_jax.transforms`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _inputs, transforms
+from rmsprop_jax import _checks, _inputs, _state_dtype, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
 from rmsprop_jax.transforms._shared import check_decay
 
@@ -19,13 +21,13 @@ __all__ = ["adagrad", "adam", "laprop", "rmsprop", "rprop", "sgd", "sign_sgd"]
 
 
 def _optional_momentum(
-    decay: ArrayLike | None, nesterov: bool
+    decay: ArrayLike | None, nesterov: bool, state_dtype: Any = None
 ) -> tuple[optax.GradientTransformation, ...]:
     _checks.check_requires("nesterov", nesterov, "momentum", decay)
     if decay is None:
         return ()
     _checks.check_range("momentum", decay, 0.0, 1.0)  # named as the caller knows it
-    return (transforms.momentum(decay, nesterov=nesterov),)
+    return (transforms.momentum(decay, nesterov=nesterov, state_dtype=state_dtype),)
 
 
 def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
@@ -47,6 +49,7 @@ def rmsprop(
     eps_in_sqrt: bool = True,
     initial_scale: ArrayLike = 0.0,
     bias_correction: bool = False,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""RMSprop: ``chain(scale_by_rms, [momentum], scale_by_learning_rate)``.
 
@@ -73,6 +76,10 @@ def rmsprop(
       eps_in_sqrt: eps inside (True) or outside the root.
       initial_scale: :math:`s_0` >= 0.
       bias_correction: divide the moments by :math:`1-\beta^t`.
+      state_dtype: storage of the optimizer's float accumulators: None
+        (float32 for 16-bit parameters, else the parameters' dtype), a
+        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
+        (block-wise 8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -103,8 +110,9 @@ def rmsprop(
             initial_scale=initial_scale,
             centered=centered,
             bias_correction=bias_correction,
+            state_dtype=state_dtype,
         ),
-        *_optional_momentum(momentum, nesterov),
+        *_optional_momentum(momentum, nesterov, state_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -118,6 +126,7 @@ def rprop(
     max_step: ArrayLike = 50.0,
     *,
     variant: transforms.RpropVariant = "irprop-",
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Rprop: ``chain(scale_by_rprop, scale(-1))``.
 
@@ -133,6 +142,10 @@ def rprop(
       min_step: smallest step, > 0. Default 1e-6.
       max_step: largest step, >= ``min_step``. Default 50.
       variant: ``"rprop+"``, ``"rprop-"``, ``"irprop+"`` or ``"irprop-"``.
+      state_dtype: storage of the optimizer's float accumulators: None
+        (float32 for 16-bit parameters, else the parameters' dtype), a
+        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
+        (block-wise 8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -162,7 +175,13 @@ def rprop(
     )
     return optax.chain(
         transforms.scale_by_rprop(
-            learning_rate, eta_minus, eta_plus, min_step, max_step, variant=variant
+            learning_rate,
+            eta_minus,
+            eta_plus,
+            min_step,
+            max_step,
+            variant=variant,
+            state_dtype=state_dtype,
         ),
         optax.scale(-1.0),
     )
@@ -173,6 +192,8 @@ def adagrad(
     learning_rate: optax.ScalarOrSchedule = 0.01,
     initial_accumulator_value: ArrayLike = 0.0,
     eps: ArrayLike = 1e-10,
+    *,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""Adagrad: ``chain(accumulate_squares, scale_by_learning_rate)``.
 
@@ -185,6 +206,10 @@ def adagrad(
       learning_rate: :math:`\eta` >= 0, or a schedule. Default 0.01.
       initial_accumulator_value: :math:`G_0` >= 0. Default 0.
       eps: :math:`\epsilon` >= 0, inside the root. Default 1e-10.
+      state_dtype: storage of the optimizer's float accumulators: None
+        (float32 for 16-bit parameters, else the parameters' dtype), a
+        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
+        (block-wise 8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -203,7 +228,9 @@ def adagrad(
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
     return optax.chain(
-        transforms.accumulate_squares(initial_accumulator_value, eps),
+        transforms.accumulate_squares(
+            initial_accumulator_value, eps, state_dtype=state_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -213,6 +240,8 @@ def sgd(
     learning_rate: optax.ScalarOrSchedule,
     momentum: ArrayLike | None = None,
     nesterov: bool = False,
+    *,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""Gradient descent, optionally with heavy-ball or Nesterov momentum.
 
@@ -226,9 +255,16 @@ def sgd(
       learning_rate: :math:`\eta` >= 0, or a schedule.
       momentum: :math:`\alpha` in [0, 1], or None for plain gradient descent.
       nesterov: use Nesterov momentum (needs ``momentum``).
+      state_dtype: storage of the optimizer's float accumulators: None
+        (float32 for 16-bit parameters, else the parameters' dtype), a
+        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
+        (block-wise 8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformation``.
+
+    Raises:
+      ValueError: ``state_dtype`` without ``momentum`` (nothing to store).
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
@@ -241,8 +277,10 @@ def sgd(
       [-14.91  19.6 ]
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
+    if momentum is None:
+        _state_dtype.check_has_accumulator("sgd", state_dtype, "sgd(momentum=None)")
     return optax.chain(
-        *_optional_momentum(momentum, nesterov),
+        *_optional_momentum(momentum, nesterov, state_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -282,6 +320,8 @@ def adam(
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
+    *,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Adam = RMSprop's second moment preconditioning a bias-corrected momentum.
 
@@ -304,6 +344,10 @@ def adam(
       b1: :math:`\beta_1` in [0, 1). Default 0.9.
       b2: :math:`\beta_2` in [0, 1). Default 0.999.
       eps: :math:`\epsilon` >= 0, outside the root. Default 1e-8.
+      state_dtype: storage of the optimizer's float accumulators: None
+        (float32 for 16-bit parameters, else the parameters' dtype), a
+        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
+        (block-wise 8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -321,10 +365,15 @@ def adam(
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
     _check_betas(b1, b2)
-    first_moment = transforms.momentum(b1, dampening=b1)
+    first_moment = transforms.momentum(b1, dampening=b1, state_dtype=state_dtype)
     return optax.chain(
         transforms.precondition_by_rms(
-            first_moment, b2, eps, eps_in_sqrt=False, inner_decay=b1
+            first_moment,
+            b2,
+            eps,
+            eps_in_sqrt=False,
+            inner_decay=b1,
+            state_dtype=state_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )
@@ -336,6 +385,8 @@ def laprop(
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-15,
+    *,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""LaProp: momentum over RMS-preconditioned gradients (the sequential chain).
 
@@ -355,6 +406,10 @@ def laprop(
       b1: :math:`\beta_1` in [0, 1). Default 0.9.
       b2: :math:`\beta_2` in [0, 1). Default 0.999.
       eps: :math:`\epsilon` >= 0, outside the root. Default 1e-15.
+      state_dtype: storage of the optimizer's float accumulators: None
+        (float32 for 16-bit parameters, else the parameters' dtype), a
+        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
+        (block-wise 8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -374,7 +429,11 @@ def laprop(
     _checks.check_learning_rate("learning_rate", learning_rate)
     _check_betas(b1, b2)
     return optax.chain(
-        transforms.scale_by_rms(b2, eps, eps_in_sqrt=False, bias_correction=True),
-        transforms.momentum(b1, dampening=b1, bias_correction=True),
+        transforms.scale_by_rms(
+            b2, eps, eps_in_sqrt=False, bias_correction=True, state_dtype=state_dtype
+        ),
+        transforms.momentum(
+            b1, dampening=b1, bias_correction=True, state_dtype=state_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _inputs
+from rmsprop_jax import _checks, _inputs, _state_dtype
 from rmsprop_jax.transforms._shared import (
     check_decay,
     rms_accumulate,
@@ -34,6 +34,7 @@ def precondition_by_rms(
     bias_correction: bool = True,
     inner_decay: ArrayLike | None = None,
     accumulator_dtype: Any | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Divides the output of ``inner`` by the RMS of the *raw* gradients.
 
@@ -79,6 +80,12 @@ def precondition_by_rms(
         ``inner`` by :math:`1-\beta_1^t`; requires ``bias_correction``.
         Default None (no correction).
       accumulator_dtype: storage dtype of :math:`s`, as in :func:`scale_by_rms`.
+      state_dtype: storage of the float accumulators: None (the default
+        rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
+        ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
+        nearest-even when stored) or ``"int8"`` (block-wise 8-bit codes for
+        leaves of at least 4096 elements, unsigned; ``inner`` keeps its own; see
+        ``docs/low_precision_states.md``).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` with state
@@ -86,7 +93,8 @@ def precondition_by_rms(
 
     Raises:
       ValueError: a concrete ``decay``, ``eps`` or ``inner_decay`` out of
-        range, or ``inner_decay`` without ``bias_correction``.
+        range, or ``inner_decay`` without ``bias_correction``; a
+        ``state_dtype`` that is not None, a floating dtype or ``"int8"``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -112,11 +120,11 @@ def precondition_by_rms(
             )
         check_decay("inner_decay", inner_decay, bias_correction=True)
     inner = optax.with_extra_args_support(inner)
+    storage = _state_dtype.resolve(state_dtype, accumulator_dtype)
+    dtype = _state_dtype.float_dtype(storage)
 
     def init_fn(params: optax.Params) -> PreconditionByRmsState:
-        rms = ScaleByRmsState(
-            *rms_init(params, 0.0, False, bias_correction, accumulator_dtype)
-        )
+        rms = ScaleByRmsState(*rms_init(params, 0.0, False, bias_correction, dtype))
         return PreconditionByRmsState(rms, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -128,4 +136,8 @@ def precondition_by_rms(
         updates = rms_divide(numerators, rms, *args, corrected=bias_correction)
         return updates, PreconditionByRmsState(rms, inner_state)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    tx = optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    # The second moment in 8 bits (its scalar count stays as it is); the
+    # inner state is the inner transformation's (built with its own
+    # state_dtype).
+    return _state_dtype.blockwise(tx, storage, {"rms": False})

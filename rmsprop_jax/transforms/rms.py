@@ -8,7 +8,7 @@ import jax
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _inputs
+from rmsprop_jax import _checks, _inputs, _state_dtype
 from rmsprop_jax.transforms._shared import (
     check_decay,
     check_not_frozen,
@@ -43,6 +43,7 @@ def scale_by_rms(
     centered: bool = False,
     bias_correction: bool = False,
     accumulator_dtype: Any | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""Divides gradients by the root of an EMA of their squares (RMSprop).
 
@@ -88,6 +89,12 @@ def scale_by_rms(
       bias_correction: divide the moments by :math:`1-\beta^t`.
       accumulator_dtype: storage dtype of :math:`s` and :math:`m`; default
         float32 for float16/bfloat16 parameters, else the parameters' dtype.
+      state_dtype: storage of the float accumulators: None (the default
+        rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
+        ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
+        nearest-even when stored) or ``"int8"`` (block-wise 8-bit codes for
+        leaves of at least 4096 elements, unsigned for the root, signed for
+        :math:`m`; see ``docs/low_precision_states.md``).
 
     Returns:
       An ``optax.GradientTransformation`` with state :class:`ScaleByRmsState`.
@@ -96,6 +103,8 @@ def scale_by_rms(
       ValueError: a concrete ``decay``, ``eps`` or ``initial_scale`` out of
         range, or ``decay=1`` with ``initial_scale=0`` (the second moment would
         stay 0: every step ``g / sqrt(eps)``).
+      ValueError: a ``state_dtype`` that is not None, a floating dtype or
+        ``"int8"``, or given together with a different ``accumulator_dtype``.
       TypeError: non-float parameters at ``init``.
 
     Examples:
@@ -115,12 +124,12 @@ def scale_by_rms(
     _checks.check_range("eps", eps, 0.0)
     _checks.check_range("initial_scale", initial_scale, 0.0)
     check_not_frozen("decay", decay, "initial_scale", initial_scale)
+    storage = _state_dtype.resolve(state_dtype, accumulator_dtype)
+    dtype = _state_dtype.float_dtype(storage)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState:
         return ScaleByRmsState(
-            *rms_init(
-                params, initial_scale, centered, bias_correction, accumulator_dtype
-            )
+            *rms_init(params, initial_scale, centered, bias_correction, dtype)
         )
 
     def update_fn(updates, state, params=None):
@@ -129,4 +138,5 @@ def scale_by_rms(
         args = (decay, eps, eps_in_sqrt, bias_correction)
         return rms_divide(updates, state, *args, corrected=bias_correction), state
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    tx = optax.GradientTransformation(init_fn, update_fn)
+    return _state_dtype.blockwise(tx, storage, {"rms": False, "mu": True})

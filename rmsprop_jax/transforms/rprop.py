@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs
+from rmsprop_jax import _checks, _dtypes, _inputs, _state_dtype
 
 RpropVariant = Literal["rprop+", "rprop-", "irprop+", "irprop-"]
 _VARIANTS: tuple[str, ...] = typing.get_args(RpropVariant)
@@ -49,6 +49,7 @@ def scale_by_rprop(
     max_step: ArrayLike = 50.0,
     *,
     variant: RpropVariant = "irprop-",
+    state_dtype: typing.Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Resilient backpropagation: sign-based steps with adaptive sizes.
 
@@ -112,14 +113,23 @@ def scale_by_rprop(
       max_step: :math:`\Delta_{\max}` >= ``min_step``. Default 50.
       variant: one of ``"rprop+"``, ``"rprop-"``, ``"irprop+"``, ``"irprop-"``.
         Default ``"irprop-"`` (PyTorch's ``Rprop``).
+      state_dtype: storage of the step sizes (and of the last step of
+        ``rprop+``/``irprop+``): None (float32 for 16-bit parameters, else
+        the parameters' dtype), a floating dtype (``jnp.bfloat16``, ...;
+        arithmetic in at least float32, rounded once when stored) or
+        ``"int8"`` (block-wise 8-bit codes for leaves of at least 4096
+        elements: an exponent code for the step sizes, so that
+        :math:`\eta^- = 0.5` halves them exactly; see
+        ``docs/low_precision_states.md``). The signs are int8 always.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` with state
       :class:`ScaleByRpropState`.
 
     Raises:
-      ValueError: an unknown ``variant`` or a concrete hyperparameter out of
-        range.
+      ValueError: an unknown ``variant``, a concrete hyperparameter out of
+        range, or a ``state_dtype`` that is not None, a floating dtype or
+        ``"int8"``.
       TypeError: ``variant="irprop+"`` updated without ``value=``.
       ValueError: ``value`` that is not a scalar.
 
@@ -148,12 +158,14 @@ def scale_by_rprop(
     backtracks = variant in _BACKTRACKING
     zeroes = variant in _ZEROING
     needs_value = variant == "irprop+"
+    storage = _state_dtype.resolve(state_dtype)
+    dtype = _state_dtype.float_dtype(storage)
 
     def init_fn(params: optax.Params) -> ScaleByRpropState:
         return ScaleByRpropState(
-            step_size=_dtypes.full_like_accumulator(params, initial_step, None),
+            step_size=_dtypes.full_like_accumulator(params, initial_step, dtype),
             prev_sign=jax.tree.map(lambda p: jnp.zeros_like(p, jnp.int8), params),
-            prev_update=_dtypes.zeros_like_accumulator(params, None)
+            prev_update=_dtypes.zeros_like_accumulator(params, dtype)
             if backtracks
             else None,
             prev_value=_infinite_loss() if needs_value else None,
@@ -185,17 +197,22 @@ def scale_by_rprop(
         # instead of being recomputed there from the old ones, which made XLA
         # copy the old step sizes first (8 more bytes per parameter on CPU).
         up, down, one = etas
+        # Arithmetic in at least float32; the new step sizes are rounded once
+        # to their storage dtype, and the update is read from what is stored.
+        kept = step.dtype
+        step = _dtypes.cast(step, _dtypes.compute_dtype(g, step))
 
         def scaled(factor: jax.Array) -> jax.Array:
             clipped = jnp.clip(step * factor, min_step, max_step)
-            return _dtypes.cast(clipped, step.dtype)
+            return _dtypes.cast(clipped, kept)
 
         # A NaN gradient agrees with nothing and makes its step size NaN: the
         # update below is read from the new step size and stored sign (whose
         # int8 cast of NaN is 0), so this is how the NaN reaches the weight.
         # (PyTorch skips the gradient instead: torch.sign(nan) == 0.)
         other = jnp.where(flip, down, jnp.where(jnp.isnan(agree), jnp.nan, one))
-        step = jnp.where(same, scaled(up), scaled(other))
+        new_step = jnp.where(same, scaled(up), scaled(other))
+        step = _dtypes.cast(new_step, step.dtype)
         stored = sign.astype(jnp.int8)
         if zeroes:
             stored = jnp.where(flip, jnp.int8(0), stored)
@@ -209,7 +226,7 @@ def scale_by_rprop(
             # loop read only state it has just written (34 instead of 38
             # bytes per parameter on CPU).
             move = stored.astype(step.dtype) * step
-        return step, move, stored
+        return new_step, move, stored
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del params, extra_args
@@ -239,9 +256,15 @@ def scale_by_rprop(
         new_state = ScaleByRpropState(
             step_size=steps,
             prev_sign=signs,
-            prev_update=moves if backtracks else None,
+            prev_update=jax.tree.map(
+                lambda m, old: _dtypes.cast(m, old.dtype), moves, state.prev_update
+            )
+            if backtracks
+            else None,
             prev_value=prev_value,
         )
         return moves, new_state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    tx = optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    fields = {"step_size": False, "prev_update": True}
+    return _state_dtype.blockwise(tx, storage, fields)

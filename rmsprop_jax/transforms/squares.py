@@ -10,7 +10,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs
+from rmsprop_jax import _checks, _dtypes, _inputs, _state_dtype
 from rmsprop_jax.transforms._shared import hypot, root, safe_divide
 
 
@@ -30,6 +30,7 @@ def accumulate_squares(
     *,
     eps_in_sqrt: bool = True,
     accumulator_dtype: Any | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""Divides gradients by the root of the running sum of their squares (Adagrad).
 
@@ -53,13 +54,20 @@ def accumulate_squares(
       eps_in_sqrt: where ``eps`` goes; default True (PyTorch: False).
       accumulator_dtype: storage dtype of :math:`G`; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
+      state_dtype: storage of the float accumulators: None (the default
+        rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
+        ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
+        nearest-even when stored) or ``"int8"`` (block-wise 8-bit codes for
+        leaves of at least 4096 elements, unsigned; see
+        ``docs/low_precision_states.md``).
 
     Returns:
       An ``optax.GradientTransformation`` with state
       :class:`AccumulateSquaresState`.
 
     Raises:
-      ValueError: a concrete ``initial_accumulator_value`` or ``eps`` < 0.
+      ValueError: a concrete ``initial_accumulator_value`` or ``eps`` < 0;
+        a ``state_dtype`` that is not None, a floating dtype or ``"int8"``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -78,6 +86,8 @@ def accumulate_squares(
     """
     _checks.check_range("initial_accumulator_value", initial_accumulator_value, 0.0)
     _checks.check_range("eps", eps, 0.0)
+    storage = _state_dtype.resolve(state_dtype, accumulator_dtype)
+    dtype = _state_dtype.float_dtype(storage)
 
     def init_fn(params: optax.Params) -> AccumulateSquaresState:
         concrete = _checks.concrete_values(
@@ -88,7 +98,7 @@ def accumulate_squares(
             if concrete is None
             else float(np.sqrt(concrete))
         )
-        roots = _dtypes.full_like_accumulator(params, start, accumulator_dtype)
+        roots = _dtypes.full_like_accumulator(params, start, dtype)
         return AccumulateSquaresState(roots)
 
     def accumulate(g: jax.Array, total: jax.Array) -> jax.Array:
@@ -107,4 +117,5 @@ def accumulate_squares(
         updates = jax.tree.map(divide, updates, roots)
         return updates, AccumulateSquaresState(roots)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    tx = optax.GradientTransformation(init_fn, update_fn)
+    return _state_dtype.blockwise(tx, storage, {"root_sum_of_squares": False})

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs
+from rmsprop_jax import _checks, _dtypes, _inputs, _state_dtype
 from rmsprop_jax.transforms._shared import (
     check_decay,
     ema_rates,
@@ -42,6 +42,7 @@ def momentum(
     bias_correction: bool = False,
     undamped_first_step: bool = False,
     accumulator_dtype: Any | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""Accumulates a heavy-ball momentum trace.
 
@@ -66,12 +67,19 @@ def momentum(
       undamped_first_step: no dampening on the first step (PyTorch SGD).
       accumulator_dtype: storage dtype of :math:`v`; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
+      state_dtype: storage of the float accumulators: None (the default
+        rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
+        ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
+        nearest-even when stored) or ``"int8"`` (block-wise 8-bit codes for
+        leaves of at least 4096 elements, signed; see
+        ``docs/low_precision_states.md``).
 
     Returns:
       An ``optax.GradientTransformation`` with state :class:`MomentumState`.
 
     Raises:
-      ValueError: a concrete ``decay`` or ``dampening`` out of range.
+      ValueError: a concrete ``decay`` or ``dampening`` out of range; a
+        ``state_dtype`` that is not None, a floating dtype or ``"int8"``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -92,9 +100,11 @@ def momentum(
     """
     check_decay("decay", decay, bias_correction)
     _checks.check_range("dampening", dampening, 0.0, 1.0)
+    storage = _state_dtype.resolve(state_dtype, accumulator_dtype)
+    dtype = _state_dtype.float_dtype(storage)
 
     def init_fn(params: optax.Params) -> MomentumState:
-        trace = _dtypes.zeros_like_accumulator(params, accumulator_dtype)
+        trace = _dtypes.zeros_like_accumulator(params, dtype)
         counted = bias_correction or undamped_first_step
         return MomentumState(new_count(counted), trace)
 
@@ -152,4 +162,5 @@ def momentum(
         updates = jax.tree.map(output, updates, trace)
         return updates, MomentumState(count, trace)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    tx = optax.GradientTransformation(init_fn, update_fn)
+    return _state_dtype.blockwise(tx, storage, {"trace": True})
