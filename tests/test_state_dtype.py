@@ -1,0 +1,368 @@
+"""``state_dtype=``: 16- and 8-bit optimizer states, exact to their storage rule.
+
+The reference for every low-precision step is the library's own float32 step
+(tested against independent formulas elsewhere) run on the stored state
+converted to float32: a ``state_dtype`` step must give the same updates and,
+stored, the same new state, bit for bit. Then the state must survive what a
+float32 state survives: jit, scan, donation, vmap over hyperparameters,
+inject_hyperparams, MultiSteps, skip_nonfinite, per-group settings, Orbax.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import rmsprop_jax as rj
+from rmsprop_jax import _blockwise, _state_dtype
+
+FACTORIES = {
+    "rmsprop": lambda sd: rj.rmsprop(0.01, state_dtype=sd),
+    "rmsprop_centered_momentum": lambda sd: rj.rmsprop(
+        0.01, centered=True, momentum=0.9, state_dtype=sd
+    ),
+    "adagrad": lambda sd: rj.adagrad(0.1, state_dtype=sd),
+    "sgd_momentum": lambda sd: rj.sgd(0.05, momentum=0.9, state_dtype=sd),
+    "adam": lambda sd: rj.adam(0.01, state_dtype=sd),
+    "laprop": lambda sd: rj.laprop(0.01, state_dtype=sd),
+    "rprop-": lambda sd: rj.rprop(0.001, variant="rprop-", state_dtype=sd),
+    "rprop+": lambda sd: rj.rprop(0.001, variant="rprop+", state_dtype=sd),
+}
+NAMES = sorted(FACTORIES)
+
+
+def _is_blocks(x) -> bool:
+    return isinstance(x, _blockwise.UnsignedBlocks | _blockwise.SignedBlocks)
+
+
+def _problem():
+    """A linear regression with one leaf above the 8-bit threshold, one below."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(32, 64)), jnp.float32)
+    y = jnp.asarray(rng.normal(size=(32, 128)), jnp.float32)
+    params = {
+        "w": jnp.asarray(0.1 * rng.normal(size=(64, 128)), jnp.float32),
+        "b": jnp.zeros(128, jnp.float32),
+    }
+    return params, x, y
+
+
+def _loss(params, x, y):
+    return 0.5 * jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+
+def _to_float32(state):
+    """A stored state as the float32 state the same optimizer would keep."""
+    decoded = _state_dtype.decoded(state)
+    return jax.tree.map(
+        lambda a: a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating) else a,
+        decoded,
+    )
+
+
+def _store_like(stored, new_float):
+    """A float32 state stored as ``stored`` is: encoded or cast."""
+
+    def leaf(old, new):
+        if _is_blocks(old):
+            return _blockwise.encode(new, isinstance(old, _blockwise.SignedBlocks))
+        return new.astype(old.dtype)
+
+    return jax.tree.map(leaf, stored, new_float, is_leaf=_is_blocks)
+
+
+def _assert_close(a, b):
+    """Equal to float32 rounding: XLA fuses the decoded and the plain float32
+    step differently (a few ulp), and a value that moved by an ulp across the
+    midpoint of two codes takes the neighbouring code (rare, never further)."""
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(
+        jax.tree.leaves(a, is_leaf=_is_blocks),
+        jax.tree.leaves(b, is_leaf=_is_blocks),
+        strict=True,
+    ):
+        if _is_blocks(x):
+            np.testing.assert_allclose(x.scales, y.scales, rtol=1e-6)
+            diff = np.abs(np.asarray(x.codes, np.int32) - np.asarray(y.codes, np.int32))
+            assert diff.max() <= 1 and np.count_nonzero(diff) <= 0.002 * diff.size
+        elif jnp.issubdtype(x.dtype, jnp.floating):
+            assert x.dtype == y.dtype
+            # atol: ulps of the larger terms where an EMA cancels
+            scale = float(np.max(np.abs(np.asarray(y, np.float64)), initial=0))
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6 * scale)
+        else:
+            np.testing.assert_array_equal(x, y)
+
+
+def _assert_equal(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_int8_step_is_the_float32_step_on_the_decoded_state(name):
+    params, x, y = _problem()
+    low, ref = FACTORIES[name]("int8"), FACTORIES[name](None)
+    state = low.init(params)
+    assert _is_blocks(jax.tree.leaves(state, is_leaf=_is_blocks)[0]) or any(
+        _is_blocks(s) for s in jax.tree.leaves(state, is_leaf=_is_blocks)
+    )
+    update, ref_update = jax.jit(low.update), jax.jit(ref.update)
+    for _ in range(6):
+        grads = jax.grad(_loss)(params, x, y)
+        u, new = update(grads, state, params)
+        ref_u, ref_new = ref_update(grads, _to_float32(state), params)
+        _assert_close(u, ref_u)
+        _assert_close(new, _store_like(state, ref_new))
+        state = new
+        params = optax.apply_updates(params, u)
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad", "sgd_momentum", "rprop-"])
+def test_bfloat16_state_is_the_float32_step_rounded_once(name):
+    params, x, y = _problem()
+    low, ref = FACTORIES[name]("bfloat16"), FACTORIES[name](None)
+    state = low.init(params)
+    floats = [
+        a for a in jax.tree.leaves(state) if jnp.issubdtype(a.dtype, jnp.floating)
+    ]
+    assert floats and all(a.dtype == jnp.bfloat16 for a in floats)
+    for _ in range(6):
+        grads = jax.grad(_loss)(params, x, y)
+        u, new = jax.jit(low.update)(grads, state, params)
+        _, ref_new = jax.jit(ref.update)(grads, _to_float32(state), params)
+        _assert_close(new, _store_like(state, ref_new))
+        assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(u))
+        state = new
+        params = optax.apply_updates(params, u)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("state_dtype", ["int8", "bfloat16", jnp.float16])
+def test_state_keeps_its_types_and_only_large_float_leaves_are_8_bit(name, state_dtype):
+    params, x, y = _problem()
+    tx = FACTORIES[name](state_dtype)
+    state = tx.init(params)
+    grads = jax.grad(_loss)(params, x, y)
+    after = jax.eval_shape(tx.update, grads, state, params)[1]
+    assert jax.tree.structure(after) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(state), strict=True):
+        assert (a.shape, a.dtype) == (b.shape, b.dtype)
+    for leaf in jax.tree.leaves(state, is_leaf=_is_blocks):
+        if _is_blocks(leaf):
+            assert state_dtype == "int8" and leaf.codes.size >= 4096
+        elif jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.ndim:
+            expected = jnp.float32 if state_dtype == "int8" else jnp.dtype(state_dtype)
+            assert leaf.dtype == expected
+
+
+def _bytes_per_param(tx, params) -> float:
+    shapes = jax.eval_shape(tx.init, params)
+    total = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(shapes))
+    return total / sum(p.size for p in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize(
+    "name,int8_bound,bf16_bound",
+    [
+        ("rmsprop", 1.10, 2.05),
+        ("adagrad", 1.10, 2.05),
+        ("sgd_momentum", 1.10, 2.05),
+        ("adam", 2.20, 4.10),
+        ("laprop", 2.20, 4.10),
+        ("rprop-", 2.20, 4.10),
+        ("rprop+", 3.10, None),
+    ],
+)
+def test_bytes_of_state_per_parameter(name, int8_bound, bf16_bound):
+    params = {
+        "w1": jax.ShapeDtypeStruct((1024, 1024), jnp.float32),
+        "w2": jax.ShapeDtypeStruct((1024, 300), jnp.float32),
+        "b": jax.ShapeDtypeStruct((1024,), jnp.float32),
+    }
+    full = _bytes_per_param(FACTORIES[name](None), params)
+    int8 = _bytes_per_param(FACTORIES[name]("int8"), params)
+    assert int8 <= int8_bound
+    # Rprop's int8 signs are 1 byte per parameter either way.
+    fixed = 1.0 if name.startswith("rprop") else 0.0
+    assert int8 - fixed < (full - fixed) / 3.8
+    if bf16_bound is not None:
+        assert _bytes_per_param(FACTORIES[name]("bfloat16"), params) <= bf16_bound
+
+
+@pytest.mark.parametrize(
+    "value,fragment",
+    [
+        (jnp.int32, "int32"),
+        ("int32", "int32"),
+        (jnp.int8, "did you mean 'int8' (the string"),
+        ("bfloat61", "did you mean 'bfloat16'"),
+        ("int 8", "did you mean 'int8'"),
+        (jnp.complex64, "complex64"),
+        (jnp.bool_, "bool"),
+    ],
+)
+def test_bad_state_dtype_names_the_argument_value_and_allowed(value, fragment):
+    for factory in (rj.rmsprop, rj.adam, rj.scale_by_rms, rj.momentum):
+        with pytest.raises(ValueError) as error:
+            factory(state_dtype=value)
+        message = str(error.value)
+        assert "state_dtype" in message and fragment in message
+        assert "'int8'" in message and "bfloat16" in message
+
+
+def test_state_dtype_without_a_float_accumulator_is_refused():
+    with pytest.raises(ValueError, match=r"state_dtype='int8'.*sgd\(momentum=None\)"):
+        rj.sgd(0.1, state_dtype="int8")
+    with pytest.raises(ValueError, match="Allowed here: None"):
+        rj.sgd(0.1, state_dtype=jnp.bfloat16)
+
+
+def test_state_dtype_and_a_different_accumulator_dtype_are_refused():
+    with pytest.raises(ValueError, match="only `state_dtype`"):
+        rj.scale_by_rms(state_dtype="int8", accumulator_dtype=jnp.float32)
+    same = rj.momentum(0.9, state_dtype="bfloat16", accumulator_dtype=jnp.bfloat16)
+    assert jax.tree.leaves(same.init(jnp.zeros(3)))[0].dtype == jnp.bfloat16
+
+
+def _run(tx, params, x, y, steps):
+    def step(carry, _):
+        params, state = carry
+        grads = jax.grad(_loss)(params, x, y)
+        updates, state = tx.update(grads, state, params)
+        return (optax.apply_updates(params, updates), state), _loss(params, x, y)
+
+    return jax.lax.scan(step, (params, tx.init(params)), length=steps)
+
+
+@pytest.mark.parametrize("name", ["adam", "rprop+", "rmsprop_centered_momentum"])
+def test_scan_equals_a_loop_of_jitted_steps_and_donation_works(name):
+    params, x, y = _problem()
+    tx = FACTORIES[name]("int8")
+    (scanned, scanned_state), _ = jax.jit(functools.partial(_run, tx, steps=5))(
+        params, x, y
+    )
+
+    def one(params, state):
+        grads = jax.grad(_loss)(params, x, y)
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    donating = jax.jit(one, donate_argnums=(0, 1))
+    p, s = jax.tree.map(jnp.copy, params), tx.init(params)  # a fresh state
+    for _ in range(5):
+        p, s = donating(p, s)
+    _assert_equal(p, scanned)
+    _assert_equal(s, scanned_state)
+
+
+def test_vmap_over_hyperparameters_equals_separate_runs():
+    params, x, y = _problem()
+    rates = jnp.asarray([0.01, 0.003, 0.03])
+    decays = jnp.asarray([0.9, 0.99, 0.999])
+
+    def final(rate, decay):
+        tx = rj.rmsprop(rate, decay, momentum=0.5, state_dtype="int8")
+        (p, _), losses = _run(tx, params, x, y, steps=8)
+        return p, losses
+
+    batched = jax.jit(jax.vmap(final))(rates, decays)
+    for i in range(3):
+        alone = jax.jit(final)(rates[i], decays[i])
+        for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(batched), strict=True):
+            np.testing.assert_allclose(a, b[i], rtol=1e-6, atol=1e-7)
+
+
+def test_inject_hyperparams_with_a_static_state_dtype():
+    params, x, y = _problem()
+    injected = optax.inject_hyperparams(rj.adam, static_args=("state_dtype",))(
+        learning_rate=0.01, state_dtype="int8"
+    )
+    (p, state), _ = jax.jit(functools.partial(_run, injected, steps=5))(params, x, y)
+    (q, _), _ = jax.jit(
+        functools.partial(_run, rj.adam(0.01, state_dtype="int8"), steps=5)
+    )(params, x, y)
+    assert any(_is_blocks(s) for s in jax.tree.leaves(state, is_leaf=_is_blocks))
+    for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(q), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+
+
+def test_multi_steps_averages_into_an_int8_state():
+    params, x, y = _problem()
+    inner = rj.adam(0.01, state_dtype="int8")
+    multi = optax.MultiSteps(inner, every_k_schedule=2)
+    state, ref_state = multi.init(params), inner.init(params)
+    g1 = jax.grad(_loss)(params, x, y)
+    g2 = jax.grad(_loss)(params, x * 0.5, y)
+    u1, state = jax.jit(multi.update)(g1, state, params)
+    u2, state = jax.jit(multi.update)(g2, state, params)
+    mean = jax.tree.map(lambda a, b: a + (b - a) / 2, g1, g2)  # MultiSteps' mean
+    ref_u, ref_state = jax.jit(inner.update)(mean, ref_state, params)
+    assert all(float(jnp.max(jnp.abs(u))) == 0 for u in jax.tree.leaves(u1))
+    for a, b in zip(jax.tree.leaves(u2), jax.tree.leaves(ref_u), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    _assert_equal(state.inner_opt_state, ref_state)
+
+
+def test_skip_nonfinite_keeps_an_int8_state_bit_for_bit():
+    params, x, y = _problem()
+    tx = rj.skip_nonfinite(rj.adam(0.01, state_dtype="int8"))
+    state = tx.init(params)
+    grads = jax.grad(_loss)(params, x, y)
+    _, state = jax.jit(tx.update)(grads, state, params)
+    bad = jax.tree.map(lambda g: g.at[0].set(jnp.nan), grads)
+    u, after = jax.jit(tx.update)(bad, state, params)
+    _assert_equal(after.inner, state.inner)
+    assert all(float(jnp.max(jnp.abs(a))) == 0 for a in jax.tree.leaves(u))
+
+
+def test_a_precision_per_parameter_group_through_multi_transform():
+    params, x, y = _problem()
+    params = {**params, "embedding": jnp.ones((128, 64))}
+    labels = {"w": "low", "b": "low", "embedding": "full"}
+    tx = optax.multi_transform(
+        {"low": rj.adam(0.01, state_dtype="int8"), "full": rj.adam(0.01)}, labels
+    )
+    state = tx.init(params)
+    low = state.inner_states["low"].inner_state
+    full = state.inner_states["full"].inner_state
+    blocks = [s for s in jax.tree.leaves(low, is_leaf=_is_blocks) if _is_blocks(s)]
+    assert len(blocks) == 2  # w's second moment and first moment
+    assert not [s for s in jax.tree.leaves(full, is_leaf=_is_blocks) if _is_blocks(s)]
+    grads = jax.tree.map(jnp.ones_like, params)
+    u, _ = jax.jit(tx.update)(grads, state, params)
+    np.testing.assert_allclose(u["embedding"], -0.01, rtol=1e-6)
+    np.testing.assert_allclose(u["w"], -0.01, rtol=1e-6)
+
+
+def test_orbax_restores_an_int8_state_bit_for_bit_and_resumes_exactly(tmp_path):
+    ocp = pytest.importorskip("orbax.checkpoint")
+    params, x, y = _problem()
+    tx = rj.adam(0.01, state_dtype="int8")
+    run = jax.jit(functools.partial(_run_from, tx, steps=4))
+    half, half_state = run(params, tx.init(params), x, y)
+    straight = run(half, half_state, x, y)
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(tmp_path / "ckpt", {"p": half, "s": half_state})
+    target = {"p": jax.eval_shape(lambda: params), "s": jax.eval_shape(tx.init, params)}
+    with ocp.StandardCheckpointer() as checkpointer:
+        restored = checkpointer.restore(tmp_path / "ckpt", target)
+    _assert_equal(restored["s"], half_state)
+    _assert_equal(run(restored["p"], restored["s"], x, y), straight)
+
+
+def _run_from(tx, params, state, x, y, steps):
+    def step(carry, _):
+        params, state = carry
+        grads = jax.grad(_loss)(params, x, y)
+        updates, state = tx.update(grads, state, params)
+        return (optax.apply_updates(params, updates), state), None
+
+    return jax.lax.scan(step, (params, state), length=steps)[0]
