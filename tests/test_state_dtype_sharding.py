@@ -1,0 +1,147 @@
+"""8-bit states on 8 simulated CPU devices: sharded like their parameters.
+
+As in ``test_integrations_sharding.py``, the multi-device tests run in a
+subprocess with ``XLA_FLAGS=--xla_force_host_platform_device_count=8``; their
+names start with ``multidevice_``. A block never straddles a shard here: the
+rows of a ``(64, 1024)`` kernel sharded by rows hold whole blocks (a block
+never crosses a row), and the 4096-element shards of a 1-D leaf hold 16 whole
+blocks each; so the 8-bit update needs no communication, like the float32 one.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+import rmsprop_jax as rj
+from rmsprop_jax import _blockwise
+
+DEVICES = 8
+COLLECTIVES = ("all-gather", "all-to-all", "collective-permute", "all-reduce")
+
+
+@pytest.mark.slow
+def test_on_8_simulated_cpu_devices():
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}",
+        "JAX_PLATFORMS": "cpu",
+    }
+    root = pathlib.Path(__file__).resolve().parents[1]
+    command = [
+        *(sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"),
+        *("-o", "python_functions=multidevice_*", "-o", "addopts=-ra -p no:dash"),
+    ]
+    done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    passed = re.search(r"(\d+) passed", done.stdout)
+    assert passed and int(passed.group(1)) >= 3, done.stdout
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    if jax.device_count() != DEVICES:
+        pytest.skip(f"needs {DEVICES} devices; run by test_on_8_simulated_cpu_devices")
+    return jax.make_mesh((DEVICES,), ("data",), axis_types=(AxisType.Auto,))
+
+
+def _problem():
+    rng = np.random.default_rng(0)
+    params = {
+        "w": jnp.asarray(rng.normal(size=(64, 1024)), jnp.float32),
+        "v": jnp.asarray(rng.normal(size=(DEVICES * 4096,)), jnp.float32),
+        "b": jnp.asarray(rng.normal(size=(1024,)), jnp.float32),  # stays float32
+    }
+    grads = jax.tree.map(lambda p: jnp.sin(3 * p) + 0.1, params)
+    return params, grads
+
+
+def _spec(a):
+    return P() if a.ndim == 0 or a.size < 4096 else P("data", *([None] * (a.ndim - 1)))
+
+
+def _put(tree, mesh):
+    return jax.tree.map(
+        lambda a: jax.device_put(a, NamedSharding(mesh, _spec(a))), tree
+    )
+
+
+def _is_blocks(x) -> bool:
+    return isinstance(x, _blockwise.UnsignedBlocks | _blockwise.SignedBlocks)
+
+
+def _blocks(state):
+    return [s for s in jax.tree.leaves(state, is_leaf=_is_blocks) if _is_blocks(s)]
+
+
+def _sharded_by_rows(a, mesh) -> bool:
+    spec = P("data", *([None] * (a.ndim - 1)))
+    return a.sharding.is_equivalent_to(NamedSharding(mesh, spec), a.ndim)
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "rprop"])
+def multidevice_int8_state_is_sharded_like_its_params_without_collectives(mesh, name):
+    tx = {
+        "adam": rj.adam(0.01, state_dtype="int8"),
+        "rmsprop": rj.rmsprop(0.01, momentum=0.9, state_dtype="int8"),
+        "rprop": rj.rprop(0.01, variant="rprop+", state_dtype="int8"),
+    }[name]
+    params, grads = _problem()
+    single = tx.update(grads, tx.init(params), params)  # one device, for values
+    params, grads = _put(params, mesh), _put(grads, mesh)
+    state = tx.init(params)
+    update = jax.jit(tx.update)
+    hlo = update.lower(grads, state, params).compile().as_text()
+    assert not [c for c in COLLECTIVES if c in hlo], "the 8-bit update communicates"
+    updates, new = update(grads, state, params)
+    assert len(_blocks(new)) >= 4
+    for stored in _blocks(state) + _blocks(new):
+        # codes split like their parameter, scales along the same axis: every
+        # device holds whole blocks and their scales
+        assert _sharded_by_rows(stored.codes, mesh)
+        assert _sharded_by_rows(stored.scales, mesh)
+    for a, b in zip(jax.tree.leaves(updates), jax.tree.leaves(single[0]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(single[1]), strict=True):
+        if jnp.issubdtype(a.dtype, jnp.integer):
+            assert (
+                np.count_nonzero(np.asarray(a, np.int32) - np.asarray(b, np.int32)) <= 2
+            )
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def multidevice_zero1_replicated_params_sharded_int8_state(mesh):
+    """ZeRO-1: parameters replicated, the 8-bit state split over the devices."""
+    tx = rj.adam(0.01, state_dtype="int8")
+    params, grads = _problem()
+    single = tx.update(grads, tx.init(params), params)
+    replicated = NamedSharding(mesh, P())
+    params = jax.device_put(params, replicated)
+    grads = jax.device_put(grads, replicated)
+    state = tx.init(params)
+    state = jax.tree.map(
+        lambda a: jax.device_put(a, NamedSharding(mesh, _spec(a))), state
+    )
+    update = jax.jit(
+        tx.update,
+        out_shardings=(replicated, jax.tree.map(lambda a: a.sharding, state)),
+    )
+    updates, new = update(grads, state, params)
+    for stored in _blocks(new):
+        assert _sharded_by_rows(stored.codes, mesh)
+    for a, b in zip(jax.tree.leaves(updates), jax.tree.leaves(single[0]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    params = optax.apply_updates(params, updates)
+    assert all(p.sharding.is_fully_replicated for p in jax.tree.leaves(params))
