@@ -77,7 +77,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _tree
 from rmsprop_jax._guard import SkipNonfiniteState
-from rmsprop_jax._learning_rate import _decayed_lr
+from rmsprop_jax._learning_rate import decayed_lr
 from rmsprop_jax.transforms import (
     AccumulateSquaresState,
     MomentumState,
@@ -362,7 +362,7 @@ def _learning_rate(found: _Found, given: Any, steps: ArrayLike | None) -> Any:
     lr = _pick("learning_rate", given, found)
     if given is None and found.hyperparams.get("lr_decay") is not None:
         t = _steps(found, steps, "PyTorch Adagrad's decayed learning rate")
-        schedule = _decayed_lr(lr, found.hyperparams["lr_decay"])
+        schedule = decayed_lr(lr, found.hyperparams["lr_decay"])
         lr = schedule(jnp.maximum(t, 1) - 1)  # the count of the last update
     return lr
 

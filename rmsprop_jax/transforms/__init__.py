@@ -22,7 +22,8 @@ One primitive family per module, each state next to its primitive:
 ``rms`` (:func:`scale_by_rms`), ``precondition`` (:func:`precondition_by_rms`),
 ``squares`` (:func:`accumulate_squares`), ``sign`` (:func:`scale_by_sign`),
 ``trace`` (:func:`momentum`) and ``rprop`` (:func:`scale_by_rprop`); the
-helpers they share live in ``_shared``.
+helpers they share live in ``_shared``. ``max_rms`` holds AMSGrad's
+``precondition_by_max_rms`` (used by the Adam presets, not exported here).
 """
 
 from rmsprop_jax.transforms.precondition import (
