@@ -88,7 +88,8 @@ from rmsprop_jax.transforms import (
     precondition_by_rms,
     scale_by_rms,
 )
-from rmsprop_jax.transforms._shared import one_minus_power, root
+from rmsprop_jax.transforms._corrections import one_minus_power
+from rmsprop_jax.transforms._roots import root
 
 __all__ = [
     "STATISTICS",
@@ -531,7 +532,7 @@ def _effective_learning_rates(
             factor = (
                 1.0 if k is None else jnp.sqrt(one_minus_power(k[0], k[1], s.dtype))
             )
-            return (lr * factor / root(s, e, inside)).astype(s.dtype)
+            return (lr * factor / root(s, e, eps_in_sqrt=inside)).astype(s.dtype)
 
         out[_key(path)] = jax.tree.map(rate, moment)
     if not out:
