@@ -1,0 +1,256 @@
+"""Low-precision optimizer states (``state_dtype=``): memory, step time, parity.
+
+Three measurements, each its own subcommand::
+
+    python -m benchmarks.state_dtype memory   # bytes of state per parameter
+    python -m benchmarks.state_dtype time     # step time on one 16M leaf
+    python -m benchmarks.state_dtype parity --plot docs/_static/state_dtype_drift.png
+
+* ``memory``: bytes of every leaf of ``jax.eval_shape(tx.init, params)``
+  (nothing is allocated) over the parameter count, for GPT-2 small's
+  parameter shapes (124M parameters, float32), per optimizer and
+  ``state_dtype``; and the state's size in MiB.
+* ``time``: ``jax.jit(step, donate_argnums=(0, 1))`` with ``step(params,
+  state, grads) = apply_updates(params, tx.update(...))`` on one 16M float32
+  leaf, float32 / bfloat16 / int8 states timed interleaved (every repeat runs
+  each once, in a random order); the ratio of minima. Prints the load.
+* ``parity``: a 64-256-256-10 tanh MLP on scikit-learn's digits (1797
+  images; mini-batches of 128, 1000 steps, 5 seeds that set the
+  initialisation and the batch order), trained with each optimizer's
+  float32, bfloat16 and int8 state and *no* re-synchronisation: the final
+  full-data loss relative to the float32 state's (mean and range over the
+  seeds), and the drift of the parameters from the float32-state run,
+  ``|w_low - w_f32| / |w_f32 - w_0|``, over the steps (plotted with
+  ``--plot``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import rmsprop_jax as rj
+from benchmarks import _digits
+
+STATE_DTYPES: tuple = (None, "bfloat16", "int8")
+
+OPTIMIZERS: dict[str, Callable] = {
+    "rmsprop": lambda sd: rj.rmsprop(1e-3, 0.99, state_dtype=sd),
+    "adagrad": lambda sd: rj.adagrad(0.05, state_dtype=sd),
+    "sgd(momentum)": lambda sd: rj.sgd(0.05, momentum=0.9, state_dtype=sd),
+    "adam": lambda sd: rj.adam(1e-3, state_dtype=sd),
+    "laprop": lambda sd: rj.laprop(1e-3, state_dtype=sd),
+    "rprop-": lambda sd: rj.rprop(1e-3, variant="rprop-", state_dtype=sd),
+    "rprop+": lambda sd: rj.rprop(1e-3, variant="rprop+", state_dtype=sd),
+}
+
+
+def _name(state_dtype) -> str:
+    return "float32" if state_dtype is None else str(state_dtype)
+
+
+def gpt2_small() -> dict:
+    """GPT-2 small's parameter shapes (124M), as ShapeDtypeStructs."""
+    f32 = jnp.float32
+    d, vocab, ctx, layers = 768, 50257, 1024, 12
+
+    def s(*shape):
+        return jax.ShapeDtypeStruct(shape, f32)
+
+    params = {"wte": s(vocab, d), "wpe": s(ctx, d), "ln_f": [s(d), s(d)]}
+    for i in range(layers):
+        params[f"h{i}"] = {
+            "ln": [s(d), s(d), s(d), s(d)],
+            "qkv": [s(d, 3 * d), s(3 * d)],
+            "proj": [s(d, d), s(d)],
+            "fc": [s(d, 4 * d), s(4 * d)],
+            "fc2": [s(4 * d, d), s(d)],
+        }
+    return params
+
+
+def state_bytes(tx: optax.GradientTransformation, params) -> int:
+    shapes = jax.eval_shape(tx.init, params)
+    return sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(shapes))
+
+
+def memory() -> None:
+    params = gpt2_small()
+    n = sum(p.size for p in jax.tree.leaves(params))
+    print(f"GPT-2 small shapes: {n / 1e6:.1f}M float32 parameters")
+    print(f"{'optimizer':<15}" + "".join(f"{_name(s):>22}" for s in STATE_DTYPES))
+    for name, factory in OPTIMIZERS.items():
+        cells = []
+        for sd in STATE_DTYPES:
+            b = state_bytes(factory(sd), params)
+            cells.append(f"{b / n:8.3f} B/p {b / 2**20:7.1f} MiB")
+        print(f"{name:<15}" + "".join(f"{c:>22}" for c in cells))
+
+
+def _step(tx):
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+def step_time(size: int, repeats: int) -> None:
+    rng = np.random.default_rng(0)
+    grads = [jnp.asarray(rng.normal(size=size), jnp.float32) for _ in range(2)]
+    print(f"one {size / 2**20:.0f}M float32 leaf; {jax.devices()[0].platform}; ")
+    print(f"load before: {os.getloadavg()[0]:.1f} (1-min), {os.cpu_count()} CPUs")
+    names = ("rmsprop", "adagrad", "sgd(momentum)", "adam")
+    runs = {}
+    for name in names:
+        for sd in STATE_DTYPES:
+            tx = OPTIMIZERS[name](sd)
+            step = _step(tx)
+            params = jnp.zeros(size, jnp.float32)
+            state = tx.init(params)
+            params, state = step(params, state, grads[0])  # compile
+            jax.block_until_ready(params)
+            runs[name, sd] = [step, params, state, []]
+    keys = list(runs)
+    for r in range(repeats):
+        random.Random(r).shuffle(keys)
+        for key in keys:
+            step, params, state, times = runs[key]
+            start = time.perf_counter()
+            params, state = step(params, state, grads[r % 2])
+            jax.block_until_ready((params, state))
+            times.append(time.perf_counter() - start)
+            runs[key][1:3] = params, state
+    print(f"load after: {os.getloadavg()[0]:.1f}")
+    header = "".join(f"{_name(s) + ' ms (min)':>20}" for s in STATE_DTYPES)
+    print(f"{'optimizer':<15}{header}{'int8/f32 (min)':>16}{'bf16/f32':>10}")
+    for name in names:
+        best = {sd: min(runs[name, sd][3]) for sd in STATE_DTYPES}
+        med = {sd: np.median(runs[name, sd][3]) for sd in STATE_DTYPES}
+        cells = "".join(
+            f"{1e3 * med[s]:>12.1f} ({1e3 * best[s]:5.1f})" for s in STATE_DTYPES
+        )
+        ratio = best["int8"] / best[None]
+        print(f"{name:<15}{cells}{ratio:>16.2f}{best['bfloat16'] / best[None]:>10.2f}")
+
+
+def _train(tx, seeds: int, steps: int, batch: int, every: int):
+    x, y = _digits.load_digits()
+
+    def run(seed):
+        key = jax.random.key(seed)
+        params = _digits.init_mlp(key, (64, 256, 256, 10))
+        order = jax.random.randint(
+            jax.random.fold_in(key, 1), (steps, batch), 0, len(y)
+        )
+
+        def step(carry, idx):
+            params, state = carry
+            grads = jax.grad(_digits.cross_entropy)(params, (x[idx], y[idx]))
+            updates, state = tx.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+            return (params, state), params
+
+        (final, _), path = jax.lax.scan(step, (params, tx.init(params)), order)
+        path = jax.tree.map(lambda a: a[every - 1 :: every], path)
+        return _digits.cross_entropy(final, (x, y)), params, path
+
+    return jax.jit(jax.vmap(run))(jnp.arange(seeds))
+
+
+def _distance(a, b) -> np.ndarray:
+    """Per seed and snapshot: the norm of ``a - b`` over all parameters
+    (leaves shaped ``(seeds, snapshots, ...)``; ``b``'s may lack the
+    snapshot axis)."""
+    total = 0.0
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        if y.ndim < x.ndim:
+            y = y[:, None]
+        total = total + jnp.sum(jnp.square(x - y), axis=tuple(range(2, x.ndim)))
+    return np.sqrt(np.asarray(total))
+
+
+def parity(seeds: int, steps: int, plot: str | None) -> None:
+    every = 10
+    names = ("rmsprop", "adagrad", "sgd(momentum)", "adam", "laprop")
+    print(f"digits MLP 64-256-256-10, batch 128, {steps} steps, {seeds} seeds")
+    print(f"load: {os.getloadavg()[0]:.1f}")
+    print(
+        f"{'optimizer':<15}{'float32 loss':>14}"
+        f"{'bf16 rel. diff':>24}{'int8 rel. diff':>24}"
+        f"{'bf16 drift':>12}{'int8 drift':>12}"
+    )
+    drifts = {}
+    for name in names:
+        results = {
+            sd: _train(OPTIMIZERS[name](sd), seeds, steps, 128, every)
+            for sd in STATE_DTYPES
+        }
+        loss32, w0, path32 = results[None]
+        moved = _distance(path32, w0)
+        row = f"{name:<15}{float(jnp.mean(loss32)):>14.4f}"
+        ends = []
+        for sd in ("bfloat16", "int8"):
+            rel = np.asarray((results[sd][0] - loss32) / loss32)
+            row += f"{rel.mean():>+9.2%} [{rel.min():+.2%},{rel.max():+.2%}]"
+            apart = _distance(results[sd][2], path32)
+            drift = apart / moved
+            drifts[name, sd] = drift
+            ends.append(float(np.mean(drift[:, -1])))
+        print(row + f"{ends[0]:>12.3f}{ends[1]:>12.3f}")
+    if plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+        t = np.arange(1, steps // every + 1) * every
+        for ax, sd in zip(axes, ("bfloat16", "int8"), strict=True):
+            for name in names:
+                d = drifts[name, sd]
+                ax.plot(t, d.mean(axis=0), label=name)
+                ax.fill_between(t, d.min(axis=0), d.max(axis=0), alpha=0.2)
+            ax.set_title(f"state_dtype={sd!r}")
+            ax.set_xlabel("step")
+            ax.set_yscale("log")
+        axes[0].set_ylabel("|w - w_f32| / |w_f32 - w_0|")
+        axes[1].legend(fontsize=8)
+        fig.suptitle(
+            "Drift from the float32-state run (digits MLP, 5 seeds: mean, range)"
+        )
+        fig.tight_layout()
+        fig.savefig(plot, dpi=110)
+        print(f"wrote {plot}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("memory")
+    timing = sub.add_parser("time")
+    timing.add_argument("--size", type=int, default=2**24)
+    timing.add_argument("--repeats", type=int, default=15)
+    experiment = sub.add_parser("parity")
+    experiment.add_argument("--seeds", type=int, default=5)
+    experiment.add_argument("--steps", type=int, default=1000)
+    experiment.add_argument("--plot", default=None)
+    args = parser.parse_args()
+    if args.command == "memory":
+        memory()
+    elif args.command == "time":
+        step_time(args.size, args.repeats)
+    else:
+        parity(args.seeds, args.steps, args.plot)
+
+
+if __name__ == "__main__":
+    main()
