@@ -11,27 +11,29 @@ import rmsprop_jax
 
 CONTRACT = {
     "scale_by_rms": "(decay=0.9, eps=1e-08, *, eps_in_sqrt=True, initial_scale=0.0, "
-    "centered=False, bias_correction=False, accumulator_dtype=None)",
+    "centered=False, bias_correction=False, accumulator_dtype=None, state_dtype=None)",
     "accumulate_squares": "(initial_accumulator_value=0.0, eps=1e-10, *, "
-    "eps_in_sqrt=True, accumulator_dtype=None)",
+    "eps_in_sqrt=True, accumulator_dtype=None, state_dtype=None)",
     "scale_by_sign": "()",
     "scale_by_rprop": "(initial_step=0.01, eta_minus=0.5, eta_plus=1.2, min_step=1e-06, "
-    "max_step=50.0, *, variant='irprop-')",
+    "max_step=50.0, *, variant='irprop-', state_dtype=None)",
     # momentum's contract names its first two arguments; the rest are extensions.
     "momentum": "(decay=0.9, *, nesterov=False, dampening=0.0, bias_correction=False, "
-    "undamped_first_step=False, accumulator_dtype=None)",
+    "undamped_first_step=False, accumulator_dtype=None, state_dtype=None)",
     "rmsprop": "(learning_rate=0.01, decay=0.9, eps=1e-08, *, centered=False, "
     "momentum=None, nesterov=False, eps_in_sqrt=True, initial_scale=0.0, "
-    "bias_correction=False)",
+    "bias_correction=False, state_dtype=None)",
     "rprop": "(learning_rate=0.01, eta_minus=0.5, eta_plus=1.2, min_step=1e-06, "
-    "max_step=50.0, *, variant='irprop-')",
-    "adagrad": "(learning_rate=0.01, initial_accumulator_value=0.0, eps=1e-10)",
-    "sgd": "(learning_rate, momentum=None, nesterov=False)",
+    "max_step=50.0, *, variant='irprop-', state_dtype=None)",
+    "adagrad": "(learning_rate=0.01, initial_accumulator_value=0.0, eps=1e-10, *, "
+    "state_dtype=None)",
+    "sgd": "(learning_rate, momentum=None, nesterov=False, *, state_dtype=None)",
     "sign_sgd": "(learning_rate)",
-    "adam": "(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08)",
-    "laprop": "(learning_rate=0.0004, b1=0.9, b2=0.999, eps=1e-15)",
+    "adam": "(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, *, state_dtype=None)",
+    "laprop": "(learning_rate=0.0004, b1=0.9, b2=0.999, eps=1e-15, *, state_dtype=None)",
     "precondition_by_rms": "(inner, decay=0.999, eps=1e-08, *, eps_in_sqrt=False, "
-    "bias_correction=True, inner_decay=None, accumulator_dtype=None)",
+    "bias_correction=True, inner_decay=None, accumulator_dtype=None, "
+    "state_dtype=None)",
 }
 
 
