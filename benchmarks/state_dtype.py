@@ -15,7 +15,7 @@ Three measurements, each its own subcommand::
   leaf, float32 / bfloat16 / int8 states timed interleaved (every repeat runs
   each once, in a random order); the ratio of minima. Prints the load.
 * ``parity``: a 64-256-256-10 tanh MLP on scikit-learn's digits (1797
-  images; mini-batches of 128, 1000 steps, 5 seeds that set the
+  images; mini-batches of 128, 1000 steps, 3 seeds that set the
   initialisation and the batch order), trained with each optimizer's
   float32, bfloat16 and int8 state and *no* re-synchronisation: the final
   full-data loss relative to the float32 state's (mean and range over the
@@ -50,6 +50,16 @@ OPTIMIZERS: dict[str, Callable] = {
     "laprop": lambda sd: rj.laprop(1e-3, state_dtype=sd),
     "rprop-": lambda sd: rj.rprop(1e-3, variant="rprop-", state_dtype=sd),
     "rprop+": lambda sd: rj.rprop(1e-3, variant="rprop+", state_dtype=sd),
+}
+
+
+# Rates low enough that 1000 steps do not fit the training set to a loss of
+# ~0 (where a relative difference of final losses means nothing).
+PARITY: dict[str, Callable] = {
+    "rmsprop": lambda sd: rj.rmsprop(1e-4, 0.99, state_dtype=sd),
+    "adam": lambda sd: rj.adam(1e-4, state_dtype=sd),
+    "sgd(momentum)": lambda sd: rj.sgd(0.01, momentum=0.9, state_dtype=sd),
+    "adagrad": lambda sd: rj.adagrad(0.01, state_dtype=sd),
 }
 
 
@@ -180,7 +190,7 @@ def _distance(a, b) -> np.ndarray:
 
 def parity(seeds: int, steps: int, plot: str | None) -> None:
     every = 10
-    names = ("rmsprop", "adagrad", "sgd(momentum)", "adam", "laprop")
+    names = tuple(PARITY)
     print(f"digits MLP 64-256-256-10, batch 128, {steps} steps, {seeds} seeds")
     print(f"load: {os.getloadavg()[0]:.1f}")
     print(
@@ -191,7 +201,7 @@ def parity(seeds: int, steps: int, plot: str | None) -> None:
     drifts = {}
     for name in names:
         results = {
-            sd: _train(OPTIMIZERS[name](sd), seeds, steps, 128, every)
+            sd: _train(PARITY[name](sd), seeds, steps, 128, every)
             for sd in STATE_DTYPES
         }
         loss32, w0, path32 = results[None]
@@ -225,7 +235,7 @@ def parity(seeds: int, steps: int, plot: str | None) -> None:
         axes[0].set_ylabel("|w - w_f32| / |w_f32 - w_0|")
         axes[1].legend(fontsize=8)
         fig.suptitle(
-            "Drift from the float32-state run (digits MLP, 5 seeds: mean, range)"
+            "Drift from the float32-state run (digits MLP, seeds: mean, range)"
         )
         fig.tight_layout()
         fig.savefig(plot, dpi=110)
@@ -240,7 +250,7 @@ def main() -> None:
     timing.add_argument("--size", type=int, default=2**24)
     timing.add_argument("--repeats", type=int, default=15)
     experiment = sub.add_parser("parity")
-    experiment.add_argument("--seeds", type=int, default=5)
+    experiment.add_argument("--seeds", type=int, default=3)
     experiment.add_argument("--steps", type=int, default=1000)
     experiment.add_argument("--plot", default=None)
     args = parser.parse_args()

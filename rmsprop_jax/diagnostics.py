@@ -75,7 +75,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _tree
+from rmsprop_jax import _checks, _state_dtype, _tree
 from rmsprop_jax._guard import SkipNonfiniteState
 from rmsprop_jax._learning_rate import decayed_lr
 from rmsprop_jax.transforms import (
@@ -182,11 +182,16 @@ def _walk(
             yield from _walk(node.inner_state, inner, found, node.count)
         elif isinstance(node, PreconditionByRmsState):
             rms = (*path, jax.tree_util.GetAttrKey("rms"))
-            yield rms, _Found(node.rms, True, hyperparams, outer_count)
+            # 8-bit leaves (state_dtype='int8') are read as their float32 values
+            moments = _state_dtype.decoded(node.rms)
+            yield rms, _Found(moments, True, hyperparams, outer_count)
             inner = (*path, jax.tree_util.GetAttrKey("inner"))
             yield from _walk(node.inner, inner, hyperparams, outer_count)
         elif isinstance(node, _OURS):
-            yield path, _Found(node, False, hyperparams, outer_count)
+            yield (
+                path,
+                _Found(_state_dtype.decoded(node), False, hyperparams, outer_count),
+            )
 
 
 # The states an optimizer without a preconditioner is made of: this library's

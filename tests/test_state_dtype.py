@@ -366,3 +366,25 @@ def _run_from(tx, params, state, x, y, steps):
         return (optax.apply_updates(params, updates), state), None
 
     return jax.lax.scan(step, (params, state), length=steps)[0]
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam", "adagrad", "rprop-"])
+def test_diagnostics_read_an_int8_state_as_its_float32_values(name):
+    from rmsprop_jax import diagnostics
+
+    params, x, y = _problem()
+    low = FACTORIES[name]("int8")
+    state = low.init(params)
+    for _ in range(3):
+        grads = jax.grad(_loss)(params, x, y)
+        _, state = low.update(grads, state, params)
+    ours = diagnostics.find_states(state)
+    theirs = diagnostics.find_states(_to_float32(state))
+    assert list(ours) == list(theirs)
+    for key in ours:
+        _assert_equal(ours[key], theirs[key])
+    if name in ("rmsprop", "adam"):  # (Adagrad's needs steps=; Rprop has none)
+        _assert_equal(
+            diagnostics.gradient_rms(state),
+            diagnostics.gradient_rms(_to_float32(state)),
+        )
