@@ -242,10 +242,61 @@ def parity(seeds: int, steps: int, plot: str | None) -> None:
         print(f"wrote {plot}")
 
 
+def ema(decay: float, steps: int) -> None:
+    """A long EMA of squares whose input drops: does the stored root follow?"""
+    size = 4096
+    rng = np.random.default_rng(0)
+    base = jnp.asarray(10 ** rng.uniform(-2, 0, size), jnp.float32)
+    print(
+        f"scale_by_rms(decay={decay}), {size} weights: g = c * N(0, 1) (c "
+        f"log-uniform in [0.01, 1]) for {steps} steps, then g = c/10 * N(0, 1) "
+        f"for {steps} steps; the stored root over the float32 state's root "
+        f"(median, 5th-95th percentile over the weights)"
+    )
+    print(f"{'state_dtype':<12}{'after phase 1':>28}{'after phase 2':>28}")
+    roots = {}
+    for sd in STATE_DTYPES:
+        tx = rj.scale_by_rms(decay, state_dtype=sd)
+
+        def run(state, c, key, tx=tx):
+            def step(state, k):
+                g = c * jax.random.normal(k, c.shape)
+                return tx.update(g, state)[1], None
+
+            keys = jax.random.split(key, steps)
+            return jax.lax.scan(step, state, keys)[0]
+
+        run = jax.jit(run)
+        state = run(tx.init(base), base, jax.random.key(1))
+        first = np.asarray(_rms(state))
+        state = run(state, base / 10, jax.random.key(2))
+        roots[sd] = first, np.asarray(_rms(state))
+    for sd in STATE_DTYPES:
+        cells = ""
+        for phase in range(2):
+            r = roots[sd][phase] / roots[None][phase]
+            lo, mid, hi = np.percentile(r, [5, 50, 95])
+            cells += f"{mid:>14.3f} [{lo:.3f}, {hi:.3f}]"
+        print(f"{_name(sd):<12}{cells}")
+
+
+def _rms(state) -> jax.Array:
+    """The float32 root second moment of a scale_by_rms state, decoded."""
+    rms = state.rms
+    if isinstance(rms, tuple):  # block-wise 8 bit: codes and scales
+        from rmsprop_jax import diagnostics
+
+        return diagnostics.find_states(state)[""].rms
+    return rms.astype(jnp.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("memory")
+    averaging = sub.add_parser("ema")
+    averaging.add_argument("--decay", type=float, default=0.999)
+    averaging.add_argument("--steps", type=int, default=3000)
     timing = sub.add_parser("time")
     timing.add_argument("--size", type=int, default=2**24)
     timing.add_argument("--repeats", type=int, default=15)
@@ -256,6 +307,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "memory":
         memory()
+    elif args.command == "ema":
+        ema(args.decay, args.steps)
     elif args.command == "time":
         step_time(args.size, args.repeats)
     else:
