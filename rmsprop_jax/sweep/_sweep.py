@@ -193,6 +193,30 @@ def _defaults(make_tx: Callable, record: Sequence[str]) -> tuple[tuple[str, Any]
     return tuple(out)
 
 
+def _distinct(
+    full: Grid, plan: _GroupPlan, values: dict[str, list[Any]], landscape: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The group's distinct runs where the grid has names its factory does
+    not take (Adagrad in a grid over ``decay``): ``(first, inverse)``, the
+    first run of each distinct configuration (in order of appearance) and
+    each run's distinct one; ``(None, _)`` when every run is distinct."""
+    taken = {n for n, _ in plan.static} | set(plan.traced) | {OPTIMIZER, LANDSCAPE}
+    if not set(full.names) - taken:
+        return None, landscape
+    table = np.stack(
+        [np.asarray(v, np.float64) for v in values.values()]
+        + [landscape.astype(np.float64)],
+        axis=1,
+    )
+    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(landscape):
+        return None, landscape
+    appearance = np.argsort(first)
+    rank = np.empty_like(appearance)
+    rank[appearance] = np.arange(len(appearance))
+    return first[appearance], rank[inverse.ravel()]
+
+
 # --- phase 3: one program ------------------------------------------------------------
 
 
@@ -218,6 +242,8 @@ def _build(
         index = np.zeros(len(full), np.int32)
     per_run = bool(np.any(index != index[0]))
     specs, hyper, columns, groups = [], [], [], []
+    position = np.empty(len(full), np.int64)  # output run -> concatenated run
+    offset = 0
     for plan in plans:
         make_tx = factories[plan.optimizer]
         everything = len(plan.indices) == len(full)
@@ -227,26 +253,36 @@ def _build(
             else [full.column(n)[i] for i in plan.indices.tolist()]
             for n in plan.traced
         }
+        column = index[plan.indices]
+        first, inverse = _distinct(full, plan, values, column)
+        if first is not None:  # configurations that differ only in ignored names
+            values = {n: [v[i] for i in first.tolist()] for n, v in values.items()}
+            column = column[first]
         _validate(make_tx, plan, values, full)
+        size = len(column)
         specs.append(
             GroupSpec(
                 make_tx=Fn(make_tx),
                 static=plan.static,
                 defaults=_defaults(make_tx, options.record),
-                size=len(plan.indices),
+                size=size,
+                expand=None if first is None else tuple(inverse.tolist()),
             )
         )
         mesh = options.mesh
         hyper.append({n: _devices.pad(_column(v), mesh) for n, v in values.items()})
-        columns.append(_devices.pad(index[plan.indices], mesh))
+        columns.append(_devices.pad(column, mesh))
         groups.append(Group(dict(plan.static), plan.indices, plan.optimizer or None))
-    order = np.concatenate([p.indices for p in plans])
-    identity = np.array_equal(order, np.arange(order.size))
+        position[plan.indices] = offset + (
+            np.arange(size) if first is None else inverse
+        )
+        offset += size
+    identity = offset == len(full) and np.array_equal(position, np.arange(len(full)))
     program = Program(
         groups=tuple(specs),
         losses=tuple(Fn(f) for f in landscapes.values()),
         per_run_landscape=per_run,
-        order=None if identity else tuple(int(i) for i in np.argsort(order)),
+        order=None if identity else tuple(position.tolist()),
         shape=full.shape,
         options=options,
     )
