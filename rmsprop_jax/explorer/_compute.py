@@ -109,16 +109,16 @@ def surface(state: State) -> Surface:
     )
 
 
-def _sgd(lr: Any) -> optax.GradientTransformation:
-    return make_optimizer("sgd", 0.0, lr, 0.0, 0.0, 0.0)
+def _sgd(sgd_learning_rate: Any) -> optax.GradientTransformation:
+    return make_optimizer("sgd", 0.0, sgd_learning_rate, 0.0, 0.0, 0.0)
 
 
-def _momentum(lr: Any, momentum: Any) -> optax.GradientTransformation:
-    return make_optimizer("momentum", 0.0, lr, 0.0, 0.0, momentum)
+def _momentum(sgd_learning_rate: Any, momentum: Any) -> optax.GradientTransformation:
+    return make_optimizer("momentum", 0.0, sgd_learning_rate, 0.0, 0.0, momentum)
 
 
-def _nesterov(lr: Any, momentum: Any) -> optax.GradientTransformation:
-    return make_optimizer("nesterov", 0.0, lr, 0.0, 0.0, momentum)
+def _nesterov(sgd_learning_rate: Any, momentum: Any) -> optax.GradientTransformation:
+    return make_optimizer("nesterov", 0.0, sgd_learning_rate, 0.0, 0.0, momentum)
 
 
 def _rmsprop(
@@ -176,15 +176,17 @@ FACTORIES: dict[str, Callable[..., optax.GradientTransformation]] = {
     **{v: _rprop(v) for v in ("rprop+", "rprop-", "irprop+", "irprop-")},
 }
 """One factory per optimizer of the page, taking the page's values under the
-names the engine's diagnostics read (``lr`` is gradient descent's learning
-rate, ``learning_rate`` everyone else's; ``decay`` is Adam's beta_2)."""
+page's names (``sgd_learning_rate`` is gradient descent's learning rate,
+``learning_rate`` everyone else's; ``decay`` is Adam's beta_2). Each returns
+the library's transformation, whose declaration tells the engine's
+diagnostics how its state is read."""
 
 
 def _grid_values(state: State, landscape: str) -> dict[str, list[Any]]:
     """The single configuration of a view (each factory takes its names)."""
     return {
         "landscape": [landscape],
-        "lr": [state.sgd_learning_rate],
+        "sgd_learning_rate": [state.sgd_learning_rate],
         "learning_rate": [state.learning_rate],
         "decay": [state.decay],
         "eps": [state.eps],

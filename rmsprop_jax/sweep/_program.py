@@ -76,7 +76,6 @@ class GroupSpec:
 
     make_tx: Fn
     static: tuple[tuple[str, Any], ...]  # switches passed as Python values
-    defaults: tuple[tuple[str, Any], ...]  # factory defaults the records read
     size: int  # number of runs (configurations x landscapes) in the group
 
 
@@ -145,10 +144,6 @@ def _landscape(program: Program, grad: bool) -> Callable:
     return lambda index, params, *args: jax.lax.switch(index, branches, params, *args)
 
 
-def _arguments(spec: GroupSpec, hyper: dict[str, jax.Array]) -> dict[str, Any]:
-    return {**dict(spec.defaults), **dict(spec.static), **hyper}
-
-
 def train(
     program: Program,
     spec: GroupSpec,
@@ -166,10 +161,9 @@ def train(
     """
     if program.init_params is not None:
         params = program.init_params(key)
-    tx = spec.make_tx(**dict(spec.static), **hyper)  # traced hyperparameters
-    tx = optax.with_extra_args_support(tx)
+    made = spec.make_tx(**dict(spec.static), **hyper)  # traced hyperparameters
+    tx = optax.with_extra_args_support(made)
     value_and_grad = _landscape(program, grad=True)
-    arguments = _arguments(spec, hyper)
     every = program.record_every
     n_records = _records.record_count(program.steps, every)
 
@@ -192,7 +186,7 @@ def train(
                 grads=grads,
                 updates=updates,
                 state=new_state,
-                arguments=arguments,
+                optimizer=made,
                 updates_so_far=t + 1,
             )
             recorded = {
@@ -226,7 +220,7 @@ def train(
                 grads=params,
                 updates=params,
                 state=state,
-                arguments=arguments,
+                optimizer=made,
                 updates_so_far=jnp.ones((), jnp.int32),
             )
         )

@@ -4,7 +4,6 @@ static structure, run them as one compiled program, and shape the results."""
 from __future__ import annotations
 
 import difflib
-import inspect
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -249,26 +248,6 @@ def _column(values: list[Any]) -> np.ndarray:
     return np.asarray(values, _program.float_dtype())
 
 
-def _defaults(make_tx: Callable, record: Sequence[str]) -> tuple[tuple[str, Any], ...]:
-    """The factory's defaults the diagnostics records read (hashable ones)."""
-    wanted = _records.READ_ARGUMENTS
-    if not any(n in record for n in ("effective_lr", "gradient_rms")):
-        return ()
-    try:
-        parameters = inspect.signature(make_tx).parameters.values()
-    except (TypeError, ValueError):
-        return ()
-    out = []
-    for p in parameters:
-        if p.name in wanted and p.default is not inspect.Parameter.empty:
-            try:
-                hash(p.default)
-            except TypeError:
-                continue
-            out.append((p.name, p.default))
-    return tuple(out)
-
-
 # --- phase 3: one program ------------------------------------------------------------
 
 
@@ -307,7 +286,6 @@ def _build(
             _program.GroupSpec(
                 make_tx=_program.Fn(make_tx),
                 static=plan.static,
-                defaults=_defaults(make_tx, options["record"]),
                 size=len(plan.indices),
             )
         )

@@ -22,10 +22,17 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
+from rmsprop_jax import declarations
 from rmsprop_jax.transforms._shared import rms_accumulate, rms_divide, rms_init
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
 
+@declarations.state_fields(
+    second_moments=("rms", "rms_max"),
+    counts=("count",),
+    inner=("inner",),
+    divisor="rms_max",
+)
 class PreconditionByMaxRmsState(NamedTuple):
     """State of :func:`precondition_by_max_rms`.
 

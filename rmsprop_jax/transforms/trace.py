@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs
+from rmsprop_jax import _checks, _dtypes, _inputs, declarations
 from rmsprop_jax.transforms._shared import (
     check_decay,
     ema_rates,
@@ -22,6 +22,7 @@ from rmsprop_jax.transforms._shared import (
 )
 
 
+@declarations.state_fields(first_moments=("trace",), counts=("count",))
 class MomentumState(NamedTuple):
     """State of :func:`momentum`."""
 
@@ -33,7 +34,7 @@ class MomentumState(NamedTuple):
     trace: optax.Updates
 
 
-@_inputs.primitive
+@_inputs.primitive()
 def momentum(
     decay: ArrayLike = 0.9,
     *,
