@@ -12,7 +12,8 @@ from jax.typing import ArrayLike
 from rmsprop_jax import _checks, _tree, declarations
 from rmsprop_jax._learning_rate import decayed_lr
 from rmsprop_jax.diagnostics import _find, _read
-from rmsprop_jax.transforms._shared import one_minus_power, root
+from rmsprop_jax.transforms._corrections import one_minus_power
+from rmsprop_jax.transforms._roots import root
 
 
 def resolve_declaration(optimizer: Any) -> declarations.Declaration | None:
@@ -140,7 +141,7 @@ def rate_of(
 
     def rate(r: jax.Array, m: jax.Array | None = None) -> jax.Array:
         spread = r if m is None else _spread(r, m)
-        denominator = root(spread, e_t, where == "inside")
+        denominator = root(spread, e_t, eps_in_sqrt=where == "inside")
         return (lr / denominator).astype(r.dtype)
 
     if mean is None:

@@ -23,7 +23,8 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import declarations
-from rmsprop_jax.transforms._shared import rms_accumulate, rms_divide, rms_init
+from rmsprop_jax.transforms._divide import divide_by_rms
+from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
 
@@ -76,19 +77,32 @@ def precondition_by_max_rms(
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> PreconditionByMaxRmsState:
-        count, rms, _ = rms_init(params, 0.0, False, bias_correction, None)
+        count, rms, _ = rms_init(
+            params,
+            initial_scale=0.0,
+            centered=False,
+            counted=bias_correction,
+            dtype=None,
+        )
         return PreconditionByMaxRmsState(count, rms, rms, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
         moments = ScaleByRmsState(state.count, state.rms, None)
-        moments = rms_accumulate(updates, moments, decay)
+        moments = rms_accumulate(updates, moments, decay, corrected=False)
         rms_max = jax.tree.map(jnp.maximum, state.rms_max, moments.rms)
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
         )
         peak = moments._replace(rms=rms_max)
-        args = (decay, eps, False, bias_correction, inner_decay)
-        out = rms_divide(numerators, peak, *args)
+        out = divide_by_rms(
+            numerators,
+            peak,
+            decay=decay,
+            eps=eps,
+            eps_in_sqrt=False,
+            bias_correction=bias_correction,
+            numerator_decay=inner_decay,
+        )
         new_state = PreconditionByMaxRmsState(
             moments.count, moments.rms, rms_max, inner_state
         )
