@@ -154,19 +154,32 @@ def _decorate(factory: Any, cast_output: bool, declared: dict[str, Any]) -> Any:
     return declarations.declare(**declared)(wrapped)
 
 
-def optimizer(**declared: Any) -> Callable[[Any], Any]:
+def _no_bare(kind: str, args: tuple[Any, ...]) -> None:
+    if args:
+        raise TypeError(
+            f"@_inputs.{kind} takes the factory's declaration as keywords "
+            f"(@_inputs.{kind}(learning_rate=..., eps=..., eps_placement=..., "
+            f"decay=...), or @_inputs.{kind}() for a factory without them): "
+            "every factory says how its state is read "
+            "(rmsprop_jax.declarations.declare)."
+        )
+
+
+def optimizer(*args: Any, **declared: Any) -> Callable[[Any], Any]:
     """Decorates an optimizer or preset factory (output in the gradients' dtype).
 
     ``declared`` is how its state is read, the arguments of
     :func:`rmsprop_jax.declarations.declare`: every transformation the factory
     builds carries that :class:`~rmsprop_jax.declarations.Declaration`.
     """
+    _no_bare("optimizer", args)
     return lambda factory: _decorate(factory, True, declared)
 
 
-def primitive(**declared: Any) -> Callable[[Any], Any]:
+def primitive(*args: Any, **declared: Any) -> Callable[[Any], Any]:
     """Decorates a primitive's factory (output in the compute dtype);
     ``declared`` as for :func:`optimizer`."""
+    _no_bare("primitive", args)
     return lambda factory: _decorate(factory, False, declared)
 
 

@@ -283,13 +283,17 @@ def sign_sgd(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformat
     )
 
 
-@_inputs.optimizer(
+# How Adam's and LaProp's states are read: eps outside the corrected root.
+_ADAM_LIKE = dict(
     learning_rate="learning_rate",
     eps="eps",
     eps_placement="outside",
     decay="b2",
     bias_correction=True,
 )
+
+
+@_inputs.optimizer(**_ADAM_LIKE)
 def adam(
     learning_rate: optax.ScalarOrSchedule = 1e-3,
     b1: ArrayLike = 0.9,
@@ -343,13 +347,7 @@ def adam(
     )
 
 
-@_inputs.optimizer(
-    learning_rate="learning_rate",
-    eps="eps",
-    eps_placement="outside",
-    decay="b2",
-    bias_correction=True,
-)
+@_inputs.optimizer(**_ADAM_LIKE)
 def laprop(
     learning_rate: optax.ScalarOrSchedule = 4e-4,
     b1: ArrayLike = 0.9,

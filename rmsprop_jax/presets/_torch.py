@@ -19,6 +19,15 @@ from rmsprop_jax._learning_rate import decayed_lr, scale_by_learning_rate
 from rmsprop_jax.presets import _rules
 from rmsprop_jax.transforms.max_rms import precondition_by_max_rms
 
+# How torch's Adam and AdamW states are read: eps outside the corrected root.
+_TORCH_ADAM = dict(
+    learning_rate="lr",
+    eps="eps",
+    eps_placement="outside",
+    decay="betas[1]",
+    bias_correction=True,
+)
+
 # Why ``momentum`` <= 1 although torch accepts more.
 _HEAVY_BALL = "torch accepts > 1, where the heavy ball diverges"
 
@@ -390,13 +399,7 @@ def _check_torch_adam(
     return b1, b2
 
 
-@_inputs.optimizer(
-    learning_rate="lr",
-    eps="eps",
-    eps_placement="outside",
-    decay="betas[1]",
-    bias_correction=True,
-)
+@_inputs.optimizer(**_TORCH_ADAM)
 def torch_adam(
     lr: optax.ScalarOrSchedule = 1e-3,
     betas: tuple[ArrayLike, ArrayLike] = (0.9, 0.999),
@@ -464,13 +467,7 @@ def torch_adam(
     )
 
 
-@_inputs.optimizer(
-    learning_rate="lr",
-    eps="eps",
-    eps_placement="outside",
-    decay="betas[1]",
-    bias_correction=True,
-)
+@_inputs.optimizer(**_TORCH_ADAM)
 def torch_adamw(
     lr: optax.ScalarOrSchedule = 1e-3,
     betas: tuple[ArrayLike, ArrayLike] = (0.9, 0.999),

@@ -399,7 +399,11 @@ def sweep(
         bias, the square of ``"gradient_rms"`` -- or :math:`G`),
         ``"step_size"`` (Rprop's :math:`\Delta`).
         Params-shaped quantities keep the params' pytree, NaN where an
-        optimizer keeps no such quantity.
+        optimizer keeps no such quantity. ``"effective_lr"`` reads the state
+        through the declaration of the transformation ``make_tx`` returns
+        (:mod:`rmsprop_jax.declarations`): a factory returning one of this
+        library's transformations, or decorated with
+        :func:`~rmsprop_jax.declarations.declare`.
       record_every: keep steps ``0, k, 2k, ...`` (``ceil(steps / k)`` of them).
       data: optional pytree of arrays sharing a leading sample axis, passed to
         ``loss_fn``: whole, or in batches with ``batch_size``.
