@@ -100,8 +100,9 @@ def _learning_rate(
     if given is not None:
         return lr
     d = _read.value("learning_rate_decay", None, found, declaration, required=False)
-    if d is None:
-        return lr
+    concrete = None if d is None else _checks.concrete_values("lr_decay", d)
+    if d is None or (concrete is not None and not concrete.any()):
+        return lr  # no decay (a concrete 0 needs no step count)
     t = _read.steps(found, steps, "the decayed learning rate")
     return decayed_lr(lr, d)(jnp.maximum(t, 1) - 1)  # the last update's count
 
