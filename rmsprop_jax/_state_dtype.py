@@ -101,7 +101,8 @@ def _is_blocks(x: Any) -> bool:
 
 def _encode_tree(tree: Any, signed: bool) -> Any:
     def leaf(x: Any) -> Any:
-        if x is None or x.size < _blockwise.MIN_QUANTIZED_SIZE:
+        small = x is None or x.size < _blockwise.MIN_QUANTIZED_SIZE
+        if small or not jnp.issubdtype(x.dtype, jnp.floating):
             return x
         return _blockwise.encode(x, signed)
 

@@ -388,3 +388,32 @@ def test_diagnostics_read_an_int8_state_as_its_float32_values(name):
             diagnostics.gradient_rms(state),
             diagnostics.gradient_rms(_to_float32(state)),
         )
+
+
+def test_8_bit_codes_follow_the_state_declarations():
+    """Unsigned codes exactly for the declared second moments and step sizes,
+    signed ones for first moments and the remembered last step."""
+    from rmsprop_jax import declarations
+
+    params, x, y = _problem()
+    for name in NAMES:
+        state = FACTORIES[name]("int8").init(params)
+        seen = 0
+        for node in jax.tree.leaves(
+            state, is_leaf=lambda n: declarations.fields_of(n) is not None
+        ):
+            fields = declarations.fields_of(node)
+            if fields is None:
+                continue
+            for role, kind in [
+                ("second_moments", _blockwise.UnsignedBlocks),
+                ("step_sizes", _blockwise.UnsignedBlocks),
+                ("first_moments", _blockwise.SignedBlocks),
+                ("previous", _blockwise.SignedBlocks),
+            ]:
+                for field in getattr(fields, role):
+                    value = getattr(node, field)
+                    if isinstance(value, dict):
+                        assert isinstance(value["w"], kind), (name, field)
+                        seen += 1
+        assert seen >= 1, name

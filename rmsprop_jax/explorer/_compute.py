@@ -27,7 +27,7 @@ import numpy as np
 
 import rmsprop_jax as rj
 from rmsprop_jax import landscapes
-from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS, GRID_NAMES
+from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS
 from rmsprop_jax.explorer._state import CUSTOM, MAX_STEPS, State
 from rmsprop_jax.sweep import grid, sweep
 
@@ -109,11 +109,11 @@ def surface(state: State) -> Surface:
 
 
 def _grid_values(state: State, landscape: str) -> dict[str, list[Any]]:
-    """The single configuration of a view, by the engine's grid names (each
-    factory takes those its optimizer reads)."""
+    """The single configuration of a view, by the page's names (each factory
+    takes those its optimizer reads)."""
     values = {"landscape": [landscape]}
     for field in FIELDS:
-        values[GRID_NAMES.get(field, field)] = [getattr(state, field)]
+        values[field] = [getattr(state, field)]
     return values
 
 
