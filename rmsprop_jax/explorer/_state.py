@@ -58,12 +58,12 @@ class State:
     landscape: str = "valley"
     formula: str = "sin(w1) + cos(w2)"
     optimizers: tuple[str, ...] = ("sgd", "rmsprop")
-    learning_rate: float = 0.05
+    learning_rate: float = 0.2
     sgd_learning_rate: float = 0.001
     decay: float = 0.9
     eps: float = 1e-8
     momentum: float = 0.9
-    steps: int = 100
+    steps: int = 200
     eps_in_sqrt: bool = True
     start: tuple[float, float] = (-15.0, 20.0)
     sweep_optimizer: str = "rmsprop"
@@ -79,6 +79,10 @@ class State:
 
 
 DEFAULT = State()
+"""The first view: the worked example's valley, start and gradient descent,
+RMSprop with eta = 0.2 for 200 steps, long enough to see its sign-like first
+steps at 45 degrees, its arrival at the minimum and its small oscillation
+there while gradient descent is still on its way."""
 
 WORKED_EXAMPLE = State(
     landscape="valley",
