@@ -305,6 +305,55 @@ def test_snippet_reproduces_the_paths():
         )
 
 
+def test_gradient_noise_is_seeded_and_added_to_the_gradient():
+    # A plain loop with g + n(t) (n: seeded normals times the noise level
+    # times the median gradient norm) gives the page's paths; the loss shown
+    # is the landscape's own, without the noise term.
+    state = WORKED_EXAMPLE.replace(
+        noise=0.4, optimizers=("sgd", "rmsprop", "rprop+", "irprop+"), steps=40
+    )
+    surf = _compute.surface(state)
+    noise = _compute.noise_samples(state, surf)
+    scale = 0.4 * _compute.gradient_scale(surf)
+    normal = np.random.default_rng(_compute.NOISE_SEED).standard_normal((1000, 2))
+    np.testing.assert_array_equal(noise, (scale * normal).astype(np.float32))
+    p = _compute.paths(state)
+    fn = surf.fns[surf.selected]
+    for i, name in enumerate(p.optimizers):
+        tx = _catalog.make_optimizer(**_compute.hyperparameters(state, name))
+        w = jnp.asarray(state.start, jnp.float32)
+        opt_state, out = tx.init(w), [w]
+        for t in range(state.steps):
+            n = jnp.asarray(noise[t])
+            value, g = jax.value_and_grad(lambda w, n=n: fn(w) + jnp.vdot(n, w))(w)
+            u, opt_state = tx.update(g, opt_state, w, value=value)
+            w = optax.apply_updates(w, u)
+            out.append(w)
+        np.testing.assert_allclose(
+            p.params[i, : state.steps + 1],
+            np.stack(out),
+            rtol=2e-5,
+            atol=1e-5,
+            err_msg=name,
+        )
+        np.testing.assert_allclose(
+            p.loss[i, :10],
+            [float(fn(jnp.asarray(w))) for w in p.params[i, :10]],
+            rtol=1e-5,
+        )
+    again = _compute.paths(state.replace(steps=7))  # seeded: the same noise
+    np.testing.assert_array_equal(again.params, p.params)
+    clean = _compute.paths(state.replace(noise=0.0))
+    assert not np.array_equal(clean.params[:, 5], p.params[:, 5])
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(_snippet.snippet(state), "<snippet>", "exec"), namespace)
+    for i, name in enumerate(p.optimizers):
+        np.testing.assert_allclose(
+            namespace["paths"][name], p.params[i, :41], rtol=2e-5, atol=1e-5
+        )
+
+
 def test_csv_holds_every_shown_point():
     state = WORKED_EXAMPLE.replace(steps=7, optimizers=("rmsprop", "irprop-"))
     p = _compute.paths(state)

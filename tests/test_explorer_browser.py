@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+pytestmark = pytest.mark.slow  # a server, a browser and first compilations
 
 
 def _missing() -> list[str]:

@@ -422,7 +422,7 @@ def test_compare_decay_beta_zero_moves_along_compass_directions(client, callback
         shown = np.column_stack([decode(trace["x"]), decode(trace["y"])])
         np.testing.assert_array_equal(shown, expected[i, : DEFAULT.steps + 1])
     zero = np.column_stack([decode(lines[0]["x"]), decode(lines[0]["y"])])
-    steps = np.diff(zero, axis=0)
+    steps = np.diff(zero, axis=0)[:60]  # far from the minimum, where |g| >> sqrt(eps)
     angles = np.degrees(np.arctan2(steps[:, 1], steps[:, 0]))
     assert np.allclose(angles / 45, np.round(angles / 45), atol=1e-3)  # 8 directions
     smooth = np.column_stack([decode(lines[1]["x"]), decode(lines[1]["y"])])

@@ -131,7 +131,17 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
         _figures.pack(_figures.loss_figure(state, paths, low)),
         _figures.pack(_figures.effective_lr_figure(state, paths)),
         _figures.pack(_figures.rms_figure(state, paths)),
-        _prose.explain_paths(state, paths, minima),
+        " ".join(
+            [
+                _prose.explain_paths(state, paths, minima),
+                _prose.explain_noise(
+                    state,
+                    paths,
+                    minima,
+                    state.noise and state.noise * _compute.gradient_scale(surf),
+                ),
+            ]
+        ).strip(),
         _prose.explain_loss(state, paths, low),
         _prose.explain_effective_lr(state, paths),
         _prose.explain_rms(state, paths),

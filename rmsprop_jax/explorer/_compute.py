@@ -1,17 +1,20 @@
 """Every number the explorer shows, computed by the library.
 
 The paths come from one call of the trajectory engine
-:func:`rmsprop_jax.sweep.sweep` per view: a mapping of the selected optimizers
-(the catalogue's factories, :data:`._catalog.FACTORIES`), the built-in landscapes as a
-mapping selected by a ``landscape`` grid axis (a traced index into
-``lax.switch``: switching landscapes reuses the program), the start point and
-every hyperparameter as traced arrays, always :data:`MAX_STEPS` steps (the
-``steps`` control only cuts the view), and ``record=`` for the per-step
-params, gradients, updates and diagnostics. All paths of a view are one
-compiled program; moving a slider or the start never recompiles.
+:func:`rmsprop_jax.sweep.sweep` per view: a mapping of every optimizer of the
+catalogue (:data:`._catalog.FACTORIES`; the page only selects which to show),
+the built-in landscapes as a mapping selected by a ``landscape`` grid axis (a
+traced index into ``lax.switch``: switching landscapes reuses the program), the
+start point and every hyperparameter as traced arrays, always
+:data:`MAX_STEPS` steps (the ``steps`` control only cuts the view), and
+``record=`` for the per-step params, gradients, updates and diagnostics. All
+paths of a view are one compiled program; moving a slider or the start,
+showing or hiding an optimizer never recompiles. A typed formula is a program
+of its own; :func:`formula` keeps the last :data:`FORMULAS_KEPT`.
 
 The amplification map uses :func:`rmsprop_jax.scale_by_rms`, vmapped over a
-grid of gradient pairs; the (beta, eta) map is one ``sweep`` call.
+grid of gradient pairs; the (beta, eta) map, the beta = 0 / 0.9 comparison
+and the learning-rate sensitivity are one ``sweep`` call each.
 """
 
 from __future__ import annotations
@@ -210,20 +213,60 @@ def hyperparameters(state: State, optimizer: str) -> dict[str, Any]:
     }
 
 
+NOISE_SEED = 0
+"""The seed of the gradient noise (the same noise for every view)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _noisy(fn: Callable[[jax.Array], jax.Array]) -> Callable[..., jax.Array]:
+    """``fn`` plus the linear term ``n . w`` of this step's noise sample ``n``:
+    its gradient is the exact one plus ``n`` (exactly it for ``n = 0``)."""
+
+    def loss(w: jax.Array, batch: jax.Array) -> jax.Array:
+        return fn(w) + jnp.vdot(batch[0], w)
+
+    loss.__name__ = loss.__qualname__ = f"noisy_{getattr(fn, '__name__', 'loss')}"
+    return loss
+
+
+def gradient_scale(surf: Surface) -> float:
+    """The median gradient norm over the landscape's box (finite differences
+    of its contour grid): what the noise level is relative to."""
+    x, y, z = contour_grid(surf)
+    with np.errstate(invalid="ignore", over="ignore"):
+        g2, g1 = np.gradient(z.astype(np.float64), y, x)
+        norm = np.hypot(g1, g2)
+    finite = norm[np.isfinite(norm)]
+    return float(np.median(finite)) if finite.size else 1.0
+
+
+def noise_samples(state: State, surf: Surface) -> np.ndarray:
+    """The gradient noise of each step, ``(MAX_STEPS, 2)`` float32: ``noise``
+    times :func:`gradient_scale` times standard normals of seed
+    :data:`NOISE_SEED` (zeros for ``noise = 0``)."""
+    normal = np.random.default_rng(NOISE_SEED).standard_normal((MAX_STEPS, 2))
+    scale = state.noise * gradient_scale(surf) if state.noise else 0.0
+    return (scale * normal).astype(np.float32)
+
+
 def _run_all(state: State) -> Paths:
     """Every optimizer of the catalogue on ``state``'s landscape, start and
     hyperparameters: one ``sweep`` call, one compiled program per landscape
-    set (whichever optimizers the page shows)."""
+    set (whichever optimizers the page shows). The gradient noise is the
+    sweep's data, one sample per step: another level changes no program."""
     surf = surface(state)
     names = tuple(FACTORIES)
     result = sweep(
         dict(FACTORIES),
-        _mapping(surf),
+        {name: _noisy(fn) for name, fn in _mapping(surf).items()},
         np.asarray(state.start, np.float32),
         grid(**_grid_values(state, _landscape_name(surf))),
         steps=MAX_STEPS,
         record=("loss", *QUANTITIES),
         divergence_threshold=DIVERGENCE_THRESHOLD,
+        data=noise_samples(state, surf),
+        batch_size=1,
+        shuffle=False,
     )
     n = len(names)
     records, final_loss, final_params, diverged_at = jax.device_get(
@@ -240,12 +283,20 @@ def _run_all(state: State) -> Paths:
         ],
         axis=1,
     )
+    if state.noise:  # the recorded loss holds the noise term: the true one
+        loss = _true_loss(surf, params)
     for i, k in enumerate(diverged_at):
         if k >= 0:  # w(k) is the last finite point (the update there was refused)
             params[i, k] = final_params[i]
             params[i, k + 1 :] = np.nan
             loss[i, k + 1 :] = np.nan
     return Paths(names, params, loss, diverged_at=diverged_at, **out)
+
+
+def _true_loss(surf: Surface, params: np.ndarray) -> np.ndarray:
+    w = np.moveaxis(np.nan_to_num(params, nan=0.0), -1, 0)
+    loss = np.asarray(_surface_values(np.int32(surf.selected), w, fns=surf.fns))
+    return np.where(np.isfinite(params).all(axis=-1), loss, np.nan)
 
 
 def run_key(state: State) -> State:

@@ -30,6 +30,7 @@ _LABELS = {
     "eps": "ε",
     "momentum": "momentum (Adam's β₁)",
     "steps": "steps",
+    "noise": "gradient noise (σ relative to the gradients)",
 }
 _MARKS = {
     "learning_rate": {-4: "1e-4", -3: "1e-3", -2: "0.01", -1: "0.1", 0: "1"},
@@ -45,6 +46,7 @@ _MARKS = {
     "eps": {-12: "1e-12", -8: "1e-8", -4: "1e-4", 0: "1"},
     "momentum": {0: "0", 0.5: "0.5", 0.9: "0.9"},
     "steps": {1: "1", 250: "250", 500: "500", 750: "750", 1000: "1000"},
+    "noise": {0: "0 (exact)", 0.5: "0.5", 1: "1"},
 }
 
 GRAPH_CONFIG: Any = {"displaylogo": False, "scrollZoom": False}

@@ -103,6 +103,32 @@ def explain_paths(state: State, paths: Paths, minima: np.ndarray) -> str:
     return " ".join(text)
 
 
+def explain_noise(state: State, paths: Paths, minima: np.ndarray, sigma: float) -> str:
+    """What the gradient noise does to the paths (empty without noise)."""
+    if not state.noise:
+        return ""
+    text = [
+        f"Each gradient carries seeded normal noise of σ = {_g(sigma)} per "
+        f"component ({_g(state.noise)} × the landscape's median gradient norm), "
+        "as a mini-batch gradient does. Rprop steps by the sign of each noisy "
+        "gradient, so noise that flips signs moves it as far as a true "
+        "gradient would (the material's +0.1 nine times, −0.9 once: Rprop "
+        "drifts, SGD's sum stays near 0); RMSprop divides by the RMS of about "
+        f"1/(1−β) = {_g(1 / (1 - state.decay))} gradients: a larger β averages "
+        "more noise away (stable), a smaller one follows it (adaptive)."
+    ]
+    if len(minima):
+        ends = []
+        for i, key in enumerate(paths.optimizers):
+            end = paths.params[i, _end(paths, i, state.steps)]
+            ends.append(
+                f"{_name(key)} {_g(float(np.min(np.hypot(*(end - minima).T))))}"
+            )
+        text.append(f"Distance from the minimum after {state.steps} steps: ")
+        text[-1] += "; ".join(ends) + "."
+    return " ".join(text)
+
+
 def explain_loss(state: State, paths: Paths, low: float) -> str:
     """Under the loss plot: the loss each optimizer reached."""
     if not paths.optimizers:
@@ -115,12 +141,29 @@ def explain_loss(state: State, paths: Paths, low: float) -> str:
             continue
         gap = float(paths.loss[i, state.steps]) - low
         parts.append(f"{_name(key)} {_g(max(gap, 0.0))}")
-    return (
+    text = (
         "The loss minus the landscape's minimum, on a log scale: a straight "
         "falling line is a constant factor per step (linear convergence), a "
         "flat one a stall, a saw-tooth an optimizer overshooting the valley's "
         f"floor. After {state.steps} steps: " + "; ".join(parts) + "."
     )
+    for key in ("rmsprop", "centered", "rmsprop-momentum"):
+        if key in paths.optimizers:
+            i = paths.optimizers.index(key)
+            gaps = np.maximum(paths.loss[i, : state.steps + 1] - low, 1e-30)
+            if not np.isfinite(gaps).all():
+                continue
+            best = int(np.argmin(gaps))
+            if best < state.steps and gaps[best:].max() > 100 * gaps[best]:
+                text += (
+                    f" {_name(key)} came within {_g(gaps[best])} of the minimum "
+                    f"at step {best}, then rose to {_g(gaps[best:].max())}: near "
+                    "the minimum its gradients shrink, s follows them down, "
+                    "η/√s grows, and a step overshoots (a larger ε or a "
+                    "smaller η limits it)."
+                )
+                break
+    return text
 
 
 def explain_effective_lr(state: State, paths: Paths) -> str:

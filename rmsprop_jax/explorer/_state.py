@@ -31,6 +31,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "eps": (1e-12, 1.0),
     "momentum": (0.0, 0.99),
     "steps": (1, MAX_STEPS),
+    "noise": (0.0, 1.0),
 }
 """Allowed ranges of the numeric controls (the sliders' ends)."""
 
@@ -44,6 +45,7 @@ CONTROL_IDS = {
     "eps": "eps",
     "momentum": "momentum",
     "steps": "steps",
+    "noise": "noise",
 }
 
 
@@ -67,6 +69,7 @@ class State:
     eps_in_sqrt: bool = True
     start: tuple[float, float] = (-15.0, 20.0)
     sweep_optimizer: str = "rmsprop"
+    noise: float = 0.0
 
     def replace(self, **changes: Any) -> State:
         return dataclasses.replace(self, **changes)
@@ -183,6 +186,7 @@ _FIELDS = {
     "eps": lambda v: _number("eps", v),
     "momentum": lambda v: _number("momentum", v),
     "steps": lambda v: _number("steps", v, integer=True),
+    "noise": lambda v: _number("noise", v),
     "eps_in_sqrt": lambda v: _flag("eps-placement", v),
     "start": _start,
     "sweep_optimizer": lambda v: _choice("sweep-optimizer", v, SWEEPABLE),
@@ -224,6 +228,7 @@ _QUERY = {  # query key -> field
     "eps_in": "eps_in_sqrt",
     "start": "start",
     "sweep": "sweep_optimizer",
+    "noise": "noise",
 }
 
 
@@ -248,6 +253,8 @@ def to_query(state: State) -> str:
         "start": f"{state.start[0]!r},{state.start[1]!r}",
         "sweep": state.sweep_optimizer,
     }
+    if state.noise:
+        values["noise"] = repr(state.noise)
     if state.landscape == CUSTOM:
         values["formula"] = state.formula
     return "?" + urllib.parse.urlencode(values)
@@ -293,6 +300,7 @@ SLIDERS: dict[str, tuple[float, float, float]] = {  # field -> (min, max, step)
     "eps": (-12.0, 0.0, 0.1),
     "momentum": (0.0, 0.99, 0.01),
     "steps": (1, MAX_STEPS, 1),
+    "noise": (0.0, 1.0, 0.05),
 }
 
 
@@ -344,5 +352,5 @@ def from_slider(name: str, position: Any) -> float:
         lo, hi = DECAY_KNOTS[i], DECAY_KNOTS[i + 1]
         value = round(lo + (position - i) * (hi - lo), 6)
     else:
-        value = position
+        value = round(position, 6)  # no float noise from the slider's steps
     return validate({name: value}).__getattribute__(name)
