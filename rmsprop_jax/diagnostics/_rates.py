@@ -199,9 +199,12 @@ def effective_learning_rates(
       optimizer: what declares how the state is read: the transformation
         that made ``opt_state`` (or the library's transformation inside an
         optax wrapper), the factory or a ``functools.partial`` of it (for a
-        state of ``optax.inject_hyperparams(factory)``), or a
-        :class:`~rmsprop_jax.declarations.Declaration`. Needed except for
-        Rprop states, or where every value below is given.
+        state of ``optax.inject_hyperparams(factory)``: values are read
+        from that state under the declared names, never from the factory's
+        defaults; flags it keeps out of its state, such as ``centered`` or
+        ``eps_in_sqrt``, are the factory's defaults unless the partial fixes
+        them), or a :class:`~rmsprop_jax.declarations.Declaration`. Needed
+        except for Rprop states, or where every value below is given.
       eps_in_sqrt: where :math:`\epsilon` goes, overriding the declaration.
       bias_correction: divide :math:`s` by :math:`1-\beta^t`, overriding
         the declaration (default without one: as the state keeps it).

@@ -282,7 +282,7 @@ def paths_figure(
                 "constrain": "domain",
             },
             "font": FONT,
-            "margin": _MARGIN,
+            "margin": {**_MARGIN, "t": 80},  # the legend sits under the title
             "hovermode": "closest",
             "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
             "uirevision": surf.name + state.formula * (surf.name == CUSTOM),
