@@ -10,10 +10,16 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs
-from rmsprop_jax.transforms._shared import hypot, root, safe_divide
+from rmsprop_jax import _checks, _dtypes, _inputs, declarations
+from rmsprop_jax.transforms._divide import safe_divide
+from rmsprop_jax.transforms._roots import hypot, root
 
 
+@declarations.state_fields(
+    second_moments=("root_sum_of_squares",),
+    divisor="root_sum_of_squares",
+    running_sum=True,
+)
 class AccumulateSquaresState(NamedTuple):
     """State of :func:`accumulate_squares`."""
 
@@ -23,7 +29,7 @@ class AccumulateSquaresState(NamedTuple):
     root_sum_of_squares: optax.Updates
 
 
-@_inputs.primitive
+@_inputs.primitive(eps="eps", eps_placement=_inputs.eps_placement)
 def accumulate_squares(
     initial_accumulator_value: ArrayLike = 0.0,
     eps: ArrayLike = 1e-10,
@@ -98,7 +104,7 @@ def accumulate_squares(
 
     def divide(g: jax.Array, total: jax.Array) -> jax.Array:
         dtype = _dtypes.compute_dtype(g, total)
-        denominator = root(_dtypes.cast(total, dtype), eps, eps_in_sqrt)
+        denominator = root(_dtypes.cast(total, dtype), eps, eps_in_sqrt=eps_in_sqrt)
         return safe_divide(_dtypes.cast(g, dtype), denominator)
 
     def update_fn(updates, state, params=None):
