@@ -31,29 +31,6 @@ from rmsprop_jax.transforms._ema import EmaRates
 from rmsprop_jax.transforms._scalars import scalar
 
 
-def _grown(big: jax.Array, d: jax.Array) -> jax.Array:
-    """``big * sqrt(1 + d)`` for ``d >= -1``, as ``big + big * d / (1 +
-    sqrt(1 + d))``: the change is computed on its own and rounded once into
-    ``big``, where rounding ``1 + d`` first would keep only the bits of ``d``
-    above 2**-24 (in float32) and make a long accumulation drift. An
-    infinite ``big`` stays infinite."""
-    grown = big + big * (d / (1 + jnp.sqrt(1 + d)))
-    return jnp.where(jnp.isinf(big), big, grown)
-
-
-def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
-    """``sqrt(x**2 + y**2)`` without overflow or underflow of the squares.
-
-    NaN in, NaN out; an infinite input gives inf. The smaller over the
-    larger is squared and added to 1 exactly as :func:`_grown` does, so a
-    running sum of squares kept as its root (Adagrad's) does not drift.
-    """
-    x, y = jnp.abs(x), jnp.abs(y)
-    big, small = jnp.maximum(x, y), jnp.minimum(x, y)
-    ratio = small / jnp.where(big == 0, 1, big)
-    return _grown(big, ratio * ratio)
-
-
 def power_of_two_scale(magnitude: jax.Array) -> tuple[jax.Array, jax.Array]:
     r"""``(k, 1/k)``, exact powers of two with :math:`k m \in [1, 2)` for a
     normal ``m >= 0`` (``[1, 4)`` at the top binade, ``< 1`` below the
@@ -71,6 +48,20 @@ def power_of_two_scale(magnitude: jax.Array) -> tuple[jax.Array, jax.Array]:
     exponent = jnp.clip(exponent, 2 << nmant, (2 * bias - 1) << nmant)
     k = lax.bitcast_convert_type(((2 * bias) << nmant) - exponent, magnitude.dtype)
     return k, lax.bitcast_convert_type(exponent, magnitude.dtype)
+
+
+def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
+    """``sqrt(x**2 + y**2)`` without overflow or underflow of the squares.
+
+    Both are scaled by the exact power of two of :func:`power_of_two_scale`
+    that brings the larger to [1, 2), squared and added there, and the root
+    scaled back: one square root, no division. NaN in, NaN out; an infinite
+    input gives inf.
+    """
+    x, y = jnp.abs(x), jnp.abs(y)
+    k, unscale = power_of_two_scale(jnp.maximum(x, y))
+    a, b = x * k, y * k
+    return jnp.sqrt(a * a + b * b) * unscale
 
 
 def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
