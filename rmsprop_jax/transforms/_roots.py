@@ -85,9 +85,12 @@ def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
     k, unscale = power_of_two_scale(jnp.maximum(root, magnitude))
     x, y = root * k, magnitude * k
     x2, y2 = x * x, y * y
+    # From the nearer end: x2 + a (y2 - x2), or y2 + (a - 1)(y2 - x2) for a
+    # rate of at least 1/2 (a - 1 is then exact); the choice is a scalar's, so
+    # only the start is selected element by element.
     rate = rates.rate
-    change = y2 - x2
-    s = jnp.where(rate < 0.5, x2 + rate * change, y2 - (1 - rate) * change)
+    low = rate < 0.5
+    s = jnp.where(low, x2, y2) + jnp.where(low, rate, rate - 1) * (y2 - x2)
     if rates.extra is not None:  # the old square's extra weight (corrected t = 1)
         s = s + rates.extra * x2
     return jnp.sqrt(s) * unscale
@@ -109,7 +112,36 @@ def root(rms: jax.Array, eps: ArrayLike, *, eps_in_sqrt: bool) -> jax.Array:
     return jnp.where(rms > limit, rms, jnp.sqrt(rms * rms + e))
 
 
+def _overflow_scale(rms: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(c, 1/c)``: 1 and 1 where ``rms**2`` is finite, else an exact power of
+    two (``2**-(max_exponent/2)``) that brings it back in range."""
+    info = jnp.finfo(rms.dtype)
+    half = info.maxexp // 2
+    big = rms > float(np.sqrt(info.max)) / 2
+    return jnp.where(big, 2.0**-half, 1.0), jnp.where(big, 2.0**half, 1.0)
+
+
+def _variance(rms: jax.Array, mean: jax.Array, c: jax.Array) -> jax.Array:
+    """``c**2 (rms**2 - mean**2)`` as ``(c (rms - |m|)) (c (rms + |m|))``,
+    clamped at 0: no cancellation of two squares."""
+    return (jnp.maximum(rms - mean, 0) * c) * ((rms + mean) * c)
+
+
 def spread(rms: jax.Array, mean: jax.Array) -> jax.Array:
-    """``sqrt(rms**2 - mean**2)`` as ``sqrt(rms - |m|) sqrt(rms + |m|)``: no
-    square to overflow, no cancellation of two squares."""
-    return jnp.sqrt(jnp.maximum(rms - mean, 0)) * jnp.sqrt(rms + mean)
+    """``sqrt(rms**2 - mean**2)`` (``mean >= 0``) from ``(rms - m)(rms + m)``,
+    scaled by an exact power of two where that product would overflow: one
+    square root, no cancellation of two squares."""
+    c, unscale = _overflow_scale(rms)
+    return jnp.sqrt(_variance(rms, mean, c)) * unscale
+
+
+def centered_root(
+    rms: jax.Array, mean: jax.Array, eps: ArrayLike, *, eps_in_sqrt: bool
+) -> jax.Array:
+    """``root(spread(rms, mean), eps)`` with one square root: ``sqrt(rms**2 -
+    mean**2 + eps)``, or ``sqrt(rms**2 - mean**2) + eps`` with eps outside."""
+    if not eps_in_sqrt:
+        return spread(rms, mean) + scalar(eps, rms.dtype)
+    c, unscale = _overflow_scale(rms)
+    e = scalar(eps, rms.dtype)
+    return jnp.sqrt(_variance(rms, mean, c) + e * (c * c)) * unscale
