@@ -33,7 +33,7 @@ COPIES: tuple[tuple[str, str], ...] = (
     ("README.md", "presets"),
     ("README.md", "step_cpu"),
     ("benchmarks/RESULTS.md", "step_cpu"),
-    ("rmsprop_jax/presets.py", "presets"),
+    ("rmsprop_jax/presets/__init__.py", "presets"),
     ("rmsprop_jax/transforms/rprop.py", "rprop_variants"),
 )
 WIDTH = 88

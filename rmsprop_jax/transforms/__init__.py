@@ -27,7 +27,9 @@ in the compute dtype), ``_corrections`` (step counts, :math:`1-\beta^t`),
 ``_ema`` (the rates and step of an EMA), ``_roots`` (the root EMA of squares,
 hypot, eps and the centred spread, without squares that overflow),
 ``_second_moment`` (a root second-moment state: init, one step), ``_divide``
-(the update from it, raw or kept corrected) and ``_validation``.
+(the update from it, raw or kept corrected) and ``_validation``. ``max_rms``
+holds AMSGrad's ``precondition_by_max_rms`` (used by the Adam presets, not
+exported here).
 """
 
 from rmsprop_jax.transforms.precondition import (
