@@ -35,6 +35,53 @@ def load(path: pathlib.Path = RECORD) -> dict[str, Any]:
     return json.loads(pathlib.Path(path).read_text())
 
 
+def from_output(text: str, date: str) -> dict[str, Any]:
+    """The record of a run from its printed output (what ``benchmarks.step``
+    prints: the command line, the machine line, the table, the end load), for
+    a run whose ``--record`` file was not written; ``date`` is when it began.
+    Times and ratios keep the printed digits."""
+    lines = text.splitlines()
+    command = next(x for x in lines if x.startswith("command: "))
+    machine = next(x for x in lines if "load average at start" in x)
+    repeats = next(x for x in lines if x.startswith("repeats "))
+    end = next(x for x in lines if x.startswith("load average at end"))
+    start = machine.split("load average at start ")[1].split(", ")
+    rows = []
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 13 or cells[0] in ("case", "---"):
+            continue
+        ms = cells[3].replace("[", "").replace("]", "").replace("-", " ").split()
+        ratio = cells[5].replace("(", "").replace(")", "").split()
+        rows.append(
+            {
+                "case": cells[0],
+                "optimizer": cells[1],
+                "impl": cells[2],
+                "ms_median": float(ms[0]),
+                "ms_min": float(ms[1]),
+                "ms_max": float(ms[2]),
+                "x_optax_median": float(ratio[0]) if ratio else None,
+                "x_optax_min": float(ratio[1]) if ratio else None,
+                "kernels": int(cells[9]) if cells[9] else None,
+                "copies": int(cells[10]) if cells[10] else None,
+                "hlo_bytes_per_param": float(cells[11]) if cells[11] else None,
+                "load": float(cells[12]),
+            }
+        )
+    return {
+        "command": command.removeprefix("command: "),
+        "date": date,
+        "machine": machine,
+        "backend": "cpu" if machine.startswith("CPU") else "accelerator",
+        "repeats": int(repeats.split()[1].rstrip(",")),
+        "load_start": [float(x) for x in start],
+        "load_end": [float(end.split()[-1])],
+        "rows": rows,
+        "source": "parsed from the run's printed output",
+    }
+
+
 def _ratio(row: dict[str, Any]) -> str:
     return f"{row['x_optax_min']:.2f}x ({row['x_optax_median']:.2f}x)"
 
@@ -95,7 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--record", default=str(RECORD), help="the run (JSON)")
     parser.add_argument("--check", action="store_true", help="report, do not write")
+    parser.add_argument(
+        "--from-output",
+        nargs=2,
+        metavar=("FILE", "DATE"),
+        help="first write the record from a run's printed output, begun at DATE",
+    )
     args = parser.parse_args(argv)
+    if args.from_output:
+        output, date = args.from_output
+        record = from_output(pathlib.Path(output).read_text(), date)
+        pathlib.Path(args.record).write_text(json.dumps(record, indent=1) + "\n")
     text = render(load(pathlib.Path(args.record)))
     stale = []
     if not TABLE.exists() or TABLE.read_text() != text:
