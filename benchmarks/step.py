@@ -48,13 +48,18 @@ Usage::
     python -m benchmarks.step --cases A --optimizers rmsprop,rprop
     python -m benchmarks.step --compile-only    # trace/lower and compile times
     python -m benchmarks.step --cases A64,B64,C  # on a GPU: vs its copy bandwidth
+    python -m benchmarks.step --record benchmarks/results/step_cpu.json
+        # also writes the run (date, machine, load, command, every row) as JSON:
+        # ``python -m benchmarks.step_table`` renders the published table from it
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import gc
+import json
 import os
 import platform
 import random
@@ -336,6 +341,37 @@ def fmt_ms(ts: list[float]) -> str:
     return f"{med:.{digits}f} [{min(ms):.{digits}f}-{max(ms):.{digits}f}]"
 
 
+def records_for(case: str, opt: str, runners: list[Runner], n_params: int) -> list:
+    """The rows of one group as plain data (what ``--record`` writes)."""
+    optax = next((r.times for r in runners if r.label == "optax"), None)
+    load = os.getloadavg()[0]
+    out = []
+    for r in runners:
+        row = {
+            "case": case,
+            "optimizer": opt,
+            "impl": r.label,
+            "ms_median": 1e3 * statistics.median(r.times),
+            "ms_min": 1e3 * min(r.times),
+            "ms_max": 1e3 * max(r.times),
+            "x_optax_median": None,
+            "x_optax_min": None,
+            "kernels": None if r.hlo is None else r.hlo.passes,
+            "copies": None if r.hlo is None else r.hlo.copies,
+            "hlo_bytes_per_param": None
+            if r.hlo is None
+            else round(r.hlo.per_param(n_params), 1),
+            "load": round(load, 2),
+        }
+        if optax:
+            row["x_optax_median"] = statistics.median(optax) / statistics.median(
+                r.times
+            )
+            row["x_optax_min"] = min(optax) / min(r.times)
+        out.append(row)
+    return out
+
+
 def rows_for(
     case: str,
     opt: str,
@@ -445,7 +481,11 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m benchmarks.step", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="few repeats")
-    parser.add_argument("--cases", default="A,B,C")
+    parser.add_argument(
+        "--cases",
+        default=None,
+        help="default A,B,C on CPU, A64,B64,C on an accelerator (vs its copy b/w)",
+    )
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     parser.add_argument(
         "--repeats",
@@ -454,6 +494,12 @@ def main(argv: list[str] | None = None) -> None:
         help="timed repetitions (default 31; 5 with --quick)",
     )
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument(
+        "--record",
+        default=None,
+        metavar="PATH",
+        help="also write the run (date, machine, load, command, rows) as JSON",
+    )
     parser.add_argument(
         "--ceiling",
         choices=sorted(CEILING_BYTES),
@@ -470,7 +516,9 @@ def main(argv: list[str] | None = None) -> None:
         print(_command())
         print(machine_description() + "\n")
         compile_table(
-            args.cases.split(","), args.optimizers.split(","), args.repeats or 9
+            (args.cases or "A,B,C").split(","),
+            args.optimizers.split(","),
+            args.repeats or 9,
         )
         return
 
@@ -481,12 +529,16 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats or (5 if args.quick else 31)
     compile_repeats = 1 if args.quick else 5
     target_s = 0.01 if args.quick else 0.03
-    cases = args.cases.split(",")
+    on_cpu = jax.default_backend() == "cpu"
+    cases = (args.cases or ("A,B,C" if on_cpu else "A64,B64,C")).split(",")
     optimizers = args.optimizers.split(",")
 
     reference = args.ceiling or ("a+=s*b" if jax.default_backend() == "cpu" else "copy")
     device = None if args.no_torch else torch_device()
 
+    started = datetime.datetime.now(datetime.UTC)
+    load_start = os.getloadavg()
+    records: list = []
     print(_command())
     print(machine_description())
     print(f"repeats {repeats}, ~{1e3 * target_s:.0f} ms per timed block; ", end="")
@@ -510,6 +562,7 @@ def main(argv: list[str] | None = None) -> None:
         ceiling_gbs = ref.min_bytes * n_params / statistics.median(ref.times) / 1e9
         for line in rows_for(case, "-", ceilings, n_params, ceiling_gbs):
             print(line, flush=True)
+        records += records_for(case, "-", ceilings, n_params)
         del ceilings
 
         for opt in optimizers:
@@ -530,9 +583,25 @@ def main(argv: list[str] | None = None) -> None:
             time_interleaved(runners, repeats, target_s)
             for line in rows_for(case, opt, runners, n_params, ceiling_gbs):
                 print(line, flush=True)
+            records += records_for(case, opt, runners, n_params)
             del runners
             gc.collect()
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
+    if args.record:
+        record = {
+            "command": _command().removeprefix("command: "),
+            "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine_description(),
+            "backend": jax.default_backend(),
+            "repeats": repeats,
+            "load_start": [round(x, 2) for x in load_start],
+            "load_end": [round(x, 2) for x in os.getloadavg()],
+            "rows": records,
+        }
+        with open(args.record, "w") as f:
+            json.dump(record, f, indent=1)
+            f.write("\n")
+        print(f"recorded in {args.record}")
 
 
 if __name__ == "__main__":

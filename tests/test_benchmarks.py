@@ -87,3 +87,20 @@ def test_hlo_table_on_the_small_case():
         assert float(ours[6]) <= float(theirs[6]), name  # HLO bytes/param
         assert int(ours[5]) <= int(theirs[5]), name  # copies
     assert table["rmsprop", "ours"][7] == "20"  # the minimal bytes of benchmarks.cases
+
+
+def test_the_published_step_table_is_the_recorded_run():
+    """docs/tables/step_cpu.md, and its copies in the README and
+    benchmarks/RESULTS.md, are what ``benchmarks.step_table`` renders from the
+    recorded run benchmarks/results/step_cpu.json, which names its date,
+    machine, load and command."""
+    from benchmarks import step_table
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert step_table.main(["--check"]) == 0, out.getvalue()
+    record = step_table.load()
+    text = step_table.TABLE.read_text()
+    for field in ("date", "command"):
+        assert str(record[field]) in text
+    assert record["command"].startswith("python -m benchmarks.step")

@@ -22,13 +22,17 @@ import textwrap
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-TABLES = ("optimizers", "primitives", "presets", "rprop_variants")
+TABLES = ("optimizers", "primitives", "presets", "rprop_variants", "step_cpu")
+# step_cpu.md is not written by hand: ``python -m benchmarks.step_table`` renders
+# it from the recorded run benchmarks/results/step_cpu.json.
 # Where each table is copied: (file, table name). Guides under docs/ include
 # the files instead.
 COPIES: tuple[tuple[str, str], ...] = (
     ("README.md", "primitives"),
     ("README.md", "optimizers"),
     ("README.md", "presets"),
+    ("README.md", "step_cpu"),
+    ("benchmarks/RESULTS.md", "step_cpu"),
     ("rmsprop_jax/presets/__init__.py", "presets"),
     ("rmsprop_jax/transforms/rprop.py", "rprop_variants"),
 )

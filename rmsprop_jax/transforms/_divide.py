@@ -17,7 +17,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _dtypes
 from rmsprop_jax.transforms._corrections import Corrections
-from rmsprop_jax.transforms._roots import root, spread
+from rmsprop_jax.transforms._roots import centered_root, root, spread
 from rmsprop_jax.transforms._scalars import scalar
 
 
@@ -76,12 +76,15 @@ def divide_by_rms(
         scaled_eps: Any = eps
         if root_c is not None and c is not None:
             scaled_eps = scalar(eps, dtype) * (c if eps_in_sqrt else root_c)
-        if mu is not None:
+        if mu is None:
+            denominator = root(width, scaled_eps, eps_in_sqrt=eps_in_sqrt)
+        else:
             mean = jnp.abs(_dtypes.cast(mu, dtype))
             if root_c is not None:
                 mean = mean / root_c
-            width = spread(width, mean)
-        denominator = root(width, scaled_eps, eps_in_sqrt=eps_in_sqrt)
+            denominator = centered_root(
+                width, mean, scaled_eps, eps_in_sqrt=eps_in_sqrt
+            )
         u = safe_divide(_dtypes.cast(x, dtype), denominator)
         factor = scale(dtype)
         return u if factor is None else u * factor
@@ -119,14 +122,21 @@ def divide_by_corrected_rms(
     def divide(x: jax.Array, rms: jax.Array, mu: jax.Array | None = None) -> jax.Array:
         dtype = _dtypes.compute_dtype(x, rms)
         width = _dtypes.cast(rms, dtype)
-        if mu is not None:
-            width = spread(width, jnp.abs(_dtypes.cast(mu, dtype)))
+        mean = None if mu is None else jnp.abs(_dtypes.cast(mu, dtype))
+
+        def rooted(*, inside: bool) -> jax.Array:
+            if mean is None:
+                return root(width, eps, eps_in_sqrt=inside)
+            return centered_root(width, mean, eps, eps_in_sqrt=inside)
+
         c1 = correction.factor(dtype)
         if c1 is None:
-            denominator = root(width, eps, eps_in_sqrt=eps_in_sqrt)
+            denominator = rooted(inside=eps_in_sqrt)
         elif eps_in_sqrt:
-            denominator = c1 * root(width, eps, eps_in_sqrt=True)
+            denominator = c1 * rooted(inside=True)
         else:
+            if mean is not None:
+                width = spread(width, mean)
             # max(., 0) keeps the product rounded on its own (a fused
             # multiply-add would round c1 r + c1 eps once, unlike c1 g).
             product = jnp.maximum(c1 * width, 0)

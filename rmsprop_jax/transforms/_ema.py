@@ -60,12 +60,12 @@ def ema_rates(
 def ema_step(old: jax.Array, new: jax.Array, rates: EmaRates) -> jax.Array:
     """``old + rate * (new - old) (+ extra * old)``: one EMA step.
 
-    As ``torch.lerp`` computes it: from the nearer end, ``new - (new - old) *
-    (1 - rate)`` for a rate of at least 1/2 (``1 - rate`` is then exact), so
+    As ``torch.lerp`` computes it: from the nearer end, ``new + (new - old) *
+    (rate - 1)`` for a rate of at least 1/2 (``rate - 1`` is then exact), so
     that rate 1 gives ``new`` itself and a small ``new`` is not lost against
     a large ``old``; a constant input is a fixed point either way.
     """
-    difference = new - old
     rate = rates.rate
-    out = jnp.where(rate < 0.5, old + rate * difference, new - difference * (1 - rate))
+    low = rate < 0.5  # a scalar's choice: only the start is selected per element
+    out = jnp.where(low, old, new) + jnp.where(low, rate, rate - 1) * (new - old)
     return out if rates.extra is None else out + rates.extra * old

@@ -24,64 +24,76 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.typing import ArrayLike
 
 from rmsprop_jax.transforms._ema import EmaRates
 from rmsprop_jax.transforms._scalars import scalar
 
 
-def _grown(big: jax.Array, d: jax.Array) -> jax.Array:
-    """``big * sqrt(1 + d)`` for ``d >= -1``, as ``big + big * d / (1 +
-    sqrt(1 + d))``: the change is computed on its own and rounded once into
-    ``big``, where rounding ``1 + d`` first would keep only the bits of ``d``
-    above 2**-24 (in float32) and make a long accumulation drift. An
-    infinite ``big`` stays infinite."""
-    grown = big + big * (d / (1 + jnp.sqrt(1 + d)))
-    return jnp.where(jnp.isinf(big), big, grown)
+def power_of_two_scale(magnitude: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""``(k, 1/k)``, exact powers of two with :math:`k m \in [1, 2)` for a
+    normal ``m >= 0`` (``[1, 4)`` at the top binade, ``< 1`` below the
+    second-smallest), read from the exponent bits: an ``and``, a clamp and a
+    subtraction on integers, no division. Scaling by them is exact, so
+    :math:`(k m)^2` never leaves the range; infinities and NaN give finite
+    factors (and stay what they are when scaled)."""
+    info = jnp.finfo(magnitude.dtype)
+    nmant = info.nmant
+    bias = 2 ** (info.nexp - 1) - 1
+    int_type = jnp.int64 if info.bits == 64 else jnp.int32
+    bits = lax.bitcast_convert_type(magnitude, int_type)
+    exponent = bits & (((1 << info.nexp) - 1) << nmant)
+    # biased exponents in [2, 2 bias - 1]: both k and 1/k normal
+    exponent = jnp.clip(exponent, 2 << nmant, (2 * bias - 1) << nmant)
+    k = lax.bitcast_convert_type(((2 * bias) << nmant) - exponent, magnitude.dtype)
+    return k, lax.bitcast_convert_type(exponent, magnitude.dtype)
 
 
 def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
     """``sqrt(x**2 + y**2)`` without overflow or underflow of the squares.
 
-    NaN in, NaN out; an infinite input gives inf. The smaller over the
-    larger is squared and added to 1 exactly as :func:`_grown` does, so a
-    running sum of squares kept as its root (Adagrad's) does not drift.
+    Both are scaled by the exact power of two of :func:`power_of_two_scale`
+    that brings the larger to [1, 2), squared and added there, and the root
+    scaled back: one square root, no division. NaN in, NaN out; an infinite
+    input gives inf.
     """
     x, y = jnp.abs(x), jnp.abs(y)
-    big, small = jnp.maximum(x, y), jnp.minimum(x, y)
-    ratio = small / jnp.where(big == 0, 1, big)
-    return _grown(big, ratio * ratio)
+    k, unscale = power_of_two_scale(jnp.maximum(x, y))
+    a, b = x * k, y * k
+    return jnp.sqrt(a * a + b * b) * unscale
 
 
 def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
     r"""The root of one EMA step of squares, :math:`\sqrt{r^2 + a (g^2 -
     r^2)}`, without forming a square that could overflow.
 
-    With :math:`M = \max(r, |g|)` and :math:`q` the other one over
-    :math:`M` (at most 1), the step is :math:`M \sqrt{w_M + w_q q^2}` with
-    the EMA's weights :math:`w_M + w_q = 1` (:math:`1-a` and :math:`a` when
-    :math:`r` is the larger). Where :math:`w_M \ge 1/2` it is computed as
-    :math:`M \sqrt{1 + d}`, :math:`d = w_q (q^2 - 1)`, the way :func:`_grown`
-    does, so that the small change of a long run keeps its own bits (a
-    float32 run at :math:`\beta = 0.99999` stays as close to float64 as the
-    raw EMA of squares); elsewhere directly, where nothing cancels. No finite
-    input overflows or underflows, a constant input is a fixed point
-    (:math:`q = 1`), :math:`a = 1` gives :math:`|g|` exactly; NaN in, NaN out.
+    Both :math:`r` and :math:`g` are first scaled by the exact power of two
+    :math:`k` of :func:`power_of_two_scale` that brings :math:`M = \max(r,
+    |g|)` to :math:`[1, 2)`: the squares :math:`x^2 = (kr)^2` and :math:`y^2 =
+    (kg)^2` stay below 16, the step is the usual EMA of squares, :math:`s = x^2
+    + a (y^2 - x^2)` (from the nearer end, :math:`y^2 - (1-a)(y^2 - x^2)`, for
+    :math:`a \ge 1/2`, as :func:`._ema.ema_step`), and the root
+    :math:`\sqrt{s}/k` is scaled back exactly. Multiplications and integer
+    operations only, and one square root. The weights :math:`1-a` and
+    :math:`a` sum to 1 exactly, so a constant input is a fixed point and a long
+    float32 run at :math:`\beta = 0.99999` stays close to float64; :math:`a =
+    1` gives :math:`|g|` exactly (the root of a rounded square is the number).
+    No finite input overflows or underflows; NaN in, NaN out.
     """
     magnitude = jnp.abs(g)
-    big = jnp.maximum(root, magnitude)
-    ratio = jnp.minimum(root, magnitude) / jnp.where(big == 0, 1, big)
-    squared = ratio * ratio
-    root_is_big = root >= magnitude
-    w_big = jnp.where(root_is_big, 1 - rates.rate, rates.rate)
-    w_small = jnp.where(root_is_big, rates.rate, 1 - rates.rate)
-    d = w_small * (squared - 1)
-    s = w_big + w_small * squared
-    if rates.extra is not None:  # the old square's extra weight, scaled
-        old = rates.extra * jnp.where(root_is_big, 1, squared)
-        d, s = d + old, s + old
-    near = _grown(big, jnp.maximum(d, -1))
-    return jnp.where(w_big >= 0.5, near, big * jnp.sqrt(jnp.maximum(s, 0)))
+    k, unscale = power_of_two_scale(jnp.maximum(root, magnitude))
+    x, y = root * k, magnitude * k
+    x2, y2 = x * x, y * y
+    # From the nearer end: x2 + a (y2 - x2), or y2 + (a - 1)(y2 - x2) for a
+    # rate of at least 1/2 (a - 1 is then exact); the choice is a scalar's, so
+    # only the start is selected element by element.
+    rate = rates.rate
+    low = rate < 0.5
+    s = jnp.where(low, x2, y2) + jnp.where(low, rate, rate - 1) * (y2 - x2)
+    if rates.extra is not None:  # the old square's extra weight (corrected t = 1)
+        s = s + rates.extra * x2
+    return jnp.sqrt(s) * unscale
 
 
 def root(rms: jax.Array, eps: ArrayLike, *, eps_in_sqrt: bool) -> jax.Array:
@@ -100,7 +112,36 @@ def root(rms: jax.Array, eps: ArrayLike, *, eps_in_sqrt: bool) -> jax.Array:
     return jnp.where(rms > limit, rms, jnp.sqrt(rms * rms + e))
 
 
+def _overflow_scale(rms: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(c, 1/c)``: 1 and 1 where ``rms**2`` is finite, else an exact power of
+    two (``2**-(max_exponent/2)``) that brings it back in range."""
+    info = jnp.finfo(rms.dtype)
+    half = info.maxexp // 2
+    big = rms > float(np.sqrt(info.max)) / 2
+    return jnp.where(big, 2.0**-half, 1.0), jnp.where(big, 2.0**half, 1.0)
+
+
+def _variance(rms: jax.Array, mean: jax.Array, c: jax.Array) -> jax.Array:
+    """``c**2 (rms**2 - mean**2)`` as ``(c (rms - |m|)) (c (rms + |m|))``,
+    clamped at 0: no cancellation of two squares."""
+    return (jnp.maximum(rms - mean, 0) * c) * ((rms + mean) * c)
+
+
 def spread(rms: jax.Array, mean: jax.Array) -> jax.Array:
-    """``sqrt(rms**2 - mean**2)`` as ``sqrt(rms - |m|) sqrt(rms + |m|)``: no
-    square to overflow, no cancellation of two squares."""
-    return jnp.sqrt(jnp.maximum(rms - mean, 0)) * jnp.sqrt(rms + mean)
+    """``sqrt(rms**2 - mean**2)`` (``mean >= 0``) from ``(rms - m)(rms + m)``,
+    scaled by an exact power of two where that product would overflow: one
+    square root, no cancellation of two squares."""
+    c, unscale = _overflow_scale(rms)
+    return jnp.sqrt(_variance(rms, mean, c)) * unscale
+
+
+def centered_root(
+    rms: jax.Array, mean: jax.Array, eps: ArrayLike, *, eps_in_sqrt: bool
+) -> jax.Array:
+    """``root(spread(rms, mean), eps)`` with one square root: ``sqrt(rms**2 -
+    mean**2 + eps)``, or ``sqrt(rms**2 - mean**2) + eps`` with eps outside."""
+    if not eps_in_sqrt:
+        return spread(rms, mean) + scalar(eps, rms.dtype)
+    c, unscale = _overflow_scale(rms)
+    e = scalar(eps, rms.dtype)
+    return jnp.sqrt(_variance(rms, mean, c) + e * (c * c)) * unscale

@@ -73,7 +73,8 @@ def scale_by_rms(
 
     The state keeps :math:`r = \sqrt{s}` (field ``rms``), updated as
     :math:`r_t = M\sqrt{(r_{t-1}/M)^2 + (1-\beta)((g_t/M)^2 - (r_{t-1}/M)^2)}`
-    with :math:`M = \max(r_{t-1}, |g_t|)`: the same values as the formula
+    with :math:`M` the power of two of :math:`\max(r_{t-1}, |g_t|)` (read from
+    its exponent bits; scaling by it is exact): the same values as the formula
     above, but no finite gradient overflows it (:math:`g^2` does above
     ~1.8e19 in float32), so a huge gradient never freezes a weight, and a
     long float32 run stays as close to float64 as the EMA of squares itself.
