@@ -17,15 +17,31 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# module run with -m, its extra(s), the top-level modules that extra provides
+# module run with -m, its extra(s), the top-level modules that extra provides;
+# the benchmarks import JAX before their check, so they are slow (about 2 s each).
 ENTRY_POINTS = [
-    ("rmsprop_jax.explorer", "explorer", ("dash", "plotly", "werkzeug")),
-    ("experiments", "experiments", ("matplotlib", "sklearn", "flax")),
-    ("benchmarks.sweep", "experiments", ("sklearn",)),
-    ("benchmarks.sweep_cache", "experiments", ("sklearn",)),
-    ("benchmarks.sweep_profile", "experiments", ("sklearn",)),
-    ("benchmarks.sweep_figure", "experiments", ("matplotlib", "sklearn")),
-    ("benchmarks.explorer", "explorer,test", ("dash", "plotly", "playwright")),
+    pytest.param(
+        "rmsprop_jax.explorer",
+        "explorer",
+        ("dash", "plotly", "werkzeug"),
+        id="explorer",
+    ),
+    pytest.param(
+        "experiments",
+        "experiments",
+        ("matplotlib", "sklearn", "flax"),
+        id="experiments",
+    ),
+    *[
+        pytest.param(module, extra, provided, marks=pytest.mark.slow, id=module)
+        for module, extra, provided in [
+            ("benchmarks.sweep", "experiments", ("sklearn",)),
+            ("benchmarks.sweep_cache", "experiments", ("sklearn",)),
+            ("benchmarks.sweep_profile", "experiments", ("sklearn",)),
+            ("benchmarks.sweep_figure", "experiments", ("matplotlib", "sklearn")),
+            ("benchmarks.explorer", "explorer,test", ("dash", "plotly", "playwright")),
+        ]
+    ],
 ]
 
 
@@ -46,9 +62,7 @@ def _run_without(
     )
 
 
-@pytest.mark.parametrize(
-    ("module", "extra", "provided"), ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS]
-)
+@pytest.mark.parametrize(("module", "extra", "provided"), ENTRY_POINTS)
 def test_missing_extra_is_one_line(tmp_path, module, extra, provided):
     result = _run_without(tmp_path, provided, "-m", module)
     assert result.returncode == 1, result.stderr

@@ -37,6 +37,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# A server subprocess and headless Chromium per test.
+pytestmark = pytest.mark.slow
 
 
 def _missing() -> list[str]:
