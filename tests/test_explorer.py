@@ -81,6 +81,7 @@ def test_worked_example_first_two_steps():
     assert rows[1]["w1"] == "-14.91" and rows[1]["w2"] == "19.6"
 
 
+@pytest.mark.slow  # compiles every optimizer of the catalogue, and a loop for each
 def test_every_optimizer_matches_a_plain_loop():
     landscape = "saddle"
     lands = landscapes.LANDSCAPES[landscape]
