@@ -13,7 +13,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _inputs, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
-from rmsprop_jax.transforms._shared import check_decay
+from rmsprop_jax.transforms._validation import check_decay
 
 __all__ = ["adagrad", "adam", "laprop", "rmsprop", "rprop", "sgd", "sign_sgd"]
 

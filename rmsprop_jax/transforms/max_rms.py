@@ -1,43 +1,30 @@
-"""Parts of the framework presets that no public primitive provides.
+"""AMSGrad's preconditioner: the running maximum of the second moment.
 
-* :func:`precondition_by_max_rms`: AMSGrad's denominator, the running maximum
-  of the *uncorrected* second moment (as ``torch.optim.Adam(amsgrad=True)`` and
-  ``keras.optimizers.Adam(amsgrad=True)``; ``optax.scale_by_amsgrad`` instead
-  keeps the maximum of the bias-corrected moment, a different trajectory),
-  on the second-moment machinery of
-  :func:`~rmsprop_jax.precondition_by_rms`.
-* :func:`schedule_value`: a learning rate or schedule read at a step count.
+:func:`precondition_by_max_rms` divides by the running maximum of the
+*uncorrected* second moment (as ``torch.optim.Adam(amsgrad=True)`` and
+``keras.optimizers.Adam(amsgrad=True)``; ``optax.scale_by_amsgrad`` instead
+keeps the maximum of the bias-corrected moment, a different trajectory), on
+the second-moment machinery of :func:`~rmsprop_jax.precondition_by_rms`. The
+presets ``torch_adam``/``torch_adamw``/``keras_adam(amsgrad=True)`` use it;
+it is not (yet) exported from :mod:`rmsprop_jax.transforms`.
 
-Every preset is wrapped by :func:`rmsprop_jax._inputs.optimizer`, which splits
+Its callers are wrapped by :func:`rmsprop_jax._inputs.optimizer`, which splits
 a complex leaf into a real pair before any of this code runs: nothing here
 sees a complex array.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks
-from rmsprop_jax._learning_rate import schedule_count
-from rmsprop_jax.transforms._shared import rms_accumulate, rms_divide, rms_init
+from rmsprop_jax.transforms._divide import divide_by_rms
+from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
 from rmsprop_jax.transforms.rms import ScaleByRmsState
-
-
-def schedule_value(learning_rate: optax.ScalarOrSchedule, count: Any) -> Any:
-    """``learning_rate(count)`` for a schedule, else ``learning_rate`` itself.
-
-    The count is converted as :func:`~rmsprop_jax._learning_rate.schedule_count`
-    does for the main step (the default integer dtype: a float64 schedule under
-    ``jax_enable_x64``).
-    """
-    if not _checks.is_schedule(learning_rate):
-        return learning_rate
-    return learning_rate(schedule_count(jnp.asarray(count)))
 
 
 class PreconditionByMaxRmsState(NamedTuple):
@@ -83,19 +70,32 @@ def precondition_by_max_rms(
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> PreconditionByMaxRmsState:
-        count, rms, _ = rms_init(params, 0.0, False, bias_correction, None)
+        count, rms, _ = rms_init(
+            params,
+            initial_scale=0.0,
+            centered=False,
+            counted=bias_correction,
+            dtype=None,
+        )
         return PreconditionByMaxRmsState(count, rms, rms, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
         moments = ScaleByRmsState(state.count, state.rms, None)
-        moments = rms_accumulate(updates, moments, decay)
+        moments = rms_accumulate(updates, moments, decay, corrected=False)
         rms_max = jax.tree.map(jnp.maximum, state.rms_max, moments.rms)
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
         )
         peak = moments._replace(rms=rms_max)
-        args = (decay, eps, False, bias_correction, inner_decay)
-        out = rms_divide(numerators, peak, *args)
+        out = divide_by_rms(
+            numerators,
+            peak,
+            decay=decay,
+            eps=eps,
+            eps_in_sqrt=False,
+            bias_correction=bias_correction,
+            numerator_decay=inner_decay,
+        )
         new_state = PreconditionByMaxRmsState(
             moments.count, moments.rms, rms_max, inner_state
         )
