@@ -191,6 +191,7 @@ def test_final_loss_map_matches_single_runs():
         np.testing.assert_allclose(result.loss[i, j], single.loss[0, 40], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_no_recompilation_for_sliders_starts_and_builtin_landscapes():
     base = State(optimizers=("sgd", "rmsprop", "adam"), steps=200)
     _compute.paths(base)
@@ -228,6 +229,7 @@ def test_typed_formula_goes_through_the_parser():
         _compute.surface(state.replace(formula="__import__('os')"))
 
 
+@pytest.mark.slow
 def test_snippet_reproduces_the_paths():
     state = State(
         landscape="custom",

@@ -31,7 +31,13 @@ def example():
     return load_example("flax_nnx_orbax")
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=[] if name == "irprop+" else [pytest.mark.slow])
+        for name in sorted(OPTIMIZERS)
+    ],
+)
 def test_resume_is_bit_for_bit(example, tmp_path, name):
     tx = OPTIMIZERS[name]()
     model, optimizer = example.create(tx)
