@@ -153,7 +153,6 @@ def injected():
     return params, {n: runs[n].final_params for n in NAMES}, counts
 
 
-@pytest.mark.slow
 def test_inject_hyperparams_compiles_once(injected):
     compiled_before, compiled_after, traces = injected[2]
     assert compiled_after == compiled_before == traces <= 2
