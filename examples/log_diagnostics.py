@@ -59,8 +59,9 @@ def train(steps: int = 300, path: str | pathlib.Path | None = None) -> list[dict
             params
         )
         updates, opt_state = tx.update(grads, opt_state, params)
-        # learning_rate and eps come from the inject_hyperparams state.
-        row = diagnostics.report(opt_state)
+        # How the state is read is rmsprop's declaration; learning_rate and
+        # eps come from the inject_hyperparams state, under its names.
+        row = diagnostics.report(opt_state, optimizer=rj.rmsprop)
         row["learning_rate"] = opt_state.hyperparams["learning_rate"]
         row["loss"] = loss
         return optax.apply_updates(params, updates), opt_state, row
@@ -89,7 +90,7 @@ if __name__ == "__main__":
     directory.mkdir(parents=True, exist_ok=True)
     out = directory / "diagnostics.csv"
     rows = train(path=out)
-    key = "effective_learning_rate/inner_state/0/hidden/kernel/median"
+    key = "effective_learning_rate/rmsprop/hidden/kernel/median"
     for t in (0, 30, 100, len(rows) - 1):
         r = rows[t]
         print(

@@ -35,7 +35,14 @@ def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
     check_decay("b2", b2, bias_correction=True)
 
 
-@_inputs.optimizer
+@_inputs.optimizer(
+    learning_rate="learning_rate",
+    eps="eps",
+    eps_placement=_inputs.eps_placement,
+    decay="decay",
+    bias_correction=_inputs.flag("bias_correction"),
+    centered=_inputs.flag("centered"),
+)
 def rmsprop(
     learning_rate: optax.ScalarOrSchedule = 0.01,
     decay: ArrayLike = 0.9,
@@ -109,7 +116,7 @@ def rmsprop(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer()
 def rprop(
     learning_rate: ArrayLike = 0.01,
     eta_minus: ArrayLike = 0.5,
@@ -168,7 +175,7 @@ def rprop(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="learning_rate", eps="eps", eps_placement="inside")
 def adagrad(
     learning_rate: optax.ScalarOrSchedule = 0.01,
     initial_accumulator_value: ArrayLike = 0.0,
@@ -208,7 +215,7 @@ def adagrad(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="learning_rate")
 def sgd(
     learning_rate: optax.ScalarOrSchedule,
     momentum: ArrayLike | None = None,
@@ -247,7 +254,7 @@ def sgd(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="learning_rate")
 def sign_sgd(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformation:
     r"""Sign descent: ``chain(scale_by_sign, scale_by_learning_rate)``.
 
@@ -276,7 +283,17 @@ def sign_sgd(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformat
     )
 
 
-@_inputs.optimizer
+# How Adam's and LaProp's states are read: eps outside the corrected root.
+_ADAM_LIKE = dict(
+    learning_rate="learning_rate",
+    eps="eps",
+    eps_placement="outside",
+    decay="b2",
+    bias_correction=True,
+)
+
+
+@_inputs.optimizer(**_ADAM_LIKE)
 def adam(
     learning_rate: optax.ScalarOrSchedule = 1e-3,
     b1: ArrayLike = 0.9,
@@ -330,7 +347,7 @@ def adam(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(**_ADAM_LIKE)
 def laprop(
     learning_rate: optax.ScalarOrSchedule = 4e-4,
     b1: ArrayLike = 0.9,

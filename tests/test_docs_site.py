@@ -32,7 +32,11 @@ API_PAGES = {
     "presets": ["rmsprop_jax.presets"],
     "sweep": ["rmsprop_jax.sweep"],
     "landscapes": ["rmsprop_jax.landscapes"],
-    "tools": ["rmsprop_jax.diagnostics", "rmsprop_jax.checkpointing"],
+    "tools": [
+        "rmsprop_jax.diagnostics",
+        "rmsprop_jax.declarations",
+        "rmsprop_jax.checkpointing",
+    ],
 }
 # Guides whose Python blocks form one script, run top to bottom.
 RUNNABLE_GUIDES = ["index", "sweep", "explorer"]

@@ -26,6 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import rmsprop_jax as rj
+from experiments._report import Figure
+from experiments._report import judge as judge_parts
+from experiments.external._stats import better, interval
 from rmsprop_jax.sweep import grid, sweep
 
 TRACK = {"sgd": rj.sgd, "adagrad": rj.adagrad, "rmsprop": rj.rmsprop, "adam": rj.adam}
@@ -168,19 +171,8 @@ def measure(steps: int, seeds: int, lrs, decays) -> dict:
     }
 
 
-def judge(ctx, m: dict):
-    """Figure, table and verdict rows of item 6; returns ``(blocks, rows)``."""
-    import matplotlib.pyplot as plt
-
-    from experiments import _plotting as plot
-    from experiments._report import Figure
-    from experiments._report import judge as judge_parts
-    from experiments.external._stats import better, interval
-
-    moving, lrs, decays = m["moving"], m["lrs"], m["decays"]
+def _moving_row(moving: dict, lrs) -> list[str]:
     seeds = moving["rmsprop"]["error"].shape[1]
-    rows = []
-    # (a) the moving target
     by_lr = {
         f"lr {lr:g}": better(
             moving["rmsprop"]["error"][i],
@@ -190,69 +182,66 @@ def judge(ctx, m: dict):
         and interval(moving["adagrad"]["shrink"][i]).high < 0.5
         for i, lr in enumerate(lrs)
     }
-    rows.append(
-        [
-            "6",
-            "Non-stationary target: RMSprop tracks it, Adagrad's steps have shrunk",
-            judge_parts(by_lr),
-            f"sine target (period {PERIOD} steps, noise {NOISE}), {seeds} seeds, RMS "
-            "tracking error over the last third, rmsprop vs adagrad: "
-            + "; ".join(
-                f"lr {lr:g}: {interval(moving['rmsprop']['error'][i]).text('.3g')} "
-                f"vs {interval(moving['adagrad']['error'][i]).text('.3g')}, "
-                "Adagrad's late steps "
-                f"{interval(moving['adagrad']['shrink'][i]).text('.2g')} of its first"
-                for i, lr in enumerate(lrs)
-            ),
-        ]
-    )
-    # (b) scale invariance (deterministic)
-    scale = m["scale"]
+    return [
+        "6",
+        "Non-stationary target: RMSprop tracks it, Adagrad's steps have shrunk",
+        judge_parts(by_lr),
+        f"sine target (period {PERIOD} steps, noise {NOISE}), {seeds} seeds, RMS "
+        "tracking error over the last third, rmsprop vs adagrad: "
+        + "; ".join(
+            f"lr {lr:g}: {interval(moving['rmsprop']['error'][i]).text('.3g')} "
+            f"vs {interval(moving['adagrad']['error'][i]).text('.3g')}, "
+            "Adagrad's late steps "
+            f"{interval(moving['adagrad']['shrink'][i]).text('.2g')} of its first"
+            for i, lr in enumerate(lrs)
+        ),
+    ]
+
+
+def _scale_row(scale: dict) -> list[str]:
     spread = {
         n: float(np.max(np.abs(p - p[1])) / np.max(np.abs(p[1] - p[1, 0])))
         for n, p in scale.items()
     }
-    rows.append(
-        [
-            "6",
-            "Scale invariance: rescaling one parameter by c leaves RMSprop's path in "
-            "its units unchanged, not SGD's",
-            judge_parts(
-                {
-                    "RMSprop's path is unchanged": spread["rmsprop"] < 1e-3,
-                    "SGD's path changes": spread["sgd"] > 0.1,
-                },
-                parts=True,
-            ),
-            "3 (c v1)^2 + 10 v2^2 from (-15, 20), c in 0.1, 1, 10, "
-            f"{scale['sgd'].shape[1]} steps, deterministic (no seed): largest "
-            "deviation of v1's path from c = 1's, "
-            f"over the distance c = 1 travels: rmsprop {spread['rmsprop']:.2g}, sgd "
-            f"{spread['sgd']:.3g}",
-        ]
-    )
-    # (c) rates and gradients
-    rates = m["rates"]
+    return [
+        "6",
+        "Scale invariance: rescaling one parameter by c leaves RMSprop's path in "
+        "its units unchanged, not SGD's",
+        judge_parts(
+            {
+                "RMSprop's path is unchanged": spread["rmsprop"] < 1e-3,
+                "SGD's path changes": spread["sgd"] > 0.1,
+            },
+            parts=True,
+        ),
+        "3 (c v1)^2 + 10 v2^2 from (-15, 20), c in 0.1, 1, 10, "
+        f"{scale['sgd'].shape[1]} steps, deterministic (no seed): largest "
+        "deviation of v1's path from c = 1's, "
+        f"over the distance c = 1 travels: rmsprop {spread['rmsprop']:.2g}, sgd "
+        f"{spread['sgd']:.3g}",
+    ]
+
+
+def _rates_row(rates: dict) -> list[str]:
     rc, sc = interval(rates["rate_corr"]), interval(rates["step_corr"])
-    rows.append(
-        [
-            "6",
-            '"Rates typically decrease as gradients get smaller" (RMSprop)',
-            judge_parts(
-                {
-                    "for RMSprop's step |update|": sc.low > 0,
-                    "for its effective rate lr/sqrt(s + eps)": rc.low > 0,
-                }
-            ),
-            "bowl w1^2 + w2^2, lr 0.01, beta 0.9, "
-            f"{rates['rate'].shape[0]} random starts: "
-            f"correlation over time of log gradient RMS with log effective rate "
-            f"{rc.text('.3g')}, with log |step| {sc.text('.3g')}: the effective rate "
-            "rises as the gradients shrink",
-        ]
-    )
-    # (d) beta's trade-off
-    d = m["decay"]
+    return [
+        "6",
+        '"Rates typically decrease as gradients get smaller" (RMSprop)',
+        judge_parts(
+            {
+                "for RMSprop's step |update|": sc.low > 0,
+                "for its effective rate lr/sqrt(s + eps)": rc.low > 0,
+            }
+        ),
+        "bowl w1^2 + w2^2, lr 0.01, beta 0.9, "
+        f"{rates['rate'].shape[0]} random starts: "
+        f"correlation over time of log gradient RMS with log effective rate "
+        f"{rc.text('.3g')}, with log |step| {sc.text('.3g')}: the effective rate "
+        "rises as the gradients shrink",
+    ]
+
+
+def _decay_row(d: dict, decays) -> list[str]:
     pairs = list(zip(range(len(decays) - 1), range(1, len(decays)), strict=True))
     steadier = all(
         better(d["jitter"][j], d["jitter"][i], lower_is_better=True).startswith("holds")
@@ -264,34 +253,46 @@ def judge(ctx, m: dict):
         )
         for i, j in pairs
     )
-    rows.append(
-        [
-            "6",
-            "beta trades stability for adaptivity",
-            judge_parts(
-                {
-                    "a larger beta is steadier": steadier,
-                    "a larger beta adapts later": slower,
-                },
-                parts=True,
-            ),
-            "RMSprop lr 0.01, gradients 1 + 0.5 noise jumping 10x, "
-            f"{d['jitter'].shape[1]} seeds: per beta, jitter of the log effective "
-            "rate before the jump and steps "
-            "to within 20 % of the new level after it: "
-            + "; ".join(
-                f"beta {b:g}: {interval(d['jitter'][k]).text('.2g')}, "
-                f"{interval(d['settle'][k]).text('.3g')}"
-                + (
-                    " (capped: never within 20 %)"
-                    if d["settle"][k].min() >= d["jump"]
-                    else ""
-                )
-                for k, b in enumerate(decays)
-            ),
-        ]
-    )
+    return [
+        "6",
+        "beta trades stability for adaptivity",
+        judge_parts(
+            {
+                "a larger beta is steadier": steadier,
+                "a larger beta adapts later": slower,
+            },
+            parts=True,
+        ),
+        "RMSprop lr 0.01, gradients 1 + 0.5 noise jumping 10x, "
+        f"{d['jitter'].shape[1]} seeds: per beta, jitter of the log effective "
+        "rate before the jump and steps "
+        "to within 20 % of the new level after it: "
+        + "; ".join(
+            f"beta {b:g}: {interval(d['jitter'][k]).text('.2g')}, "
+            f"{interval(d['settle'][k]).text('.3g')}"
+            + (
+                " (capped: never within 20 %)"
+                if d["settle"][k].min() >= d["jump"]
+                else ""
+            )
+            for k, b in enumerate(decays)
+        ),
+    ]
 
+
+def _figure(ctx, m: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    from experiments import _plotting as plot
+
+    moving, scale, rates, d, lrs, decays = (
+        m["moving"],
+        m["scale"],
+        m["rates"],
+        m["decay"],
+        m["lrs"],
+        m["decays"],
+    )
     fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
     i = len(lrs) // 2
     ax = axes[0, 0]
@@ -327,5 +328,16 @@ def judge(ctx, m: dict):
     ax.legend(fontsize=8)
     fig.tight_layout()
     figure = plot.save(fig, ctx.out, "external_further_claims.png")
+    return figure
+
+
+def judge(ctx, m: dict):
+    """Figure, table and verdict rows of item 6; returns ``(blocks, rows)``."""
+    rows = [
+        _moving_row(m["moving"], m["lrs"]),
+        _scale_row(m["scale"]),
+        _rates_row(m["rates"]),
+        _decay_row(m["decay"], m["decays"]),
+    ]
     text = " ".join(f"{r[1]}: {r[2]}." for r in rows)
-    return [Figure(figure, "The demo page's further claims", text)], rows
+    return [Figure(_figure(ctx, m), "The demo page's further claims", text)], rows

@@ -161,7 +161,10 @@ def judge(ctx, measured: dict, epochs: int):
                 color=f"C{j}",
                 label=n if k == 0 else None,
             )
-        ranking = sorted(VARIANTS, key=lambda n: r[n].mean())
+        ranking = [
+            f"{n} {r[n].mean():.3g}"
+            for n in sorted(VARIANTS, key=lambda n: r[n].mean())
+        ]
         never = {
             n: sum(v is None for v in measured[d][n]["epochs_to_target"]) for n in names
         }
@@ -172,7 +175,7 @@ def judge(ctx, measured: dict, epochs: int):
                 + (f" ({never[n]} never)" if never[n] else "")
                 for n in names
             ]
-            + [" < ".join(ranking)]
+            + [", ".join(ranking)]
         )
         faster = {v: better(r[v], r["rmsprop"], lower_is_better=True) for v in VARIANTS}
         held = [v for v, text in faster.items() if text.startswith("holds")]
@@ -191,7 +194,7 @@ def judge(ctx, measured: dict, epochs: int):
                 verdict,
                 f"epochs to training MSE {SETS[d][1]:g} (cap {epochs}): "
                 + ", ".join(f"{n} {interval(r[n]).text('.3g')}" for n in names)
-                + f"; Rprop ranking by mean: {' < '.join(ranking)}",
+                + f"; Rprop variants by mean epochs: {', '.join(ranking)}",
             ]
         )
     ax.set_xticks(range(len(runs)), list(runs))
@@ -212,7 +215,7 @@ def judge(ctx, measured: dict, epochs: int):
         ),
         Table(
             "Epochs to the target training MSE, mean [95 %] over seeds",
-            ["data set", "target MSE", *names, "Rprop variants, fastest first"],
+            ["data set", "target MSE", *names, "Rprop variants by mean epochs"],
             table,
         ),
     ]

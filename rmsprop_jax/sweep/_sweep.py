@@ -4,7 +4,6 @@ static structure, run them as one compiled program, and shape the results."""
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -173,26 +172,6 @@ def _column(values: list[Any]) -> np.ndarray:
     return np.asarray(values, float_dtype())
 
 
-def _defaults(make_tx: Callable, record: Sequence[str]) -> tuple[tuple[str, Any], ...]:
-    """The factory's defaults the diagnostics records read (hashable ones)."""
-    wanted = _records.READ_ARGUMENTS
-    if not any(n in record for n in ("effective_lr", "gradient_rms")):
-        return ()
-    try:
-        parameters = inspect.signature(make_tx).parameters.values()
-    except (TypeError, ValueError):
-        return ()
-    out = []
-    for p in parameters:
-        if p.name in wanted and p.default is not inspect.Parameter.empty:
-            try:
-                hash(p.default)
-            except TypeError:
-                continue
-            out.append((p.name, p.default))
-    return tuple(out)
-
-
 def _distinct(
     full: Grid, plan: _GroupPlan, values: dict[str, list[Any]], landscape: np.ndarray
 ) -> tuple[np.ndarray | None, np.ndarray]:
@@ -264,7 +243,6 @@ def _build(
             GroupSpec(
                 make_tx=Fn(make_tx),
                 static=plan.static,
-                defaults=_defaults(make_tx, options.record),
                 size=size,
                 expand=None if first is None else tuple(inverse.tolist()),
             )
@@ -394,7 +372,11 @@ def sweep(
         bias, the square of ``"gradient_rms"`` -- or :math:`G`),
         ``"step_size"`` (Rprop's :math:`\Delta`).
         Params-shaped quantities keep the params' pytree, NaN where an
-        optimizer keeps no such quantity.
+        optimizer keeps no such quantity. ``"effective_lr"`` reads the state
+        through the declaration of the transformation ``make_tx`` returns
+        (:mod:`rmsprop_jax.declarations`): a factory returning one of this
+        library's transformations, or decorated with
+        :func:`~rmsprop_jax.declarations.declare`.
       record_every: keep steps ``0, k, 2k, ...`` (``ceil(steps / k)`` of them).
       data: optional pytree of arrays sharing a leading sample axis, passed to
         ``loss_fn``: whole, or in batches with ``batch_size``.
