@@ -32,7 +32,7 @@ import numpy as np
 
 import rmsprop_jax as rj
 from rmsprop_jax import landscapes
-from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS, GRID_NAMES, OPTIMIZERS
+from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS, OPTIMIZERS
 from rmsprop_jax.explorer._state import CUSTOM, MAX_STEPS, State
 from rmsprop_jax.sweep import grid, sweep, zipped
 
@@ -490,7 +490,7 @@ SENSITIVITY_SGD_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-5, 0, 17))
 def _sensitivity(key: State) -> np.ndarray:
     surf = surface(key)
     values = _grid_values(key, _landscape_name(surf))
-    rates = {"learning_rate", GRID_NAMES.get("sgd_learning_rate", "lr")}
+    rates = {"learning_rate", "sgd_learning_rate"}
     fixed = grid(**{n: v for n, v in values.items() if n not in rates})
     result = sweep(
         dict(FACTORIES),
@@ -499,7 +499,7 @@ def _sensitivity(key: State) -> np.ndarray:
         fixed
         * zipped(
             learning_rate=list(SENSITIVITY_RATES),
-            **{GRID_NAMES["sgd_learning_rate"]: list(SENSITIVITY_SGD_RATES)},
+            sgd_learning_rate=list(SENSITIVITY_SGD_RATES),
         ),
         steps=MAX_STEPS,
         divergence_threshold=DIVERGENCE_THRESHOLD,
