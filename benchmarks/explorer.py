@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._extras import require_extra
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -308,4 +310,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_extra(
+        "python -m benchmarks.explorer", "explorer,test", "dash", "plotly", "playwright"
+    )
     main()

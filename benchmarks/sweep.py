@@ -45,6 +45,7 @@ import optax
 
 import rmsprop_jax as rj
 from benchmarks._digits import cross_entropy, init_mlp, load_digits
+from benchmarks._extras import require_extra
 from rmsprop_jax.sweep import batch_plan, grid, sweep
 
 
@@ -378,4 +379,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_extra("python -m benchmarks.sweep", "experiments", "sklearn")
     main()

@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks._extras import require_extra
+
 ROOT = Path(__file__).resolve().parent.parent
 
 _CHILD = """
@@ -107,4 +109,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_extra("python -m benchmarks.sweep_cache", "experiments", "sklearn")
     main()

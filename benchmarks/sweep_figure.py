@@ -18,6 +18,7 @@ import numpy as np
 
 import rmsprop_jax as rj
 from benchmarks._digits import cross_entropy, init_mlp, load_digits
+from benchmarks._extras import require_extra
 from rmsprop_jax.sweep import grid, sweep
 
 DECAYS = [0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999]
@@ -119,4 +120,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_extra(
+        "python -m benchmarks.sweep_figure", "experiments", "matplotlib", "sklearn"
+    )
     main()

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks._digits import cross_entropy, init_mlp, load_digits
+from benchmarks._extras import require_extra
 from benchmarks.sweep import Problem, one_config, rosenbrock, sweep_run
 from rmsprop_jax.sweep import zipped
 
@@ -154,4 +155,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_extra("python -m benchmarks.sweep_profile", "experiments", "sklearn")
     main()

@@ -9,6 +9,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # document this checkout, not an installed copy
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))  # this site's own extensions
 
 import rmsprop_jax  # noqa: E402
 
@@ -21,13 +22,17 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    # MathJax 3 shipped with the site (copied into _static/mathjax): the
+    # formulas render from a local build with no network (no CDN).
+    "sphinx-mathjax-offline",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "module_summary",  # docs/_ext: the table at the top of each API page
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 # tables/: Markdown snippets included by the pages (and by the README).
-exclude_patterns = ["_build", "tables", "figures"]
+exclude_patterns = ["_build", "_ext", "tables", "figures"]
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3

@@ -10,13 +10,17 @@ Here RMSprop with a warmup-cosine schedule, wrapped in
 state, trains a small MLP; the CSV shows the effective learning rates
 :math:`\\eta_t/\\sqrt{s_t+\\epsilon}` of the kernels and biases of both layers.
 
-Run: ``python examples/log_diagnostics.py [out.csv]``
+Run: ``python examples/log_diagnostics.py [--out DIR]``: writes
+``DIR/diagnostics.csv`` (by default in a new temporary directory, whose path it
+prints), never into the current directory.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
-import sys
+import pathlib
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +44,7 @@ def mlp(params, x):
     return h @ params["out"]["kernel"] + params["out"]["bias"]
 
 
-def train(steps: int = 300, path: str | None = "diagnostics.csv") -> list[dict]:
+def train(steps: int = 300, path: str | pathlib.Path | None = None) -> list[dict]:
     """Trains, logging one row per step (to ``path`` if given); returns the rows."""
     x = jnp.linspace(-2.0, 2.0, 32)[:, None]
     y = jnp.sin(2.0 * x)
@@ -75,7 +79,16 @@ def train(steps: int = 300, path: str | None = "diagnostics.csv") -> list[dict]:
 
 
 if __name__ == "__main__":
-    out = sys.argv[1] if len(sys.argv) > 1 else "diagnostics.csv"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        help="directory for diagnostics.csv (default: a new temporary directory)",
+    )
+    args = parser.parse_args()
+    directory = args.out or pathlib.Path(tempfile.mkdtemp(prefix="log_diagnostics_"))
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / "diagnostics.csv"
     rows = train(path=out)
     key = "effective_learning_rate/rmsprop/hidden/kernel/median"
     for t in (0, 30, 100, len(rows) - 1):

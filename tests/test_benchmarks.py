@@ -68,6 +68,7 @@ def test_the_checker_sees_what_it_forbids(tmp_path):
     ]
 
 
+@pytest.mark.slow  # compiles and inspects every benchmark case
 def test_hlo_table_on_the_small_case():
     """Every optimizer's compiled step reads and writes no more bytes per
     parameter than optax's (a change of arithmetic once made XLA keep an

@@ -52,6 +52,7 @@ def tiny_run(tmp_path_factory):
     return out, stdout.getvalue(), stderr.getvalue(), before, after
 
 
+@pytest.mark.slow  # every experiment, tiny size
 def test_every_experiment_writes_its_figures(tiny_run):
     out, *_ = tiny_run
     markdown = (out / "report.md").read_text()
@@ -64,6 +65,7 @@ def test_every_experiment_writes_its_figures(tiny_run):
         assert f"## {experiments.load(name).TITLE}" in markdown, name
 
 
+@pytest.mark.slow  # every experiment, tiny size
 def test_report_has_a_verdict_for_every_claim_with_numbers(tiny_run):
     out, *_ = tiny_run
     markdown = (out / "report.md").read_text()
@@ -76,6 +78,7 @@ def test_report_has_a_verdict_for_every_claim_with_numbers(tiny_run):
             assert re.search(r"\d", row.split(" | ")[3]), row
 
 
+@pytest.mark.slow  # every experiment, tiny size
 def test_html_report_is_self_contained(tiny_run):
     out, *_ = tiny_run
     page = (out / "report.html").read_text()
@@ -86,6 +89,7 @@ def test_html_report_is_self_contained(tiny_run):
     assert "src='http" not in page and ".png'" not in page
 
 
+@pytest.mark.slow  # every experiment, tiny size
 def test_main_demo_prints_the_valley_table_and_verdicts(tiny_run):
     _, stdout, stderr, *_ = tiny_run
     assert "Elongated valley 3*w1^2 + 10*w2^2" in stdout
@@ -94,6 +98,7 @@ def test_main_demo_prints_the_valley_table_and_verdicts(tiny_run):
     assert "100%" in stderr  # the progress bar reached the end
 
 
+@pytest.mark.slow  # every experiment, tiny size
 def test_summary_prints_each_claim_with_its_verdicts_and_settings(tiny_run):
     _, stdout, *_ = tiny_run
     summary = stdout[stdout.index("The claims about RMSprop") :]
@@ -134,6 +139,7 @@ def test_no_experiment_writes_its_own_training_loop():
             assert "sweep(" in text or "nx.tune" in text, path.name
 
 
+@pytest.mark.slow  # every experiment, tiny size
 def test_nothing_is_written_inside_the_library(tiny_run):
     *_, before, after = tiny_run
     assert before == after

@@ -81,6 +81,7 @@ def test_worked_example_first_two_steps():
     assert rows[1]["w1"] == "-14.91" and rows[1]["w2"] == "19.6"
 
 
+@pytest.mark.slow  # compiles every optimizer of the catalogue, and a loop for each
 def test_every_optimizer_matches_a_plain_loop():
     landscape = "saddle"
     lands = landscapes.LANDSCAPES[landscape]
@@ -190,6 +191,7 @@ def test_final_loss_map_matches_single_runs():
         np.testing.assert_allclose(result.loss[i, j], single.loss[0, 40], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_no_recompilation_for_sliders_starts_and_builtin_landscapes():
     base = State(optimizers=("sgd", "rmsprop", "adam"), steps=200)
     _compute.paths(base)
@@ -280,6 +282,7 @@ def test_typed_formula_goes_through_the_parser():
         _compute.surface(state.replace(formula="__import__('os')"))
 
 
+@pytest.mark.slow
 def test_snippet_reproduces_the_paths():
     state = State(
         landscape="custom",

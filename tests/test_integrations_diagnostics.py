@@ -315,6 +315,7 @@ def test_report_is_cheap_to_log_under_jit():
     assert all(np.shape(v) == () for v in row2.values())
 
 
+@pytest.mark.slow
 def test_csv_logging_example(tmp_path):
     path = tmp_path / "diagnostics.csv"
     rows = load_example("log_diagnostics").train(steps=40, path=str(path))

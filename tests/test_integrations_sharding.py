@@ -35,6 +35,7 @@ NAMES = sorted(OPTIMIZERS)
 COLLECTIVES = ("all-gather", "all-to-all", "collective-permute", "all-reduce")
 
 
+@pytest.mark.slow  # a pytest subprocess on 8 simulated devices
 def test_on_8_simulated_cpu_devices():
     env = {
         **os.environ,

@@ -49,6 +49,9 @@ import numpy as np  # noqa: E402
 from rmsprop_jax.sweep import sweep  # noqa: E402
 
 example = worker.example
+# Nine processes of JAX's distributed runtime: about a minute on 2 cores.
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES = list(worker.OPTIMIZERS)
 LIMIT = {"train": 240.0, "resume": 180.0, "die": 120.0, "example": 150.0}  # hard, s

@@ -123,9 +123,16 @@ def _leaf(tree, key):
 
 
 DTYPES = [jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64]
+# Every case runs in the full suite; the quick selection keeps one of each
+# kind of state (second moment, both moments, Rprop's step sizes).
+QUICK = ("rmsprop", "adam", "irprop+")
+MATRIX = [
+    pytest.param(case, marks=[] if case in QUICK else [pytest.mark.slow])
+    for case in sorted(CASES)
+]
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", MATRIX)
 def test_stress_matrix(x64, case):
     for dtype in DTYPES:
         run = _run(case, dtype, lambda t, dtype=dtype: _grads(dtype, t))
@@ -184,7 +191,7 @@ def _compare_16_bit(case, dtype):
             )
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", MATRIX)
 def test_16_bit_runs_track_float64(x64, case):
     for dtype in (jnp.float16, jnp.bfloat16):
         _compare_16_bit(case, dtype)

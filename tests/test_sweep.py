@@ -97,6 +97,7 @@ def test_irprop_plus_receives_the_loss(x64):
     assert_matches_loop(result, make, rosenbrock, jnp.array(W0), 60)
 
 
+@pytest.mark.slow
 def test_zipped_table_and_product_of_grids(x64):
     w0 = jnp.array(W0)
     z = zipped(decay=[0.5, 0.9, 0.99], learning_rate=[0.1, 0.01, 0.001])
@@ -212,6 +213,7 @@ def regression_data(n=40):
     return jnp.asarray(x), jnp.asarray(np.sin(x @ np.array([1.0, -2.0, 0.5])))
 
 
+@pytest.mark.slow
 def test_restarts_with_random_init(x64):
     data = regression_data()
     key = jax.random.key(7)
@@ -294,6 +296,7 @@ def test_batches_in_stored_order_replay_a_gradient_sequence():
 # --- static switches ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_static_switches_one_program_per_combination(x64):
     w0 = jnp.array(W0)
     g = grid(centered=[False, True], momentum=[None, 0.5, 0.9], decay=[0.8, 0.95])
@@ -325,6 +328,7 @@ def weighted_quadratic(w):
     return jnp.sum((w.astype(jnp.float32) - 1.0) ** 2 * jnp.arange(1.0, 5.0))
 
 
+@pytest.mark.slow
 def test_bfloat16_params_keep_float32_hyperparameters():
     w0 = jnp.zeros(4, jnp.bfloat16)
     g = grid(decay=[0.999], learning_rate=[0.01])
@@ -561,6 +565,7 @@ OPTIMIZERS = {
 STARTS = np.array([[-1.5, 2.0], [0.5, -0.3]])
 
 
+@pytest.mark.slow
 def test_records_equal_the_loop_and_the_diagnostics(x64):
     from helpers import run
 

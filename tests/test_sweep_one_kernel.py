@@ -70,6 +70,7 @@ def kernels(call, tmp_path: pathlib.Path, one_kernel: bool) -> tuple[list[str], 
     return modules, text[text.index("ENTRY") :].split("\n}\n")[0]
 
 
+@pytest.mark.slow
 def test_one_kernel_equals_one_kernel_per_fusion_to_rounding(calls):
     # Every optimizer family, records thinned, on settings that do not
     # amplify a last-bit difference (XLA fuses the arithmetic differently, so

@@ -9,12 +9,16 @@ are quick.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import logging
 import os
 import sys
 import threading
 from pathlib import Path
+
+# What the explorer extra installs that the server imports (werkzeug with Dash).
+EXTRA_MODULES = ("dash", "plotly", "werkzeug")
 
 
 def _default_cache_dir() -> Path:
@@ -81,6 +85,13 @@ def _warm_up() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Runs the server (see the module docstring)."""
     args = parse_args(argv)
+    # The explorer extra (pyproject.toml): one line naming it, not a traceback.
+    missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(
+            f"python -m rmsprop_jax.explorer needs the explorer extra (missing: "
+            f'{", ".join(missing)}): pip install -e ".[explorer]"'
+        )
     import jax
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
