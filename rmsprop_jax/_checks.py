@@ -102,6 +102,28 @@ def check_ordered(lo_name: str, lo_value: Any, hi_name: str, hi_value: Any) -> N
         )
 
 
+def alias(
+    name: str,
+    value: Any,
+    default: Any,
+    alias_name: str,
+    alias_value: Any,
+) -> Any:
+    """``value``, or ``alias_value`` where optax's spelling ``alias_name`` was
+    used instead of ``name`` (one behaviour, two spellings); both given (the
+    first one not at its default) is a TypeError."""
+    if alias_value is None:
+        return value
+    given = concrete_values(name, value)
+    if given is not None and not (given == default).all():
+        raise TypeError(
+            f"`{name}` and `{alias_name}` are the same argument (`{alias_name}` "
+            f"is optax's spelling); pass one of them, got {name}={value!r} and "
+            f"{alias_name}={alias_value!r}."
+        )
+    return alias_value
+
+
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
     """Raises ValueError if ``value`` is not one of ``allowed``."""
     if value not in allowed:

@@ -261,11 +261,15 @@ def _outer(
     frequency = options.ema_overwrite_frequency
 
     def init_fn(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
+        # A tree of zeros each: leaves sharing a buffer cannot be donated to
+        # a jitted step ("donate the same buffer twice").
+        def zeros() -> Any:
+            return jax.tree.map(jnp.zeros_like, params)
+
         return KerasState(
             iterations=jnp.zeros([], jnp.int32),
-            accumulated=zeros if k else None,
-            average=zeros if use_ema else None,
+            accumulated=zeros() if k else None,
+            average=zeros() if use_ema else None,
             inner=inner.init(params),
         )
 

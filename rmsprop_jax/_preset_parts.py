@@ -24,7 +24,12 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks
 from rmsprop_jax._learning_rate import schedule_count
-from rmsprop_jax.transforms._shared import rms_accumulate, rms_divide, rms_init
+from rmsprop_jax.transforms._shared import (
+    rms_accumulate,
+    rms_divide,
+    rms_init,
+    with_eps_root,
+)
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
 
@@ -61,6 +66,9 @@ def precondition_by_max_rms(
     *,
     bias_correction: bool,
     inner_decay: ArrayLike | None = None,
+    max_of_corrected: bool = False,
+    eps_root: ArrayLike = 0.0,
+    accumulator_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""AMSGrad: ``inner(g) / (sqrt(max_{k<=t} s_k / (1 - decay**t)) + eps)``.
 
@@ -79,23 +87,34 @@ def precondition_by_max_rms(
     corrections come from :math:`1-\beta` rounded once (exact at
     :math:`t = 1`), and a zero denominator (zero gradients so far, ``eps=0``)
     gives a zero update.
+
+    ``max_of_corrected=True`` (with ``bias_correction``) keeps the maximum of
+    the *bias-corrected* moment instead, :math:`\hat s_t = \max(\hat
+    s_{t-1}, s_t/(1-\beta^t))`, as ``optax.scale_by_amsgrad`` does (the
+    state then holds the corrected roots, as :func:`precondition_by_rms`'s
+    does); ``eps_root`` goes under the root, :math:`\sqrt{\hat s_t +
+    \epsilon_r}`, as optax's ``eps_root``.
     """
+    corrected = max_of_corrected and bias_correction
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> PreconditionByMaxRmsState:
-        count, rms, _ = rms_init(params, 0.0, False, bias_correction, None)
-        return PreconditionByMaxRmsState(count, rms, rms, inner.init(params))
+        count, rms, _ = rms_init(params, 0.0, False, bias_correction, accumulator_dtype)
+        # The maximum gets buffers of its own: leaves sharing a buffer cannot
+        # be donated to a jitted step ("donate the same buffer twice").
+        rms_max = rms_init(params, 0.0, False, False, accumulator_dtype)[1]
+        return PreconditionByMaxRmsState(count, rms, rms_max, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
         moments = ScaleByRmsState(state.count, state.rms, None)
-        moments = rms_accumulate(updates, moments, decay)
+        moments = rms_accumulate(updates, moments, decay, corrected=corrected)
         rms_max = jax.tree.map(jnp.maximum, state.rms_max, moments.rms)
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
         )
-        peak = moments._replace(rms=rms_max)
+        peak = with_eps_root(moments._replace(rms=rms_max), eps_root)
         args = (decay, eps, False, bias_correction, inner_decay)
-        out = rms_divide(numerators, peak, *args)
+        out = rms_divide(numerators, peak, *args, corrected=corrected)
         new_state = PreconditionByMaxRmsState(
             moments.count, moments.rms, rms_max, inner_state
         )

@@ -21,10 +21,15 @@ traced values cannot be and are not.
 One primitive family per module, each state next to its primitive:
 ``rms`` (:func:`scale_by_rms`), ``precondition`` (:func:`precondition_by_rms`),
 ``squares`` (:func:`accumulate_squares`), ``sign`` (:func:`scale_by_sign`),
+``adadelta`` (:func:`scale_by_adadelta`),
 ``trace`` (:func:`momentum`) and ``rprop`` (:func:`scale_by_rprop`); the
 helpers they share live in ``_shared``.
 """
 
+from rmsprop_jax.transforms.adadelta import (
+    ScaleByAdadeltaState as ScaleByAdadeltaState,
+)
+from rmsprop_jax.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
 from rmsprop_jax.transforms.precondition import (
     PreconditionByRmsState as PreconditionByRmsState,
 )
@@ -49,11 +54,13 @@ __all__ = [
     "MomentumState",
     "PreconditionByRmsState",
     "RpropVariant",
+    "ScaleByAdadeltaState",
     "ScaleByRmsState",
     "ScaleByRpropState",
     "accumulate_squares",
     "momentum",
     "precondition_by_rms",
+    "scale_by_adadelta",
     "scale_by_rms",
     "scale_by_rprop",
     "scale_by_sign",

@@ -89,6 +89,20 @@ def root(rms: jax.Array, eps: ArrayLike, eps_in_sqrt: bool) -> jax.Array:
     return jnp.where(rms > limit, rms, jnp.sqrt(rms * rms + e))
 
 
+def with_eps_root(state: Any, eps_root: ArrayLike) -> Any:
+    """``state`` with its roots ``r`` replaced by ``sqrt(r**2 + eps_root)``
+    (``hypot(r, sqrt(eps_root))``: no square to overflow); ``state`` itself
+    for the literal 0. (``sqrt(0)`` is exact, so a traced 0, as
+    ``inject_hyperparams`` passes it, gives the same values.)"""
+    if type(eps_root) in (int, float) and eps_root == 0:
+        return state
+
+    def leaf(r: jax.Array) -> jax.Array:
+        return hypot(r, jnp.sqrt(scalar(eps_root, r.dtype)))
+
+    return state._replace(rms=jax.tree.map(leaf, state.rms))
+
+
 def safe_divide(x: jax.Array, denominator: jax.Array) -> jax.Array:
     """``x / denominator``, and 0 where the denominator is 0.
 

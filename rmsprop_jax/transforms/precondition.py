@@ -13,6 +13,7 @@ from rmsprop_jax.transforms._shared import (
     rms_accumulate,
     rms_divide,
     rms_init,
+    with_eps_root,
 )
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
@@ -34,6 +35,7 @@ def precondition_by_rms(
     bias_correction: bool = True,
     inner_decay: ArrayLike | None = None,
     accumulator_dtype: Any | None = None,
+    eps_root: ArrayLike = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Divides the output of ``inner`` by the RMS of the *raw* gradients.
 
@@ -79,6 +81,10 @@ def precondition_by_rms(
         ``inner`` by :math:`1-\beta_1^t`; requires ``bias_correction``.
         Default None (no correction).
       accumulator_dtype: storage dtype of :math:`s`, as in :func:`scale_by_rms`.
+      eps_root: :math:`\epsilon_r` >= 0 added under the root,
+        :math:`\sqrt{\hat s_t + \epsilon_r}` (``optax.scale_by_adam``'s
+        ``eps_root``, which keeps gradients *through* the update finite).
+        Default 0.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` with state
@@ -102,6 +108,7 @@ def precondition_by_rms(
     """
     check_decay("decay", decay, bias_correction)
     _checks.check_range("eps", eps, 0.0)
+    _checks.check_range("eps_root", eps_root, 0.0)
     if inner_decay is not None:
         # One count serves both corrections, so a state keeps a count exactly
         # when it bias-corrects its second moment (diagnostics rely on that).
@@ -125,7 +132,8 @@ def precondition_by_rms(
             updates, state.inner, params, **extra_args
         )
         args = (decay, eps, eps_in_sqrt, bias_correction, inner_decay)
-        updates = rms_divide(numerators, rms, *args, corrected=bias_correction)
+        denominators = with_eps_root(rms, eps_root)
+        updates = rms_divide(numerators, denominators, *args, corrected=bias_correction)
         return updates, PreconditionByRmsState(rms, inner_state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

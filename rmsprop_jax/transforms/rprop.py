@@ -49,6 +49,9 @@ def scale_by_rprop(
     max_step: ArrayLike = 50.0,
     *,
     variant: RpropVariant = "irprop-",
+    learning_rate: ArrayLike | None = None,
+    min_step_size: ArrayLike | None = None,
+    max_step_size: ArrayLike | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Resilient backpropagation: sign-based steps with adaptive sizes.
 
@@ -112,6 +115,9 @@ def scale_by_rprop(
       max_step: :math:`\Delta_{\max}` >= ``min_step``. Default 50.
       variant: one of ``"rprop+"``, ``"rprop-"``, ``"irprop+"``, ``"irprop-"``.
         Default ``"irprop-"`` (PyTorch's ``Rprop``).
+      learning_rate: optax's name of ``initial_step``, accepted for it.
+      min_step_size: optax's name of ``min_step``, accepted for it.
+      max_step_size: optax's name of ``max_step``, accepted for it.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` with state
@@ -120,6 +126,7 @@ def scale_by_rprop(
     Raises:
       ValueError: an unknown ``variant`` or a concrete hyperparameter out of
         range.
+      TypeError: a hyperparameter passed under both of its names.
       TypeError: ``variant="irprop+"`` updated without ``value=``.
       ValueError: ``value`` that is not a scalar.
 
@@ -139,6 +146,11 @@ def scale_by_rprop(
       Igel, Hüsken, *Improving the Rprop Learning Algorithm*, NC 2000.
     """
     _checks.check_choice("variant", variant, _VARIANTS)
+    initial_step = _checks.alias(
+        "initial_step", initial_step, 0.01, "learning_rate", learning_rate
+    )
+    min_step = _checks.alias("min_step", min_step, 1e-6, "min_step_size", min_step_size)
+    max_step = _checks.alias("max_step", max_step, 50.0, "max_step_size", max_step_size)
     _checks.check_not_schedule("initial_step", initial_step, "Rprop's first step size")
     _checks.check_range("initial_step", initial_step, 0.0)
     _checks.check_range("eta_minus", eta_minus, 0.0, 1.0, lo_open=True, hi_open=True)
@@ -233,8 +245,11 @@ def scale_by_rprop(
             undo = (jax.tree.map(lambda u: jnp.where(rose, u, 0), undo[0]),)
         per_leaf = functools.partial(leaf, etas())
         out = jax.tree.map(per_leaf, updates, state.step_size, state.prev_sign, *undo)
-        steps, moves, signs = jax.tree.transpose(
-            jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), out
+        # Unzipped against the gradients' structure (a prefix of `out`'s), so
+        # a tree without array leaves (an empty group of multi_transform, a
+        # masked-out tree, None leaves) gives empty trees, not an error.
+        steps, moves, signs = (
+            jax.tree.map(lambda _, o, k=k: o[k], updates, out) for k in range(3)
         )
         new_state = ScaleByRpropState(
             step_size=steps,
