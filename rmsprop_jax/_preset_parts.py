@@ -7,6 +7,7 @@
   on the second-moment machinery of
   :func:`~rmsprop_jax.precondition_by_rms`.
 * :func:`schedule_value`: a learning rate or schedule read at a step count.
+* :func:`add_decayed_weights`: ``g + wd * w`` in the compute dtype.
 
 Every preset is wrapped by :func:`rmsprop_jax._inputs.optimizer`, which splits
 a complex leaf into a real pair before any of this code runs: nothing here
@@ -22,7 +23,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks
+from rmsprop_jax import _checks, _dtypes
 from rmsprop_jax._learning_rate import schedule_count
 from rmsprop_jax.transforms._shared import (
     rms_accumulate,
@@ -121,3 +122,32 @@ def precondition_by_max_rms(
         return out, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def add_decayed_weights(
+    weight_decay: ArrayLike, mask: Any = None
+) -> optax.GradientTransformation:
+    """``optax.add_decayed_weights`` (``g + wd * w``, coupled L2) computed in
+    at least float32 and passed on in that dtype, as every link of the
+    library passes its values (``_dtypes.py``): optax's sums in the
+    parameters' dtype, and a float16 gradient of 6e4 plus ``wd * w``
+    overflows to inf before the momentum buffer (kept in float32) sees it.
+    The same state as optax's (``EmptyState``, or ``MaskedState`` with a
+    ``mask``).
+    """
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError(
+                "`weight_decay` reads the weights: call update(grads, state, params)."
+            )
+
+        def leaf(g: jax.Array, w: jax.Array) -> jax.Array:
+            dtype = _dtypes.compute_dtype(g, w)
+            decay = jnp.asarray(weight_decay).astype(dtype)
+            return _dtypes.cast(g, dtype) + decay * _dtypes.cast(w, dtype)
+
+        return jax.tree.map(leaf, updates, params), state
+
+    tx = optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+    return tx if mask is None else optax.masked(tx, mask)

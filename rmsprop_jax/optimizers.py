@@ -17,7 +17,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _dtypes, _inputs, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
-from rmsprop_jax._preset_parts import precondition_by_max_rms
+from rmsprop_jax._preset_parts import add_decayed_weights, precondition_by_max_rms
 from rmsprop_jax.transforms._shared import check_decay, one_minus_power
 
 __all__ = [
@@ -599,7 +599,7 @@ def adadelta(
     _checks.check_learning_rate("learning_rate", learning_rate)
     _checks.check_range("weight_decay", weight_decay, 0.0)
     return optax.chain(
-        optax.add_decayed_weights(weight_decay, mask=weight_decay_mask),
+        add_decayed_weights(weight_decay, mask=weight_decay_mask),
         transforms.scale_by_adadelta(rho, eps),
         scale_by_learning_rate(learning_rate),
     )

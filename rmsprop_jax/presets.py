@@ -144,7 +144,7 @@ from jax.typing import ArrayLike
 from rmsprop_jax import _checks, _inputs, _keras_common, transforms
 from rmsprop_jax._keras_common import KerasState as KerasState
 from rmsprop_jax._learning_rate import _decayed_lr, scale_by_learning_rate
-from rmsprop_jax._preset_parts import precondition_by_max_rms
+from rmsprop_jax._preset_parts import add_decayed_weights, precondition_by_max_rms
 
 __all__ = [
     "KerasState",
@@ -266,7 +266,7 @@ def torch_rmsprop(
     _check_unit("torch accepts > 1, where the heavy ball diverges", momentum=momentum)
     return optax.chain(
         *_negate(maximize),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
         transforms.scale_by_rms(alpha, eps, eps_in_sqrt=False, centered=centered),
         transforms.momentum(momentum),
         scale_by_learning_rate(lr),
@@ -416,7 +416,7 @@ def torch_adagrad(
     )
     return optax.chain(
         *_negate(maximize),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
         transforms.accumulate_squares(
             initial_accumulator_value, eps, eps_in_sqrt=False
         ),
@@ -491,7 +491,7 @@ def torch_sgd(
     _check_nesterov(nesterov, momentum, dampening)
     return optax.chain(
         *_negate(maximize),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
         transforms.momentum(
             momentum,
             nesterov=nesterov,
@@ -611,7 +611,7 @@ def torch_adam(
     b1, b2 = _check_torch_adam("torch.optim.Adam", lr, betas, eps, weight_decay)
     return optax.chain(
         *_negate(maximize),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
         _adam_core(b1, b2, eps, amsgrad),
         scale_by_learning_rate(lr),
     )
@@ -675,7 +675,7 @@ def torch_adamw(
     return optax.chain(
         *_negate(maximize),
         _adam_core(b1, b2, eps, amsgrad),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
         scale_by_learning_rate(lr),
     )
 

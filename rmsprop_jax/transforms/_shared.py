@@ -45,6 +45,28 @@ from jax.typing import ArrayLike
 from rmsprop_jax import _checks, _dtypes
 
 
+@jax.custom_jvp
+def sqrt0(x: jax.Array) -> jax.Array:
+    """``jnp.sqrt(x)``, whose derivative at ``x = 0`` is taken as 0 (not inf).
+
+    Where a root of something identically 0 appears (the variance of a
+    weight whose gradient is always 0, a moment that one step sets to 0),
+    the chain rule multiplies inf by a zero tangent and meta-gradients
+    (``jax.grad`` with respect to a learning rate or decay) come out NaN;
+    the derivative there is 0. The same values as ``jnp.sqrt``, with no
+    extra work outside differentiation.
+    """
+    return jnp.sqrt(x)
+
+
+@sqrt0.defjvp
+def _sqrt0_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (x,), (t,) = primals, tangents
+    y = jnp.sqrt(x)
+    positive = x > 0
+    return y, jnp.where(positive, t / (2 * jnp.where(positive, y, 1)), 0)
+
+
 def scalar(value: ArrayLike, dtype: Any) -> jax.Array:
     """A hyperparameter as an array of the compute ``dtype`` (rounded once)."""
     return _dtypes.cast(jnp.asarray(value), dtype)
@@ -56,7 +78,7 @@ def _grown(big: jax.Array, d: jax.Array) -> jax.Array:
     ``big``, where rounding ``1 + d`` first would keep only the bits of ``d``
     above 2**-24 (in float32) and make a long accumulation drift. An
     infinite ``big`` stays infinite."""
-    grown = big + big * (d / (1 + jnp.sqrt(1 + d)))
+    grown = big + big * (d / (1 + sqrt0(1 + d)))
     return jnp.where(jnp.isinf(big), big, grown)
 
 
@@ -86,7 +108,7 @@ def root(rms: jax.Array, eps: ArrayLike, eps_in_sqrt: bool) -> jax.Array:
     if not eps_in_sqrt:
         return rms + e
     limit = float(np.sqrt(jnp.finfo(rms.dtype).max)) / 2
-    return jnp.where(rms > limit, rms, jnp.sqrt(rms * rms + e))
+    return jnp.where(rms > limit, rms, sqrt0(rms * rms + e))
 
 
 def with_eps_root(state: Any, eps_root: ArrayLike) -> Any:
@@ -98,7 +120,7 @@ def with_eps_root(state: Any, eps_root: ArrayLike) -> Any:
         return state
 
     def leaf(r: jax.Array) -> jax.Array:
-        return hypot(r, jnp.sqrt(scalar(eps_root, r.dtype)))
+        return hypot(r, sqrt0(scalar(eps_root, r.dtype)))
 
     return state._replace(rms=jax.tree.map(leaf, state.rms))
 
@@ -309,7 +331,7 @@ def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
         old = rates.extra * jnp.where(root_is_big, 1, squared)
         d, s = d + old, s + old
     near = _grown(big, jnp.maximum(d, -1))
-    return jnp.where(w_big >= 0.5, near, big * jnp.sqrt(jnp.maximum(s, 0)))
+    return jnp.where(w_big >= 0.5, near, big * sqrt0(jnp.maximum(s, 0)))
 
 
 def rms_accumulate(
@@ -419,7 +441,7 @@ def rms_divide(
 def _spread(rms: jax.Array, mean: jax.Array) -> jax.Array:
     """``sqrt(rms**2 - mean**2)`` as ``sqrt(rms - |m|) sqrt(rms + |m|)``: no
     square to overflow, no cancellation of two squares."""
-    return jnp.sqrt(jnp.maximum(rms - mean, 0)) * jnp.sqrt(rms + mean)
+    return sqrt0(jnp.maximum(rms - mean, 0)) * sqrt0(rms + mean)
 
 
 def _divide_corrected(
