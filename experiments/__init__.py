@@ -27,6 +27,9 @@ EXPERIMENTS: dict[str, str] = {
     "start_steep": "g",
     "train_mlp": "h",
 }
+# Sections run only when named (``--only external``): longer, and measured
+# against other people's problems and numbers.
+EXTRA: dict[str, str] = {"external": "x"}
 
 
 def load(name: str) -> ModuleType:
@@ -35,21 +38,20 @@ def load(name: str) -> ModuleType:
 
 
 def resolve(selection: list[str]) -> list[str]:
-    """Experiment names for names or letters (empty: all), in run order.
+    """Experiment names for names or letters (empty: all of
+    :data:`EXPERIMENTS`; the :data:`EXTRA` sections run only when named), in
+    run order.
 
     Raises:
       ValueError: an unknown name or letter.
     """
     if not selection:
         return list(EXPERIMENTS)
-    unknown = [
-        s for s in selection if s not in EXPERIMENTS and s not in EXPERIMENTS.values()
-    ]
+    every = {**EXPERIMENTS, **EXTRA}
+    unknown = [s for s in selection if s not in every and s not in every.values()]
     if unknown:
         raise ValueError(
             f"unknown experiment(s) {', '.join(unknown)}; choose from "
-            f"{', '.join(EXPERIMENTS)} or the letters a-h."
+            f"{', '.join(every)} or the letters a-h, x."
         )
-    return [
-        n for n, letter in EXPERIMENTS.items() if n in selection or letter in selection
-    ]
+    return [n for n, letter in every.items() if n in selection or letter in selection]

@@ -28,7 +28,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="experiments to run, by name or by the letter of their report "
         "section, which runs every experiment of that section (default: all): "
-        + ", ".join(f"{name} ({x})" for name, x in experiments.EXPERIMENTS.items()),
+        + ", ".join(f"{name} ({x})" for name, x in experiments.EXPERIMENTS.items())
+        + "; 'external' (x, run only when named: published benchmarks and numbers "
+        "over seeds, about 20 minutes on 2 cores)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this experiment or section (repeatable; the same as naming "
+        "it), e.g. --only external",
     )
     parser.add_argument(
         "--out",
@@ -56,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        names = experiments.resolve(args.names)
+        names = experiments.resolve([*args.names, *args.only])
     except ValueError as error:
         _parser().error(str(error))
     size = args.size or ("quick" if args.quick else "full")

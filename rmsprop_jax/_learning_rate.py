@@ -45,6 +45,17 @@ def schedule_count(count: jax.Array) -> jax.Array:
     return count.astype(jnp.result_type(int))
 
 
+def schedule_value(learning_rate: optax.ScalarOrSchedule, count: Any) -> Any:
+    """``learning_rate(count)`` for a schedule, else ``learning_rate`` itself.
+
+    The count is converted as :func:`schedule_count` converts the main step's
+    (the default integer dtype: a float64 schedule under ``jax_enable_x64``).
+    """
+    if not _checks.is_schedule(learning_rate):
+        return learning_rate
+    return learning_rate(schedule_count(jnp.asarray(count)))
+
+
 def scale_by_learning_rate(
     learning_rate: optax.ScalarOrSchedule, *, flip_sign: bool = True
 ) -> optax.GradientTransformation:
@@ -78,9 +89,7 @@ def scale_by_learning_rate(
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
 
-def _decayed_lr(
-    lr: optax.ScalarOrSchedule, lr_decay: ArrayLike
-) -> Callable[[Any], Any]:
+def decayed_lr(lr: optax.ScalarOrSchedule, lr_decay: ArrayLike) -> Callable[[Any], Any]:
     """torch Adagrad's ``lr / (1 + (step - 1) * lr_decay)`` as a schedule."""
 
     def schedule(count):

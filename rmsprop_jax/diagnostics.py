@@ -77,7 +77,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _tree
 from rmsprop_jax._guard import SkipNonfiniteState
-from rmsprop_jax._learning_rate import _decayed_lr
+from rmsprop_jax._learning_rate import decayed_lr
 from rmsprop_jax.transforms import (
     AccumulateSquaresState,
     MomentumState,
@@ -88,7 +88,8 @@ from rmsprop_jax.transforms import (
     precondition_by_rms,
     scale_by_rms,
 )
-from rmsprop_jax.transforms._shared import one_minus_power, root
+from rmsprop_jax.transforms._corrections import one_minus_power
+from rmsprop_jax.transforms._roots import root
 
 __all__ = [
     "STATISTICS",
@@ -362,7 +363,7 @@ def _learning_rate(found: _Found, given: Any, steps: ArrayLike | None) -> Any:
     lr = _pick("learning_rate", given, found)
     if given is None and found.hyperparams.get("lr_decay") is not None:
         t = _steps(found, steps, "PyTorch Adagrad's decayed learning rate")
-        schedule = _decayed_lr(lr, found.hyperparams["lr_decay"])
+        schedule = decayed_lr(lr, found.hyperparams["lr_decay"])
         lr = schedule(jnp.maximum(t, 1) - 1)  # the count of the last update
     return lr
 
@@ -531,7 +532,7 @@ def _effective_learning_rates(
             factor = (
                 1.0 if k is None else jnp.sqrt(one_minus_power(k[0], k[1], s.dtype))
             )
-            return (lr * factor / root(s, e, inside)).astype(s.dtype)
+            return (lr * factor / root(s, e, eps_in_sqrt=inside)).astype(s.dtype)
 
         out[_key(path)] = jax.tree.map(rate, moment)
     if not out:

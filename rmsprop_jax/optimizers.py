@@ -17,8 +17,10 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _dtypes, _inputs, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
-from rmsprop_jax._preset_parts import add_decayed_weights, precondition_by_max_rms
-from rmsprop_jax.transforms._shared import check_decay, one_minus_power
+from rmsprop_jax._weight_decay import add_decayed_weights
+from rmsprop_jax.transforms._corrections import one_minus_power
+from rmsprop_jax.transforms._validation import check_decay
+from rmsprop_jax.transforms.max_rms import precondition_by_max_rms
 
 __all__ = [
     "adadelta",

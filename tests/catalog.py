@@ -188,7 +188,9 @@ COMPOSITIONS: dict[str, Entry] = {
         0.9,
     ),
     "multi_steps": Entry(
-        lambda lr, d: optax.MultiSteps(rj.adam(lr, b2=d), every_k_schedule=2), 0.01, 0.99
+        lambda lr, d: optax.MultiSteps(rj.adam(lr, b2=d), every_k_schedule=2),
+        0.01,
+        0.99,
     ),
 }
 

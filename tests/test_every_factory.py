@@ -146,4 +146,3 @@ def test_meta_gradients_match_finite_differences(name, x64):
         got = grads[i]
         assert np.isfinite(got), (name, i, got)
         np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-7)
-

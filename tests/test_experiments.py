@@ -1,13 +1,16 @@
-"""Smoke tests of the experiments: every one runs (tiny size) and writes its files."""
+"""Smoke tests of the experiments: every one runs (tiny size) and writes its files;
+the external section's measurements against independent references."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import pathlib
 import re
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
@@ -18,9 +21,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `experiments/` is run from the repository root
     sys.path.insert(0, str(ROOT))
 
+import references as ref  # noqa: E402
+
 import experiments  # noqa: E402
 from experiments import _report, cli  # noqa: E402
 from experiments._progress import Progress  # noqa: E402
+from experiments.external import _stats, counterexample, deepobs  # noqa: E402
 
 PACKAGE = ROOT / "rmsprop_jax"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -190,3 +196,192 @@ def test_cli_rejects_a_formula_it_cannot_measure_before_running(
     err = capsys.readouterr().err
     assert f"--expression: the formula '{formula}'" in err
     assert reason in err
+
+
+# --- item 4: Hinton's counterexample, exact numbers ----------------------------------
+
+
+def _reference_moves() -> dict[str, float]:
+    """The net move over the ten batches, from the hand-written float64 rules."""
+    lr = counterexample.LR
+    rules = {
+        "sgd": lambda: None,
+        "momentum": lambda: ref.Momentum(0.9),
+        "adagrad": lambda: ref.Squares(0.0, 1e-10),
+        "rmsprop": lambda: ref.Rms(0.9, 1e-8),
+        "rmsprop_decay0.99": lambda: ref.Rms(0.99, 1e-8),
+        "adam": lambda: ref.Adam(0.9, 0.999, 1e-8),
+    }
+    moves = {}
+    for name, make in rules.items():
+        rule, w = make(), np.zeros(1)
+        for g in counterexample.CYCLE:
+            step = np.array([g]) if rule is None else rule.update(np.array([g]))
+            w = w - lr * step
+        moves[name] = float(w[0])
+    for variant in ("rprop+", "rprop-", "irprop+", "irprop-"):
+        rule, w = ref.Rprop(variant, lr, 0.5, 1.2, 1e-6, 50.0), np.zeros(1)
+        for g in counterexample.CYCLE:
+            w = w - rule.update(np.array([g]), value=float(g * w[0]))
+        moves[variant] = float(w[0])
+    return moves
+
+
+def test_counterexample_net_moves_are_the_float64_rules_exactly():
+    measured, ws = counterexample.measure(cycles=2)
+    expected = _reference_moves()
+    assert list(measured) == list(expected)
+    for name, value in expected.items():
+        assert measured[name] == {
+            "net_move": pytest.approx(value, rel=1e-12, abs=1e-18)
+        }
+        assert ws[name].shape == (21,)
+    # SGD: the gradients sum to 0 (float64 rounding only); Rprop by hand:
+    # one step of 0.01, eight grown steps 0.01 * 1.2^k, then per variant.
+    assert abs(measured["sgd"]["net_move"]) < 1e-15
+    grown = 0.01 * sum(1.2**k for k in range(9))
+    assert measured["irprop-"]["net_move"] == pytest.approx(-grown, rel=1e-12)
+    assert measured["rprop-"]["net_move"] == pytest.approx(
+        -grown + 0.01 * 1.2**8 * 0.5, rel=1e-12
+    )
+    assert measured["rprop+"]["net_move"] == pytest.approx(
+        -grown + 0.01 * 1.2**8, rel=1e-12
+    )
+    assert measured["irprop+"]["net_move"] == measured["rprop+"]["net_move"]
+
+
+# --- item 1: DeepOBS quadratic_deep ---------------------------------------------------
+
+
+def test_quadratic_deep_is_deepobs_definition():
+    q = deepobs.hessian()
+    rng = np.random.RandomState(42)  # the draws DeepOBS makes, in its order
+    eigenvalues = np.concatenate([rng.uniform(0, 1, 90), rng.uniform(30, 60, 10)])
+    np.testing.assert_allclose(q, q.T, atol=1e-12)
+    np.testing.assert_allclose(
+        np.sort(np.linalg.eigvalsh(q)), np.sort(eigenvalues), rtol=1e-10
+    )
+    # The rotation continues the same generator: its first draw is the angle.
+    t = 2 * np.pi * rng.uniform()
+    assert 0 <= t < 2 * np.pi
+    train, test = deepobs.data()
+    assert train.dtype == np.float32 and train.shape == (1000, 100)
+    np.testing.assert_array_equal(
+        train, np.float32(np.random.RandomState(42).normal(0, 0.6, (1000, 100)))
+    )
+    np.testing.assert_array_equal(
+        test, np.float32(np.random.RandomState(43).normal(0, 0.6, (1000, 100)))
+    )
+
+
+def _per_point_test_loss(q, test, theta) -> float:
+    x = np.asarray(test[:896], np.float64)
+    d = theta - x
+    return float(np.mean(0.5 * np.einsum("bi,ij,bj->b", d, q, d)))
+
+
+def test_quadratic_deep_test_loss_at_epoch_0_is_the_published_353_45():
+    q = deepobs.hessian()
+    _, test = deepobs.data()
+    loss = deepobs.test_loss(q, test)
+    theta = np.ones(100)
+    assert round(_per_point_test_loss(q, test, theta), 2) == deepobs.PUBLISHED[0]
+    other = np.random.default_rng(0).normal(size=100)
+    for point in (theta, other):
+        assert float(loss(np.float32(point))) == pytest.approx(
+            _per_point_test_loss(q, test, point), rel=2e-6
+        )
+
+
+def test_sgd_baseline_first_epochs_match_a_numpy_run_on_the_same_batches():
+    import jax
+
+    from rmsprop_jax.sweep import batch_plan
+
+    epochs, seeds = 3, 2
+    measured, _ = deepobs.measure(seeds, epochs, np.array([1e-2]), [0.9])
+    curve = np.asarray(measured["sgd"]["test_loss"])  # (epochs + 1, seeds)
+    assert curve.shape == (epochs + 1, seeds)
+    q = deepobs.hessian()
+    train, test = deepobs.data()
+    steps = epochs * deepobs.STEPS_PER_EPOCH
+    plan = batch_plan(jax.random.key(0), seeds, 1000, steps, deepobs.BATCH)
+    for s in range(seeds):
+        theta = np.ones(100)
+        expected = [_per_point_test_loss(q, test, theta)]
+        for t in range(steps):
+            x = np.asarray(train[plan[s, t]], np.float64)
+            theta = theta - deepobs.SGD_LR * (q @ (theta - x).T).mean(axis=1)
+            if (t + 1) % deepobs.STEPS_PER_EPOCH == 0:
+                expected.append(_per_point_test_loss(q, test, theta))
+        np.testing.assert_allclose(curve[:, s], expected, rtol=2e-5)
+    assert curve[1].mean() < 0.35 * curve[0].mean()  # it learns in one epoch
+
+
+# --- statistics -------------------------------------------------------------------------
+
+
+def test_interval_is_students_t():
+    x = [1.0, 2.0, 3.0, 4.0, 5.0]
+    i = _stats.interval(x)
+    half = 2.7764451051977987 * np.std(x, ddof=1) / np.sqrt(5)  # t(0.975, 4)
+    assert (i.mean, i.low, i.high, i.n) == pytest.approx((3.0, 3 - half, 3 + half, 5))
+    assert _stats.interval([2.0]).high == np.inf
+
+
+def test_verdicts_come_from_the_interval_of_the_difference():
+    low, high = [1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.1, 1.9, 2.0, 2.2]
+    assert _stats.better(low, high, lower_is_better=True).startswith("holds")
+    assert _stats.better(high, low, lower_is_better=True).startswith("does not hold:")
+    noisy = [0.0, 3.0, -1.0, 2.5, 1.4]
+    assert "no resolved difference" in _stats.better(
+        noisy, [1.0, 1.1, 0.9, 1.0, 1.0], lower_is_better=True
+    )
+
+
+# --- the section end to end --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_external_section_writes_the_schema(tmp_path):
+    from experiments import cli
+
+    assert (
+        cli.main(["--only", "external", "--size", "tiny", "--out", str(tmp_path)]) == 0
+    )
+    document = json.loads((tmp_path / "external.json").read_text())
+    assert list(document) == [
+        "deepobs_quadratic_deep",
+        "mnist1d",
+        "adding_problem",
+        "minibatch_counterexample",
+        "proben1",
+    ]
+    quad = document["deepobs_quadratic_deep"]
+    assert quad["sgd"]["learning_rate"] == 0.01585
+    assert set(quad["sgd"]) == {"learning_rate", "test_loss"}
+    for name in ("rmsprop", "adagrad", "momentum", "adam"):
+        assert set(quad[name]) == {"learning_rate", "decay", "test_loss"}
+    assert quad["adagrad"]["decay"] is None
+    seeds = len(quad["sgd"]["test_loss"][0])
+    assert all(len(epoch) == seeds for epoch in quad["rmsprop"]["test_loss"])
+    mnist = document["mnist1d"]
+    assert set(mnist["logistic"]) == {
+        "test_accuracy",
+        "optimizer",
+        "learning_rate",
+        "steps",
+    }
+    for name, entry in mnist.items():
+        if name != "logistic":
+            assert set(entry) == {"test_accuracy", "learning_rate", "steps"}, name
+    for entry in document["minibatch_counterexample"].values():
+        assert set(entry) == {"net_move"}
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## (x) Against other people's benchmarks" in markdown
+    for name in (
+        "external_counterexample.png",
+        "external_deepobs_quadratic_deep.png",
+        "external_mnist1d_lr.png",
+    ):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG"), name

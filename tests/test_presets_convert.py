@@ -181,7 +181,7 @@ def test_keras_schedules_equal_their_optax_counterparts(keras_jax):
     """At steps 0-59 around the boundaries. Measured: exponential and polynomial bit for bit;
     cosine within 1.6e-7 relative, as Keras computes its cosine in float32
     (``keras.ops.cos`` on the JAX backend) even with ``floatx="float64"``."""
-    from rmsprop_jax._preset_convert import _keras_schedule
+    from rmsprop_jax.presets._convert import _keras_schedule
 
     keras = keras_jax
     steps = [0, 1, 2, 6, 7, 8, 9, 10, 11, 13, 14, 20, 24, 25, 29, 30, 31, 35, 41, 59]
@@ -284,7 +284,7 @@ def test_live_keras_clipping_arithmetic_is_keras_own(keras_jax):
     non-finite norm, where Keras returns NaN)."""
     from keras.src.optimizers.base_optimizer import clip_by_global_norm
 
-    from rmsprop_jax import _keras_common
+    from rmsprop_jax.presets import _keras_common
 
     rng = np.random.default_rng(3)
     grads = [jnp.asarray(rng.normal(size=s) * 3) for s in [(3, 4), (4,), ()]]

@@ -13,7 +13,7 @@ import pytest
 from helpers import nonlinear_loss, nonlinear_params
 
 import rmsprop_jax as rj
-from rmsprop_jax.sweep import RECORDABLE, _program, grid, sweep, table, zipped
+from rmsprop_jax.sweep import RECORDABLE, _batches, grid, sweep, table, zipped
 
 
 def rosenbrock(w):
@@ -236,13 +236,13 @@ def test_restarts_with_random_init(x64):
 
 
 def test_mini_batches_follow_epoch_permutations(x64):
-    plan = _program.batch_plan(jax.random.key(0), 2, 10, 7, 3)
+    plan = _batches.batch_plan(jax.random.key(0), 2, 10, 7, 3)
     assert plan.shape == (2, 7, 3)  # 3 batches of 3 per epoch (1 sample dropped)
     for epoch in (plan[0, :3], plan[0, 3:6], plan[1, :3]):
         assert len(set(epoch.ravel().tolist())) == 9
     assert not np.array_equal(plan[0], plan[1])
     np.testing.assert_array_equal(
-        plan, _program.batch_plan(jax.random.PRNGKey(0), 2, 10, 7, 3)
+        plan, _batches.batch_plan(jax.random.PRNGKey(0), 2, 10, 7, 3)
     )
     x, y = regression_data(20)
     key = jax.random.key(3)
@@ -251,7 +251,7 @@ def test_mini_batches_follow_epoch_permutations(x64):
     result = sweep(
         rj.rmsprop, mlp_loss, params, g, steps=12, data=(x, y), batch_size=6, key=key
     )
-    order = _program.batch_plan(key, 1, 20, 12, 6)[0]
+    order = _batches.batch_plan(key, 1, 20, 12, 6)[0]
     batches = [(x[i], y[i]) for i in order]
     assert_matches_loop(
         result, rj.rmsprop, mlp_loss, params, 12, batches=batches, tail=((x, y),)
@@ -261,7 +261,7 @@ def test_mini_batches_follow_epoch_permutations(x64):
 def test_batches_in_stored_order_replay_a_gradient_sequence():
     # shuffle=False: step t sees batch t mod (n // batch_size), no key needed, so a
     # data set of gradients g_t with loss sum(g_t * w) feeds the optimizer g_t.
-    plan = _program.batch_plan(None, 2, 5, 6, 2, shuffle=False)
+    plan = _batches.batch_plan(None, 2, 5, 6, 2, shuffle=False)
     np.testing.assert_array_equal(plan[1], [[0, 1], [2, 3]] * 3)  # sample 4 dropped
     grads = np.array([[0.1], [0.1], [-0.3]], np.float32)
     result = sweep(

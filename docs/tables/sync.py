@@ -29,7 +29,7 @@ COPIES: tuple[tuple[str, str], ...] = (
     ("README.md", "primitives"),
     ("README.md", "optimizers"),
     ("README.md", "presets"),
-    ("rmsprop_jax/presets.py", "presets"),
+    ("rmsprop_jax/presets/__init__.py", "presets"),
     ("rmsprop_jax/transforms/rprop.py", "rprop_variants"),
 )
 WIDTH = 88

@@ -1,59 +1,121 @@
-"""The optimizers the explorer offers, and how the page's controls map to them.
+"""The optimizers the explorer offers: one catalogue row per optimizer.
 
-One factory, :func:`make_optimizer`, builds each of them from the library with
-the page's shared hyperparameters: ``learning_rate`` (:math:`\\eta` of the
-sign-like and adaptive methods, Rprop's initial step :math:`\\Delta_0`),
-``sgd_learning_rate`` (:math:`\\eta` of gradient descent with and without
-momentum, whose step scales with the gradient), ``decay`` (:math:`\\beta`, Adam's
-:math:`\\beta_2`), ``eps``, ``momentum`` (Adam's :math:`\\beta_1`) and
-``eps_in_sqrt`` (RMSprop's family only). The optimizer's name is a static
-switch; every number stays a traced array.
+A row (:class:`Optimizer`) names the library function that builds it, which of
+the page's values it reads under which of the function's argument names, and
+its static switches. The page's shared values are ``learning_rate``
+(:math:`\\eta` of the sign-like and adaptive methods, Rprop's initial step
+:math:`\\Delta_0`), ``sgd_learning_rate`` (:math:`\\eta` of gradient descent
+with and without momentum, whose step scales with the gradient), ``decay``
+(:math:`\\beta`, Adam's :math:`\\beta_2`), ``eps``, ``momentum`` (Adam's
+:math:`\\beta_1`) and ``eps_in_sqrt`` (RMSprop's family only). Every number
+stays a traced array; the row's switches are static.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import dataclasses
+import inspect
+from collections.abc import Mapping
+from typing import Any
 
 import optax
 
 import rmsprop_jax as rj
 
+FIELDS = (
+    "learning_rate",
+    "sgd_learning_rate",
+    "decay",
+    "eps",
+    "momentum",
+    "eps_in_sqrt",
+)
+"""The page's values an optimizer can read."""
 
-class Spec(NamedTuple):
+GRID_NAMES = {"sgd_learning_rate": "lr"}
+"""The trajectory engine's grid name of a page value where it differs (the
+engine's diagnostics read a factory's rate from ``learning_rate`` or ``lr``;
+gradient descent's rate is a separate grid axis)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
     """One optimizer of the page."""
 
     label: str  # legend and checklist label
-    uses: tuple[str, ...]  # the controls it reads
     colour: str  # base colour of its path (hex)
+    function: str  # the rmsprop_jax function that builds it
+    reads: tuple[tuple[str, str], ...]  # (function argument, page value)
+    switches: tuple[tuple[str, Any], ...] = ()  # static arguments
+
+    @property
+    def uses(self) -> tuple[str, ...]:
+        """The page values it reads."""
+        return tuple(field for _, field in self.reads)
+
+    def arguments(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The library function's keyword arguments for the page's ``values``."""
+        kwargs = {arg: values[field] for arg, field in self.reads}
+        kwargs.update(self.switches)
+        return kwargs
 
 
-OPTIMIZERS: dict[str, Spec] = {
-    "sgd": Spec("SGD", ("sgd_learning_rate",), "#1f77b4"),
-    "momentum": Spec("momentum", ("sgd_learning_rate", "momentum"), "#17becf"),
-    "nesterov": Spec("Nesterov", ("sgd_learning_rate", "momentum"), "#b15928"),
-    "rmsprop": Spec(
-        "RMSprop", ("learning_rate", "decay", "eps", "eps_in_sqrt"), "#d62728"
+def _rmsprop(label: str, colour: str, *extra: tuple[str, str], **switches: Any):
+    reads = (("learning_rate", "learning_rate"), ("decay", "decay"), ("eps", "eps"))
+    return Optimizer(
+        label,
+        colour,
+        "rmsprop",
+        (*reads, *extra, ("eps_in_sqrt", "eps_in_sqrt")),
+        tuple(switches.items()),
+    )
+
+
+_SGD = (("learning_rate", "sgd_learning_rate"),)
+_SGD_MOMENTUM = (*_SGD, ("momentum", "momentum"))
+_LR = (("learning_rate", "learning_rate"),)
+
+OPTIMIZERS: dict[str, Optimizer] = {
+    "sgd": Optimizer("SGD", "#1f77b4", "sgd", _SGD),
+    "momentum": Optimizer("momentum", "#17becf", "sgd", _SGD_MOMENTUM),
+    "nesterov": Optimizer(
+        "Nesterov", "#b15928", "sgd", _SGD_MOMENTUM, (("nesterov", True),)
     ),
-    "centered": Spec(
-        "centered RMSprop", ("learning_rate", "decay", "eps", "eps_in_sqrt"), "#e377c2"
+    "rmsprop": _rmsprop("RMSprop", "#d62728"),
+    "centered": _rmsprop("centered RMSprop", "#e377c2", centered=True),
+    "rmsprop-momentum": _rmsprop(
+        "RMSprop + momentum", "#ff7f0e", ("momentum", "momentum")
     ),
-    "rmsprop-momentum": Spec(
-        "RMSprop + momentum",
-        ("learning_rate", "decay", "eps", "momentum", "eps_in_sqrt"),
-        "#ff7f0e",
+    "adagrad": Optimizer("Adagrad", "#2ca02c", "adagrad", (*_LR, ("eps", "eps"))),
+    "adam": Optimizer(
+        "Adam",
+        "#6a3d9a",
+        "adam",
+        (*_LR, ("b1", "momentum"), ("b2", "decay"), ("eps", "eps")),
     ),
-    "adagrad": Spec("Adagrad", ("learning_rate", "eps"), "#2ca02c"),
-    "adam": Spec("Adam", ("learning_rate", "momentum", "decay", "eps"), "#6a3d9a"),
-    "sign": Spec("sign descent", ("learning_rate",), "#636363"),
-    "rprop+": Spec("Rprop+", ("learning_rate",), "#e6ab02"),
-    "rprop-": Spec("Rprop-", ("learning_rate",), "#a6761d"),
-    "irprop+": Spec("iRprop+", ("learning_rate",), "#1b9e77"),
-    "irprop-": Spec("iRprop-", ("learning_rate",), "#66a61e"),
+    "sign": Optimizer("sign descent", "#636363", "sign_sgd", _LR),
+    **{
+        variant: Optimizer(label, colour, "rprop", _LR, (("variant", variant),))
+        for variant, label, colour in (
+            ("rprop+", "Rprop+", "#e6ab02"),
+            ("rprop-", "Rprop-", "#a6761d"),
+            ("irprop+", "iRprop+", "#1b9e77"),
+            ("irprop-", "iRprop-", "#66a61e"),
+        )
+    },
 }
 """Every optimizer of the page, by the key used in URLs and the checklist."""
 
 SWEEPABLE: tuple[str, ...] = ("rmsprop", "centered", "rmsprop-momentum", "adam")
 """The optimizers with both a learning rate and a decay: the (beta, eta) sweep's."""
+
+
+def _row(optimizer: str) -> Optimizer:
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"`optimizer` must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}."
+        )
+    return OPTIMIZERS[optimizer]
 
 
 def arguments(
@@ -74,30 +136,16 @@ def arguments(
       >>> arguments("adam", 0.1, 0.001, 0.99, 1e-8, 0.9)
       ('adam', {'learning_rate': 0.1, 'b1': 0.9, 'b2': 0.99, 'eps': 1e-08})
     """
-    lr, sgd_lr = learning_rate, sgd_learning_rate
-    if optimizer == "sgd":
-        return "sgd", {"learning_rate": sgd_lr}
-    if optimizer in ("momentum", "nesterov"):
-        kwargs = {"learning_rate": sgd_lr, "momentum": momentum}
-        return "sgd", kwargs | ({"nesterov": True} if optimizer == "nesterov" else {})
-    if optimizer in ("rmsprop", "centered", "rmsprop-momentum"):
-        kwargs = {"learning_rate": lr, "decay": decay, "eps": eps}
-        if optimizer == "centered":
-            kwargs["centered"] = True
-        if optimizer == "rmsprop-momentum":
-            kwargs["momentum"] = momentum
-        return "rmsprop", kwargs | {"eps_in_sqrt": eps_in_sqrt}
-    if optimizer == "adagrad":
-        return "adagrad", {"learning_rate": lr, "eps": eps}
-    if optimizer == "adam":
-        return "adam", {"learning_rate": lr, "b1": momentum, "b2": decay, "eps": eps}
-    if optimizer == "sign":
-        return "sign_sgd", {"learning_rate": lr}
-    if optimizer in ("rprop+", "rprop-", "irprop+", "irprop-"):
-        return "rprop", {"learning_rate": lr, "variant": optimizer}
-    raise ValueError(
-        f"`optimizer` must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}."
-    )
+    row = _row(optimizer)
+    values = {
+        "learning_rate": learning_rate,
+        "sgd_learning_rate": sgd_learning_rate,
+        "decay": decay,
+        "eps": eps,
+        "momentum": momentum,
+        "eps_in_sqrt": eps_in_sqrt,
+    }
+    return row.function, row.arguments(values)
 
 
 def make_optimizer(
@@ -128,3 +176,49 @@ def make_optimizer(
         optimizer, learning_rate, sgd_learning_rate, decay, eps, momentum, eps_in_sqrt
     )
     return getattr(rj, name)(**kwargs)
+
+
+class Factory:
+    """The trajectory engine's factory of one row: keyword arguments named as
+    the engine's grid (:data:`GRID_NAMES`), only those the row reads. Equal
+    for equal keys, so a new one never recompiles a program.
+
+    Examples:
+      >>> import inspect
+      >>> list(inspect.signature(Factory("momentum")).parameters)
+      ['lr', 'momentum']
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.__name__ = self.__qualname__ = f"explorer_{key}"
+        kind = inspect.Parameter.KEYWORD_ONLY
+        self.__signature__ = inspect.Signature(
+            [
+                inspect.Parameter(
+                    GRID_NAMES.get(field, field),
+                    kind,
+                    annotation=bool if field == "eps_in_sqrt" else Any,
+                )
+                for field in _row(key).uses
+            ]
+        )
+
+    def __call__(self, **values: Any) -> optax.GradientTransformation:
+        fields = {field: GRID_NAMES.get(field, field) for field in FIELDS}
+        row = _row(self.key)
+        page = {field: values[name] for field, name in fields.items() if name in values}
+        return getattr(rj, row.function)(**row.arguments(page))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Factory) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash((Factory, self.key))
+
+    def __repr__(self) -> str:
+        return f"Factory({self.key!r})"
+
+
+FACTORIES: dict[str, Factory] = {key: Factory(key) for key in OPTIMIZERS}
+"""The trajectory engine's factory of every optimizer of the page."""

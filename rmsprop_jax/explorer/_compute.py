@@ -2,7 +2,7 @@
 
 The paths come from one call of the trajectory engine
 :func:`rmsprop_jax.sweep.sweep` per view: a mapping of the selected optimizers
-(one factory per optimizer, :data:`FACTORIES`), the built-in landscapes as a
+(the catalogue's factories, :data:`._catalog.FACTORIES`), the built-in landscapes as a
 mapping selected by a ``landscape`` grid axis (a traced index into
 ``lax.switch``: switching landscapes reuses the program), the start point and
 every hyperparameter as traced arrays, always :data:`MAX_STEPS` steps (the
@@ -24,11 +24,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 import rmsprop_jax as rj
 from rmsprop_jax import landscapes
-from rmsprop_jax.explorer._catalog import make_optimizer
+from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS, GRID_NAMES
 from rmsprop_jax.explorer._state import CUSTOM, MAX_STEPS, State
 from rmsprop_jax.sweep import grid, sweep
 
@@ -109,88 +108,13 @@ def surface(state: State) -> Surface:
     )
 
 
-def _sgd(lr: Any) -> optax.GradientTransformation:
-    return make_optimizer("sgd", 0.0, lr, 0.0, 0.0, 0.0)
-
-
-def _momentum(lr: Any, momentum: Any) -> optax.GradientTransformation:
-    return make_optimizer("momentum", 0.0, lr, 0.0, 0.0, momentum)
-
-
-def _nesterov(lr: Any, momentum: Any) -> optax.GradientTransformation:
-    return make_optimizer("nesterov", 0.0, lr, 0.0, 0.0, momentum)
-
-
-def _rmsprop(
-    learning_rate: Any, decay: Any, eps: Any, eps_in_sqrt: bool = True
-) -> optax.GradientTransformation:
-    return make_optimizer("rmsprop", learning_rate, 0.0, decay, eps, 0.0, eps_in_sqrt)
-
-
-def _centered(
-    learning_rate: Any, decay: Any, eps: Any, eps_in_sqrt: bool = True
-) -> optax.GradientTransformation:
-    return make_optimizer("centered", learning_rate, 0.0, decay, eps, 0.0, eps_in_sqrt)
-
-
-def _rmsprop_momentum(
-    learning_rate: Any, decay: Any, eps: Any, momentum: Any, eps_in_sqrt: bool = True
-) -> optax.GradientTransformation:
-    return make_optimizer(
-        "rmsprop-momentum", learning_rate, 0.0, decay, eps, momentum, eps_in_sqrt
-    )
-
-
-def _adagrad(learning_rate: Any, eps: Any) -> optax.GradientTransformation:
-    return make_optimizer("adagrad", learning_rate, 0.0, 0.0, eps, 0.0)
-
-
-def _adam(
-    learning_rate: Any, decay: Any, eps: Any, momentum: Any
-) -> optax.GradientTransformation:
-    return make_optimizer("adam", learning_rate, 0.0, decay, eps, momentum)
-
-
-def _sign(learning_rate: Any) -> optax.GradientTransformation:
-    return make_optimizer("sign", learning_rate, 0.0, 0.0, 0.0, 0.0)
-
-
-def _rprop(variant: str) -> Callable[[Any], optax.GradientTransformation]:
-    def factory(learning_rate: Any) -> optax.GradientTransformation:
-        return make_optimizer(variant, learning_rate, 0.0, 0.0, 0.0, 0.0)
-
-    factory.__name__ = factory.__qualname__ = f"_{variant}"
-    return factory
-
-
-FACTORIES: dict[str, Callable[..., optax.GradientTransformation]] = {
-    "sgd": _sgd,
-    "momentum": _momentum,
-    "nesterov": _nesterov,
-    "rmsprop": _rmsprop,
-    "centered": _centered,
-    "rmsprop-momentum": _rmsprop_momentum,
-    "adagrad": _adagrad,
-    "adam": _adam,
-    "sign": _sign,
-    **{v: _rprop(v) for v in ("rprop+", "rprop-", "irprop+", "irprop-")},
-}
-"""One factory per optimizer of the page, taking the page's values under the
-names the engine's diagnostics read (``lr`` is gradient descent's learning
-rate, ``learning_rate`` everyone else's; ``decay`` is Adam's beta_2)."""
-
-
 def _grid_values(state: State, landscape: str) -> dict[str, list[Any]]:
-    """The single configuration of a view (each factory takes its names)."""
-    return {
-        "landscape": [landscape],
-        "lr": [state.sgd_learning_rate],
-        "learning_rate": [state.learning_rate],
-        "decay": [state.decay],
-        "eps": [state.eps],
-        "momentum": [state.momentum],
-        "eps_in_sqrt": [state.eps_in_sqrt],
-    }
+    """The single configuration of a view, by the engine's grid names (each
+    factory takes those its optimizer reads)."""
+    values = {"landscape": [landscape]}
+    for field in FIELDS:
+        values[GRID_NAMES.get(field, field)] = [getattr(state, field)]
+    return values
 
 
 def _taken(factories: Any) -> set[str]:

@@ -223,6 +223,7 @@ def plan_memory(
     per_record: Mapping[str, int],
     *,
     runs: int,
+    per_device: int | None = None,
     records: int,
     steps: int,
     record_every: int,
@@ -234,7 +235,8 @@ def plan_memory(
     The records of all ``runs`` stay on the device (``runs * records *
     sum(per_record)`` bytes); while a chunk of runs is computed its records
     are also held once more in scan order before being laid out, so the peak
-    is the whole recording plus one chunk's. Returns ``chunk_size``
+    is the whole recording plus one chunk's (a chunk of one device's
+    ``per_device`` runs, where the runs are split over devices). Returns ``chunk_size``
     unchanged when that fits, else the largest chunk that fits.
 
     Raises:
@@ -243,7 +245,8 @@ def plan_memory(
     """
     per_run = records * sum(per_record.values())
     total = runs * per_run
-    chunk = runs if chunk_size is None else min(chunk_size, runs)
+    block = runs if per_device is None else per_device  # the runs of one device
+    chunk = block if chunk_size is None else min(chunk_size, block)
     if total + chunk * per_run <= memory_limit or per_run == 0:
         return chunk_size
     fits = (memory_limit - total) // per_run if per_run else runs

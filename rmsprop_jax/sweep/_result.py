@@ -75,6 +75,8 @@ class SweepResult:
       landscapes: the names of the landscapes (``()`` for one loss function).
       starts: the number of start points, None without ``starts``.
       record_every: the thinning of ``records``.
+      devices: the devices the runs were split over (``sweep(devices=...)``),
+        or the one default device the sweep ran on.
     """
 
     grid: Grid
@@ -92,6 +94,7 @@ class SweepResult:
     landscapes: tuple[str, ...] = ()
     starts: int | None = None
     record_every: int = 1
+    devices: tuple[jax.Device, ...] = ()
 
     @property
     def replicas(self) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -13,9 +12,17 @@ import jax
 import numpy as np
 import optax
 
-from rmsprop_jax.sweep import _program, _records
+from rmsprop_jax.sweep import _arguments, _batches, _devices, _program, _records
 from rmsprop_jax.sweep._grid import Grid, as_grid, check_against, grid, is_static
 from rmsprop_jax.sweep._result import Group, SweepResult
+from rmsprop_jax.sweep._spec import (
+    Fn,
+    GroupSpec,
+    Options,
+    Program,
+    float_dtype,
+    int_dtype,
+)
 
 _TRACED = object()  # marks a traced (swept as an array) value in a group key
 OPTIMIZER, LANDSCAPE = "optimizer", "landscape"
@@ -40,89 +47,6 @@ def compilations() -> int:
       0
     """
     return _program.traces()
-
-
-# --- phase 1: the arguments --------------------------------------------------------
-
-
-def _check_count(name: str, value: Any, *, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-
-
-def _named(kind: str, value: Any) -> dict[str, Callable]:
-    """A mapping of named callables (kept in order), or ``{"": value}``."""
-    if isinstance(value, Mapping):
-        if not value:
-            raise ValueError(f"The mapping of {kind}s is empty.")
-        for name, fn in value.items():
-            if not isinstance(name, str) or not callable(fn):
-                raise ValueError(
-                    f"A mapping of {kind}s needs str names and callables; got "
-                    f"{name!r}: {type(fn).__name__}."
-                )
-        return dict(value)
-    if not callable(value):
-        raise ValueError(
-            f"The {kind} must be a callable or a mapping of named callables, got "
-            f"{type(value).__name__}."
-        )
-    return {"": value}
-
-
-def _is_init_fn(params: Any) -> bool:
-    """A callable with no array leaves is an initialiser ``key -> params``."""
-    leaves = jax.tree.leaves(params)
-    return callable(params) and not any(
-        isinstance(x, jax.Array | np.ndarray) for x in leaves
-    )
-
-
-def _data_size(data: Any, batch_size: int | None) -> int | None:
-    if data is None:
-        if batch_size is not None:
-            raise ValueError("`batch_size` needs `data` to draw batches from.")
-        return None
-    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree.leaves(data)}
-    if len(sizes) != 1 or None in sizes:
-        raise ValueError(
-            "Every leaf of `data` must be an array with the same leading (sample) "
-            f"axis; got leading sizes {sorted(map(str, sizes))}."
-        )
-    n = sizes.pop()
-    assert n is not None  # checked above
-    if batch_size is not None and batch_size > n:
-        raise ValueError(f"`batch_size` {batch_size} exceeds the {n} samples.")
-    return n
-
-
-class _Initial(NamedTuple):
-    params: Any  # fixed params, a batch of start points, or None
-    init_fn: Callable | None  # key -> params
-    starts: int | None  # number of start points
-
-
-def _initial(params: Any, starts: Any) -> _Initial:
-    if starts is None:
-        if params is None:
-            raise ValueError("Pass the initial `params` (or a batch of `starts`).")
-        if _is_init_fn(params):
-            return _Initial(None, params, None)
-        return _Initial(params, None, None)
-    if params is not None:
-        raise ValueError(
-            "Pass the initial params either as `params` or as a batch of start "
-            "points in `starts`, not both (give `params=None` with `starts`)."
-        )
-    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree.leaves(starts)}
-    if len(sizes) != 1 or None in sizes:
-        raise ValueError(
-            "`starts` must be a params pytree whose leaves share a leading axis "
-            f"of start points; got leading sizes {sorted(map(str, sizes))}."
-        )
-    return _Initial(starts, None, sizes.pop())
 
 
 # --- phase 2: the runs and their groups ----------------------------------------------
@@ -244,9 +168,9 @@ def _column(values: list[Any]) -> np.ndarray:
     """Traced values keep their own precision: float32 (float64 under x64), or
     int for all-int columns; never the parameters' dtype."""
     if all(isinstance(v, int) for v in values):
-        return np.asarray(values, _program.int_dtype())
+        return np.asarray(values, int_dtype())
     # Rounded once, on the host, from the Python floats (no device conversion).
-    return np.asarray(values, _program.float_dtype())
+    return np.asarray(values, float_dtype())
 
 
 def _defaults(make_tx: Callable, record: Sequence[str]) -> tuple[tuple[str, Any], ...]:
@@ -273,9 +197,10 @@ def _defaults(make_tx: Callable, record: Sequence[str]) -> tuple[tuple[str, Any]
 
 
 class _Call(NamedTuple):
-    program: _program.Program
-    hyper: tuple[dict[str, Any], ...]
-    landscapes: Any
+    program: Program
+    hyper: tuple[dict[str, Any], ...]  # per group, padded to the mesh
+    columns: tuple[np.ndarray, ...]  # per group: landscape indices, padded
+    shared: np.ndarray  # the landscape index of all runs (int32 scalar)
     groups: tuple[Group, ...]
 
 
@@ -284,7 +209,7 @@ def _build(
     plans: list[_GroupPlan],
     factories: dict[str, Callable],
     landscapes: dict[str, Callable],
-    options: dict[str, Any],
+    options: Options,
 ) -> _Call:
     names = {name: i for i, name in enumerate(landscapes)}
     if LANDSCAPE in full.names:
@@ -304,30 +229,29 @@ def _build(
         }
         _validate(make_tx, plan, values, full)
         specs.append(
-            _program.GroupSpec(
-                make_tx=_program.Fn(make_tx),
+            GroupSpec(
+                make_tx=Fn(make_tx),
                 static=plan.static,
-                defaults=_defaults(make_tx, options["record"]),
+                defaults=_defaults(make_tx, options.record),
                 size=len(plan.indices),
             )
         )
-        hyper.append({n: _column(v) for n, v in values.items()})
-        columns.append(index[plan.indices])
+        mesh = options.mesh
+        hyper.append({n: _devices.pad(_column(v), mesh) for n, v in values.items()})
+        columns.append(_devices.pad(index[plan.indices], mesh))
         groups.append(Group(dict(plan.static), plan.indices, plan.optimizer or None))
     order = np.concatenate([p.indices for p in plans])
     identity = np.array_equal(order, np.arange(order.size))
-    program = _program.Program(
+    program = Program(
         groups=tuple(specs),
-        losses=tuple(_program.Fn(f) for f in landscapes.values()),
+        losses=tuple(Fn(f) for f in landscapes.values()),
         per_run_landscape=per_run,
         order=None if identity else tuple(int(i) for i in np.argsort(order)),
         shape=full.shape,
-        **options,
+        options=options,
     )
     shared = np.asarray(index[0], np.int32)
-    return _Call(
-        program, tuple(hyper), tuple(columns) if per_run else shared, tuple(groups)
-    )
+    return _Call(program, tuple(hyper), tuple(columns), shared, tuple(groups))
 
 
 # --- the public function --------------------------------------------------------------
@@ -355,6 +279,7 @@ def sweep(
     chunk_size: int | None = None,
     divergence_threshold: float | None = 1e3,
     memory_limit: int | None = None,
+    devices: Sequence[jax.Device] | jax.sharding.Mesh | None = None,
 ) -> SweepResult:
     r"""Trains every configuration of ``grid`` for ``steps`` steps, at once.
 
@@ -373,7 +298,11 @@ def sweep(
     :func:`compilations`). On the CPU, a program made only of small
     element-wise steps (a 2-D landscape, say) is compiled as one XLA kernel
     instead of one per fusion: the same values up to rounding (XLA fuses
-    the arithmetic differently), 3-4x less compile time. To
+    the arithmetic differently), 3-4x less compile time. It relies on XLA
+    frontend attributes no XLA document names, so it is used only with jax
+    0.10.2 up to (not including) 0.11, where a test reads the compiled module;
+    with other versions, or after ``use_one_kernel(False)``, every program is
+    compiled the usual way (see :func:`use_one_kernel`). To
     reuse compilations across processes, enable JAX's persistent cache
     (``jax.config.update("jax_compilation_cache_dir", path)``; it keeps only
     programs that took over ``jax_persistent_cache_min_compile_time_secs``,
@@ -385,6 +314,14 @@ def sweep(
     stay finite: an update that would make them non-finite is discarded), its
     later losses and records are NaN, and nothing of it reaches the other
     runs: they equal what each gives on its own.
+
+    With ``devices``, the runs (the flattened grid x starts x restarts) are
+    split over the devices: each device trains its block of runs (padded to
+    a multiple of the device count with copies of a run, which never show
+    in the results) in the same one program, and every device -- every
+    process, under ``jax.distributed`` -- receives the whole result. The
+    values equal one device's where XLA compiles the runs alike (tested to
+    rounding: XLA may fuse a block of another size differently).
 
     Args:
       make_tx: an optimizer factory (any of this library's, ``optax.adam``, or
@@ -446,24 +383,31 @@ def sweep(
         keep a recording within ``memory_limit``).
       divergence_threshold: the blow-up factor over the initial loss; None
         detects only non-finite values.
-      memory_limit: bytes a recording may take on the device (the records of
-        every run plus one chunk in flight). Default: half the device's memory
-        when it reports it, else 4 GiB.
+      memory_limit: bytes a recording may take on each device (the records
+        of every run plus one chunk in flight). Default: half the device's
+        memory when it reports it, else 4 GiB.
+      devices: None for the default device; or a sequence of devices (e.g.
+        ``jax.devices()``, which under ``jax.distributed`` spans every
+        process) or a one-axis ``jax.sharding.Mesh``, over which the runs are
+        split (``chunk_size`` and ``memory_limit`` then apply per device).
+        Every process must make the same call.
 
     Returns:
       A :class:`SweepResult` with leading axes ``[optimizer] [landscape]
       *grid.shape [start] [restart]``: ``losses`` ``(..., steps)``,
       ``final_loss``, ``diverged``, ``diverged_at``, ``final_params``,
       ``final_states``, ``records[name]`` ``(..., ceil(steps / record_every),
-      *quantity shape)``, ``path()``, ``best()``, ``table()``, ``to_csv()``.
+      *quantity shape)``, ``devices``, ``path()``, ``best()``, ``table()``,
+      ``to_csv()``.
 
     Raises:
       ValueError: a grid name no factory takes (with the closest names), an
         empty axis, zipped lists of unequal length, a non-numeric value for a
         numeric parameter, a configuration a factory rejects, an unknown
         landscape or record name, a recording that does not fit
-        ``memory_limit``, or bad ``steps``/``batch_size``/``restarts``/
-        ``key``/``starts``.
+        ``memory_limit``, bad ``steps``/``batch_size``/``restarts``/
+        ``key``/``starts``, or ``devices`` that is empty, holds something
+        other than devices, or is a mesh of more than one axis.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -490,16 +434,19 @@ def sweep(
       >>> paths.optimizers, paths.records["params"].shape
       (('sgd', 'rmsprop'), (2, 2, 3, 5, 2))
     """
-    _check_options(steps, restarts, batch_size, chunk_size, memory_limit)
-    _check_threshold(divergence_threshold)
+    _arguments.check_options(steps, restarts, batch_size, chunk_size, memory_limit)
+    _arguments.check_threshold(divergence_threshold)
+    mesh = _devices.mesh_of(devices)
     record = _records.check_record(record)
     record_every = _records.check_record_every(record_every, steps)
-    factories = _named("optimizer", make_tx)
-    landscapes = _named("landscape", loss_fn)
+    factories = _arguments.named("optimizer", make_tx)
+    landscapes = _arguments.named("landscape", loss_fn)
     g = as_grid(grid)
     kinds = check_against(factories, g, reserved=(LANDSCAPE,))
-    initial = _initial(params, starts)
-    samples = _check_randomness(initial, data, batch_size, shuffle, key, restarts)
+    initial = _arguments.initial(params, starts)
+    samples = _arguments.check_randomness(
+        initial, data, batch_size, shuffle, key, restarts
+    )
     full = _layout(g, factories, landscapes)
     groups = _groups(full, kinds)
     if record:
@@ -512,101 +459,62 @@ def sweep(
             restarts,
             chunk_size,
             memory_limit,
+            _devices.size(mesh),
         )
-    options = dict(
+    options = Options(
         steps=int(steps),
         batch_size=batch_size,
         restarts=int(restarts),
         starts=initial.starts is not None,
-        init_params=None if initial.init_fn is None else _program.Fn(initial.init_fn),
+        init_params=None if initial.init_fn is None else Fn(initial.init_fn),
         chunk_size=chunk_size,
         threshold=None if divergence_threshold is None else float(divergence_threshold),
         record=record,
         record_every=record_every,
+        mesh=mesh,
     )
     call = _build(full, groups, factories, landscapes, options)
     keys, plans = _random_inputs(
         initial, key, restarts, samples, steps, batch_size, shuffle
     )
-    outputs, states = _program.run(
-        call.program, call.hyper, call.landscapes, keys, plans, initial.params, data
+    (hyper, columns), replicated = _devices.place(
+        mesh,
+        (call.hyper, call.columns),
+        (call.shared, keys, plans, initial.params, data),
     )
-    return _result(full, call, outputs, states, factories, landscapes, initial, options)
+    outputs, states = _program.run(call.program, hyper, columns, *replicated)
+    return _result(full, call, outputs, states, factories, landscapes, initial)
 
 
 # --- the phases sweep() is made of, in order ---------------------------------------
 
 
-def _check_options(
-    steps: Any,
-    restarts: Any,
-    batch_size: Any,
-    chunk_size: Any,
-    memory_limit: Any,
-) -> None:
-    _check_count("steps", steps)
-    _check_count("restarts", restarts)
-    _check_count("batch_size", batch_size, optional=True)
-    _check_count("chunk_size", chunk_size, optional=True)
-    _check_count("memory_limit", memory_limit, optional=True)
-
-
-def _check_threshold(divergence_threshold: Any) -> None:
-    if divergence_threshold is not None and not divergence_threshold > 0:
-        raise ValueError(
-            f"`divergence_threshold` must be > 0 or None, got {divergence_threshold!r}."
-        )
-
-
-def _check_randomness(
-    initial: _Initial,
-    data: Any,
-    batch_size: int | None,
-    shuffle: Any,
-    key: Any,
-    restarts: int,
-) -> int | None:
-    """The number of samples in ``data``; ValueError where restarts or batches
-    lack their randomness."""
-    if not isinstance(shuffle, bool):
-        raise ValueError(f"`shuffle` must be a bool, got {shuffle!r}.")
-    samples = _data_size(data, batch_size)
-    random = initial.init_fn is not None or (batch_size is not None and shuffle)
-    if restarts > 1 and not random:
-        raise ValueError(
-            "`restarts` > 1 needs randomness: pass `params` as a function of a "
-            "key, or `data` with `batch_size`."
-        )
-    if random and key is None:
-        raise ValueError(
-            "A random initialisation or shuffled batches (`batch_size`) needs "
-            "`key`; or pass `shuffle=False` to take the batches in order."
-        )
-    return samples
-
-
 def _bound_memory(
     record: tuple[str, ...],
     record_every: int,
-    initial: _Initial,
+    initial: _arguments.Initial,
     full: Grid,
     steps: int,
     restarts: int,
     chunk_size: int | None,
     memory_limit: int | None,
+    n_devices: int,
 ) -> int | None:
-    """The chunk size that keeps the recording within ``memory_limit``."""
+    """The chunk size that keeps the recording within ``memory_limit`` on
+    each device (every device holds every run's records at the end, and its
+    own chunk in flight)."""
     if initial.init_fn is not None:
         one = jax.eval_shape(initial.init_fn, jax.random.key(0))
     elif initial.starts:
         one = jax.tree.map(lambda x: x[0], initial.params)
     else:
         one = initial.params
-    per_record = _records.bytes_per_record(record, one, _program.float_dtype())
+    per_record = _records.bytes_per_record(record, one, float_dtype())
     replicas = (initial.starts or 1) * restarts
     return _records.plan_memory(
         {n: b * replicas for n, b in per_record.items()},
         runs=len(full),
+        per_device=-(-len(full) // n_devices),
         records=_records.record_count(steps, record_every),
         steps=steps,
         record_every=record_every,
@@ -616,7 +524,7 @@ def _bound_memory(
 
 
 def _random_inputs(
-    initial: _Initial,
+    initial: _arguments.Initial,
     key: Any,
     restarts: int,
     samples: int | None,
@@ -629,7 +537,7 @@ def _random_inputs(
     plans = None
     if batch_size is not None:
         assert samples is not None  # phase 1 checked the data
-        plans = _program.batch_plan(
+        plans = _batches.batch_plan(
             key, restarts, samples, steps, batch_size, shuffle=shuffle
         )
     return keys, plans
@@ -642,9 +550,9 @@ def _result(
     states: dict[str, Any],
     factories: dict[str, Callable],
     landscapes: dict[str, Callable],
-    initial: _Initial,
-    options: dict[str, Any],
+    initial: _arguments.Initial,
 ) -> SweepResult:
+    options = call.program.options
     return SweepResult(
         grid=full,
         losses=outputs["losses"],
@@ -654,11 +562,12 @@ def _result(
         final_params=outputs["final_params"],
         final_states=states.get("merged", states.get("by_group")),
         groups=call.groups,
-        restarts=options["restarts"],
+        restarts=options.restarts,
         states_by_group="by_group" in states,
         records=outputs["records"],
         optimizers=tuple(n for n in factories if n),
         landscapes=tuple(n for n in landscapes if n),
         starts=initial.starts,
-        record_every=options["record_every"],
+        record_every=options.record_every,
+        devices=_devices.used(options.mesh, outputs["losses"]),
     )

@@ -21,9 +21,16 @@ traced values cannot be and are not.
 One primitive family per module, each state next to its primitive:
 ``rms`` (:func:`scale_by_rms`), ``precondition`` (:func:`precondition_by_rms`),
 ``squares`` (:func:`accumulate_squares`), ``sign`` (:func:`scale_by_sign`),
-``adadelta`` (:func:`scale_by_adadelta`),
-``trace`` (:func:`momentum`) and ``rprop`` (:func:`scale_by_rprop`); the
-helpers they share live in ``_shared``.
+``trace`` (:func:`momentum`), ``rprop`` (:func:`scale_by_rprop`) and
+``adadelta`` (:func:`scale_by_adadelta`). The
+private helpers they share, one idea per module: ``_scalars`` (hyperparameters
+in the compute dtype), ``_corrections`` (step counts, :math:`1-\beta^t`),
+``_ema`` (the rates and step of an EMA), ``_roots`` (the root EMA of squares,
+hypot, eps and the centred spread, without squares that overflow),
+``_second_moment`` (a root second-moment state: init, one step), ``_divide``
+(the update from it, raw or kept corrected) and ``_validation``. ``max_rms``
+holds AMSGrad's ``precondition_by_max_rms`` (used by the Adam presets, not
+exported here).
 """
 
 from rmsprop_jax.transforms.adadelta import (

@@ -9,13 +9,10 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _dtypes, _inputs
-from rmsprop_jax.transforms._shared import (
-    check_decay,
-    ema_rates,
-    root,
-    root_ema_step,
-    safe_divide,
-)
+from rmsprop_jax.transforms._divide import safe_divide
+from rmsprop_jax.transforms._ema import ema_rates
+from rmsprop_jax.transforms._roots import root, root_ema_step
+from rmsprop_jax.transforms._validation import check_decay
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -100,8 +97,8 @@ def scale_by_adadelta(
             new_grad_rms = root_ema_step(_dtypes.cast(grad_rms, dtype), g, rates[dtype])
             old_update_rms = _dtypes.cast(update_rms, dtype)
             # 0 where the denominator is 0 (eps = 0 and zero gradients so far).
-            numerator = root(old_update_rms, eps, True) * g
-            u = safe_divide(numerator, root(new_grad_rms, eps, True))
+            numerator = root(old_update_rms, eps, eps_in_sqrt=True) * g
+            u = safe_divide(numerator, root(new_grad_rms, eps, eps_in_sqrt=True))
             new_update_rms = root_ema_step(old_update_rms, u, rates[dtype])
             return (
                 u,

@@ -8,13 +8,10 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _inputs
-from rmsprop_jax.transforms._shared import (
-    check_decay,
-    rms_accumulate,
-    rms_divide,
-    rms_init,
-    with_eps_root,
-)
+from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
+from rmsprop_jax.transforms._roots import with_eps_root
+from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
+from rmsprop_jax.transforms._validation import check_decay
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
 
@@ -106,7 +103,7 @@ def precondition_by_rms(
     References:
       Kingma, Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
     """
-    check_decay("decay", decay, bias_correction)
+    check_decay("decay", decay, bias_correction=bias_correction)
     _checks.check_range("eps", eps, 0.0)
     _checks.check_range("eps_root", eps_root, 0.0)
     if inner_decay is not None:
@@ -121,9 +118,14 @@ def precondition_by_rms(
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> PreconditionByRmsState:
-        rms = ScaleByRmsState(
-            *rms_init(params, 0.0, False, bias_correction, accumulator_dtype)
+        count, roots, _ = rms_init(
+            params,
+            initial_scale=0.0,
+            centered=False,
+            counted=bias_correction,
+            dtype=accumulator_dtype,
         )
+        rms = ScaleByRmsState(count, roots, None)
         return PreconditionByRmsState(rms, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -131,9 +133,24 @@ def precondition_by_rms(
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
         )
-        args = (decay, eps, eps_in_sqrt, bias_correction, inner_decay)
         denominators = with_eps_root(rms, eps_root)
-        updates = rms_divide(numerators, denominators, *args, corrected=bias_correction)
+        if bias_correction:  # the state keeps the corrected moment
+            updates = divide_by_corrected_rms(
+                numerators,
+                denominators,
+                eps=eps,
+                eps_in_sqrt=eps_in_sqrt,
+                numerator_decay=inner_decay,
+            )
+        else:  # inner_decay is None (checked above)
+            updates = divide_by_rms(
+                numerators,
+                denominators,
+                decay=decay,
+                eps=eps,
+                eps_in_sqrt=eps_in_sqrt,
+                bias_correction=False,
+            )
         return updates, PreconditionByRmsState(rms, inner_state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

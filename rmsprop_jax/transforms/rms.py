@@ -9,13 +9,9 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _inputs
-from rmsprop_jax.transforms._shared import (
-    check_decay,
-    check_not_frozen,
-    rms_accumulate,
-    rms_divide,
-    rms_init,
-)
+from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
+from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
+from rmsprop_jax.transforms._validation import check_decay, check_not_frozen
 
 
 class ScaleByRmsState(NamedTuple):
@@ -111,22 +107,37 @@ def scale_by_rms(
       Hinton, Srivastava, Swersky, *Neural Networks for Machine Learning*,
       lecture 6e, 2012.
     """
-    check_decay("decay", decay, bias_correction)
+    check_decay("decay", decay, bias_correction=bias_correction)
     _checks.check_range("eps", eps, 0.0)
     _checks.check_range("initial_scale", initial_scale, 0.0)
     check_not_frozen("decay", decay, "initial_scale", initial_scale)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState:
-        return ScaleByRmsState(
-            *rms_init(
-                params, initial_scale, centered, bias_correction, accumulator_dtype
-            )
+        count, rms, mu = rms_init(
+            params,
+            initial_scale=initial_scale,
+            centered=centered,
+            counted=bias_correction,
+            dtype=accumulator_dtype,
         )
+        return ScaleByRmsState(count, rms, mu)
 
     def update_fn(updates, state, params=None):
         del params
         state = rms_accumulate(updates, state, decay, corrected=bias_correction)
-        args = (decay, eps, eps_in_sqrt, bias_correction)
-        return rms_divide(updates, state, *args, corrected=bias_correction), state
+        if bias_correction:  # the state keeps the corrected moments
+            out = divide_by_corrected_rms(
+                updates, state, eps=eps, eps_in_sqrt=eps_in_sqrt
+            )
+        else:
+            out = divide_by_rms(
+                updates,
+                state,
+                decay=decay,
+                eps=eps,
+                eps_in_sqrt=eps_in_sqrt,
+                bias_correction=False,
+            )
+        return out, state
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -11,7 +11,8 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _dtypes, _inputs
-from rmsprop_jax.transforms._shared import hypot, root, safe_divide
+from rmsprop_jax.transforms._divide import safe_divide
+from rmsprop_jax.transforms._roots import hypot, root
 
 
 class AccumulateSquaresState(NamedTuple):
@@ -98,7 +99,7 @@ def accumulate_squares(
 
     def divide(g: jax.Array, total: jax.Array) -> jax.Array:
         dtype = _dtypes.compute_dtype(g, total)
-        denominator = root(_dtypes.cast(total, dtype), eps, eps_in_sqrt)
+        denominator = root(_dtypes.cast(total, dtype), eps, eps_in_sqrt=eps_in_sqrt)
         return safe_divide(_dtypes.cast(g, dtype), denominator)
 
     def update_fn(updates, state, params=None):

@@ -10,16 +10,10 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _dtypes, _inputs
-from rmsprop_jax.transforms._shared import (
-    check_decay,
-    ema_rates,
-    ema_step,
-    increment,
-    new_count,
-    one_minus_power,
-    scalar,
-    times,
-)
+from rmsprop_jax.transforms._corrections import increment, new_count, one_minus_power
+from rmsprop_jax.transforms._ema import ema_rates, ema_step
+from rmsprop_jax.transforms._scalars import scalar, times
+from rmsprop_jax.transforms._validation import check_decay
 
 
 class MomentumState(NamedTuple):
@@ -90,13 +84,13 @@ def momentum(
       Sutskever, Martens, Dahl, Hinton, *On the importance of initialization
       and momentum in deep learning*, ICML 2013.
     """
-    check_decay("decay", decay, bias_correction)
+    check_decay("decay", decay, bias_correction=bias_correction)
     _checks.check_range("dampening", dampening, 0.0, 1.0)
 
     def init_fn(params: optax.Params) -> MomentumState:
         trace = _dtypes.zeros_like_accumulator(params, accumulator_dtype)
         counted = bias_correction or undamped_first_step
-        return MomentumState(new_count(counted), trace)
+        return MomentumState(new_count(needed=counted), trace)
 
     def update_fn(updates, state, params=None):
         del params

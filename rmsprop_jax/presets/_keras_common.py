@@ -30,6 +30,8 @@ Transcribed from ``keras/src/optimizers/base_optimizer.py`` (``apply``,
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -40,7 +42,7 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _dtypes
-from rmsprop_jax._preset_parts import schedule_value
+from rmsprop_jax._learning_rate import schedule_value
 
 _RULE = "keras.optimizers.Optimizer"
 
@@ -55,6 +57,8 @@ class KerasState(NamedTuple):
 
 
 class KerasOptions(NamedTuple):
+    """The nine common arguments, in Keras's signature order, validated."""
+
     weight_decay: Any
     clipnorm: Any
     clipvalue: Any
@@ -64,6 +68,73 @@ class KerasOptions(NamedTuple):
     ema_overwrite_frequency: int | None
     loss_scale_factor: Any
     gradient_accumulation_steps: int | None
+
+
+# The three clips, of which Keras allows at most one.
+CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+# Keras's defaults of the common arguments (``keras.optimizers.Optimizer``).
+DEFAULTS = KerasOptions(
+    weight_decay=None,
+    clipnorm=None,
+    clipvalue=None,
+    global_clipnorm=None,
+    use_ema=False,
+    ema_momentum=0.99,
+    ema_overwrite_frequency=None,
+    loss_scale_factor=None,
+    gradient_accumulation_steps=None,
+)
+
+# The documentation of the common arguments, written once and substituted for
+# ``{{keras_order}}``, ``{{keras_arguments}}`` and ``{{keras_returns}}`` in each
+# Keras preset's docstring (as Keras substitutes its
+# ``{{base_optimizer_keyword_args}}``).
+DOCS = {
+    "keras_order": """\
+Order of operations, per call of ``update`` (Keras's ``BaseOptimizer.apply``
+and the JAX backend's ``_backend_apply_gradients``): (1) ``g /
+loss_scale_factor``; (2) gradient accumulation: only every
+``gradient_accumulation_steps``-th call updates, with the mean of the
+window's gradients (the other calls only add to the sum); (3) clipping
+(``clipnorm``, ``global_clipnorm`` or ``clipvalue``); (4) decoupled
+``weight_decay``: ``w - w * weight_decay * lr_t``; (5) the update above;
+(6) on every call, the weights' moving average, and every
+``ema_overwrite_frequency`` updates ``w <- average``.""",
+    "keras_arguments": """\
+weight_decay: :math:`\\lambda` >= 0, decoupled, or None (default).
+clipnorm: > 0: clip each gradient tensor to this L2 norm; or None.
+clipvalue: > 0: clip each gradient element to ``[-clipvalue,
+  clipvalue]``; or None.
+global_clipnorm: > 0: clip all gradients to this joint L2 norm; or
+  None. At most one of the three clips.
+use_ema: keep the weights' moving average (``KerasState.average``).
+ema_momentum: its rate, in [0, 1]. Default 0.99.
+ema_overwrite_frequency: int >= 1: overwrite the weights with their
+  average every this many updates (needs ``use_ema``); or None.
+loss_scale_factor: > 0: divide the gradients by it first; or None.
+gradient_accumulation_steps: int >= 2: update every this many calls,
+  with the mean gradient; or None.""",
+    "keras_returns": """\
+An ``optax.GradientTransformationExtraArgs`` (with ``weight_decay`` or
+``use_ema``, ``update`` needs ``params``; with accumulation, EMA or a
+loss scale its state is a :class:`KerasState`).""",
+}
+
+
+def _substitute(doc: str) -> str:
+    """``doc`` with each ``{{name}}`` line of :data:`DOCS` replaced by its text,
+    indented as the placeholder is."""
+    lines = []
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("{{") and stripped.endswith("}}"):
+            indent = line[: len(line) - len(line.lstrip())]
+            text = DOCS[stripped[2:-2]]
+            lines += [indent + part if part else part for part in text.splitlines()]
+        else:
+            lines.append(line)
+    return "\n".join(lines) + ("\n" if doc.endswith("\n") else "")
 
 
 def _check_int(name: str, value: Any, low: int, why: str) -> None:
@@ -82,11 +153,7 @@ def _check_int(name: str, value: Any, low: int, why: str) -> None:
 def check_options(**values: Any) -> KerasOptions:
     """Keras's own rules, plus > 0 where Keras silently ignores a value."""
     options = KerasOptions(**values)
-    clips = {
-        k: getattr(options, k)
-        for k in ("clipnorm", "clipvalue", "global_clipnorm")
-        if getattr(options, k) is not None
-    }
+    clips = {k: getattr(options, k) for k in CLIPS if getattr(options, k) is not None}
     if len(clips) > 1:
         raise ValueError(
             "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set "
@@ -292,18 +359,18 @@ def _decay_weights(
 
 
 def with_keras_options(
-    make_update: Callable[[optax.ScalarOrSchedule], optax.GradientTransformation],
+    update_step: optax.GradientTransformation,
     learning_rate: optax.ScalarOrSchedule,
     options: KerasOptions,
 ) -> optax.GradientTransformationExtraArgs:
-    """The optimizer ``make_update(lr)`` inside Keras's common arguments.
+    """The optimizer ``update_step`` inside Keras's common arguments.
 
-    ``make_update`` gets the learning rate as a schedule of the update count
-    (see :func:`update_learning_rate`) and returns the ``update_step`` chain.
-    Without any common argument the result is ``make_update(learning_rate)``.
+    ``update_step`` was built with the learning rate as a schedule of the
+    update count (see :func:`update_learning_rate`); ``learning_rate`` is the
+    rate as given, which weight decay reads the same way. Without any common
+    argument the result is ``update_step`` itself.
     """
-    k = options.gradient_accumulation_steps
-    lr = update_learning_rate(learning_rate, k)
+    lr = update_learning_rate(learning_rate, options.gradient_accumulation_steps)
     links = []
     if options.clipnorm is not None:
         links.append(_clip_by_norm(options.clipnorm))
@@ -311,16 +378,72 @@ def with_keras_options(
         links.append(_clip_by_global_norm(options.global_clipnorm))
     elif options.clipvalue is not None:
         links.append(_clip_by_value(options.clipvalue))
-    links.append(make_update(lr))
+    links.append(update_step)
     if options.weight_decay is not None:
         links.append(_decay_weights(options.weight_decay, lr))
     inner = optax.with_extra_args_support(
         links[0] if len(links) == 1 else optax.chain(*links)
     )
-    wrapped = k or options.use_ema or options.loss_scale_factor is not None
+    wrapped = (
+        options.gradient_accumulation_steps
+        or options.use_ema
+        or options.loss_scale_factor is not None
+    )
     if not wrapped:
         return inner
     return _outer(inner, options)
+
+
+def keras_optimizer(
+    update_step: Callable[..., optax.GradientTransformation],
+) -> Callable[..., optax.GradientTransformationExtraArgs]:
+    """Decorates a Keras preset: the common arguments, validated and applied once.
+
+    ``update_step`` takes the Keras optimizer's own arguments and the nine
+    common ones (keyword-only, with Keras's defaults, as Keras lists them in
+    every optimizer's signature; checked here when the module is imported)
+    and returns the chain of the optimizer's own update step; it does not
+    read the common arguments itself. The decorated factory
+
+    * validates the common arguments (:func:`check_options`);
+    * calls ``update_step`` with the learning rate as a schedule of the
+      update count when gradients are accumulated (:func:`update_learning_rate`);
+    * puts the step inside clipping, weight decay, loss scale, accumulation
+      and the moving average (:func:`with_keras_options`).
+
+    The docstring's ``{{keras_order}}``, ``{{keras_arguments}}`` and
+    ``{{keras_returns}}`` lines are replaced by :data:`DOCS`.
+    """
+    signature = inspect.signature(update_step)
+    for name, default in DEFAULTS._asdict().items():
+        parameter = signature.parameters.get(name)
+        if (
+            parameter is None
+            or parameter.kind is not inspect.Parameter.KEYWORD_ONLY
+            or parameter.default != default
+        ):
+            raise TypeError(
+                f"{update_step.__name__} must take Keras's common argument "
+                f"`{name}` keyword-only with the default {default!r}."
+            )
+    if "learning_rate" not in signature.parameters:
+        raise TypeError(f"{update_step.__name__} must take `learning_rate`.")
+    update_step.__doc__ = _substitute(update_step.__doc__ or "")
+
+    @functools.wraps(update_step)
+    def factory(*args: Any, **kwargs: Any) -> optax.GradientTransformationExtraArgs:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        given = bound.arguments
+        options = check_options(**{name: given[name] for name in KerasOptions._fields})
+        learning_rate = given["learning_rate"]
+        given["learning_rate"] = update_learning_rate(
+            learning_rate, options.gradient_accumulation_steps
+        )
+        step = update_step(*bound.args, **bound.kwargs)
+        return with_keras_options(step, learning_rate, options)
+
+    return factory
 
 
 def _outer(

@@ -14,36 +14,17 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
-# torch.optim class -> (preset, the group keys it takes).
-_TORCH = {
-    "RMSprop": (
-        "torch_rmsprop",
-        ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize"),
-    ),
-    "Rprop": ("torch_rprop", ("lr", "etas", "step_sizes", "maximize")),
-    "Adagrad": (
-        "torch_adagrad",
-        (
-            "lr",
-            "lr_decay",
-            "weight_decay",
-            "initial_accumulator_value",
-            "eps",
-            "maximize",
-        ),
-    ),
-    "SGD": (
-        "torch_sgd",
-        ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"),
-    ),
-    "Adam": (
-        "torch_adam",
-        ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"),
-    ),
-    "AdamW": (
-        "torch_adamw",
-        ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"),
-    ),
+from rmsprop_jax.presets import _keras, _keras_common, _torch
+
+# torch.optim class -> the preset that reproduces it; the group keys each
+# preset takes are its parameters (read with inspect, never repeated here).
+_TORCH: dict[str, Callable[..., optax.GradientTransformationExtraArgs]] = {
+    "RMSprop": _torch.torch_rmsprop,
+    "Rprop": _torch.torch_rprop,
+    "Adagrad": _torch.torch_adagrad,
+    "SGD": _torch.torch_sgd,
+    "Adam": _torch.torch_adam,
+    "AdamW": _torch.torch_adamw,
 }
 # Group keys that choose an implementation (or bookkeeping), not the arithmetic.
 _TORCH_IGNORED = frozenset(
@@ -112,8 +93,6 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
       >>> opt = torch.optim.AdamW([w], lr=0.01, weight_decay=0.1)
       >>> tx = presets.from_torch(opt)  # == presets.torch_adamw(lr=0.01, ...)
     """
-    from rmsprop_jax import presets
-
     cls = type(optimizer)
     name = cls.__name__
     if not cls.__module__.startswith("torch.optim") or name not in _TORCH:
@@ -139,24 +118,25 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
                 "param_labels)."
             )
     decoupled = bool(optimizer.param_groups[0].get("decoupled_weight_decay", False))
-    preset, keys = _TORCH["AdamW" if name == "Adam" and decoupled else name]
+    preset = _TORCH["AdamW" if name == "Adam" and decoupled else name]
+    keys = inspect.signature(preset).parameters
     unknown = set(first) - set(keys)
     if unknown:
         raise ValueError(
-            f"from_torch maps {name} to {preset}, which does not know the "
+            f"from_torch maps {name} to {preset.__name__}, which does not know the "
             + _unknown("param-group", unknown, keys)
         )
-    return getattr(presets, preset)(**first)
+    return preset(**first)
 
 
-# Keras class -> preset.
-_KERAS = {
-    "RMSprop": "keras_rmsprop",
-    "Adagrad": "keras_adagrad",
-    "Adam": "keras_adam",
-    "SGD": "keras_sgd",
+# Keras class -> the preset that reproduces it (its parameters are the config
+# keys it takes).
+_KERAS: dict[str, Callable[..., optax.GradientTransformationExtraArgs]] = {
+    "RMSprop": _keras.keras_rmsprop,
+    "Adagrad": _keras.keras_adagrad,
+    "Adam": _keras.keras_adam,
+    "SGD": _keras.keras_sgd,
 }
-_CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
 def _keras_schedule(config: Mapping[str, Any]) -> Callable[[Any], Any]:
@@ -251,8 +231,6 @@ def from_keras(
       >>> config = {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True}
       >>> tx = presets.from_keras(config, class_name="SGD")
     """
-    from rmsprop_jax import presets
-
     if isinstance(optimizer, Mapping):
         if "config" in optimizer and "class_name" in optimizer:
             class_name, config = optimizer["class_name"], dict(optimizer["config"])
@@ -273,18 +251,18 @@ def from_keras(
     lr = config.get("learning_rate")
     if isinstance(lr, Mapping):
         config["learning_rate"] = _keras_schedule(lr)
-    for clip in _CLIPS:
+    for clip in _keras_common.CLIPS:
         value = config.get(clip)
         if value is not None and not value > 0:
             config[clip] = None
     if not config.get("use_ema", False):
         config["ema_overwrite_frequency"] = None
-    preset = getattr(presets, _KERAS[class_name])
+    preset = _KERAS[class_name]
     known = set(inspect.signature(preset).parameters)
     unknown = set(config) - known
     if unknown:
         raise ValueError(
-            f"from_keras maps {class_name} to {_KERAS[class_name]}, which does "
+            f"from_keras maps {class_name} to {preset.__name__}, which does "
             "not know the " + _unknown("config", unknown, known)
         )
     return preset(**config)

@@ -1,15 +1,14 @@
-"""Parts of the framework presets that no public primitive provides.
+"""AMSGrad's preconditioner: the running maximum of the second moment.
 
-* :func:`precondition_by_max_rms`: AMSGrad's denominator, the running maximum
-  of the *uncorrected* second moment (as ``torch.optim.Adam(amsgrad=True)`` and
-  ``keras.optimizers.Adam(amsgrad=True)``; ``optax.scale_by_amsgrad`` instead
-  keeps the maximum of the bias-corrected moment, a different trajectory),
-  on the second-moment machinery of
-  :func:`~rmsprop_jax.precondition_by_rms`.
-* :func:`schedule_value`: a learning rate or schedule read at a step count.
-* :func:`add_decayed_weights`: ``g + wd * w`` in the compute dtype.
+:func:`precondition_by_max_rms` divides by the running maximum of the
+*uncorrected* second moment (as ``torch.optim.Adam(amsgrad=True)`` and
+``keras.optimizers.Adam(amsgrad=True)``; ``optax.scale_by_amsgrad`` instead
+keeps the maximum of the bias-corrected moment, a different trajectory), on
+the second-moment machinery of :func:`~rmsprop_jax.precondition_by_rms`. The
+presets ``torch_adam``/``torch_adamw``/``keras_adam(amsgrad=True)`` use it;
+it is not (yet) exported from :mod:`rmsprop_jax.transforms`.
 
-Every preset is wrapped by :func:`rmsprop_jax._inputs.optimizer`, which splits
+Its callers are wrapped by :func:`rmsprop_jax._inputs.optimizer`, which splits
 a complex leaf into a real pair before any of this code runs: nothing here
 sees a complex array.
 """
@@ -23,27 +22,10 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes
-from rmsprop_jax._learning_rate import schedule_count
-from rmsprop_jax.transforms._shared import (
-    rms_accumulate,
-    rms_divide,
-    rms_init,
-    with_eps_root,
-)
+from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
+from rmsprop_jax.transforms._roots import with_eps_root
+from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
 from rmsprop_jax.transforms.rms import ScaleByRmsState
-
-
-def schedule_value(learning_rate: optax.ScalarOrSchedule, count: Any) -> Any:
-    """``learning_rate(count)`` for a schedule, else ``learning_rate`` itself.
-
-    The count is converted as :func:`~rmsprop_jax._learning_rate.schedule_count`
-    does for the main step (the default integer dtype: a float64 schedule under
-    ``jax_enable_x64``).
-    """
-    if not _checks.is_schedule(learning_rate):
-        return learning_rate
-    return learning_rate(schedule_count(jnp.asarray(count)))
 
 
 class PreconditionByMaxRmsState(NamedTuple):
@@ -93,17 +75,23 @@ def precondition_by_max_rms(
     the *bias-corrected* moment instead, :math:`\hat s_t = \max(\hat
     s_{t-1}, s_t/(1-\beta^t))`, as ``optax.scale_by_amsgrad`` does (the
     state then holds the corrected roots, as :func:`precondition_by_rms`'s
-    does); ``eps_root`` goes under the root, :math:`\sqrt{\hat s_t +
-    \epsilon_r}`, as optax's ``eps_root``.
+    does): :func:`rmsprop_jax.amsgrad`. ``eps_root`` goes under the root,
+    :math:`\sqrt{\hat s_t + \epsilon_r}`, as optax's ``eps_root``.
     """
     corrected = max_of_corrected and bias_correction
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> PreconditionByMaxRmsState:
-        count, rms, _ = rms_init(params, 0.0, False, bias_correction, accumulator_dtype)
+        count, rms, _ = rms_init(
+            params,
+            initial_scale=0.0,
+            centered=False,
+            counted=bias_correction,
+            dtype=accumulator_dtype,
+        )
         # The maximum gets buffers of its own: leaves sharing a buffer cannot
         # be donated to a jitted step ("donate the same buffer twice").
-        rms_max = rms_init(params, 0.0, False, False, accumulator_dtype)[1]
+        rms_max = jax.tree.map(jnp.copy, rms)
         return PreconditionByMaxRmsState(count, rms, rms_max, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -114,40 +102,27 @@ def precondition_by_max_rms(
             updates, state.inner, params, **extra_args
         )
         peak = with_eps_root(moments._replace(rms=rms_max), eps_root)
-        args = (decay, eps, False, bias_correction, inner_decay)
-        out = rms_divide(numerators, peak, *args, corrected=corrected)
+        if corrected:
+            out = divide_by_corrected_rms(
+                numerators,
+                peak,
+                eps=eps,
+                eps_in_sqrt=False,
+                numerator_decay=inner_decay,
+            )
+        else:
+            out = divide_by_rms(
+                numerators,
+                peak,
+                decay=decay,
+                eps=eps,
+                eps_in_sqrt=False,
+                bias_correction=bias_correction,
+                numerator_decay=inner_decay,
+            )
         new_state = PreconditionByMaxRmsState(
             moments.count, moments.rms, rms_max, inner_state
         )
         return out, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def add_decayed_weights(
-    weight_decay: ArrayLike, mask: Any = None
-) -> optax.GradientTransformation:
-    """``optax.add_decayed_weights`` (``g + wd * w``, coupled L2) computed in
-    at least float32 and passed on in that dtype, as every link of the
-    library passes its values (``_dtypes.py``): optax's sums in the
-    parameters' dtype, and a float16 gradient of 6e4 plus ``wd * w``
-    overflows to inf before the momentum buffer (kept in float32) sees it.
-    The same state as optax's (``EmptyState``, or ``MaskedState`` with a
-    ``mask``).
-    """
-
-    def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "`weight_decay` reads the weights: call update(grads, state, params)."
-            )
-
-        def leaf(g: jax.Array, w: jax.Array) -> jax.Array:
-            dtype = _dtypes.compute_dtype(g, w)
-            decay = jnp.asarray(weight_decay).astype(dtype)
-            return _dtypes.cast(g, dtype) + decay * _dtypes.cast(w, dtype)
-
-        return jax.tree.map(leaf, updates, params), state
-
-    tx = optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
-    return tx if mask is None else optax.masked(tx, mask)

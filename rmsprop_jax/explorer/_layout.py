@@ -1,0 +1,301 @@
+"""The page's components: controls, figures, prose and stores (no callbacks).
+
+Dash is imported inside :func:`layout` only, so that importing this module
+(as ``pytest --doctest-modules`` does) needs nothing beyond the library.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rmsprop_jax import landscapes
+from rmsprop_jax.explorer._catalog import OPTIMIZERS, SWEEPABLE
+from rmsprop_jax.explorer._state import (
+    CONTROL_IDS,
+    CUSTOM,
+    DEFAULT,
+    SLIDERS,
+    State,
+    to_slider,
+)
+
+SLIDER_IDS = CONTROL_IDS
+"""The slider of each numeric field, by its component id."""
+
+_LABELS = {
+    "learning_rate": "η (adaptive, sign and Rprop's Δ₀)",
+    "sgd_learning_rate": "η of SGD, momentum, Nesterov",
+    "decay": "β (decay; Adam's β₂)",
+    "eps": "ε",
+    "momentum": "momentum (Adam's β₁)",
+    "steps": "steps",
+}
+_MARKS = {
+    "learning_rate": {-4: "1e-4", -3: "1e-3", -2: "0.01", -1: "0.1", 0: "1"},
+    "sgd_learning_rate": {
+        -5: "1e-5",
+        -4: "1e-4",
+        -3: "1e-3",
+        -2: "0.01",
+        -1: "0.1",
+        0: "1",
+    },
+    "decay": {0: "0", 1: "0.5", 2: "0.9", 3: "0.99", 4: "0.999"},
+    "eps": {-12: "1e-12", -8: "1e-8", -4: "1e-4", 0: "1"},
+    "momentum": {0: "0", 0.5: "0.5", 0.9: "0.9"},
+    "steps": {1: "1", 250: "250", 500: "500", 750: "750", 1000: "1000"},
+}
+
+GRAPH_CONFIG: Any = {"displaylogo": False, "scrollZoom": False}
+"""Every graph's Plotly config."""
+
+
+def readout(name: str, value: float) -> str:
+    """The text next to a slider."""
+    return f"{value:g}" if name != "steps" else str(int(value))
+
+
+def start_text(state: State) -> str:
+    """The start point's readout."""
+    return f"start: ({state.start[0]:.4g}, {state.start[1]:.4g})"
+
+
+def _slider(name: str) -> Any:
+    from dash import dcc, html
+
+    lo, hi, step = SLIDERS[name]
+    value = getattr(DEFAULT, name)
+    control = SLIDER_IDS[name]
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Label(_LABELS[name], htmlFor=control),
+                    html.Span(
+                        readout(name, value),
+                        id=f"{control}-readout",
+                        className="readout",
+                    ),
+                ],
+                className="slider-head",
+            ),
+            html.Div(
+                dcc.Slider(
+                    id=control,
+                    min=lo,
+                    max=hi,
+                    step=step,
+                    value=to_slider(name, value),
+                    marks=_MARKS[name],
+                    updatemode="drag",
+                    allow_direct_input=False,
+                ),
+                className="slider-body",
+            ),
+        ],
+        className="control",
+    )
+
+
+def _graph(id_: str, height: int, **extra: Any) -> Any:
+    from dash import dcc
+
+    return dcc.Graph(
+        id=id_,
+        style={"height": f"{height}px"},
+        config=GRAPH_CONFIG,
+        **extra,
+    )
+
+
+def _control(label: str, *children: Any, for_: str | None = None) -> Any:
+    from dash import html
+
+    return html.Div([html.Label(label, htmlFor=for_), *children], className="control")
+
+
+def _landscape_controls() -> list[Any]:
+    from dash import dcc, html
+
+    options = [
+        {"label": f"{name} — {lands.description}", "value": name}
+        for name, lands in landscapes.LANDSCAPES.items()
+    ] + [{"label": "custom formula (type it below)", "value": CUSTOM}]
+    return [
+        _control(
+            "Landscape",
+            dcc.Dropdown(
+                id="landscape",
+                options=options,
+                value=DEFAULT.landscape,
+                clearable=False,
+                searchable=False,
+            ),
+            for_="landscape",
+        ),
+        _control(
+            "Formula in w1, w2 (Enter to apply)",
+            dcc.Input(
+                id="formula",
+                type="text",
+                value=DEFAULT.formula,
+                debounce=True,
+                spellCheck=False,
+                style={"width": "100%"},
+            ),
+            html.Pre(id="formula-error", className="error"),
+            for_="formula",
+        ),
+    ]
+
+
+def _controls() -> Any:
+    from dash import dcc, html
+
+    return html.Div(
+        [
+            *_landscape_controls(),
+            _control(
+                "Optimizers",
+                dcc.Checklist(
+                    id="optimizers",
+                    options=[
+                        {"label": row.label, "value": key}
+                        for key, row in OPTIMIZERS.items()
+                    ],
+                    value=list(DEFAULT.optimizers),
+                    className="checklist",
+                ),
+            ),
+            *(_slider(name) for name in SLIDER_IDS),
+            _control(
+                "ε (RMSprop family)",
+                dcc.RadioItems(
+                    id="eps-placement",
+                    options=[
+                        {"label": "inside the root √(s+ε)", "value": "inside"},
+                        {"label": "outside √s+ε", "value": "outside"},
+                    ],
+                    value="inside",
+                    inline=True,
+                ),
+            ),
+            html.Div(id="start", className="readout", children=start_text(DEFAULT)),
+            html.Div(
+                [
+                    html.Button("Worked example", id="worked-example", n_clicks=0),
+                    html.Button("Download CSV", id="download", n_clicks=0),
+                ],
+                className="buttons",
+            ),
+            html.Div(id="message", className="error", role="alert"),
+            html.Div(id="status", className="error", role="alert"),
+        ],
+        className="controls",
+    )
+
+
+def _amplification_section() -> list[Any]:
+    from dash import html
+
+    return [
+        html.H3("Amplification"),
+        html.Div(
+            [
+                _graph("amplification", 420),
+                html.Div(
+                    [
+                        _graph("amplification-multiples", 330),
+                        html.Div(id="amplification-message", className="error"),
+                    ]
+                ),
+            ],
+            className="pair",
+        ),
+    ]
+
+
+def _sweep_section() -> list[Any]:
+    from dash import dcc, html
+
+    return [
+        html.H3("Final loss over (β, η)"),
+        html.Div(
+            [
+                html.Label("Optimizer of the map", htmlFor="sweep-optimizer"),
+                dcc.Dropdown(
+                    id="sweep-optimizer",
+                    options=[
+                        {"label": OPTIMIZERS[k].label, "value": k} for k in SWEEPABLE
+                    ],
+                    value=DEFAULT.sweep_optimizer,
+                    clearable=False,
+                    searchable=False,
+                    style={"width": "260px"},
+                ),
+            ],
+            className="control inline",
+        ),
+        _graph("sweep", 420),
+        html.Div(id="sweep-message", className="error"),
+    ]
+
+
+def _code_section() -> list[Any]:
+    from dash import dcc, html
+
+    return [
+        html.H3("Copy as code"),
+        html.Div(
+            [
+                dcc.Clipboard(
+                    target_id="code", title="copy the code", className="copy"
+                ),
+                html.Pre(id="code", className="code"),
+            ],
+            className="code-box",
+        ),
+    ]
+
+
+def _figures() -> Any:
+    from dash import html
+
+    return html.Div(
+        [
+            _graph("paths", 560, clear_on_unhover=True),
+            html.P(
+                "Click anywhere on the plot to start every optimizer there.",
+                className="hint",
+            ),
+            html.Div(
+                [_graph("loss", 340), _graph("effective-lr", 340)], className="pair"
+            ),
+            _graph("rms", 420),
+            html.H3("First steps (w(t), gradient g(t) at it, second moment s(t))"),
+            html.Table(id="worked-example-table", className="steps"),
+            *_amplification_section(),
+            *_sweep_section(),
+            *_code_section(),
+        ],
+        className="main",
+    )
+
+
+def layout() -> Any:
+    """The whole page."""
+    from dash import dcc, html
+
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="view-state"),
+            dcc.Store(id="click-point"),
+            dcc.Store(id="drawn-landscape"),
+            dcc.Store(id="drawn-state"),
+            dcc.Store(id="multiples-drawn"),
+            dcc.Download(id="download-csv"),
+            html.H1("rmsprop_jax explorer"),
+            html.Div([_controls(), _figures()], className="page"),
+        ]
+    )

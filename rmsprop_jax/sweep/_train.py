@@ -1,0 +1,188 @@
+"""The traced training of one run: ``steps`` optimizer updates under
+``lax.scan``, with divergence detection, freezing and per-step records.
+
+:func:`train` is what the compiled program vmaps over runs, start points and
+restarts; it sees one run's hyperparameters as traced scalars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rmsprop_jax import _tree
+from rmsprop_jax.sweep import _records
+from rmsprop_jax.sweep._spec import Fn, GroupSpec, Options, float_dtype
+
+
+class Carry(NamedTuple):
+    """The state of one run between two steps (the scan's carry)."""
+
+    params: Any
+    state: Any  # the optimizer's
+    alive: jax.Array  # bool: not diverged so far
+    loss0: jax.Array  # the loss at step 0 (the divergence threshold's scale)
+    diverged_at: jax.Array  # int32 step of divergence, -1 while alive
+    buffer: dict[str, Any]  # thinned records (record_every > 1), one spare row
+    t: jax.Array  # int32 step index
+    losses: jax.Array  # (steps,) loss before each update, NaN once diverged
+
+
+def _like(new: Any, old: Any) -> Any:
+    """``new`` cast leaf by leaf to the dtypes of ``old`` (a fixed scan carry)."""
+    return jax.tree.map(
+        lambda a, b: jnp.asarray(a).astype(jnp.asarray(b).dtype), new, old
+    )
+
+
+def _loss_args(data: Any, idx: jax.Array | None) -> tuple[Any, ...]:
+    if data is None:
+        return ()
+    if idx is None:
+        return (data,)
+    return (jax.tree.map(lambda x: x[idx], data),)
+
+
+def _nan_unless(keep: jax.Array, tree: Any) -> Any:
+    return jax.tree.map(lambda x: jnp.where(keep, x, jnp.nan).astype(x.dtype), tree)
+
+
+def landscape(losses: tuple[Fn, ...], grad: bool) -> Callable:
+    """``f(index, params, *args)``: the loss (and gradient) of landscape
+    ``index``; a ``lax.switch`` over the landscapes when there are several."""
+
+    def branch(fn: Fn) -> Callable:
+        def value(params: Any, *args: Any) -> jax.Array:
+            return jnp.asarray(fn(params, *args), float_dtype())
+
+        return jax.value_and_grad(value) if grad else value
+
+    branches = [branch(fn) for fn in losses]
+    if len(branches) == 1:
+        return lambda index, params, *args: branches[0](params, *args)
+    return lambda index, params, *args: jax.lax.switch(index, branches, params, *args)
+
+
+def _arguments(spec: GroupSpec, hyper: dict[str, jax.Array]) -> dict[str, Any]:
+    return {**dict(spec.defaults), **dict(spec.static), **hyper}
+
+
+def train(
+    options: Options,
+    losses: tuple[Fn, ...],
+    spec: GroupSpec,
+    hyper: dict[str, jax.Array],
+    index: jax.Array,
+    key: jax.Array | None,
+    idx: jax.Array | None,
+    params: Any,
+    data: Any,
+) -> dict[str, Any]:
+    """One run: ``steps`` updates under ``lax.scan``.
+
+    ``index`` picks the landscape among ``losses``; ``key`` initialises the
+    params (with ``init_params``); ``idx`` holds the ``(steps, batch_size)``
+    sample indices (with ``batch_size``).
+    """
+    if options.init_params is not None:
+        params = options.init_params(key)
+    tx = spec.make_tx(**dict(spec.static), **hyper)  # traced hyperparameters
+    tx = optax.with_extra_args_support(tx)
+    value_and_grad = landscape(losses, grad=True)
+    arguments = _arguments(spec, hyper)
+    every, record = options.record_every, options.record
+    n_records = _records.record_count(options.steps, every)
+
+    def records_of(loss, params, grads, updates, state, t):
+        return _records.record_step(
+            record,
+            loss=loss,
+            params=params,
+            grads=grads,
+            updates=updates,
+            state=state,
+            arguments=arguments,
+            updates_so_far=t + 1,
+        )
+
+    def step(c: Carry, batch_idx: jax.Array | None) -> tuple[Carry, dict]:
+        loss, grads = value_and_grad(index, c.params, *_loss_args(data, batch_idx))
+        updates, new_state = tx.update(grads, c.state, c.params, value=loss)
+        new_params = _like(optax.apply_updates(c.params, updates), c.params)
+        loss0 = jnp.where(c.t == 0, loss, c.loss0)
+        ok = c.alive & jnp.isfinite(loss) & _tree.all_finite(new_params)
+        if options.threshold is not None:
+            ok &= ~(loss > options.threshold * jnp.abs(loss0))
+        recorded = {}
+        if record:
+            recorded = records_of(loss, c.params, grads, updates, new_state, c.t)
+            recorded = {
+                name: _nan_unless(ok if _records.is_post_update(name) else c.alive, x)
+                for name, x in recorded.items()
+            }
+        buffer = c.buffer
+        if every > 1 and record:  # slot n_records: a discarded row
+            slot = jnp.where(c.t % every == 0, c.t // every, n_records)
+            buffer = jax.tree.map(
+                lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, slot, 0),
+                buffer,
+                recorded,
+            )
+            recorded = {}
+        new = Carry(
+            params=_tree.select(ok, new_params, c.params),
+            state=_tree.select(ok, _like(new_state, c.state), c.state),
+            alive=ok,
+            loss0=loss0,
+            diverged_at=jnp.where(c.alive & ~ok, c.t, c.diverged_at),
+            buffer=buffer,
+            t=c.t + 1,
+            losses=jax.lax.dynamic_update_index_in_dim(
+                c.losses, jnp.where(c.alive, loss, jnp.nan), c.t, 0
+            ),
+        )
+        return new, recorded
+
+    state = tx.init(params)
+    buffer = {}
+    if every > 1 and record:
+        shapes = jax.eval_shape(
+            lambda: records_of(
+                jnp.zeros((), float_dtype()),
+                params,
+                params,
+                params,
+                state,
+                jnp.zeros((), jnp.int32),
+            )
+        )
+        buffer = jax.tree.map(
+            lambda s: jnp.full((n_records + 1, *s.shape), jnp.nan, s.dtype), shapes
+        )
+    start = Carry(
+        params=params,
+        state=state,
+        alive=jnp.array(True),
+        loss0=jnp.zeros((), float_dtype()),
+        diverged_at=jnp.array(-1, jnp.int32),
+        buffer=buffer,
+        t=jnp.zeros((), jnp.int32),
+        losses=jnp.zeros(options.steps, float_dtype()),
+    )
+    end, records = jax.lax.scan(step, start, idx, length=options.steps)
+    if every > 1 and record:
+        records = jax.tree.map(lambda b: b[:n_records], end.buffer)
+    final = landscape(losses, grad=False)(index, end.params, *_loss_args(data, None))
+    return {
+        "losses": end.losses,
+        "final_loss": jnp.where(end.alive, final, jnp.nan),
+        "diverged": ~end.alive,
+        "diverged_at": end.diverged_at,
+        "final_params": end.params,
+        "records": records,
+        "final_state": end.state,
+    }

@@ -1,0 +1,82 @@
+"""The state of a root second moment: a fresh one, and one EMA step of it.
+
+A state with fields ``count``, ``rms`` and ``mu`` (a
+:class:`~rmsprop_jax.ScaleByRmsState`): ``rms`` holds the root of the EMA
+of squared gradients (:mod:`._roots`), ``mu`` the EMA of gradients where
+the variance is read (centred RMSprop).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.typing import ArrayLike
+
+from rmsprop_jax import _checks, _dtypes
+from rmsprop_jax.transforms._corrections import increment, new_count
+from rmsprop_jax.transforms._ema import EmaRates, ema_rates, ema_step
+from rmsprop_jax.transforms._roots import root_ema_step
+
+
+def rms_init(
+    params: optax.Params,
+    *,
+    initial_scale: ArrayLike,
+    centered: bool,
+    counted: bool,
+    dtype: Any,
+) -> tuple[jax.Array | None, optax.Updates, optax.Updates | None]:
+    """``(count, rms, mu)`` of a fresh second-moment state; ``rms`` holds
+    ``sqrt(initial_scale)``, ``mu`` zeros (None unless ``centered``), the
+    count 0 (None unless ``counted``)."""
+    concrete = _checks.concrete_values("initial_scale", initial_scale)
+    start = jnp.sqrt(initial_scale) if concrete is None else float(np.sqrt(concrete))
+    return (
+        new_count(needed=counted),
+        _dtypes.full_like_accumulator(params, start, dtype),
+        _dtypes.zeros_like_accumulator(params, dtype) if centered else None,
+    )
+
+
+def rms_accumulate(
+    grads: optax.Updates, state: Any, decay: ArrayLike, *, corrected: bool
+) -> Any:
+    """One EMA step of the root second moment (and, if kept, the first moment)
+    of a state with fields ``count``, ``rms`` and ``mu`` (a
+    :class:`ScaleByRmsState`), with :func:`root_ema_step` and
+    :func:`ema_step`.
+
+    ``corrected=True`` (for a state with a count) keeps the bias-corrected
+    moments, with the rates of :func:`ema_rates`.
+    """
+    count = increment(state.count)
+    rates: dict = {}
+
+    def rates_in(dtype: Any) -> EmaRates:
+        if dtype not in rates:
+            rates[dtype] = ema_rates(decay, count, dtype, corrected=corrected)
+        return rates[dtype]
+
+    def second(g: jax.Array, old: jax.Array) -> jax.Array:
+        dtype = _dtypes.compute_dtype(g, old)
+        new = root_ema_step(
+            _dtypes.cast(old, dtype), _dtypes.cast(g, dtype), rates_in(dtype)
+        )
+        return _dtypes.cast(new, old.dtype)
+
+    def first(g: jax.Array, old: jax.Array) -> jax.Array:
+        dtype = _dtypes.compute_dtype(g, old)
+        new = ema_step(
+            _dtypes.cast(old, dtype), _dtypes.cast(g, dtype), rates_in(dtype)
+        )
+        return _dtypes.cast(new, old.dtype)
+
+    rms = jax.tree.map(second, grads, state.rms)
+    mu = None
+    if state.mu is not None:
+        mu = jax.tree.map(first, grads, state.mu)
+    return state._replace(count=count, rms=rms, mu=mu)
