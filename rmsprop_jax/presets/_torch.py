@@ -509,3 +509,64 @@ def torch_adamw(
         add_decayed_weights(weight_decay),
         scale_by_learning_rate(lr),
     )
+
+
+@_inputs.optimizer
+def torch_adadelta(
+    lr: optax.ScalarOrSchedule = 1.0,
+    rho: ArrayLike = 0.9,
+    eps: ArrayLike = 1e-6,
+    weight_decay: ArrayLike = 0.0,
+    *,
+    maximize: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+    r"""``torch.optim.Adadelta``: Zeiler's rule, then the learning rate.
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda w_{t-1}, \qquad
+        v_t = \rho v_{t-1} + (1-\rho) g_t^2, \\
+        \Delta_t &= \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\,
+        g_t, \qquad u_t = \rho u_{t-1} + (1-\rho) \Delta_t^2, \qquad
+        w_t = w_{t-1} - \eta_t \Delta_t,
+
+    with :math:`v_0 = u_0 = 0` (``maximize`` first negates :math:`g_t`): the
+    accumulated update :math:`u` is of :math:`\Delta` *before* the learning
+    rate. Built as ``chain([scale(-1)], add_decayed_weights(weight_decay),
+    scale_by_adadelta(rho, eps), scale_by_learning_rate(lr))``.
+
+    Args:
+      lr: :math:`\eta` >= 0, or an optax schedule. Default 1.0.
+      rho: :math:`\rho` in [0, 1]. Default 0.9.
+      eps: :math:`\epsilon` >= 0, inside both roots. Default 1e-6.
+      weight_decay: :math:`\lambda` >= 0, coupled L2 added to the gradient.
+      maximize: ascend: the gradient is negated first, before weight decay.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
+
+    Raises:
+      ValueError: torch's rules (``lr``, ``eps``, ``weight_decay`` >= 0,
+        ``rho`` in [0, 1]).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from rmsprop_jax import presets
+      >>> tx = presets.torch_adadelta()
+      >>> w = jnp.array([1.0, -2.0])
+      >>> updates, _ = tx.update(jnp.array([1.0, -2.0]), tx.init(w), w)
+      >>> print(updates.round(6))  # -sqrt(eps) g / sqrt(0.1 g^2 + eps)
+      [-0.003162  0.003162]
+
+    References:
+      PyTorch, ``torch/optim/adadelta.py`` (``_single_tensor_adadelta``).
+    """
+    _rules.check_nonnegative(
+        "torch.optim.Adadelta requires >= 0", lr=lr, eps=eps, weight_decay=weight_decay
+    )
+    _rules.check_unit("torch.optim.Adadelta's rule", rho=rho)
+    return optax.chain(
+        *_rules.negate(maximize),
+        add_decayed_weights(weight_decay),
+        transforms.scale_by_adadelta(rho, eps),
+        scale_by_learning_rate(lr),
+    )
