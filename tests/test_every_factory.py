@@ -56,6 +56,7 @@ def _buffers(tree) -> list[int]:
     return [x.unsafe_buffer_pointer() for x in jax.tree.leaves(tree)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit_init", [False, True], ids=["eager_init", "jit_init"])
 @pytest.mark.parametrize("name", IDS)
 def test_a_fresh_state_can_be_donated(name, jit_init):
@@ -114,6 +115,7 @@ def test_an_empty_group_of_multi_transform_and_masked(name):
 STEPS = 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", IDS)
 def test_meta_gradients_match_finite_differences(name, x64):
     """d loss(w_k) / d lr and / d decay through k updates: finite, and equal

@@ -194,7 +194,8 @@ CASES: dict[str, dict] = {
         ema_overwrite_frequency=3,
         gradient_accumulation_steps=2,
     ),
-    "keras_adadelta-defaults": _case("keras_adadelta", None),
+    # Keras's default learning rate, 0.001, moves Adadelta by 1e-4 in 50 steps.
+    "keras_adadelta-rate_1": _case("keras_adadelta", 1.0),
     "keras_adadelta-rho-schedule": _case(
         "keras_adadelta", 1.0, True, rho=0.8, epsilon=1e-4
     ),
