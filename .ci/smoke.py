@@ -83,7 +83,10 @@ assert result.best().config["learning_rate"] == 0.1
 # A typed formula and the diagnostics of a state.
 f = landscapes.from_expression("(w1 - 1)**2 + 2 * w2**2")
 assert float(f(jnp.array([1.0, 0.0]))) == 0.0
-row = diagnostics.report(state, learning_rate=0.1)
-assert row and all(np.isfinite(float(v)) for v in row.values())
+row = diagnostics.report(state, optimizer=tx)  # torch_rmsprop: eps outside
+# (max_without_gradient is NaN: every weight had a gradient.)
+assert row and all(
+    np.isfinite(float(v)) for k, v in row.items() if "without_gradient" not in k
+)
 
 print(f"smoke test passed: rmsprop_jax {rj.__version__} from {here}")

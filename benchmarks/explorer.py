@@ -1,8 +1,10 @@
 """Speed of the explorer (python -m rmsprop_jax.explorer), four figures:
 
-1. server compute of one view, 6 optimizers x 1000 steps (one engine call),
+1. server compute of one view, all 13 optimizers x 1000 steps (one engine
+   call, whichever are shown),
    and the whole draw callback (compute + figures + JSON) -- in process;
-2. a slider move to the redrawn paths plot, in headless Chromium;
+2. a slider move and an optimizer toggle to the redrawn paths plot, in
+   headless Chromium;
 3. a new typed formula until its paths are drawn (server: parse, minima,
    compile, run; and in the browser from Enter to the redrawn plot);
 4. the page usable (paths drawn) after starting the server with a warm
@@ -103,7 +105,7 @@ def server_compute(repeats: int) -> dict[str, str]:
         formulas.append(draw(s))
         formulas_cpu.append(time.process_time() - c)
     return {
-        "server compute, 6 optimizers x 1000 steps (one sweep call)": _ms(compute),
+        "server compute, all 13 optimizers x 1000 steps (one sweep call)": _ms(compute),
         "draw request (compute + figures + JSON, through Flask)": _ms(callback),
         "new typed formula, draw request (parse, minima, compile, run, figures)": _ms(
             formulas
@@ -201,6 +203,16 @@ def browser(repeats: int, cache_dir: str) -> dict[str, str]:
             moves.append((page.evaluate("() => window.__drawn") - t0) / 1e3)
             page.wait_for_timeout(300)
         out["slider move to redrawn paths plot, headless Chromium"] = _ms(moves)
+        toggles = []
+        for i in range(min(repeats, 12)):
+            page.evaluate(ARM)
+            t0 = page.evaluate("() => performance.now()")
+            label = ("Adam", "Adagrad", "momentum")[i % 3]
+            page.locator("#optimizers label", has_text=label).first.click()
+            page.wait_for_function("() => window.__drawn !== null", timeout=60_000)
+            toggles.append((page.evaluate("() => window.__drawn") - t0) / 1e3)
+            page.wait_for_timeout(300)
+        out["optimizer toggle to redrawn paths plot, headless Chromium"] = _ms(toggles)
         typed = []
         for i in range(3):
             text = f"(w1 + {i + 1})**2 + 3*(w2 - 0.{i + 5})**2 + 0.2*cos(2*w2)"

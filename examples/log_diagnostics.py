@@ -55,8 +55,9 @@ def train(steps: int = 300, path: str | None = "diagnostics.csv") -> list[dict]:
             params
         )
         updates, opt_state = tx.update(grads, opt_state, params)
-        # learning_rate and eps come from the inject_hyperparams state.
-        row = diagnostics.report(opt_state)
+        # How the state is read is rmsprop's declaration; learning_rate and
+        # eps come from the inject_hyperparams state, under its names.
+        row = diagnostics.report(opt_state, optimizer=rj.rmsprop)
         row["learning_rate"] = opt_state.hyperparams["learning_rate"]
         row["loss"] = loss
         return optax.apply_updates(params, updates), opt_state, row
@@ -76,7 +77,7 @@ def train(steps: int = 300, path: str | None = "diagnostics.csv") -> list[dict]:
 if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else "diagnostics.csv"
     rows = train(path=out)
-    key = "effective_learning_rate/inner_state/0/hidden/kernel/median"
+    key = "effective_learning_rate/rmsprop/hidden/kernel/median"
     for t in (0, 30, 100, len(rows) - 1):
         r = rows[t]
         print(

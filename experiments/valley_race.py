@@ -25,6 +25,8 @@ LETTER = "-"
 TITLE = "Valley race: steps to tolerance on the elongated valley"
 START = (-15.0, 20.0)
 TOLERANCE = 1e-3
+SGD_LR = 0.04
+CURVATURES = (6.0, 20.0)  # the Hessian diag(6, 20) of 3 w1^2 + 10 w2^2
 
 
 def valley(w: jax.Array) -> jax.Array:
@@ -37,7 +39,7 @@ def contenders(steps: int) -> dict[str, optax.GradientTransformation]:
     cosine = optax.cosine_decay_schedule
     make = functools.partial
     return {
-        "sgd (lr 0.04)": make(rj.sgd, 0.04),
+        f"sgd (lr {SGD_LR:g})": make(rj.sgd, SGD_LR),
         "momentum (lr 0.01, momentum 0.9)": make(rj.sgd, 0.01, momentum=0.9),
         "nesterov (lr 0.01, momentum 0.9)": make(
             rj.sgd, 0.01, momentum=0.9, nesterov=True
@@ -85,6 +87,27 @@ def format_table(rows: list[tuple[str, int | None, float]], steps: int) -> str:
     return "\n".join(lines)
 
 
+def why(rows: list[tuple[str, int | None, float]]) -> str:
+    """Why the winner wins, from the valley's curvatures: where plain SGD is
+    first, its per-step contraction factors against the adaptive methods'
+    constant-size steps."""
+    winner = rows[0][0]
+    if not winner.startswith("sgd "):
+        return f"Fastest: {winner}."
+    f1, f2 = (abs(1 - SGD_LR * c) for c in CURVATURES)
+    return (
+        f"Why plain SGD wins here: the valley is a quadratic with Hessian "
+        f"diag{CURVATURES} (condition number {CURVATURES[1] / CURVATURES[0]:.1f}, "
+        f"mildly elongated), so SGD at lr {SGD_LR:g} multiplies the error of w1 "
+        f"by {f1:.2f} and of w2 by {f2:.2f} at every step: a linear rate. The "
+        "adaptive methods scale each step to about lr x sign(g), which does not "
+        "shrink as the minimum nears; they need a decaying learning rate to "
+        "settle, and cannot contract as fast on a valley this mildly elongated. "
+        "Their advantage shows on badly scaled problems and across learning "
+        "rates (claims 1 and 2 below)."
+    )
+
+
 def units(ctx: Context) -> int:
     return 1
 
@@ -94,6 +117,7 @@ def run(ctx: Context) -> Section:
     steps = ctx.pick(50, 500, 500)
     rows = race(steps)
     ctx.progress.print(format_table(rows, steps))
+    ctx.progress.print(why(rows))
     ctx.progress.advance("valley race")
     table = Table(
         f"Steps to loss < {TOLERANCE:g} and final loss after {steps} steps",
@@ -106,7 +130,7 @@ def run(ctx: Context) -> Section:
         f"Each optimizer of the library, with a learning rate (or schedule) that "
         f"suits the valley, from w0 = {START}; all of them in one call of the "
         "sweep engine (one compiled program).",
-        [table],
+        [table, why(rows)],
     )
 
 

@@ -19,6 +19,9 @@ the transformation it returns
   cast once at the end: the links of a chain pass values to each other in
   the compute dtype (at least float32).
 
+Each decorator also attaches the factory's declaration of how its state is
+read (:mod:`rmsprop_jax.declarations`) to every transformation it builds.
+
 An unknown keyword to the factory raises a TypeError with "did you mean" and
 the valid names (:func:`rmsprop_jax._checks.keywords`).
 """
@@ -26,13 +29,14 @@ the valid names (:func:`rmsprop_jax._checks.keywords`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from rmsprop_jax import _checks, _tree
+from rmsprop_jax import _checks, _tree, declarations
 
 # The states' NamedTuple types, in order, -> the factories whose init made them
 # (several factories can make the same layout: adagrad and torch_adagrad).
@@ -140,21 +144,50 @@ def _wrap(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _decorate(factory: Any, cast_output: bool) -> Any:
+def _decorate(factory: Any, cast_output: bool, declared: dict[str, Any]) -> Any:
     checked = _checks.keywords(factory)
 
     @functools.wraps(factory)
     def wrapped(*args: Any, **kwargs: Any) -> optax.GradientTransformationExtraArgs:
         return _wrap(factory.__name__, checked(*args, **kwargs), cast_output)
 
-    return wrapped
+    return declarations.declare(**declared)(wrapped)
 
 
-def optimizer(factory: Any) -> Any:
-    """Decorates an optimizer or preset factory (output in the gradients' dtype)."""
-    return _decorate(factory, cast_output=True)
+def _no_bare(kind: str, args: tuple[Any, ...]) -> None:
+    if args:
+        raise TypeError(
+            f"@_inputs.{kind} takes the factory's declaration as keywords "
+            f"(@_inputs.{kind}(learning_rate=..., eps=..., eps_placement=..., "
+            f"decay=...), or @_inputs.{kind}() for a factory without them): "
+            "every factory says how its state is read "
+            "(rmsprop_jax.declarations.declare)."
+        )
 
 
-def primitive(factory: Any) -> Any:
-    """Decorates a primitive's factory (output in the compute dtype)."""
-    return _decorate(factory, cast_output=False)
+def optimizer(*args: Any, **declared: Any) -> Callable[[Any], Any]:
+    """Decorates an optimizer or preset factory (output in the gradients' dtype).
+
+    ``declared`` is how its state is read, the arguments of
+    :func:`rmsprop_jax.declarations.declare`: every transformation the factory
+    builds carries that :class:`~rmsprop_jax.declarations.Declaration`.
+    """
+    _no_bare("optimizer", args)
+    return lambda factory: _decorate(factory, True, declared)
+
+
+def primitive(*args: Any, **declared: Any) -> Callable[[Any], Any]:
+    """Decorates a primitive's factory (output in the compute dtype);
+    ``declared`` as for :func:`optimizer`."""
+    _no_bare("primitive", args)
+    return lambda factory: _decorate(factory, False, declared)
+
+
+def flag(name: str) -> Callable[[Any], bool]:
+    """A declared flag that is the factory's boolean argument ``name``."""
+    return lambda arguments: bool(arguments[name])
+
+
+def eps_placement(arguments: Any) -> str:
+    """The placement of eps decided by the argument ``eps_in_sqrt``."""
+    return "inside" if arguments["eps_in_sqrt"] else "outside"

@@ -82,7 +82,14 @@ def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
     check_decay("b2", b2, bias_correction=True)
 
 
-@_inputs.optimizer
+@_inputs.optimizer(
+    learning_rate="learning_rate",
+    eps="eps",
+    eps_placement=_inputs.eps_placement,
+    decay="decay",
+    bias_correction=_inputs.flag("bias_correction"),
+    centered=_inputs.flag("centered"),
+)
 def rmsprop(
     learning_rate: optax.ScalarOrSchedule = 0.01,
     decay: ArrayLike = 0.9,
@@ -172,7 +179,7 @@ def rmsprop(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer()
 def rprop(
     learning_rate: ArrayLike = 0.01,
     eta_minus: ArrayLike = 0.5,
@@ -238,7 +245,7 @@ def rprop(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="learning_rate", eps="eps", eps_placement="inside")
 def adagrad(
     learning_rate: optax.ScalarOrSchedule = 0.01,
     initial_accumulator_value: ArrayLike = 0.0,
@@ -278,7 +285,7 @@ def adagrad(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="learning_rate")
 def sgd(
     learning_rate: optax.ScalarOrSchedule,
     momentum: ArrayLike | None = None,
@@ -322,7 +329,7 @@ def sgd(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="learning_rate")
 def sign_sgd(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformation:
     r"""Sign descent: ``chain(scale_by_sign, scale_by_learning_rate)``.
 
@@ -351,7 +358,17 @@ def sign_sgd(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformat
     )
 
 
-@_inputs.optimizer
+# How Adam's and LaProp's states are read: eps outside the corrected root.
+_ADAM_LIKE = dict(
+    learning_rate="learning_rate",
+    eps="eps",
+    eps_placement="outside",
+    decay="b2",
+    bias_correction=True,
+)
+
+
+@_inputs.optimizer(**_ADAM_LIKE)
 def adam(
     learning_rate: optax.ScalarOrSchedule = 1e-3,
     b1: ArrayLike = 0.9,
@@ -427,7 +444,7 @@ def adam(
     return optax.chain(core, scale_by_learning_rate(learning_rate))
 
 
-@_inputs.optimizer
+@_inputs.optimizer(**_ADAM_LIKE)
 def laprop(
     learning_rate: optax.ScalarOrSchedule = 4e-4,
     b1: ArrayLike = 0.9,
@@ -477,7 +494,7 @@ def laprop(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(**_ADAM_LIKE)
 def amsgrad(
     learning_rate: optax.ScalarOrSchedule,
     b1: ArrayLike = 0.9,
@@ -547,7 +564,9 @@ def amsgrad(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(
+    learning_rate="learning_rate", eps="eps", eps_placement="inside", decay="rho"
+)
 def adadelta(
     learning_rate: optax.ScalarOrSchedule | None = None,
     rho: ArrayLike = 0.9,

@@ -26,7 +26,13 @@ import references as ref  # noqa: E402
 import experiments  # noqa: E402
 from experiments import _report, cli  # noqa: E402
 from experiments._progress import Progress  # noqa: E402
-from experiments.external import _stats, counterexample, deepobs  # noqa: E402
+from experiments.external import (  # noqa: E402
+    _stats,
+    adding,
+    counterexample,
+    deepobs,
+    proben1,
+)
 
 PACKAGE = ROOT / "rmsprop_jax"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -318,6 +324,34 @@ def test_sgd_baseline_first_epochs_match_a_numpy_run_on_the_same_batches():
     assert curve[1].mean() < 0.35 * curve[0].mean()  # it learns in one epoch
 
 
+# --- items 3 and 5: the adding problem's data, FANN's files -----------------------------
+
+
+def test_adding_problem_sequences_have_one_marker_per_half_and_sum_them():
+    x, y = adding.sequences(200, 50, seed=3)
+    assert x.shape == (200, 50, 2) and y.shape == (200,)
+    markers = x[..., 1]
+    assert (markers[:, :25].sum(1) == 1).all() and (markers[:, 25:].sum(1) == 1).all()
+    np.testing.assert_allclose(y, (x[..., 0] * markers).sum(1), rtol=1e-6)
+    # The baseline: always answering 1 has MSE 1/6 (two uniforms' variance).
+    _, y_many = adding.sequences(200_000, 50, seed=4)
+    assert np.mean((y_many - 1) ** 2) == pytest.approx(1 / 6, rel=0.01)
+
+
+@pytest.mark.skipif(not proben1.available(), reason="Debian's libfann-doc is missing")
+def test_fann_parity8_file_is_read_as_the_parity_of_its_inputs():
+    x, y = proben1.read(proben1.FOLDER / "parity8.train")
+    assert x.shape == (256, 8) and y.shape == (256, 1)
+    np.testing.assert_array_equal(y[:, 0], x.sum(1) % 2)
+
+
+def test_fann_reader_rejects_a_file_shorter_than_its_header(tmp_path):
+    path = tmp_path / "short.train"
+    path.write_text("2 2 1\n0 1\n1\n")
+    with pytest.raises(ValueError, match="announces 2 samples"):
+        proben1.read(path)
+
+
 # --- statistics -------------------------------------------------------------------------
 
 
@@ -377,11 +411,19 @@ def test_external_section_writes_the_schema(tmp_path):
             assert set(entry) == {"test_accuracy", "learning_rate", "steps"}, name
     for entry in document["minibatch_counterexample"].values():
         assert set(entry) == {"net_move"}
+    adding = document["adding_problem"]
+    assert adding["baseline_mse"] == pytest.approx(1 / 6)
+    assert adding["rmsprop_clip"]["clip"] == 1.0 and adding["rmsprop"]["clip"] is None
+    for sets in document["proben1"].values():
+        for entry in sets.values():
+            assert set(entry) == {"epochs_to_target"}
     markdown = (tmp_path / "report.md").read_text()
     assert "## (x) Against other people's benchmarks" in markdown
     for name in (
         "external_counterexample.png",
         "external_deepobs_quadratic_deep.png",
         "external_mnist1d_lr.png",
+        "external_adding_problem.png",
+        "external_further_claims.png",
     ):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG"), name

@@ -213,6 +213,59 @@ def test_no_recompilation_for_sliders_starts_and_builtin_landscapes():
     assert compilations() == before
 
 
+def test_showing_or_hiding_optimizers_computes_nothing():
+    # Every optimizer is in the one program of a view: a toggle only selects.
+    state = State(start=(3.0, -4.0), optimizers=("sgd",))
+    first = _compute.paths(state)
+    every = tuple(_catalog.OPTIMIZERS)
+    before = compilations()
+    with count_compilations() as compiled:
+        for shown in [every, ("adam", "rprop+"), (), ("sgd", "rmsprop")]:
+            p = _compute.paths(state.replace(optimizers=shown, steps=37))
+            assert p.optimizers == shown and p.params.shape == (len(shown), 1001, 2)
+    assert compiled == [] and compilations() == before
+    all_paths = _compute.paths(state.replace(optimizers=every))
+    np.testing.assert_array_equal(all_paths.params[0], first.params[0])
+    assert _compute.run_key(state) == _compute.run_key(
+        state.replace(optimizers=every, steps=5, sweep_optimizer="adam")
+    )
+
+
+@pytest.mark.slow
+def test_formula_programs_are_bounded(monkeypatch):
+    # Each new formula compiles programs of a few MB; only the last few are kept.
+    monkeypatch.setattr(_compute, "FORMULAS_KEPT", 2)
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    sizes = []
+    for i in range(8):
+        text = f"(w1 - {i / 10})**2 + 2*(w2 + {i / 20})**2"
+        state = State(landscape="custom", formula=text, start=(-4.0, 3.0))
+        p = _compute.paths(state)
+        np.testing.assert_allclose(p.params[0, 0], [-4.0, 3.0])
+        assert len(_compute.formulas_kept()) <= 2
+        assert _compute.formulas_kept()[-1] == text
+        sizes.append(rss_mb())
+    # Unbounded, each formula added ~6-18 MB; bounded, the last five add less
+    # than two formulas' worth.
+    assert sizes[-1] - sizes[2] < 30, sizes
+
+
+def test_the_default_view_shows_rmsprop_at_work():
+    # Its 45-degree first steps, its arrival at the valley's minimum while
+    # gradient descent (the worked example's eta) is still on its way.
+    p = _compute.paths(_state.DEFAULT)
+    rms, sgd = p.optimizers.index("rmsprop"), p.optimizers.index("sgd")
+    step = p.params[rms, 1] - p.params[rms, 0]
+    assert abs(step[0]) == pytest.approx(abs(step[1]), rel=1e-5)
+    steps = _state.DEFAULT.steps
+    assert p.loss[rms, steps] < 0.01 < 10 < p.loss[sgd, steps]
+    assert np.hypot(*p.params[rms, steps]) < 0.1
+
+
 def test_typed_formula_goes_through_the_parser():
     state = State(
         landscape="custom", formula="(w1 - 1)**2 + 3*(w2 + 2)**2", start=(-4.0, 3.0)
@@ -252,11 +305,65 @@ def test_snippet_reproduces_the_paths():
         )
 
 
+def test_gradient_noise_is_seeded_and_added_to_the_gradient():
+    # A plain loop with g + n(t) (n: seeded normals times the noise level
+    # times the median gradient norm) gives the page's paths; the loss shown
+    # is the landscape's own, without the noise term.
+    state = WORKED_EXAMPLE.replace(
+        noise=0.4, optimizers=("sgd", "rmsprop", "rprop+", "irprop+"), steps=40
+    )
+    surf = _compute.surface(state)
+    noise = _compute.noise_samples(state, surf)
+    scale = 0.4 * _compute.gradient_scale(surf)
+    normal = np.random.default_rng(_compute.NOISE_SEED).standard_normal((1000, 2))
+    np.testing.assert_array_equal(noise, (scale * normal).astype(np.float32))
+    p = _compute.paths(state)
+    fn = surf.fns[surf.selected]
+    for i, name in enumerate(p.optimizers):
+        tx = _catalog.make_optimizer(**_compute.hyperparameters(state, name))
+        w = jnp.asarray(state.start, jnp.float32)
+        opt_state, out = tx.init(w), [w]
+        for t in range(state.steps):
+            n = jnp.asarray(noise[t])
+            value, g = jax.value_and_grad(lambda w, n=n: fn(w) + jnp.vdot(n, w))(w)
+            u, opt_state = tx.update(g, opt_state, w, value=value)
+            w = optax.apply_updates(w, u)
+            out.append(w)
+        np.testing.assert_allclose(
+            p.params[i, : state.steps + 1],
+            np.stack(out),
+            rtol=2e-5,
+            atol=1e-5,
+            err_msg=name,
+        )
+        np.testing.assert_allclose(
+            p.loss[i, :10],
+            [float(fn(jnp.asarray(w))) for w in p.params[i, :10]],
+            rtol=1e-5,
+        )
+    again = _compute.paths(state.replace(steps=7))  # seeded: the same noise
+    np.testing.assert_array_equal(again.params, p.params)
+    clean = _compute.paths(state.replace(noise=0.0))
+    assert not np.array_equal(clean.params[:, 5], p.params[:, 5])
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(_snippet.snippet(state), "<snippet>", "exec"), namespace)
+    for i, name in enumerate(p.optimizers):
+        np.testing.assert_allclose(
+            namespace["paths"][name], p.params[i, :41], rtol=2e-5, atol=1e-5
+        )
+
+
 def test_csv_holds_every_shown_point():
     state = WORKED_EXAMPLE.replace(steps=7, optimizers=("rmsprop", "irprop-"))
     p = _compute.paths(state)
-    rows = list(csv.DictReader(io.StringIO(_figures.paths_csv(state, p))))
+    text = _figures.paths_csv(state, p)
+    comment, body = text.split("\n", 1)
+    assert _state.from_query(comment.split(" view ")[1]) == state  # its settings
+    rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 2 * 8
+    w1 = rows[1]["w1"]  # float32's shortest digits, no float64 noise
+    assert np.float32(w1) == p.params[0, 1, 0] and len(w1.split(".")[1]) <= 7
     rms = [r for r in rows if r["optimizer"] == "rmsprop"]
     np.testing.assert_allclose(
         [[float(r["w1"]), float(r["w2"])] for r in rms], p.params[0, :8]

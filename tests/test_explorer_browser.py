@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+pytestmark = pytest.mark.slow  # a server, a browser and first compilations
 
 
 def _missing() -> list[str]:
@@ -60,6 +61,7 @@ if _missing():
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from rmsprop_jax.explorer import _compute  # noqa: E402
+from rmsprop_jax.explorer._catalog import OPTIMIZERS  # noqa: E402
 from rmsprop_jax.explorer._figures import FIRST_PATH_TRACE  # noqa: E402
 from rmsprop_jax.explorer._state import (  # noqa: E402
     DEFAULT,
@@ -187,7 +189,7 @@ def mismatch(data: dict) -> str | None:
     if data["decay"] != f"{state.decay:g}" or data["lr"] != f"{state.learning_rate:g}":
         return f"readouts {data['decay']}, {data['lr']} vs {state}"
     expected = _compute.paths(state)
-    traces = data["traces"][FIRST_PATH_TRACE:]
+    traces = data["traces"][FIRST_PATH_TRACE : FIRST_PATH_TRACE + len(OPTIMIZERS)]
     shown = [t for t in traces if t["visible"] is True]
     if len(shown) != len(expected.optimizers):
         return f"{len(shown)} paths shown, {len(expected.optimizers)} expected"
@@ -278,14 +280,14 @@ def test_beta_and_eta_sliders(page, server):
     slider = page.locator("#learning-rate [role=slider]")
     page.wait_for_function(
         "() => document.querySelector('#learning-rate [role=slider]')"
-        ".getAttribute('aria-valuenow') === '-1'"
-    )  # -1.30103 snaps to -1.3, then 30 steps of 0.01
+        ".getAttribute('aria-valuenow') === '-0.4'"
+    )  # log10(0.2) = -0.69897 snaps to -0.7, then 30 steps of 0.01
     expected = from_slider(
         "learning_rate", float(slider.get_attribute("aria-valuenow"))
     )
     data = wait_for_view(page, until=lambda state: state.learning_rate == expected)
     assert from_query(data["search"]).decay == 0.025
-    assert data["lr"] == "0.1"
+    assert data["lr"] == "0.398"
 
 
 def test_click_on_empty_space_sets_the_start(page, server):
@@ -373,15 +375,16 @@ def test_fifty_rapid_slider_moves(page, server):
     page.focus("#steps [role=slider]")
     for _ in range(50):
         page.keyboard.press("ArrowRight")
-    wait_for_view(page, until=lambda state: state.steps == 150)
-    assert page.inner_text("#steps-readout") == "150"
+    wait_for_view(page, until=lambda state: state.steps == DEFAULT.steps + 50)
+    assert page.inner_text("#steps-readout") == str(DEFAULT.steps + 50)
     started = time.monotonic()
     with urllib.request.urlopen(server.url, timeout=30) as response:
         assert response.status == 200
     assert time.monotonic() - started < 30
     time.sleep(2.0)  # no late answer to an earlier move replaces the final view
     data = read(page)
-    assert from_query(data["search"]).steps == 150 and mismatch(data) is None
+    assert from_query(data["search"]).steps == DEFAULT.steps + 50
+    assert mismatch(data) is None
 
 
 def test_worked_example_button(page, server):
@@ -397,3 +400,124 @@ def test_non_loopback_host_warns(cache_dir):
     s = Server(cache_dir, "--host", "0.0.0.0")
     s.close()
     assert "not a loopback address" in s.stderr
+
+
+AXIS_SCALES = """() => {
+  const L = document.querySelector('#paths .js-plotly-plot')._fullLayout;
+  return [Math.abs(L.xaxis._m), Math.abs(L.yaxis._m)];
+}"""
+
+
+@pytest.mark.parametrize("landscape", ["valley", "rosenbrock", "saddle"])
+def test_both_axes_of_the_paths_share_one_scale(page, server, landscape):
+    # Pixels per unit equal on w1 and w2: a 45-degree step is drawn at 45 degrees.
+    state = DEFAULT.replace(landscape=landscape, start=(0.5, 0.5))
+    open_view(page, server, state)
+    x_scale, y_scale = page.evaluate(AXIS_SCALES)
+    assert x_scale == pytest.approx(y_scale, rel=1e-6)
+    assert x_scale > 5
+
+
+LAYOUT = """() => {
+  const box = (el) => el.getBoundingClientRect();
+  const graphs = Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .map(g => ({id: g.parentElement.id || g.closest('[id]').id, w: box(g).width,
+                h: box(g).height}));
+  const picker = box(document.getElementById('landscape'));
+  const hit = document.elementFromPoint(picker.left + picker.width / 2,
+                                        picker.top + picker.height / 2);
+  const bars = Array.from(document.querySelectorAll('.modebar-container'))
+    .filter(m => getComputedStyle(m).display !== 'none' && box(m).width > 0);
+  return {scroll: document.documentElement.scrollWidth, graphs,
+          picker_free: !!hit.closest('#landscape'), bars: bars.length};
+}"""
+
+
+def test_phone_width_layout(browser, server):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(WAIT_S * 1000)
+    try:
+        open_view(page, server)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot').length >= 9"
+            " && !!document.getElementById('landscape')"
+        )
+        time.sleep(1.0)  # the last figures' resize
+        layout = page.evaluate(LAYOUT)
+        assert layout["scroll"] <= 390  # nothing wider than the screen
+        for graph in layout["graphs"]:
+            assert graph["w"] >= 300, graph  # no sliver of a plot
+            assert graph["h"] >= 250, graph
+        assert layout["picker_free"] and layout["bars"] == 0  # no toolbar on top
+    finally:
+        context.close()
+
+
+EXPLAINED = ("paths", "loss", "effective-lr", "rms", "amplification", "sweep")
+
+
+def test_a_paragraph_with_the_numbers_next_to_every_figure(page, server):
+    open_view(page, server)
+    for name in EXPLAINED:
+        page.wait_for_function(
+            f"() => (document.getElementById('explain-{name}') || {{}})"
+            ".innerText.length > 200"
+        )
+    rate = DEFAULT.learning_rate / (1 - DEFAULT.decay) ** 0.5
+    text = page.inner_text("#explain-paths")
+    assert f"{rate:.3g}" in text and "45°" in text
+    assert f"After {DEFAULT.steps} steps" in page.inner_text("#explain-loss")
+
+
+def test_a_rejected_shared_formula_is_said_at_the_top(page, server):
+    page.goto(server.url + "?landscape=custom&formula=w1*(w2%2B")
+    wait_for_view(page, search=to_query(DEFAULT))  # the default view is drawn
+    box = page.evaluate(
+        "() => { const r = document.getElementById('message')"
+        ".getBoundingClientRect(); return [r.top, r.bottom, innerHeight]; }"
+    )
+    assert 0 <= box[0] < box[1] <= box[2]  # in view without scrolling
+    assert "Ignored the URL" in page.inner_text("#message")
+
+
+def _figure_ready(page, id_: str) -> None:
+    page.wait_for_function(
+        f"() => {{ const g = document.querySelector('#{id_} .js-plotly-plot');"
+        " return !!(g && g._fullData && g._fullData.length); }"
+    )
+
+
+def test_compare_decay_step_through_pin_and_sensitivity(page, server):
+    open_view(page, server)
+    for id_ in ("compare-decay", "lr-sensitivity"):
+        _figure_ready(page, id_)
+    titles = page.evaluate(
+        "() => document.querySelector('#compare-decay .js-plotly-plot')"
+        "._fullLayout.annotations.map(a => a.text)"
+    )
+    assert titles[0].startswith("β = 0:") and titles[1].startswith("β = 0.9:")
+    names = page.evaluate(
+        "() => document.querySelector('#lr-sensitivity .js-plotly-plot')"
+        "._fullData.map(t => t.name)"
+    )
+    assert names == ["SGD", "RMSprop"]
+    page.focus("#step-through [role=slider]")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "() => document.querySelector('#paths .js-plotly-plot')._fullLayout"
+        ".annotations.some(a => a.text === 'step 3' || a.text.startsWith('step 3:'))"
+    )
+    assert "RMSprop" in page.inner_text("#step-table")
+    page.click("#pin")
+    before = read(page)
+    page.focus("#decay [role=slider]")
+    page.keyboard.press("Home")
+    wait_for_view(page, changed_from=before["search"])
+    page.wait_for_function(
+        "() => document.querySelector('#paths .js-plotly-plot')._fullData"
+        ".some(t => t.visible === true && (t.name || '').startsWith('pinned RMSprop'))"
+    )

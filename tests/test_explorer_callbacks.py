@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import io
+import re
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
@@ -227,6 +230,9 @@ def test_drawn_paths_are_the_librarys(client, callbacks):
         assert trace["visible"] is True
         np.testing.assert_array_equal(decode(trace["x"]), expected.params[i, :301, 0])
         np.testing.assert_array_equal(decode(trace["y"]), expected.params[i, :301, 1])
+    # One scale on both axes (pixels per unit), so directions are true.
+    assert figure["layout"]["yaxis"]["scaleanchor"] == "x"
+    assert figure["layout"]["yaxis"]["scaleratio"] == 1
     hidden = figure["data"][FIRST_PATH_TRACE]  # SGD: not selected
     assert hidden["visible"] is False
     assert response["drawn-landscape"]["data"] == "saddle"
@@ -303,7 +309,8 @@ def test_download_is_the_csv_of_the_view(client, callbacks):
     )
     data = response["download-csv"]["data"]
     assert data["filename"] == "rmsprop_jax_paths.csv"
-    rows = list(csv.DictReader(io.StringIO(data["content"])))
+    assert data["content"].startswith("# rmsprop_jax explorer view ?")
+    rows = list(csv.DictReader(io.StringIO(data["content"].split("\n", 1)[1])))
     assert len(rows) == 12
     assert rows[1]["optimizer"] == "sgd" and float(rows[1]["w1"]) == pytest.approx(
         -14.91
@@ -356,3 +363,189 @@ def test_redrawing_never_recompiles(client, callbacks):
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert events == [] and compilations() == before
+
+
+def test_a_shared_formula_is_parsed_and_starts_inside_its_box(client, callbacks):
+    bad = "?" + urlencode({"landscape": "custom", "formula": "w1*(w2+"})
+    out = sync(client, callbacks, changed=["url.search"], url=bad)
+    assert validate(out["view-state"]["data"]) == DEFAULT  # the default view draws
+    assert "Ignored the URL" in out["message"]["children"]
+    assert "column" in out["message"]["children"]
+    good = {"landscape": "custom", "formula": "(w1 - 1)**2 + w2**2"}
+    out = sync(client, callbacks, changed=["url.search"], url="?" + urlencode(good))
+    state = validate(out["view-state"]["data"])
+    assert state.landscape == "custom" and state.start == _compute.CUSTOM_START
+    assert out["formula"]["value"] == good["formula"]
+    out = sync(client, callbacks, changed=["url.search"], url="?landscape=rosenbrock")
+    assert validate(out["view-state"]["data"]).start == (-1.2, 1.0)
+
+
+def test_the_formula_box_holds_a_formula_only_when_one_is_drawn(client, callbacks):
+    out = sync(client, callbacks, changed=[], url="")
+    assert out["formula"]["value"] == ""  # the placeholder shows an example
+    out = sync(client, callbacks, landscape="custom")
+    assert out["formula"]["value"] == DEFAULT.formula
+    assert validate(out["view-state"]["data"]).landscape == "custom"
+    custom = validate(out["view-state"]["data"])
+    out = sync(client, callbacks, state=custom, landscape="bowl")
+    assert out["formula"]["value"] == ""
+    # Typing a formula while a built-in landscape is drawn draws the formula.
+    out = sync(client, callbacks, formula="w1**2 + 3*w2**2")
+    assert validate(out["view-state"]["data"]).landscape == "custom"
+
+
+def test_every_figure_has_its_paragraph_with_its_numbers(client, callbacks):
+    response = draw(client, callbacks, DEFAULT)
+    paths = response["explain-paths"]["children"]
+    rate = DEFAULT.learning_rate / (1 - DEFAULT.decay) ** 0.5
+    assert f"{rate:.3g}" in paths and "45°" in paths  # RMSprop's first step
+    expected = _compute.paths(DEFAULT)
+    assert "After 200 steps" in response["explain-loss"]["children"]
+    i = expected.optimizers.index("sgd")
+    assert f"SGD {expected.loss[i, 200]:.3g}" in response["explain-loss"]["children"]
+    assert "η/√(s+ε)" in response["explain-effective-lr"]["children"]
+    assert "(810, 16000)" in response["explain-rms"]["children"]
+    data = {"drawn-state.data": DEFAULT.to_dict()}
+    out = call(client, callbacks, "amplification.figure", data, ["drawn-state.data"])
+    assert "C_a(2, 2) = 0.294" in out["explain-amplification"]["children"]
+    out = call(client, callbacks, "sweep.figure", data, ["drawn-state.data"])
+    assert "The best here is β =" in out["explain-sweep"]["children"]
+
+
+def test_compare_decay_beta_zero_moves_along_compass_directions(client, callbacks):
+    data = {"drawn-state.data": DEFAULT.to_dict()}
+    out = call(client, callbacks, "compare-decay.figure", data, ["drawn-state.data"])
+    figure = out["compare-decay"]["figure"]
+    lines = [t for t in figure["data"] if t["type"] == "scatter"]
+    expected = _compute.compare_decay(DEFAULT)
+    for i, trace in enumerate(lines):
+        shown = np.column_stack([decode(trace["x"]), decode(trace["y"])])
+        np.testing.assert_array_equal(shown, expected[i, : DEFAULT.steps + 1])
+    zero = np.column_stack([decode(lines[0]["x"]), decode(lines[0]["y"])])
+    steps = np.diff(zero, axis=0)[:60]  # far from the minimum, where |g| >> sqrt(eps)
+    angles = np.degrees(np.arctan2(steps[:, 1], steps[:, 0]))
+    assert np.allclose(angles / 45, np.round(angles / 45), atol=1e-3)  # 8 directions
+    smooth = np.column_stack([decode(lines[1]["x"]), decode(lines[1]["y"])])
+    turns = np.degrees(np.arctan2(*np.diff(smooth, axis=0)[:, ::-1].T))
+    assert len(np.unique(np.round(turns))) > 8  # beta = 0.9 turns smoothly
+    for axis in ("yaxis", "yaxis2"):
+        assert figure["layout"][axis]["scaleratio"] == 1
+    assert "8 compass directions" in out["explain-compare-decay"]["children"]
+
+
+def test_step_through_draws_the_update_and_gd_arrows(client, callbacks):
+    state = WORKED_EXAMPLE.replace(optimizers=("sgd", "rmsprop"))
+    values = {"step-through.value": 1, "drawn-state.data": state.to_dict()}
+    out = call(client, callbacks, "step-table.children", values, ["step-through.value"])
+    (operation,) = out["paths"]["figure"]["operations"]
+    assert operation["location"] == ["layout", "annotations"]
+    arrows = operation["params"]["value"]
+    p = _compute.paths(state)
+    rms = p.optimizers.index("rmsprop")
+    update = next(a for a in arrows if a.get("hovertext") == "RMSprop v(1)")
+    assert (update["ax"], update["ay"]) == pytest.approx(p.params[rms, 1], rel=1e-6)
+    assert (update["x"], update["y"]) == pytest.approx(p.params[rms, 2], rel=1e-5)
+    cells = [
+        [c["props"]["children"] for c in row["props"]["children"]]
+        for row in out["step-table"]["children"]
+    ]
+    assert cells[2][:4] == ["RMSprop", "1", "-14.842", "19.842"]
+    assert cells[2][8:] == ["0.089051", "-0.39684"]  # GD's step: -0.001 g(1)
+    values["step-through.value"] = "x"
+    out = call(client, callbacks, "step-table.children", values, ["step-through.value"])
+    assert "`step-through` must be a whole number" in out["step-table"]["children"]
+
+
+def test_play_walks_the_steps(client, callbacks):
+    values = {
+        "play.n_clicks": 1,
+        "step-through.value": 0,
+        "step-through.max": 99,
+        "play-timer.disabled": True,
+    }
+    out = call(client, callbacks, "play-timer.disabled", values, ["play.n_clicks"])
+    assert out["play-timer"]["disabled"] is False
+    values |= {"play-timer.n_intervals": 1, "play-timer.disabled": False}
+    out = call(
+        client, callbacks, "play-timer.disabled", values, ["play-timer.n_intervals"]
+    )
+    assert out["step-through"]["value"] == 1
+    values["step-through.value"] = 99
+    out = call(
+        client, callbacks, "play-timer.disabled", values, ["play-timer.n_intervals"]
+    )
+    assert out["play-timer"]["disabled"] is True  # stops at the last step
+
+
+def test_lr_sensitivity_is_one_sweep_of_every_rate(client, callbacks):
+    state = WORKED_EXAMPLE.replace(optimizers=("sgd", "rmsprop"), steps=150)
+    data = {"drawn-state.data": state.to_dict()}
+    out = call(client, callbacks, "lr-sensitivity.figure", data, ["drawn-state.data"])
+    sgd, rms = out["lr-sensitivity"]["figure"]["data"]
+    assert len(decode(sgd["x"])) >= 12 and sgd["name"] == "SGD"
+    np.testing.assert_array_equal(decode(sgd["x"]), _compute.SENSITIVITY_SGD_RATES)
+    # Each point is the loss of the page's own run at that rate.
+    for trace, field, key in (
+        (sgd, "sgd_learning_rate", "sgd"),
+        (rms, "learning_rate", "rmsprop"),
+    ):
+        j = 9
+        rate = decode(trace["x"])[j]
+        single = _compute.paths(state.replace(**{field: float(rate)}))
+        i = single.optimizers.index(key)
+        np.testing.assert_allclose(
+            decode(trace["y"])[j], max(single.loss[i, 150], 1e-12), rtol=1e-5
+        )
+    assert "within 10×" in out["explain-lr-sensitivity"]["children"]
+
+
+def test_pin_keeps_the_paths_as_faint_traces(client, callbacks):
+    state = WORKED_EXAMPLE.replace(optimizers=("sgd", "rmsprop"))
+    values = {"drawn-state.data": state.to_dict(), "pin.n_clicks": 1}
+    out = call(client, callbacks, "pinned.data", values, ["pin.n_clicks"])
+    assert validate(out["pinned"]["data"]) == state
+    operations = out["paths"]["figure"]["operations"]
+    rms = next(
+        op["params"]["value"]
+        for op in operations
+        if op["params"]["value"].get("name", "").startswith("pinned RMSprop")
+    )
+    expected = _compute.paths(state).params[1, : state.steps + 1]
+    np.testing.assert_array_equal(decode(rms["x"]), expected[:, 0])
+    # A slider moves: the pinned paths stay those of the pinned settings.
+    moved = state.replace(decay=0.5)
+    values = {"drawn-state.data": moved.to_dict(), "pinned.data": state.to_dict()}
+    out = call(client, callbacks, "pinned.data", values, ["drawn-state.data"])
+    values = [op["params"]["value"] for op in out["paths"]["figure"]["operations"]]
+    shown = [v for v in values if v.get("visible")]
+    assert [v["name"] for v in shown] == [
+        "pinned SGD (η 0.05, β 0.9)",
+        "pinned RMSprop (η 0.05, β 0.9)",
+    ]
+    values = {
+        "drawn-state.data": moved.to_dict(),
+        "unpin.n_clicks": 1,
+        "pinned.data": state.to_dict(),
+    }
+    out = call(client, callbacks, "pinned.data", values, ["unpin.n_clicks"])
+    assert out["pinned"]["data"] is None
+    ops = out["paths"]["figure"]["operations"]
+    assert not any(op["params"]["value"].get("visible") for op in ops)
+
+
+def test_responses_are_compressed_and_requests_bounded(client):
+    plain = client.get("/_dash-layout")
+    packed = client.get("/_dash-layout", headers={"Accept-Encoding": "gzip, br"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.data) == plain.data
+    assert len(packed.data) < len(plain.data) / 3
+    index = client.get("/").get_data(as_text=True)
+    script = next(s for s in re.findall(r'src="([^"]+)"', index) if "plotly" in s)
+    js = client.get(script, headers={"Accept-Encoding": "gzip"})
+    assert js.headers["Content-Encoding"] == "gzip" and len(js.data) < 2e6
+    huge = client.post(
+        "/_dash-update-component",
+        data=b"[" + b"0," * 200_000 + b"0]",
+        content_type="application/json",
+    )
+    assert huge.status_code == 413

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 
 import chex
 import jax
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import PRESET_FACTORIES
 from integration_problems import (
     assert_trees_close,
     data,
@@ -19,7 +21,7 @@ from integration_problems import (
 )
 
 import rmsprop_jax as rj
-from rmsprop_jax import diagnostics
+from rmsprop_jax import declarations, diagnostics
 
 STEPS = 5
 LR, EPS = 0.01, 1e-3  # a large eps, so that misplacing it would show
@@ -45,9 +47,10 @@ def _stack(trees, key):
 
 def test_rmsprop_effective_rate_and_rms_against_numpy(x64):
     decay = 0.8
-    grads, updates, state = _history(rj.rmsprop(LR, decay, EPS))
-    rates = diagnostics.effective_learning_rates(state, learning_rate=LR, eps=EPS)
-    rms = diagnostics.gradient_rms(state)
+    tx = rj.rmsprop(LR, decay, EPS)
+    grads, updates, state = _history(tx)
+    rates = diagnostics.effective_learning_rates(state, optimizer=tx)
+    rms = diagnostics.gradient_rms(state, optimizer=tx)
     assert list(rates) == list(rms) == ["0"]
     for key in ("kernel", "bias"):
         s = 0.0
@@ -62,8 +65,9 @@ def test_rmsprop_effective_rate_and_rms_against_numpy(x64):
 
 
 def test_adagrad_effective_rate_and_rms_against_numpy(x64):
-    grads, updates, state = _history(rj.adagrad(LR, eps=EPS))
-    rates = diagnostics.effective_learning_rates(state, learning_rate=LR, eps=EPS)
+    tx = rj.adagrad(LR, eps=EPS)
+    grads, updates, state = _history(tx)
+    rates = diagnostics.effective_learning_rates(state, optimizer=tx)
     rms = diagnostics.gradient_rms(state, steps=STEPS)
     with pytest.raises(ValueError, match="`steps`.*keeps no step count"):
         diagnostics.gradient_rms(state)  # the mean needs t; Adagrad keeps no count
@@ -84,12 +88,12 @@ def test_adagrad_rms_counts_steps_from_inject_hyperparams(x64):
     )
     grads, _, state = _history(tx)
     rms = diagnostics.gradient_rms(state)  # t from the inject_hyperparams count
-    row = diagnostics.report(state, statistics=("max",))
+    row = diagnostics.report(state, optimizer=rj.adagrad, statistics=("max",))
     for key in ("kernel", "bias"):
         total = np.sum(_stack(grads, key) ** 2, axis=0)
         want = np.sqrt(total / STEPS)
         np.testing.assert_allclose(rms["inner_state/0"][key], want, rtol=1e-12)
-        got = row[f"gradient_rms/inner_state/0/{key}/max"]
+        got = row[f"gradient_rms/adagrad/{key}/max"]
         np.testing.assert_allclose(got, want.max(), rtol=1e-12)
 
 
@@ -99,8 +103,8 @@ def test_adam_rate_times_corrected_momentum_is_the_update(x64):
         learning_rate=LR, b1=b1, b2=b2, eps=EPS
     )
     grads, updates, state = _history(tx)
-    # learning_rate, eps and b2 (for the bias correction) come from the state.
-    rates = diagnostics.effective_learning_rates(state)
+    # learning_rate and eps come from the state under adam's declared names.
+    rates = diagnostics.effective_learning_rates(state, optimizer=rj.adam)
     assert list(rates) == ["inner_state/0/rms"]
     for key in ("kernel", "bias"):
         m = 0.0
@@ -112,22 +116,28 @@ def test_adam_rate_times_corrected_momentum_is_the_update(x64):
         )
 
 
-def test_laprop_needs_its_eps_flag(x64):
-    """LaProp's scale_by_rms puts eps outside (say so); it corrects bias, and
-    its state keeps the corrected moment, so no decay is needed to read it."""
+def test_laprop_declares_its_eps_outside(x64):
+    """LaProp's scale_by_rms puts eps outside (its declaration says so); it
+    corrects bias, and its state keeps the corrected moment, so no decay is
+    needed to read it."""
     b2 = 0.99
-    grads, updates, state = _history(rj.laprop(LR, b2=b2, eps=EPS), steps=1)
-    rates = diagnostics.effective_learning_rates(state, LR, EPS, eps_in_sqrt=False)
+    tx = rj.laprop(LR, b2=b2, eps=EPS)
+    grads, updates, state = _history(tx, steps=1)
+    rates = diagnostics.effective_learning_rates(state, optimizer=tx)
     for key in ("kernel", "bias"):  # one step: momentum of one normalised gradient
         np.testing.assert_allclose(
             updates[0][key], -rates["0"][key] * grads[0][key], rtol=1e-12
         )
-    with_decay = diagnostics.effective_learning_rates(
+    explicit = diagnostics.effective_learning_rates(
         state, LR, EPS, eps_in_sqrt=False, decay=b2
     )
-    chex.assert_trees_all_equal(with_decay, rates)
-    eps_inside = diagnostics.effective_learning_rates(state, LR, EPS)
+    chex.assert_trees_all_equal(explicit, rates)
+    eps_inside = diagnostics.effective_learning_rates(
+        state, optimizer=tx, eps_in_sqrt=True
+    )
     assert not np.allclose(eps_inside["0"]["kernel"], rates["0"]["kernel"])
+    with pytest.raises(ValueError, match="`eps_in_sqrt` is needed.*optimizer="):
+        diagnostics.effective_learning_rates(state, LR, EPS)  # nothing declares it
     # The uncorrected moment needs the decay (and gives sqrt(1 - b2) |g|).
     with pytest.raises(ValueError, match="`decay` is needed"):
         diagnostics.gradient_rms(state, bias_correction=False)
@@ -213,9 +223,9 @@ def test_states_are_found_inside_optax_wrappers(wrapper, x64):
     for g in grads:  # the same gradients as the plain run
         _, state = tx.update(g, state, params)
     assert list(diagnostics.find_states(state)) == [path]
-    kwargs = {} if wrapper == "inject" else {"learning_rate": LR, "eps": EPS}
-    rates = diagnostics.effective_learning_rates(state, **kwargs)[path]
-    expected = diagnostics.effective_learning_rates(plain, LR, EPS)["0"]
+    optimizer = rj.rmsprop if wrapper == "inject" else base
+    rates = diagnostics.effective_learning_rates(state, optimizer=optimizer)[path]
+    expected = diagnostics.effective_learning_rates(plain, optimizer=base)["0"]
     if wrapper in ("masked", "multi_transform"):  # biases are not ours there
         assert isinstance(rates["bias"], optax.MaskedNode)
         rates, expected = rates["kernel"], expected["kernel"]
@@ -239,10 +249,16 @@ def test_several_states_each_get_their_key():
 def test_a_missing_learning_rate_is_an_error():
     tx = rj.rmsprop(LR)
     state = tx.init(init_params())
-    with pytest.raises(ValueError, match="`learning_rate` is needed"):
+    with pytest.raises(ValueError, match="`learning_rate` is needed.*optimizer="):
         diagnostics.effective_learning_rates(state)
+    # The factory declares the name, not the value of its call: pass the
+    # transformation.
+    with pytest.raises(ValueError, match="`learning_rate` is needed.*not known"):
+        diagnostics.effective_learning_rates(state, optimizer=rj.rmsprop)
     with pytest.raises(ValueError, match="`decay` is needed"):
         diagnostics.gradient_rms(state, bias_correction=True)
+    with pytest.raises(TypeError, match="`optimizer` declares nothing"):
+        diagnostics.effective_learning_rates(state, optimizer=optax.adam(LR))
     with pytest.raises(ValueError, match="`learning_rate` must be in"):
         diagnostics.effective_learning_rates(state, learning_rate=-1.0)
 
@@ -268,7 +284,7 @@ def test_report_is_cheap_to_log_under_jit():
     def step(params, state):
         grads = jax.grad(loss)(params, *batch)
         updates, state = tx.update(grads, state, params)
-        row = diagnostics.report(state, learning_rate=LR)
+        row = diagnostics.report(state, optimizer=rj.rmsprop(LR))
         return optax.apply_updates(params, updates), state, row
 
     state = tx.init(params)
@@ -279,13 +295,21 @@ def test_report_is_cheap_to_log_under_jit():
         list(row)
         == list(row2)
         == [
-            f"{kind}/inner_state/0/kernel/{stat}"
-            for kind in ("effective_learning_rate", "gradient_rms")
-            for stat in ("max", "median", "min")
+            *(
+                f"effective_learning_rate/rmsprop/kernel/{stat}"
+                for stat in ("max", "max_without_gradient", "median", "min")
+            ),
+            *(
+                f"gradient_rms/rmsprop/kernel/{stat}"
+                for stat in ("max", "median", "min")
+            ),
         ]
     )
-    assert list(diagnostics.report(state, learning_rate=LR)) == list(row)
-    eager = diagnostics.report(state, learning_rate=LR)
+    eager = diagnostics.report(state, optimizer=rj.rmsprop(LR))
+    assert list(eager) == list(row)
+    for key in row2:
+        np.testing.assert_allclose(row2[key], eager[key], rtol=1e-6)
+    assert all(np.shape(v) == () for v in row2.values())
     for key in row2:
         np.testing.assert_allclose(row2[key], eager[key], rtol=1e-6)
     assert all(np.shape(v) == () for v in row2.values())
@@ -297,9 +321,10 @@ def test_csv_logging_example(tmp_path):
     with open(path, newline="") as f:
         written = list(csv.DictReader(f))
     assert len(written) == 40 and list(written[0]) == list(rows[0])
-    # 4 leaves x 3 statistics x 2 quantities, plus step, learning rate and loss.
-    assert len(rows[0]) == 4 * 3 * 2 + 3
-    key = "effective_learning_rate/inner_state/0/hidden/kernel/median"
+    # 4 leaves x (3 + 1 apart) rate statistics, 4 x 3 RMS statistics, plus
+    # step, learning rate and loss.
+    assert len(rows[0]) == 4 * 4 + 4 * 3 + 3
+    key = "effective_learning_rate/rmsprop/hidden/kernel/median"
     assert float(written[0][key]) == 0.0  # the warmup starts at learning rate 0
     assert all(float(r[key]) >= 0 for r in written) and float(written[-1][key]) > 0
     assert rows[-1]["loss"] < rows[0]["loss"]
@@ -332,32 +357,38 @@ def test_presets_inside_inject_hyperparams(name, x64):
     factory, kwargs = PRESETS_INJECTED[name]
     tx = optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float64)(**kwargs)
     grads, updates, state = _history(tx)
-    rates = diagnostics.effective_learning_rates(state)
+    with pytest.raises(ValueError, match="nothing declares how this state is read"):
+        diagnostics.effective_learning_rates(state)
+    rates = diagnostics.effective_learning_rates(state, optimizer=factory)
     (path,) = rates
     for key in ("kernel", "bias"):
         np.testing.assert_allclose(
             updates[-1][key], -rates[path][key] * grads[-1][key], rtol=1e-12
         )
-    row = diagnostics.report(state, statistics=("max",), steps=STEPS)
-    assert sorted(row) == [
-        f"{kind}/{path}/{key}/max"
-        for kind in ("effective_learning_rate", "gradient_rms")
-        for key in ("bias", "kernel")
-    ]
+    row = diagnostics.report(state, optimizer=factory, statistics=("max",), steps=STEPS)
+    assert sorted(row) == sorted(
+        [f"gradient_rms/{name}/{key}/max" for key in ("bias", "kernel")]
+        + [
+            f"effective_learning_rate/{name}/{key}/{stat}"
+            for key in ("bias", "kernel")
+            for stat in ("max", "max_without_gradient")
+        ]
+    )
 
 
-def test_defaults_are_the_primitives_own(x64):
-    """Without inject_hyperparams or eps=, eps and its placement are the
-    defaults of the primitive that built the state."""
+def test_eps_and_its_placement_are_the_declarations(x64):
+    """eps and where it sits come from the transformation's declaration: the
+    call's eps (its default here), inside or outside as the factory builds."""
     for tx, eps, inside in (
         (rj.rmsprop(LR), 1e-8, True),  # scale_by_rms
+        (rj.rmsprop(LR, eps=EPS, eps_in_sqrt=False), EPS, False),
         (rj.adagrad(LR), 1e-10, True),  # accumulate_squares
         (rj.adam(LR), 1e-8, False),  # precondition_by_rms
+        (rj.presets.torch_rmsprop(lr=LR, eps=EPS), EPS, False),
+        (rj.presets.keras_rmsprop(learning_rate=LR, epsilon=EPS), EPS, True),
     ):
         grads, updates, state = _history(tx, steps=1)
-        (rates,) = diagnostics.effective_learning_rates(
-            state, learning_rate=LR, decay=0.999
-        ).values()
+        (rates,) = diagnostics.effective_learning_rates(state, optimizer=tx).values()
         (moment,) = diagnostics.find_states(state).values()
         root = getattr(moment, "rms", getattr(moment, "root_sum_of_squares", None))
         s = jax.tree.map(np.square, root)  # Adam's state keeps s / (1 - b2^t)
@@ -371,9 +402,12 @@ def test_missing_hyperparameter_inside_inject_hyperparams_names_what_it_holds():
         rate=LR, eps=EPS
     )
     state = tx.init(init_params())
-    with pytest.raises(ValueError, match="holds eps, rate, none of them named"):
+    with pytest.raises(ValueError, match="inject_hyperparams holds eps, rate\\)"):
         diagnostics.effective_learning_rates(state)
-    assert diagnostics.report(state, learning_rate=LR)  # the explicit value
+    with pytest.raises(ValueError, match="holds eps, rate, not `learning_rate`"):
+        diagnostics.effective_learning_rates(state, optimizer=rj.rmsprop)
+    # The explicit value; eps from the state under rmsprop's declared name.
+    assert diagnostics.report(state, learning_rate=LR, optimizer=rj.rmsprop)
 
 
 # Adam three ways, each wrapped under its own names: the rate is the factor of
@@ -382,6 +416,11 @@ def test_missing_hyperparameter_inside_inject_hyperparams_names_what_it_holds():
 # whose eps sits outside the uncorrected root.
 ADAMS = {
     "rj.adam": (rj.adam, dict(learning_rate=LR, b1=0.9, b2=0.99, eps=EPS), {}),
+    "torch_adam_partial": (  # betas fixed by a partial: known to the declaration
+        functools.partial(rj.presets.torch_adam, betas=(0.9, 0.99)),
+        dict(lr=LR, eps=EPS),
+        {},
+    ),
     "torch_adam": (
         rj.presets.torch_adam,
         dict(lr=LR, betas=(0.9, 0.99), eps=EPS),
@@ -411,7 +450,9 @@ def test_adam_presets_rate_times_corrected_momentum_is_the_update(name, x64):
         updates, state = tx.update(grads, state, params)
         params = optax.apply_updates(params, updates)
         m = jax.tree.map(lambda m, g: 0.9 * m + 0.1 * g, m, grads)
-        (rate,) = diagnostics.effective_learning_rates(state, **given).values()
+        (rate,) = diagnostics.effective_learning_rates(
+            state, optimizer=factory, **given
+        ).values()
         for key in ("kernel", "bias"):
             m_hat = m[key] / (1 - 0.9**t)
             np.testing.assert_allclose(
@@ -425,7 +466,9 @@ def test_keras_adam_first_step_rate_is_lr_over_abs_gradient(x64):
     w, g = jnp.zeros(2), jnp.array([-0.1, -10.0])
     updates, state = tx.update(g, tx.init(w), w)
     np.testing.assert_allclose(updates, [0.01, 0.01], rtol=1e-4)
-    (rate,) = diagnostics.effective_learning_rates(state).values()
+    (rate,) = diagnostics.effective_learning_rates(
+        state, optimizer=rj.presets.keras_adam
+    ).values()
     np.testing.assert_allclose(rate, 0.01 / (np.abs(g) + 1e-7 / np.sqrt(1e-3)))
 
 
@@ -435,10 +478,13 @@ def test_torch_adam_betas_outside_the_state_is_named():
     _, state = tx.update(jnp.ones(2), tx.init(w), w)
     # The state keeps the corrected moment: the rates need no decay, the
     # uncorrected moment does.
-    assert diagnostics.effective_learning_rates(state)
-    with pytest.raises(ValueError, match=r"`betas`.*pass decay=betas\[1\]"):
-        diagnostics.gradient_rms(state, bias_correction=False)
-    assert diagnostics.gradient_rms(state, bias_correction=False, decay=0.999)
+    torch_adam = rj.presets.torch_adam
+    assert diagnostics.effective_learning_rates(state, optimizer=torch_adam)
+    with pytest.raises(ValueError, match=r"`betas\[1\]`.*pass decay=betas\[1\]"):
+        diagnostics.gradient_rms(state, optimizer=torch_adam, bias_correction=False)
+    assert diagnostics.gradient_rms(
+        state, optimizer=torch_adam, bias_correction=False, decay=0.999
+    )
 
 
 def test_torch_rprop_rates_are_the_step_sizes(x64):
@@ -517,7 +563,12 @@ def test_without_a_preconditioner_the_rate_is_the_learning_rate(name, x64):
     injected = optax.inject_hyperparams(
         factory, static_args=tuple(static), hyperparam_dtype=jnp.float64
     )(**kwargs)
-    for tx, given in ((factory(**kwargs), {"learning_rate": LR}), (injected, {})):
+    direct = factory(**kwargs)
+    for tx, given in (
+        (direct, {"learning_rate": LR}),  # the explicit value
+        (direct, {"optimizer": direct}),  # the declared one
+        (injected, {"optimizer": functools.partial(factory, **static)}),
+    ):
         grads, updates, state = _history(tx)
         rates = diagnostics.effective_learning_rates(state, **given)
         assert list(rates) == [""] and float(rates[""]) == LR, rates
@@ -532,7 +583,10 @@ def test_without_a_preconditioner_the_rate_is_the_learning_rate(name, x64):
         # Nothing of the gradients' size is kept.
         assert diagnostics.gradient_rms(state, steps=STEPS) == {}
         row = diagnostics.report(state, statistics=("max",), **given)
-        assert row == {"effective_learning_rate/max": LR}
+        name = factory.__name__ if "optimizer" in given else ""
+        assert row == {
+            "/".join(filter(None, ("effective_learning_rate", name, "max"))): LR
+        }
     assert set(numeric) <= set(injected.init(init_params()).hyperparams)
 
 
@@ -574,7 +628,7 @@ def test_every_optimizer_and_preset_has_its_rate_tested():
     by_hand = {  # factory -> the test of this module that checks its rate
         "rmsprop": "test_rmsprop_effective_rate_and_rms_against_numpy",
         "adagrad": "test_adagrad_effective_rate_and_rms_against_numpy",
-        "laprop": "test_laprop_needs_its_eps_flag",
+        "laprop": "test_laprop_declares_its_eps_outside",
         "rprop": "test_rprop_rates_are_the_step_sizes",
         "torch_rprop": "test_torch_rprop_rates_are_the_step_sizes",
     }
@@ -582,7 +636,165 @@ def test_every_optimizer_and_preset_has_its_rate_tested():
     tested = {
         *by_hand,
         *(f.__name__ for f, _ in PRESETS_INJECTED.values()),
-        *(f.__name__ for f, _, _ in ADAMS.values()),
+        *(getattr(f, "func", f).__name__ for f, _, _ in ADAMS.values()),
         *(f.__name__ for f, _, _ in WITHOUT_PRECONDITIONER.values()),
     }
     assert set(optimizers.__all__) | set(PRESET_FACTORIES) <= tested
+
+
+# ---------------------------------------------------------------- issue 19, §1
+# Each case: exact against -update/g of one step from zero parameters, or a
+# clear error that says what to pass. g = [1e-3, 1]: a gradient near sqrt(eps)
+# and one far above it, so that misplacing eps shows.
+G = np.array([1e-3, 1.0])
+
+
+def _one_step(tx):
+    w = jnp.zeros(2)  # float64 under the x64 fixture
+    updates, state = tx.update(jnp.asarray(G), tx.init(w), w)
+    return np.asarray(-updates / G), state
+
+
+def test_the_issues_own_factory_is_exact_or_an_error(x64):
+    """The user's factory of issue 19: eps inside the root (rj.rmsprop) under
+    the names lr and eps. The true rate is [0.09999, 0.03015]; the names alone
+    once gave torch's eps-outside value [0.9693, 0.0307]."""
+
+    def my(lr, eps):
+        return rj.rmsprop(learning_rate=lr, decay=0.9, eps=eps)
+
+    tx = optax.inject_hyperparams(my)(lr=0.01, eps=1e-2)
+    true, state = _one_step(tx)
+    np.testing.assert_allclose(true, [0.09999, 0.03015], rtol=1e-4)
+    with pytest.raises(diagnostics.MissingHyperparameterError, match="optimizer="):
+        diagnostics.effective_learning_rates(state)
+    with pytest.raises(ValueError, match="holds eps, lr, not `learning_rate`"):
+        diagnostics.effective_learning_rates(state, optimizer=rj.rmsprop)
+    # Saying what it is: rmsprop (eps from the state), with the learning rate.
+    (rate,) = diagnostics.effective_learning_rates(
+        state, learning_rate=0.01, optimizer=rj.rmsprop
+    ).values()
+    np.testing.assert_allclose(rate, true, rtol=1e-12)
+    # Or the factory declares itself.
+    declared = declarations.declare(
+        learning_rate="lr", eps="eps", eps_placement="inside", decay=None
+    )(my)
+    tx = optax.inject_hyperparams(declared)(lr=0.01, eps=1e-2)
+    true, state = _one_step(tx)
+    (rate,) = diagnostics.effective_learning_rates(state, optimizer=declared).values()
+    np.testing.assert_allclose(rate, true, rtol=1e-12)
+
+
+@pytest.mark.parametrize("decay_name", ["beta_2", "rho"])
+def test_a_decay_named_beta_2_or_rho_is_exact_or_an_error(decay_name, x64):
+    """beta_2 once meant "Keras's Adam" to the diagnostics and rho "decay":
+    here beta_2 is rj.adam's b2 and rho rj.rmsprop's decay."""
+    if decay_name == "beta_2":
+
+        def mine(learning_rate, beta_2, eps):
+            return rj.adam(learning_rate, b2=beta_2, eps=eps)
+
+        optimizer = rj.adam
+        kwargs = dict(learning_rate=0.01, beta_2=0.9, eps=1e-2)
+    else:
+
+        def mine(learning_rate, rho, eps):
+            return rj.rmsprop(learning_rate, decay=rho, eps=eps)
+
+        optimizer = rj.rmsprop
+        kwargs = dict(learning_rate=0.01, rho=0.9, eps=1e-2)
+    true, state = _one_step(optax.inject_hyperparams(mine)(**kwargs))
+    with pytest.raises(ValueError, match="nothing declares how this state is read"):
+        diagnostics.effective_learning_rates(state)
+    (rate,) = diagnostics.effective_learning_rates(state, optimizer=optimizer).values()
+    np.testing.assert_allclose(rate, true, rtol=1e-12)
+
+
+def test_torchs_convention_under_another_name_is_exact_or_an_error(x64):
+    """torch_rmsprop (eps outside) built by a factory that calls its learning
+    rate `rate`: the name is no clue; the declaration is."""
+
+    def mine(rate, eps):
+        return rj.presets.torch_rmsprop(lr=rate, alpha=0.9, eps=eps)
+
+    true, state = _one_step(optax.inject_hyperparams(mine)(rate=0.01, eps=1e-2))
+    with pytest.raises(ValueError, match="nothing declares"):
+        diagnostics.effective_learning_rates(state, learning_rate=0.01)
+    with pytest.raises(ValueError, match="holds eps, rate, not `lr`"):
+        diagnostics.effective_learning_rates(state, optimizer=rj.presets.torch_rmsprop)
+    (rate,) = diagnostics.effective_learning_rates(
+        state, learning_rate=0.01, optimizer=rj.presets.torch_rmsprop
+    ).values()
+    np.testing.assert_allclose(rate, true, rtol=1e-12)
+    inside = diagnostics.effective_learning_rates(
+        state, learning_rate=0.01, optimizer=rj.rmsprop
+    )
+    assert not np.allclose(next(iter(inside.values())), true, rtol=1e-3)
+
+
+def _learning_rate_name(preset):
+    import inspect
+
+    return next(iter(inspect.signature(preset).parameters))  # lr / learning_rate
+
+
+@pytest.mark.parametrize("name", sorted(PRESET_FACTORIES))
+def test_every_preset_under_inject_hyperparams_is_exact_or_an_error(name, x64):
+    preset = getattr(rj.presets, name)
+    tx = optax.inject_hyperparams(preset)(**{_learning_rate_name(preset): 0.01})
+    true, state = _one_step(tx)
+    if "rprop" not in name:  # (Rprop's step sizes are declared by their state)
+        with pytest.raises(ValueError, match="optimizer="):
+            diagnostics.effective_learning_rates(state)
+    rates = diagnostics.effective_learning_rates(state, optimizer=preset)
+    (rate,) = rates.values()
+    if "rprop" in name:  # the rate is the step size: u = -sign(g) * rate
+        np.testing.assert_allclose(true * np.abs(G), rate, rtol=1e-12)
+    else:
+        np.testing.assert_allclose(rate * np.ones(2), true, rtol=1e-12)
+    assert diagnostics.report(state, optimizer=preset)
+
+
+def test_a_zero_size_leaf_is_reported_not_a_crash(x64):
+    """A zero-size leaf, which the optimizers accept, gives NaN statistics."""
+    tx = rj.rmsprop(LR)
+    params = {"w": jnp.zeros(3), "empty": jnp.zeros((0, 4))}
+    grads = {"w": jnp.array([1.0, 2.0, 3.0]), "empty": jnp.zeros((0, 4))}
+    _, state = tx.update(grads, tx.init(params), params)
+    rates = diagnostics.effective_learning_rates(state, optimizer=tx)
+    assert rates["0"]["empty"].shape == (0, 4)
+    row = jax.jit(lambda s: diagnostics.report(s, optimizer=tx))(state)
+    for stat in ("min", "median", "max", "max_without_gradient"):
+        assert np.isnan(row[f"effective_learning_rate/rmsprop/empty/{stat}"])
+    assert np.isnan(row["gradient_rms/rmsprop/empty/max"])
+    stats = diagnostics.summarize(rates, ("min", "mean"))
+    assert np.isnan(stats["0/empty/min"]) and np.isnan(stats["0/empty/mean"])
+    assert stats["0/w/min"] == pytest.approx(LR / np.sqrt(0.1 * 9 + 1e-8))
+
+
+def test_report_names_the_optimizer_and_sets_weights_without_gradient_apart(x64):
+    """Keys name the optimizer and the parameter; a weight that never had a
+    gradient (rate lr / sqrt(eps)) does not make the maximum."""
+    tx = optax.chain(optax.clip(1e3), rj.rmsprop(LR, decay=0.9, eps=1e-8))
+    inner = rj.rmsprop(LR, decay=0.9, eps=1e-8)
+    params = {"layer": {"kernel": jnp.zeros(3)}}
+    g = {"layer": {"kernel": jnp.array([1.0, 0.0, 4.0])}}
+    _, state = tx.update(g, tx.init(params), params)
+    row = diagnostics.report(state, optimizer=inner, statistics=("min", "max"))
+    prefix = "effective_learning_rate/rmsprop/layer/kernel"
+    assert sorted(row) == sorted(
+        [f"{prefix}/min", f"{prefix}/max", f"{prefix}/max_without_gradient"]
+        + [f"gradient_rms/rmsprop/layer/kernel/{s}" for s in ("min", "max")]
+    )
+    seen = LR / np.sqrt(0.1 * np.array([1.0, 16.0]) + 1e-8)
+    np.testing.assert_allclose(row[f"{prefix}/max"], seen.max(), rtol=1e-12)
+    np.testing.assert_allclose(row[f"{prefix}/min"], seen.min(), rtol=1e-12)
+    np.testing.assert_allclose(
+        row[f"{prefix}/max_without_gradient"], LR / np.sqrt(1e-8), rtol=1e-12
+    )
+    # Two states under one name: the state's key path tells them apart.
+    two = optax.multi_transform({"a": inner, "b": inner}, {"x": "a", "y": "b"})
+    p2 = {"x": jnp.zeros(2), "y": jnp.zeros(2)}
+    _, s2 = two.update({"x": jnp.ones(2), "y": jnp.ones(2)}, two.init(p2), p2)
+    keys = diagnostics.report(s2, optimizer=inner, statistics=("max",))
+    assert "effective_learning_rate/rmsprop[inner_states/a/inner_state/0]/x/max" in keys

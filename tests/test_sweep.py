@@ -602,21 +602,21 @@ def test_records_equal_the_loop_and_the_diagnostics(x64):
                     continue
                 j = t // every
                 np.testing.assert_allclose(got["updates"][j], path[t + 1] - p)
-                decay = 0.999 if name == "adam" else None  # adam's b2
-                expect = _diagnostics_of(diagnostics, state, lr, decay, t + 1)
+                expect = _diagnostics_of(diagnostics, state, tx, t + 1)
                 for key, value in expect.items():
                     np.testing.assert_allclose(
                         got[key][j], value, rtol=1e-12, err_msg=f"{name} {key}"
                     )
 
 
-def _diagnostics_of(diagnostics, state, lr, decay, t):
+def _diagnostics_of(diagnostics, state, tx, t):
     """What the records must hold: the diagnostics functions on the loop's state,
-    NaN where an optimizer keeps no such quantity."""
+    read through the optimizer's declaration; NaN where an optimizer keeps no
+    such quantity."""
     nan = np.full(2, np.nan)
     found = list(diagnostics.find_states(state).values())
-    rates = diagnostics.effective_learning_rates(state, lr, decay=decay, steps=t)
-    rms = diagnostics.gradient_rms(state, decay=decay, steps=t)
+    rates = diagnostics.effective_learning_rates(state, optimizer=tx, steps=t)
+    rms = diagnostics.gradient_rms(state, optimizer=tx, steps=t)
     # The states keep roots: rms = sqrt(s), root_sum_of_squares = sqrt(G).
     roots = [getattr(s, "rms", getattr(s, "root_sum_of_squares", None)) for s in found]
     moment = [np.square(r) for r in roots if r is not None]

@@ -23,6 +23,9 @@ import numpy as np
 import optax
 
 import rmsprop_jax as rj
+from experiments._report import Figure, Table
+from experiments._report import judge as judge_parts
+from experiments.external._stats import better, interval
 from rmsprop_jax.sweep import grid, sweep
 
 BASELINE = 1.0 / 6.0  # the error of always answering 1
@@ -108,17 +111,11 @@ def measure(length: int, hidden: int, steps: int, seeds: int, n_test: int = 1000
     return out, curves
 
 
-def judge(ctx, measured: dict, curves: dict):
-    """Figure, table and verdict rows of item 3; returns ``(blocks, rows)``."""
+def _figure(ctx, measured: dict, curves: dict, names: list, mse: dict) -> str:
     import matplotlib.pyplot as plt
 
     from experiments import _plotting as plot
-    from experiments._report import Figure, Table
-    from experiments._report import judge as judge_parts
-    from experiments.external._stats import better, interval
 
-    names = [n for n in measured if n not in ("T", "baseline_mse")]
-    mse = {n: np.asarray(measured[n]["test_mse"], np.float64) for n in names}
     seeds, steps = next(iter(curves.values())).shape
     window = max(1, steps // 50)
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -151,7 +148,15 @@ def judge(ctx, measured: dict, curves: dict):
     right.set_title("test MSE per seed")
     plot.legend_below(fig, left, ncol=6, room=0.1)
     figure = plot.save(fig, ctx.out, "external_adding_problem.png")
+    return figure
 
+
+def judge(ctx, measured: dict, curves: dict):
+    """Figure, table and verdict rows of item 3; returns ``(blocks, rows)``."""
+    names = [n for n in measured if n not in ("T", "baseline_mse")]
+    mse = {n: np.asarray(measured[n]["test_mse"], np.float64) for n in names}
+    seeds, steps = next(iter(curves.values())).shape
+    figure = _figure(ctx, measured, curves, names, mse)
     below = {n: interval(mse[n]).high < BASELINE for n in names}
     parts = {
         "RMSprop with clipping beats the baseline": below["rmsprop_clip"],

@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import rmsprop_jax as rj
+from experiments._report import Figure, Table
+from experiments.external._stats import better, interval
 from rmsprop_jax.sweep import grid, sweep
 
 DIM, N, BATCH, EPOCHS = 100, 1000, 128, 100
@@ -170,15 +172,11 @@ def measure(
 TOLERANCE = 0.01  # the final test loss counts as reproduced within 1 %
 
 
-def judge(ctx, measured: dict, finals: dict, lrs, decays):
-    """Figure, table and verdict rows of item 1; returns ``(blocks, rows)``."""
+def _figure(ctx, measured, curves, finals, lrs) -> str:
     import matplotlib.pyplot as plt
 
     from experiments import _plotting as plot
-    from experiments._report import Figure, Table
-    from experiments.external._stats import better, interval
 
-    curves = {n: np.asarray(m["test_loss"], np.float64) for n, m in measured.items()}
     epochs = curves["sgd"].shape[0] - 1
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6))
     for name, c in curves.items():
@@ -222,7 +220,12 @@ def judge(ctx, measured: dict, finals: dict, lrs, decays):
     right.set_title("the tuning grid (runs above 1e4 or diverged drawn at 1e4)")
     plot.legend_below(fig, left, ncol=3, room=0.12)
     figure = plot.save(fig, ctx.out, "external_deepobs_quadratic_deep.png")
+    return figure
 
+
+def _baseline(curves: dict) -> tuple[list[str], str]:
+    """The verdict row on the published SGD baseline, and its evidence."""
+    epochs = curves["sgd"].shape[0] - 1
     seeds = curves["sgd"].shape[1]
     start, end = interval(curves["sgd"][0]), interval(curves["sgd"][-1])
     at_start = abs(start.mean - PUBLISHED[0]) < 0.005
@@ -236,15 +239,24 @@ def judge(ctx, measured: dict, finals: dict, lrs, decays):
         f"{EPOCHS}; reproduced when the 95 % interval lies within "
         f"+-{TOLERANCE:.0%}, [{lo:.2f}, {hi:.2f}])"
     )
-    rows = [
-        [
-            "1",
-            "DeepOBS quadratic_deep: the published SGD baseline is reproduced",
-            ("holds" if reproduced else "does not hold")
-            + ("" if full else f" (a {epochs}-epoch run cannot reproduce epoch 100)"),
-            baseline,
-        ]
+    row = [
+        "1",
+        "DeepOBS quadratic_deep: the published SGD baseline is reproduced",
+        ("holds" if reproduced else "does not hold")
+        + ("" if full else f" (a {epochs}-epoch run cannot reproduce epoch 100)"),
+        baseline,
     ]
+    return row, baseline
+
+
+def judge(ctx, measured: dict, finals: dict, lrs, decays):
+    """Figure, table and verdict rows of item 1; returns ``(blocks, rows)``."""
+    curves = {n: np.asarray(m["test_loss"], np.float64) for n, m in measured.items()}
+    epochs = curves["sgd"].shape[0] - 1
+    figure = _figure(ctx, measured, curves, finals, lrs)
+    first, baseline = _baseline(curves)
+    end = interval(curves["sgd"][-1])
+    rows = [first]
     table = []
     for name, m in measured.items():
         final = interval(curves[name][-1])

@@ -19,6 +19,8 @@ import numpy as np
 import optax
 
 import rmsprop_jax as rj
+from experiments._report import Figure, Table, Verdict
+from experiments.external._stats import better, interval
 from rmsprop_jax.sweep import grid, sweep
 
 BATCH, STEPS = 100, 8000  # the published setup
@@ -155,18 +157,9 @@ TOLERANCE = 2.0  # percentage points around a published accuracy
 WORKS = 0.9  # a learning rate "works" at >= 90 % of the best mean accuracy
 
 
-def judge(ctx, measured: dict, curves: dict, lrs, hidden: int):
-    """Figure, table, claim-1 verdict and verdict rows of item 2; returns
-    ``(blocks, verdicts, rows)``."""
-    import matplotlib.pyplot as plt
-
-    from experiments import _plotting as plot
-    from experiments._report import Figure, Table, Verdict
-    from experiments.external._stats import better, interval
-
-    lrs = np.asarray(lrs, np.float64)
+def _reproduced(measured: dict) -> tuple[list, list]:
+    """Verdict rows and table rows of the published logistic and MLP numbers."""
     steps = measured["logistic"]["steps"]
-    sweep_steps = next(m["steps"] for k, m in measured.items() if "_lr" in k)
     rows, table = [], []
     for key, name in (("logistic", "logistic"), ("adam", "mlp")):
         acc = interval(measured[key]["test_accuracy"])
@@ -193,7 +186,12 @@ def judge(ctx, measured: dict, curves: dict, lrs, hidden: int):
         table.append(
             [name, "adam", "1e-2", str(steps), acc.text(".3g"), f"{target:.0f}"]
         )
+    return rows, table
 
+
+def _breadth(curves: dict) -> tuple[float, dict]:
+    """The accuracy that counts as working (``WORKS`` of the best mean), and per
+    optimizer and seed how many learning rates of the grid reach it."""
     best = max(float(np.nanmax(np.nanmean(a, axis=1))) for a in curves.values())
     threshold = WORKS * best
     # Per seed: how many learning rates of the grid reach the threshold.
@@ -201,6 +199,14 @@ def judge(ctx, measured: dict, curves: dict, lrs, hidden: int):
         n: np.sum(np.nan_to_num(a, nan=0.0) >= threshold, axis=0)
         for n, a in curves.items()
     }
+    return threshold, breadth
+
+
+def _figure(ctx, curves, breadth, threshold, lrs, hidden, sweep_steps) -> str:
+    import matplotlib.pyplot as plt
+
+    from experiments import _plotting as plot
+
     fig, ax = plt.subplots(figsize=(8, 4.6))
     for name, acc in curves.items():
         spans = [interval(row) for row in acc]
@@ -235,7 +241,17 @@ def judge(ctx, measured: dict, curves: dict, lrs, hidden: int):
     )
     ax.legend(fontsize=8)
     figure = plot.save(fig, ctx.out, "external_mnist1d_lr.png")
+    return figure
 
+
+def judge(ctx, measured: dict, curves: dict, lrs, hidden: int):
+    """Figure, table, claim-1 verdict and verdict rows of item 2; returns
+    ``(blocks, verdicts, rows)``."""
+    lrs = np.asarray(lrs, np.float64)
+    sweep_steps = next(m["steps"] for k, m in measured.items() if "_lr" in k)
+    rows, table = _reproduced(measured)
+    threshold, breadth = _breadth(curves)
+    figure = _figure(ctx, curves, breadth, threshold, lrs, hidden, sweep_steps)
     verdict = better(breadth["rmsprop"], breadth["sgd"], lower_is_better=False)
     evidence = (
         f"MNIST-1D MLP (hidden {hidden}), {sweep_steps} steps, {lrs.size} learning "

@@ -73,6 +73,9 @@ def _warm_up() -> None:
         _compute.contour_grid(_compute.surface(DEFAULT))
     finally:
         _app.READY.set()
+    # The figures below the paths: compiled (or loaded) before they are asked for.
+    _compute.compare_decay(DEFAULT)
+    _compute.sensitivity(DEFAULT)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from rmsprop_jax.explorer import _compute, _figures, _snippet, _sync
+import numpy as np
+
+from rmsprop_jax.explorer import (
+    _compute,
+    _figures,
+    _lessons,
+    _prose,
+    _snippet,
+    _sync,
+)
 from rmsprop_jax.explorer._layout import SLIDER_IDS
 from rmsprop_jax.explorer._state import CUSTOM, InvalidValue, State
 
@@ -37,6 +46,7 @@ def landscape_key(state: State) -> str:
     return state.formula if state.landscape == CUSTOM else state.landscape
 
 
+@_compute.on_forget
 @functools.lru_cache(maxsize=64)
 def _sweep_map(key: tuple) -> _compute.SweepMap:
     return _compute.final_loss_map(State(**dict(key)))
@@ -110,22 +120,58 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
         paths = _compute.paths(state)
         grid = _compute.contour_grid(surf)
     except ValueError as err:  # InvalidValue, or a formula the parser rejects
-        return [keep] * 8 + [str(err)]
+        return [keep] * (N_DRAWN - 1) + [str(err)]
     except Exception:
         _LOG.exception("draw failed")
-        return [keep] * 8 + ["Internal error; the previous view stays."]
+        return [keep] * (N_DRAWN - 1) + ["Internal error; the previous view stays."]
     low = _figures.minimum_value(surf, grid[2])
+    minima = np.asarray(surf.minima, float).reshape(-1, 2)
     return [
         _paths_figure(state, surf, grid, paths, drawn),
         _figures.pack(_figures.loss_figure(state, paths, low)),
         _figures.pack(_figures.effective_lr_figure(state, paths)),
         _figures.pack(_figures.rms_figure(state, paths)),
+        " ".join(
+            [
+                _prose.explain_paths(state, paths, minima),
+                _prose.explain_noise(
+                    state,
+                    paths,
+                    minima,
+                    state.noise and state.noise * _compute.gradient_scale(surf),
+                ),
+            ]
+        ).strip(),
+        _prose.explain_loss(state, paths, low),
+        _prose.explain_effective_lr(state, paths),
+        _prose.explain_rms(state, paths),
         _table(paths),
         _snippet.snippet(state),
         landscape_key(state),
         state.to_dict(),  # the maps below follow once the paths are drawn
+        max(state.steps - 1, 0),
         "",
     ]
+
+
+DRAWN = (
+    ("paths", "figure"),
+    ("loss", "figure"),
+    ("effective-lr", "figure"),
+    ("rms", "figure"),
+    ("explain-paths", "children"),
+    ("explain-loss", "children"),
+    ("explain-effective-lr", "children"),
+    ("explain-rms", "children"),
+    ("worked-example-table", "children"),
+    ("code", "children"),
+    ("drawn-landscape", "data"),
+    ("drawn-state", "data"),
+    ("step-through", "max"),
+    ("status", "children"),
+)
+"""The outputs of :func:`draw`, in its order."""
+N_DRAWN = len(DRAWN)
 
 
 def _register_sync(app: Any) -> None:
@@ -158,15 +204,7 @@ def _register_figures(app: Any) -> None:
     from dash.exceptions import PreventUpdate
 
     @app.callback(
-        Output("paths", "figure"),
-        Output("loss", "figure"),
-        Output("effective-lr", "figure"),
-        Output("rms", "figure"),
-        Output("worked-example-table", "children"),
-        Output("code", "children"),
-        Output("drawn-landscape", "data"),
-        Output("drawn-state", "data"),
-        Output("status", "children"),
+        *(Output(id_, prop) for id_, prop in DRAWN),
         Input("view-state", "data"),
         State("drawn-landscape", "data"),
     )
@@ -178,13 +216,21 @@ def _register_figures(app: Any) -> None:
     @app.callback(
         Output("amplification", "figure"),
         Output("amplification-message", "children"),
+        Output("explain-amplification", "children"),
         Input("drawn-state", "data"),
     )
     def amplification(data: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
-        beta = lambda: _amplification(_sync.state_from_store(data).decay)  # noqa: E731
-        return _answer("amplification", beta, InvalidValue, no_update)
+
+        def figure() -> tuple[Any, str]:
+            state = _sync.state_from_store(data)
+            return _amplification(state.decay), _prose.explain_amplification(state)
+
+        (out, message) = _answer("amplification", figure, InvalidValue, None)
+        if out is None:
+            return [no_update, message, no_update]
+        return [out[0], message, out[1]]
 
     @app.callback(
         Output("amplification-multiples", "figure"),
@@ -200,19 +246,190 @@ def _register_figures(app: Any) -> None:
     @app.callback(
         Output("sweep", "figure"),
         Output("sweep-message", "children"),
+        Output("explain-sweep", "children"),
         Input("drawn-state", "data"),
     )
     def sweep_map(data: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
 
-        def figure() -> dict[str, Any]:
+        def figure() -> tuple[Any, str]:
             state = _sync.state_from_store(data)
             result = _sweep_map(_sweep_key(state))
             low = _compute.surface(state).minimum_value
-            return _figures.pack(_figures.sweep_figure(state, result, low))
+            return (
+                _figures.pack(_figures.sweep_figure(state, result, low)),
+                _prose.explain_sweep(state, result, low),
+            )
 
-        return _answer("sweep", figure, ValueError, no_update)
+        (out, message) = _answer("sweep", figure, ValueError, None)
+        if out is None:
+            return [no_update, message, no_update]
+        return [out[0], message, out[1]]
+
+
+def _rows(columns: tuple[str, ...], rows: list[dict[str, str]]) -> list[Any]:
+    from dash import html
+
+    return [html.Tr([html.Th(c) for c in columns])] + [
+        html.Tr([html.Td(row[c]) for c in columns]) for row in rows
+    ]
+
+
+def step_through(k: Any, data: Any) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The arrows at step ``k`` of the drawn view and their table."""
+    state = _sync.state_from_store(data)
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < state.steps:
+        raise InvalidValue(
+            f"`step-through` must be a whole number in [0, {state.steps - 1}], "
+            f"got {k!r}."
+        )
+    paths = _compute.paths(state)
+    box = _compute.surface(state).box
+    rows = _rows(_lessons.STEP_COLUMNS, _lessons.step_rows(paths, state, k))
+    scale = _lessons.arrow_scale(paths, state, k, box)
+    note = {
+        "text": f"step {k}: arrows × {scale:g}" if scale != 1 else f"step {k}",
+        "xref": "paper",
+        "yref": "paper",
+        "x": 1.0,
+        "y": 1.0,
+        "xanchor": "right",
+        "yanchor": "bottom",
+        "showarrow": False,
+    }
+    return [*_lessons.arrows(paths, state, k, box), note], rows
+
+
+def pinned_traces(
+    trigger: Any, data: Any, pinned: Any
+) -> tuple[Any, list[dict[str, Any]]] | None:
+    """The pinned view after ``trigger`` and the faint traces of its paths on
+    the drawn landscape (hidden ones where nothing is pinned or the pinned
+    view is of another landscape); None for a crafted store."""
+    try:
+        state = _sync.state_from_store(data)
+        if trigger == "pin":
+            pinned = state.to_dict()
+        elif trigger == "unpin":
+            pinned = None
+        old = None if pinned is None else _sync.state_from_store(pinned)
+    except ValueError:
+        return None
+    if old is None or landscape_key(old) != landscape_key(state):
+        return pinned, _figures.pinned_traces(None, None)
+    return pinned, _figures.pinned_traces(old, _compute.paths(old))
+
+
+def _register_lessons(app: Any) -> None:
+    from dash import Input, Output, Patch, State, ctx, no_update
+    from dash.exceptions import PreventUpdate
+
+    @app.callback(
+        Output("compare-decay", "figure"),
+        Output("explain-compare-decay", "children"),
+        Input("drawn-state", "data"),
+    )
+    def compare_decay(data: Any) -> list[Any]:
+        if data is None:
+            raise PreventUpdate
+
+        def figure() -> tuple[Any, str]:
+            state = _sync.state_from_store(data)
+            surf = _compute.surface(state)
+            params = _compute.compare_decay(state)
+            grid = _compute.contour_grid(surf)
+            return (
+                _figures.pack(_lessons.compare_decay_figure(state, surf, grid, params)),
+                _lessons.explain_compare_decay(state, params),
+            )
+
+        out, message = _answer("compare-decay", figure, ValueError, None)
+        return [no_update, message] if out is None else list(out)
+
+    @app.callback(
+        Output("lr-sensitivity", "figure"),
+        Output("explain-lr-sensitivity", "children"),
+        Input("drawn-state", "data"),
+    )
+    def lr_sensitivity(data: Any) -> list[Any]:
+        if data is None:
+            raise PreventUpdate
+
+        def figure() -> tuple[Any, str]:
+            state = _sync.state_from_store(data)
+            names, loss = _compute.sensitivity(state)
+            low = _compute.surface(state).minimum_value
+            return (
+                _figures.pack(_lessons.sensitivity_figure(state, names, loss, low)),
+                _lessons.explain_sensitivity(state, names, loss, low),
+            )
+
+        out, message = _answer("lr-sensitivity", figure, ValueError, None)
+        return [no_update, message] if out is None else list(out)
+
+    @app.callback(
+        Output("pinned", "data"),
+        Output("paths", "figure", allow_duplicate=True),
+        Input("pin", "n_clicks"),
+        Input("unpin", "n_clicks"),
+        Input("drawn-state", "data"),
+        State("pinned", "data"),
+        prevent_initial_call=True,
+    )
+    def pin(pins: Any, unpins: Any, data: Any, pinned: Any) -> list[Any]:
+        if data is None:
+            raise PreventUpdate
+        out = pinned_traces(ctx.triggered_id, data, pinned)
+        if out is None:
+            return [no_update, no_update]
+        pinned, traces = out
+        figure = Patch()
+        for j, trace in enumerate(traces):
+            figure["data"][_figures.PINNED_TRACE + j] = trace
+        return [pinned, figure]
+
+    @app.callback(
+        Output("paths", "figure", allow_duplicate=True),
+        Output("step-table", "children"),
+        Input("step-through", "value"),
+        Input("drawn-state", "data"),
+        prevent_initial_call=True,
+    )
+    def step(k: Any, data: Any) -> list[Any]:
+        if data is None:
+            raise PreventUpdate
+        try:
+            state = _sync.state_from_store(data)
+            k = min(k, state.steps - 1) if isinstance(k, int) else k
+            annotations, rows = step_through(k, data)
+        except ValueError as err:
+            return [no_update, str(err)]
+        figure = Patch()
+        figure["layout"]["annotations"] = annotations
+        return [figure, rows]
+
+    @app.callback(
+        Output("step-through", "value"),
+        Output("play-timer", "disabled"),
+        Output("play", "children"),
+        Input("play", "n_clicks"),
+        Input("play-timer", "n_intervals"),
+        State("step-through", "value"),
+        State("step-through", "max"),
+        State("play-timer", "disabled"),
+        prevent_initial_call=True,
+    )
+    def play(clicks: Any, ticks: Any, k: Any, last: Any, stopped: Any) -> list:
+        if not isinstance(k, int) or not isinstance(last, int):
+            raise PreventUpdate
+        if ctx.triggered_id == "play":
+            if stopped:  # start (from the beginning once at the end)
+                return [0 if k >= last else no_update, False, "❚❚ pause"]
+            return [no_update, True, "▶ play"]
+        if k >= last:
+            return [no_update, True, "▶ play"]
+        return [k + 1, no_update, no_update]
 
 
 def _register_download(app: Any) -> None:
@@ -238,4 +455,5 @@ def register(app: Any) -> None:
     """Registers every callback of the page on ``app``."""
     _register_sync(app)
     _register_figures(app)
+    _register_lessons(app)
     _register_download(app)

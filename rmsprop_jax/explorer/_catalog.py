@@ -32,11 +32,6 @@ FIELDS = (
 )
 """The page's values an optimizer can read."""
 
-GRID_NAMES = {"sgd_learning_rate": "lr"}
-"""The trajectory engine's grid name of a page value where it differs (the
-engine's diagnostics read a factory's rate from ``learning_rate`` or ``lr``;
-gradient descent's rate is a separate grid axis)."""
-
 
 @dataclasses.dataclass(frozen=True)
 class Optimizer:
@@ -180,13 +175,15 @@ def make_optimizer(
 
 class Factory:
     """The trajectory engine's factory of one row: keyword arguments named as
-    the engine's grid (:data:`GRID_NAMES`), only those the row reads. Equal
-    for equal keys, so a new one never recompiles a program.
+    the page's values, only those the row reads. It returns the library's
+    transformation, whose declaration tells the engine's diagnostics how its
+    state is read. Equal for equal keys, so a new one never recompiles a
+    program.
 
     Examples:
       >>> import inspect
       >>> list(inspect.signature(Factory("momentum")).parameters)
-      ['lr', 'momentum']
+      ['sgd_learning_rate', 'momentum']
     """
 
     def __init__(self, key: str) -> None:
@@ -196,7 +193,7 @@ class Factory:
         self.__signature__ = inspect.Signature(
             [
                 inspect.Parameter(
-                    GRID_NAMES.get(field, field),
+                    field,
                     kind,
                     annotation=bool if field == "eps_in_sqrt" else Any,
                 )
@@ -205,9 +202,8 @@ class Factory:
         )
 
     def __call__(self, **values: Any) -> optax.GradientTransformation:
-        fields = {field: GRID_NAMES.get(field, field) for field in FIELDS}
         row = _row(self.key)
-        page = {field: values[name] for field, name in fields.items() if name in values}
+        page = {field: values[field] for field in FIELDS if field in values}
         return getattr(rj, row.function)(**row.arguments(page))
 
     def __eq__(self, other: object) -> bool:

@@ -1,25 +1,30 @@
 """Every number the explorer shows, computed by the library.
 
 The paths come from one call of the trajectory engine
-:func:`rmsprop_jax.sweep.sweep` per view: a mapping of the selected optimizers
-(the catalogue's factories, :data:`._catalog.FACTORIES`), the built-in landscapes as a
-mapping selected by a ``landscape`` grid axis (a traced index into
-``lax.switch``: switching landscapes reuses the program), the start point and
-every hyperparameter as traced arrays, always :data:`MAX_STEPS` steps (the
-``steps`` control only cuts the view), and ``record=`` for the per-step
-params, gradients, updates and diagnostics. All paths of a view are one
-compiled program; moving a slider or the start never recompiles.
+:func:`rmsprop_jax.sweep.sweep` per view: a mapping of every optimizer of the
+catalogue (:data:`._catalog.FACTORIES`; the page only selects which to show),
+the built-in landscapes as a mapping selected by a ``landscape`` grid axis (a
+traced index into ``lax.switch``: switching landscapes reuses the program), the
+start point and every hyperparameter as traced arrays, always
+:data:`MAX_STEPS` steps (the ``steps`` control only cuts the view), and
+``record=`` for the per-step params, gradients, updates and diagnostics. All
+paths of a view are one compiled program; moving a slider or the start,
+showing or hiding an optimizer never recompiles. A typed formula is a program
+of its own; :func:`formula` keeps the last :data:`FORMULAS_KEPT`.
 
 The amplification map uses :func:`rmsprop_jax.scale_by_rms`, vmapped over a
-grid of gradient pairs; the (beta, eta) map is one ``sweep`` call.
+grid of gradient pairs; the (beta, eta) map, the beta = 0 / 0.9 comparison
+and the learning-rate sensitivity are one ``sweep`` call each.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
+import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -27,9 +32,9 @@ import numpy as np
 
 import rmsprop_jax as rj
 from rmsprop_jax import landscapes
-from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS, GRID_NAMES
+from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS, OPTIMIZERS
 from rmsprop_jax.explorer._state import CUSTOM, MAX_STEPS, State
-from rmsprop_jax.sweep import grid, sweep
+from rmsprop_jax.sweep import grid, sweep, zipped
 
 CUSTOM_BOX = (-5.0, 5.0, -5.0, 5.0)
 """The plot box of a typed formula."""
@@ -73,17 +78,57 @@ _BUILTIN = tuple(lands.fn for lands in landscapes.LANDSCAPES.values())
 _NAMES = tuple(landscapes.LANDSCAPES)
 
 
-@functools.lru_cache(maxsize=32)
+FORMULAS_KEPT = 24
+"""How many typed formulas keep their compiled programs (least recently used
+first out). Each holds a few MB of XLA executables; past this many the older
+half is forgotten at once and JAX's caches are cleared (the built-in
+landscapes' programs then load again from the persistent compilation cache)."""
+
+_formulas: collections.OrderedDict[str, landscapes.Landscape] = (
+    collections.OrderedDict()
+)
+_formulas_lock = threading.Lock()
+_forgetters: list[Callable[[], None]] = []
+_Cache = TypeVar("_Cache")
+
+
+def on_forget(cache: _Cache) -> _Cache:
+    """Registers ``cache`` (a ``functools.lru_cache``) to be cleared when old
+    formulas are forgotten: caches that hold their results let go of them too."""
+    _forgetters.append(cache.cache_clear)  # type: ignore[attr-defined]
+    return cache
+
+
 def formula(text: str) -> landscapes.Landscape:
     """The typed formula's landscape over :data:`CUSTOM_BOX`, made once per text
     by :func:`rmsprop_jax.landscapes.from_formula` (which parses it with
-    ``from_expression`` and estimates its minima).
+    ``from_expression`` and estimates its minima); the last
+    :data:`FORMULAS_KEPT` are kept.
 
     Raises:
       ValueError: the parser's message with the column of the problem, or a
         formula not finite over the box or with no minimum inside it.
     """
-    return landscapes.from_formula(text, box=CUSTOM_BOX, start=CUSTOM_START)
+    with _formulas_lock:
+        if text in _formulas:
+            _formulas.move_to_end(text)
+            return _formulas[text]
+    lands = landscapes.from_formula(text, box=CUSTOM_BOX, start=CUSTOM_START)
+    with _formulas_lock:
+        _formulas[text] = lands
+        if len(_formulas) > FORMULAS_KEPT:
+            while len(_formulas) > FORMULAS_KEPT // 2:
+                _formulas.popitem(last=False)
+            for clear in _forgetters:
+                clear()
+            jax.clear_caches()
+    return lands
+
+
+def formulas_kept() -> tuple[str, ...]:
+    """The typed formulas whose programs are kept, least recently used first."""
+    with _formulas_lock:
+        return tuple(_formulas)
 
 
 def surface(state: State) -> Surface:
@@ -109,11 +154,11 @@ def surface(state: State) -> Surface:
 
 
 def _grid_values(state: State, landscape: str) -> dict[str, list[Any]]:
-    """The single configuration of a view, by the engine's grid names (each
-    factory takes those its optimizer reads)."""
+    """The single configuration of a view, by the page's names (each factory
+    takes those its optimizer reads)."""
     values = {"landscape": [landscape]}
     for field in FIELDS:
-        values[GRID_NAMES.get(field, field)] = [getattr(state, field)]
+        values[field] = [getattr(state, field)]
     return values
 
 
@@ -168,47 +213,60 @@ def hyperparameters(state: State, optimizer: str) -> dict[str, Any]:
     }
 
 
-def paths(state: State) -> Paths:
-    """Runs every optimizer of ``state`` from its start, with one ``sweep`` call.
+NOISE_SEED = 0
+"""The seed of the gradient noise (the same noise for every view)."""
 
-    Raises:
-      ValueError: a typed formula the parser rejects.
 
-    Examples:
-      >>> from rmsprop_jax.explorer._state import WORKED_EXAMPLE
-      >>> p = paths(WORKED_EXAMPLE)
-      >>> p.optimizers
-      ('sgd', 'rmsprop')
-      >>> print(p.params[:, 1].round(2))  # w(1): gradient descent, RMSprop
-      [[-14.91  19.6 ]
-       [-14.84  19.84]]
-    """
+@functools.lru_cache(maxsize=64)
+def _noisy(fn: Callable[[jax.Array], jax.Array]) -> Callable[..., jax.Array]:
+    """``fn`` plus the linear term ``n . w`` of this step's noise sample ``n``:
+    its gradient is the exact one plus ``n`` (exactly it for ``n = 0``)."""
+
+    def loss(w: jax.Array, batch: jax.Array) -> jax.Array:
+        return fn(w) + jnp.vdot(batch[0], w)
+
+    loss.__name__ = loss.__qualname__ = f"noisy_{getattr(fn, '__name__', 'loss')}"
+    return loss
+
+
+def gradient_scale(surf: Surface) -> float:
+    """The median gradient norm over the landscape's box (finite differences
+    of its contour grid): what the noise level is relative to."""
+    x, y, z = contour_grid(surf)
+    with np.errstate(invalid="ignore", over="ignore"):
+        g2, g1 = np.gradient(z.astype(np.float64), y, x)
+        norm = np.hypot(g1, g2)
+    finite = norm[np.isfinite(norm)]
+    return float(np.median(finite)) if finite.size else 1.0
+
+
+def noise_samples(state: State, surf: Surface) -> np.ndarray:
+    """The gradient noise of each step, ``(MAX_STEPS, 2)`` float32: ``noise``
+    times :func:`gradient_scale` times standard normals of seed
+    :data:`NOISE_SEED` (zeros for ``noise = 0``)."""
+    normal = np.random.default_rng(NOISE_SEED).standard_normal((MAX_STEPS, 2))
+    scale = state.noise * gradient_scale(surf) if state.noise else 0.0
+    return (scale * normal).astype(np.float32)
+
+
+def _run_all(state: State) -> Paths:
+    """Every optimizer of the catalogue on ``state``'s landscape, start and
+    hyperparameters: one ``sweep`` call, one compiled program per landscape
+    set (whichever optimizers the page shows). The gradient noise is the
+    sweep's data, one sample per step: another level changes no program."""
     surf = surface(state)
-    names = state.optimizers
-    if not names:
-        empty = np.zeros((0, MAX_STEPS, 2), np.float32)
-        return Paths(
-            optimizers=(),
-            params=np.zeros((0, MAX_STEPS + 1, 2), np.float32),
-            loss=np.zeros((0, MAX_STEPS + 1), np.float32),
-            grads=empty,
-            updates=empty,
-            effective_lr=empty,
-            gradient_rms=empty,
-            second_moment=empty,
-            diverged_at=np.zeros((0,), np.int64),
-        )
-    factories = {name: FACTORIES[name] for name in names}
-    taken = _taken(factories.values())
-    values = _grid_values(state, _landscape_name(surf))
+    names = tuple(FACTORIES)
     result = sweep(
-        factories,
-        _mapping(surf),
+        dict(FACTORIES),
+        {name: _noisy(fn) for name, fn in _mapping(surf).items()},
         np.asarray(state.start, np.float32),
-        grid(**{n: v for n, v in values.items() if n in taken}),
+        grid(**_grid_values(state, _landscape_name(surf))),
         steps=MAX_STEPS,
         record=("loss", *QUANTITIES),
         divergence_threshold=DIVERGENCE_THRESHOLD,
+        data=noise_samples(state, surf),
+        batch_size=1,
+        shuffle=False,
     )
     n = len(names)
     records, final_loss, final_params, diverged_at = jax.device_get(
@@ -225,22 +283,56 @@ def paths(state: State) -> Paths:
         ],
         axis=1,
     )
+    if state.noise:  # the recorded loss holds the noise term: the true one
+        loss = _true_loss(surf, params)
     for i, k in enumerate(diverged_at):
         if k >= 0:  # w(k) is the last finite point (the update there was refused)
             params[i, k] = final_params[i]
             params[i, k + 1 :] = np.nan
             loss[i, k + 1 :] = np.nan
-    return Paths(
-        optimizers=names,
-        params=params,
-        loss=loss,
-        grads=out["grads"],
-        updates=out["updates"],
-        effective_lr=out["effective_lr"],
-        gradient_rms=out["gradient_rms"],
-        second_moment=out["second_moment"],
-        diverged_at=diverged_at,
-    )
+    return Paths(names, params, loss, diverged_at=diverged_at, **out)
+
+
+def _true_loss(surf: Surface, params: np.ndarray) -> np.ndarray:
+    w = np.moveaxis(np.nan_to_num(params, nan=0.0), -1, 0)
+    loss = np.asarray(_surface_values(np.int32(surf.selected), w, fns=surf.fns))
+    return np.where(np.isfinite(params).all(axis=-1), loss, np.nan)
+
+
+def run_key(state: State) -> State:
+    """What the paths depend on: ``state`` without what only selects or cuts
+    (the optimizers shown, the steps shown, the map's optimizer)."""
+    return state.replace(optimizers=(), steps=MAX_STEPS, sweep_optimizer="rmsprop")
+
+
+_run_all_cached = on_forget(functools.lru_cache(maxsize=16)(_run_all))
+
+
+def _select(every: Paths, names: tuple[str, ...]) -> Paths:
+    rows = [every.optimizers.index(name) for name in names]
+    arrays = (np.asarray(a)[rows] for a in every[1:])
+    return Paths(names, *arrays)
+
+
+def paths(state: State) -> Paths:
+    """The runs of the optimizers ``state`` shows, from its start.
+
+    Every optimizer of the catalogue is computed at once (one ``sweep`` call,
+    the last 16 views kept), so showing or hiding one computes nothing.
+
+    Raises:
+      ValueError: a typed formula the parser rejects.
+
+    Examples:
+      >>> from rmsprop_jax.explorer._state import WORKED_EXAMPLE
+      >>> p = paths(WORKED_EXAMPLE)
+      >>> p.optimizers
+      ('sgd', 'rmsprop')
+      >>> print(p.params[:, 1].round(2))  # w(1): gradient descent, RMSprop
+      [[-14.91  19.6 ]
+       [-14.84  19.84]]
+    """
+    return _select(_run_all_cached(run_key(state)), state.optimizers)
 
 
 @functools.partial(jax.jit, static_argnames="fns")
@@ -338,3 +430,111 @@ def final_loss_map(state: State) -> SweepMap:
     diverged_at = np.asarray(result.diverged_at).reshape(shape)
     diverged_at = np.where(diverged_at < state.steps, diverged_at, -1)
     return SweepMap(SWEEP_DECAYS, SWEEP_LEARNING_RATES, loss, diverged_at)
+
+
+COMPARED_DECAYS = (0.0, 0.9)
+"""The decays drawn side by side (``compare-decay``): the chapter's two paths."""
+
+
+def _compare_decay(key: State) -> np.ndarray:
+    surf = surface(key)
+    values = _grid_values(key, _landscape_name(surf))
+    fixed = {n: values[n] for n in ("landscape", "learning_rate", "eps", "eps_in_sqrt")}
+    result = sweep(
+        FACTORIES["rmsprop"],
+        _mapping(surf),
+        np.asarray(key.start, np.float32),
+        grid(**fixed, decay=list(COMPARED_DECAYS)),
+        steps=MAX_STEPS,
+        record=("params",),
+        divergence_threshold=DIVERGENCE_THRESHOLD,
+    )
+    n = len(COMPARED_DECAYS)
+    records, final, diverged = jax.device_get(
+        (result.records["params"], result.final_params, result.diverged_at)
+    )
+    final = np.asarray(final).reshape(n, 1, 2)
+    params = np.concatenate([np.asarray(records).reshape(n, MAX_STEPS, 2), final], 1)
+    for i, k in enumerate(np.asarray(diverged).reshape(n)):
+        if k >= 0:
+            params[i, k] = final[i, 0]
+            params[i, k + 1 :] = np.nan
+    return params
+
+
+_compare_decay_cached = on_forget(functools.lru_cache(maxsize=16)(_compare_decay))
+
+
+def compare_decay(state: State) -> np.ndarray:
+    """RMSprop's paths for each of :data:`COMPARED_DECAYS` with the view's
+    eta, eps and start, ``(len(COMPARED_DECAYS), MAX_STEPS + 1, 2)``; NaN
+    after a divergence's last finite point.
+
+    Examples:
+      >>> from rmsprop_jax.explorer._state import WORKED_EXAMPLE
+      >>> p = compare_decay(WORKED_EXAMPLE)
+      >>> print(p[:, 1].round(4))  # beta = 0: eta sign(g); beta = 0.9: / sqrt(0.1)
+      [[-14.95    19.95  ]
+       [-14.8419  19.8419]]
+    """
+    return _compare_decay_cached(run_key(state).replace(decay=0.0))
+
+
+SENSITIVITY_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-4, 0, 17))
+"""The learning rates of the sensitivity plot (sign-like and adaptive methods)."""
+
+SENSITIVITY_SGD_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-5, 0, 17))
+"""Gradient descent's (with and without momentum), paired with the above."""
+
+
+def _sensitivity(key: State) -> np.ndarray:
+    surf = surface(key)
+    values = _grid_values(key, _landscape_name(surf))
+    rates = {"learning_rate", "sgd_learning_rate"}
+    fixed = grid(**{n: v for n, v in values.items() if n not in rates})
+    result = sweep(
+        dict(FACTORIES),
+        _mapping(surf),
+        np.asarray(key.start, np.float32),
+        fixed
+        * zipped(
+            learning_rate=list(SENSITIVITY_RATES),
+            sgd_learning_rate=list(SENSITIVITY_SGD_RATES),
+        ),
+        steps=MAX_STEPS,
+        divergence_threshold=DIVERGENCE_THRESHOLD,
+    )
+    losses, final, diverged = jax.device_get(
+        (result.losses, result.final_loss, result.diverged_at)
+    )
+    shape = (len(FACTORIES), len(SENSITIVITY_RATES))
+    loss = np.concatenate(
+        [np.asarray(losses).reshape(*shape, MAX_STEPS), np.reshape(final, (*shape, 1))],
+        axis=-1,
+    )
+    diverged = np.asarray(diverged).reshape(shape)
+    steps = np.arange(MAX_STEPS + 1)
+    after = (diverged[..., None] >= 0) & (steps >= diverged[..., None])
+    return np.where(after, np.nan, loss)
+
+
+_sensitivity_cached = on_forget(functools.lru_cache(maxsize=8)(_sensitivity))
+
+
+def sensitivity(state: State) -> tuple[tuple[str, ...], np.ndarray]:
+    """The loss after ``state.steps`` steps of each optimizer ``state`` shows
+    for each learning rate of :data:`SENSITIVITY_RATES` (gradient descent's:
+    :data:`SENSITIVITY_SGD_RATES`), every other value as in ``state``: one
+    ``sweep`` of every optimizer, ``(len(state.optimizers), 17)``, NaN where
+    a run diverged."""
+    every = _sensitivity_cached(
+        run_key(state).replace(learning_rate=0.01, sgd_learning_rate=0.001)
+    )
+    rows = [tuple(FACTORIES).index(name) for name in state.optimizers]
+    return state.optimizers, every[rows, :, state.steps]
+
+
+def rates_of(optimizer: str) -> tuple[float, ...]:
+    """The learning rates ``optimizer`` runs with in :func:`sensitivity`."""
+    uses_sgd_rate = "sgd_learning_rate" in OPTIMIZERS[optimizer].uses
+    return SENSITIVITY_SGD_RATES if uses_sgd_rate else SENSITIVITY_RATES

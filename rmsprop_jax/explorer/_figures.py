@@ -6,19 +6,23 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import math
 from typing import Any
 
 import numpy as np
 
 from rmsprop_jax.explorer._catalog import OPTIMIZERS
 from rmsprop_jax.explorer._compute import Paths, Surface, SweepMap
-from rmsprop_jax.explorer._state import CUSTOM, State
+from rmsprop_jax.explorer._state import CUSTOM, State, to_query
 
 FIRST_PATH_TRACE = 3
 """Index of the first path trace in the ``paths`` figure: one per optimizer of
 :data:`OPTIMIZERS`, in its order (hidden when not selected)."""
 
-_FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
+PINNED_TRACE = FIRST_PATH_TRACE + len(OPTIMIZERS)
+"""Index of the first pinned trace: one per optimizer, faint, after the paths."""
+
+FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
 _SURFACE = [[0.0, "#ffffff"], [0.5, "#eeeeee"], [1.0, "#d0d0d0"]]
 _DIVERGING = [
     [0.0, "#2166ac"],
@@ -154,6 +158,33 @@ def path_traces(paths: Paths, steps: int) -> list[dict[str, Any]]:
     return out
 
 
+def pinned_traces(state: State | None, paths: Paths | None) -> list[dict[str, Any]]:
+    """The pinned view's paths as faint dashed traces, one per optimizer of
+    :data:`OPTIMIZERS` (hidden where not pinned)."""
+    out = []
+    for key, spec in OPTIMIZERS.items():
+        if state is None or paths is None or key not in paths.optimizers:
+            out.append({"type": "scatter", "x": [], "y": [], "visible": False})
+            continue
+        i = paths.optimizers.index(key)
+        w = paths.params[i, : _visible_steps(paths, i, state.steps)]
+        out.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": w[:, 0],
+                "y": w[:, 1],
+                "visible": True,
+                "opacity": 0.45,
+                "line": {"color": spec.colour, "width": 2, "dash": "dot"},
+                "name": f"pinned {spec.label} (η {state.learning_rate:g}, "
+                f"β {state.decay:g})",
+                "hoverinfo": "skip",
+            }
+        )
+    return out
+
+
 def start_trace(state: State) -> dict[str, Any]:
     return {
         "type": "scatter",
@@ -177,6 +208,29 @@ def _levels(z: np.ndarray, count: int = 24) -> dict[str, float]:
     return {"start": lo, "end": hi, "size": max((hi - lo) / count, 1e-9)}
 
 
+def contour_trace(
+    surf: Surface, grid: tuple[np.ndarray, np.ndarray, np.ndarray], **extra: Any
+) -> dict[str, Any]:
+    """The landscape's contours: the log of the gap to its minimum."""
+    x, y, z = grid
+    low = minimum_value(surf, z)
+    gap = np.log10(np.maximum(z - low, 0) + gap_floor(z))
+    return {
+        "type": "contour",
+        "x": x,
+        "y": y,
+        "z": gap,
+        "colorscale": _SURFACE,
+        "contours": _levels(gap),
+        "showscale": False,
+        "hoverinfo": "skip",
+        "line": {"width": 0.7, "color": "rgba(90,90,90,0.45)"},
+        "name": "log10(loss - min)",
+        "showlegend": False,
+        **extra,
+    }
+
+
 def paths_figure(
     state: State,
     surf: Surface,
@@ -185,8 +239,6 @@ def paths_figure(
 ) -> dict[str, Any]:
     """The contour of the landscape (log of the gap to its minimum) with every path."""
     x, y, z = grid
-    low = minimum_value(surf, z)
-    gap = np.log10(np.maximum(z - low, 0) + gap_floor(z))
     if surf.minima:
         minima, name = np.asarray(surf.minima), "minimum"
     else:
@@ -195,19 +247,7 @@ def paths_figure(
     title = state.formula if surf.name == CUSTOM else surf.name
     return {
         "data": [
-            {
-                "type": "contour",
-                "x": x,
-                "y": y,
-                "z": gap,
-                "colorscale": _SURFACE,
-                "contours": _levels(gap),
-                "showscale": False,
-                "hoverinfo": "skip",
-                "line": {"width": 0.7, "color": "rgba(90,90,90,0.45)"},
-                "name": "log10(loss - min)",
-                "showlegend": False,
-            },
+            contour_trace(surf, grid),
             {
                 "type": "scatter",
                 "mode": "markers",
@@ -224,19 +264,27 @@ def paths_figure(
             },
             start_trace(state),
             *path_traces(paths, state.steps),
+            *pinned_traces(None, None),
         ],
         "layout": {
-            "title": {"text": f"Paths on {title}", "x": 0.02},
+            "title": {"text": f"Paths on {title}", "x": 0.02, "y": 0.99},
+            # One scale for both axes: a 45-degree step looks like one.
             "xaxis": {
                 "title": {"text": "w1"},
                 "range": list(surf.box[:2]),
                 "constrain": "domain",
             },
-            "yaxis": {"title": {"text": "w2"}, "range": list(surf.box[2:])},
-            "font": _FONT,
+            "yaxis": {
+                "title": {"text": "w2"},
+                "range": list(surf.box[2:]),
+                "scaleanchor": "x",
+                "scaleratio": 1,
+                "constrain": "domain",
+            },
+            "font": FONT,
             "margin": _MARGIN,
             "hovermode": "closest",
-            "legend": {"orientation": "h", "y": -0.14, "x": 0},
+            "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
             "uirevision": surf.name + state.formula * (surf.name == CUSTOM),
             "plot_bgcolor": "white",
         },
@@ -270,9 +318,10 @@ def loss_figure(state: State, paths: Paths, low: float) -> dict[str, Any]:
             "yaxis": {
                 "title": {"text": "loss − min"},
                 "type": "log",
+                "dtick": 1,  # a label per power of ten, none on minor ticks
                 "exponentformat": "power",
             },
-            "font": _FONT,
+            "font": FONT,
             "margin": _LINES_MARGIN,
             "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
         },
@@ -326,9 +375,10 @@ def effective_lr_figure(state: State, paths: Paths) -> dict[str, Any]:
             "yaxis": {
                 "title": {"text": "per-weight rate"},
                 "type": "log",
+                "dtick": 1,  # a label per power of ten, none on minor ticks
                 "exponentformat": "power",
             },
-            "font": _FONT,
+            "font": FONT,
             "margin": _LINES_MARGIN,
             "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
         },
@@ -352,15 +402,17 @@ def rms_figure(state: State, paths: Paths) -> dict[str, Any]:
                 "title": {"text": "√s"},
                 "type": "log",
                 "domain": [0.55, 1.0],
+                "dtick": 1,
                 "exponentformat": "power",
             },
             "yaxis2": {
                 "title": {"text": "s"},
                 "type": "log",
                 "domain": [0.0, 0.45],
+                "dtick": 1,
                 "exponentformat": "power",
             },
-            "font": _FONT,
+            "font": FONT,
             "margin": _LINES_MARGIN,
             "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
         },
@@ -395,14 +447,20 @@ def amplification_figure(beta: float, g: np.ndarray, c: np.ndarray) -> dict[str,
             },
             "xaxis": _gradient_axis("g1 (first gradient)", constrain="domain"),
             "yaxis": _gradient_axis("g2 (second gradient)", scaleanchor="x"),
-            "font": _FONT,
+            "font": FONT,
             "margin": _MARGIN,
         },
     }
 
 
-MULTIPLES_RANGE = 3.0
-"""The small multiples share one colour scale, [-3, 3] (beyond: saturated)."""
+MULTIPLES_RANGE = 100.0
+"""The small multiples share one signed-log colour scale, C_a in [-100, 100]."""
+
+
+def signed_log(c: np.ndarray) -> np.ndarray:
+    """``sign(c) log10(1 + |c|)``: the colour of C_a in the small multiples,
+    so that beta = 0.99's amplification of ~30 and beta = 0's ~0.1 both show."""
+    return np.sign(c) * np.log10(1 + np.abs(c))
 
 
 def amplification_multiples(
@@ -413,29 +471,36 @@ def amplification_multiples(
     n = len(betas)
     data = []
     layout: dict[str, Any] = {
-        "font": _FONT,
+        "font": FONT,
         "margin": {"l": 50, "r": 10, "t": 60, "b": 45},
         "annotations": [],
-        "title": {
-            "text": "C_a for β = 0, 0.5, 0.9, 0.99 (one scale, saturated beyond ±3)",
-            "x": 0.02,
-        },
+        "title": {"text": "C_a for four β, one log scale", "x": 0.02},
     }
     gap = 0.05
     width = (0.9 - gap * (n - 1)) / n
     span = [float(g[0]), float(g[-1])]
     for i, beta in enumerate(betas):
         suffix = "" if i == 0 else str(i + 1)
+        ticks = [-30.0, -3.0, -0.3, 0.0, 0.3, 3.0, 30.0]
         data.append(
             _heatmap(
                 g,
-                maps[i],
+                signed_log(maps[i]),
+                customdata=maps[i],
+                hovertemplate="g1 %{x:.3g}<br>g2 %{y:.3g}<br>C_a %{customdata:.4g}"
+                "<extra></extra>",
                 xaxis=f"x{suffix}",
                 yaxis=f"y{suffix}",
-                zmin=-MULTIPLES_RANGE,
-                zmax=MULTIPLES_RANGE,
+                zmin=-math.log10(1 + MULTIPLES_RANGE),
+                zmax=math.log10(1 + MULTIPLES_RANGE),
                 showscale=i == n - 1,
-                colorbar={"title": {"text": "C_a"}, "x": 0.93, "len": 0.8},
+                colorbar={
+                    "title": {"text": "C_a"},
+                    "x": 0.93,
+                    "len": 0.8,
+                    "tickvals": signed_log(np.asarray(ticks)).tolist(),
+                    "ticktext": [f"{t:g}" for t in ticks],
+                },
             )
         )
         lo = i * (width + gap)
@@ -535,7 +600,7 @@ def sweep_figure(state: State, result: SweepMap, low: float) -> dict[str, Any]:
             },
             "xaxis": {"title": {"text": "learning rate η"}, "type": "category"},
             "yaxis": {"title": {"text": "decay β"}, "type": "category"},
-            "font": _FONT,
+            "font": FONT,
             "margin": _MARGIN,
         },
     }
@@ -600,11 +665,12 @@ def paths_csv(state: State, paths: Paths) -> str:
     """Every shown point of every path: w(t), the loss there, and update t's
     quantities (blank at the last point and where a run diverged)."""
     out = io.StringIO()
+    out.write(f"# rmsprop_jax explorer view {to_query(state)}\n")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
 
-    def fmt(v: float) -> str:
-        return "" if not np.isfinite(v) else repr(float(v))
+    def fmt(v: float) -> str:  # the shortest text that reads back as the float32
+        return "" if not np.isfinite(v) else str(np.float32(v))
 
     for i, key in enumerate(paths.optimizers):
         n = _visible_steps(paths, i, state.steps)

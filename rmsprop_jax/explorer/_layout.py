@@ -10,6 +10,7 @@ from typing import Any
 
 from rmsprop_jax import landscapes
 from rmsprop_jax.explorer._catalog import OPTIMIZERS, SWEEPABLE
+from rmsprop_jax.explorer._prose import WORKED_EXAMPLE_NOTE
 from rmsprop_jax.explorer._state import (
     CONTROL_IDS,
     CUSTOM,
@@ -29,6 +30,7 @@ _LABELS = {
     "eps": "ε",
     "momentum": "momentum (Adam's β₁)",
     "steps": "steps",
+    "noise": "gradient noise (σ relative to the gradients)",
 }
 _MARKS = {
     "learning_rate": {-4: "1e-4", -3: "1e-3", -2: "0.01", -1: "0.1", 0: "1"},
@@ -44,10 +46,22 @@ _MARKS = {
     "eps": {-12: "1e-12", -8: "1e-8", -4: "1e-4", 0: "1"},
     "momentum": {0: "0", 0.5: "0.5", 0.9: "0.9"},
     "steps": {1: "1", 250: "250", 500: "500", 750: "750", 1000: "1000"},
+    "noise": {0: "0 (exact)", 0.5: "0.5", 1: "1"},
 }
 
 GRAPH_CONFIG: Any = {"displaylogo": False, "scrollZoom": False}
 """Every graph's Plotly config."""
+
+
+INTRO = (
+    "Gradient descent moves every weight by the same multiple η of its "
+    "gradient. RMSprop keeps, for each weight, a running mean s of its squared "
+    "gradients and divides the step by √s: each weight gets its own, adaptive "
+    "learning rate η/√(s+ε), large where gradients are small and small where "
+    "they are large. Pick a landscape, tick optimizers, move the sliders or "
+    "click the plot to start elsewhere; every number is computed by the "
+    "library as you go, and the text under each figure reads its numbers."
+)
 
 
 def readout(name: str, value: float) -> str:
@@ -104,6 +118,7 @@ def _graph(id_: str, height: int, **extra: Any) -> Any:
         id=id_,
         style={"height": f"{height}px"},
         config=GRAPH_CONFIG,
+        responsive=True,
         **extra,
     )
 
@@ -138,7 +153,8 @@ def _landscape_controls() -> list[Any]:
             dcc.Input(
                 id="formula",
                 type="text",
-                value=DEFAULT.formula,
+                value="",
+                placeholder=f"e.g. {DEFAULT.formula}",
                 debounce=True,
                 spellCheck=False,
                 style={"width": "100%"},
@@ -185,10 +201,11 @@ def _controls() -> Any:
                 [
                     html.Button("Worked example", id="worked-example", n_clicks=0),
                     html.Button("Download CSV", id="download", n_clicks=0),
+                    html.Button("Pin paths", id="pin", n_clicks=0),
+                    html.Button("Unpin", id="unpin", n_clicks=0),
                 ],
                 className="buttons",
             ),
-            html.Div(id="message", className="error", role="alert"),
             html.Div(id="status", className="error", role="alert"),
         ],
         className="controls",
@@ -212,6 +229,7 @@ def _amplification_section() -> list[Any]:
             ],
             className="pair",
         ),
+        explain("amplification"),
     ]
 
 
@@ -238,6 +256,7 @@ def _sweep_section() -> list[Any]:
         ),
         _graph("sweep", 420),
         html.Div(id="sweep-message", className="error"),
+        explain("sweep"),
     ]
 
 
@@ -258,6 +277,48 @@ def _code_section() -> list[Any]:
     ]
 
 
+def explain(name: str) -> Any:
+    """The paragraph ``explain-NAME`` next to a figure (filled by callbacks)."""
+    from dash import html
+
+    return html.P(id=f"explain-{name}", className="explain")
+
+
+def _step_through() -> list[Any]:
+    from dash import dcc, html
+
+    return [
+        html.Div(
+            [
+                html.Label("Step through: arrows from w(k)", htmlFor="step-through"),
+                html.Button("▶ play", id="play", n_clicks=0, className="play"),
+            ],
+            className="slider-head",
+        ),
+        html.Div(
+            dcc.Slider(
+                id="step-through",
+                min=0,
+                max=DEFAULT.steps - 1,
+                step=1,
+                value=0,
+                marks=None,
+                tooltip={"placement": "bottom", "always_visible": False},
+                updatemode="drag",
+            ),
+            className="slider-body",
+        ),
+        dcc.Interval(id="play-timer", interval=500, disabled=True),
+        html.P(
+            "At step k: the gradient's descent direction as gradient descent "
+            "takes it (grey, η of SGD times g) and each optimizer's update v(k) "
+            "(its colour), from the path's point w(k).",
+            className="hint",
+        ),
+        html.Div(html.Table(id="step-table", className="steps"), className="table-box"),
+    ]
+
+
 def _figures() -> Any:
     from dash import html
 
@@ -268,12 +329,29 @@ def _figures() -> Any:
                 "Click anywhere on the plot to start every optimizer there.",
                 className="hint",
             ),
+            explain("paths"),
+            *_step_through(),
+            html.H3("β = 0 against β = 0.9 (RMSprop, this view's η and start)"),
+            _graph("compare-decay", 380),
+            explain("compare-decay"),
             html.Div(
-                [_graph("loss", 340), _graph("effective-lr", 340)], className="pair"
+                [
+                    html.Div([_graph("loss", 340), explain("loss")]),
+                    html.Div([_graph("effective-lr", 340), explain("effective-lr")]),
+                ],
+                className="pair",
             ),
             _graph("rms", 420),
+            explain("rms"),
             html.H3("First steps (w(t), gradient g(t) at it, second moment s(t))"),
-            html.Table(id="worked-example-table", className="steps"),
+            html.Div(
+                html.Table(id="worked-example-table", className="steps"),
+                className="table-box",
+            ),
+            html.P(WORKED_EXAMPLE_NOTE, className="explain"),
+            html.H3("How much the learning rate matters"),
+            _graph("lr-sensitivity", 380),
+            explain("lr-sensitivity"),
             *_amplification_section(),
             *_sweep_section(),
             *_code_section(),
@@ -294,8 +372,11 @@ def layout() -> Any:
             dcc.Store(id="drawn-landscape"),
             dcc.Store(id="drawn-state"),
             dcc.Store(id="multiples-drawn"),
+            dcc.Store(id="pinned"),
             dcc.Download(id="download-csv"),
             html.H1("rmsprop_jax explorer"),
+            html.P(INTRO, className="intro"),
+            html.Div(id="message", className="error banner", role="alert"),
             html.Div([_controls(), _figures()], className="page"),
         ]
     )

@@ -5,23 +5,35 @@ hyperparameters) and leaves each path in ``paths[name]``."""
 from __future__ import annotations
 
 from rmsprop_jax.explorer._catalog import arguments
-from rmsprop_jax.explorer._compute import CUSTOM_BOX, CUSTOM_START, hyperparameters
-from rmsprop_jax.explorer._state import CUSTOM, State, to_query
+from rmsprop_jax.explorer._compute import (
+    CUSTOM_BOX,
+    CUSTOM_START,
+    NOISE_SEED,
+    gradient_scale,
+    hyperparameters,
+    surface,
+)
+from rmsprop_jax.explorer._state import CUSTOM, MAX_STEPS, State, to_query
 
 _RUN = '''
+
+def noisy_loss(w, n):
+    """The loss plus the step's noise sample n . w: its gradient is g + n."""
+    return loss(w) + jnp.vdot(n, w)
+
 
 def run(tx, w, steps):
     """w(0) .. w(steps) of the optimizer ``tx`` on ``loss`` from ``w``."""
 
     @jax.jit
-    def step(tx_state, w):
-        value, grad = jax.value_and_grad(loss)(w)
+    def step(tx_state, w, n):
+        value, grad = jax.value_and_grad(noisy_loss)(w, n)
         updates, tx_state = tx.update(grad, tx_state, w, value=value)
         return tx_state, optax.apply_updates(w, updates)
 
     tx_state, path = tx.init(w), [w]
-    for _ in range(steps):
-        tx_state, w = step(tx_state, w)
+    for t in range(steps):
+        tx_state, w = step(tx_state, w, noise[t])
         path.append(w)
     return jnp.stack(path)
 
@@ -45,7 +57,7 @@ def snippet(state: State) -> str:
     Examples:
       >>> from rmsprop_jax.explorer._state import WORKED_EXAMPLE
       >>> code = snippet(WORKED_EXAMPLE)
-      >>> for line in code.splitlines()[13:16]:
+      >>> for line in code.splitlines()[14:17]:
       ...     print(line[:72])
       optimizers = {
           "sgd": rj.sgd(learning_rate=0.001),
@@ -70,6 +82,7 @@ def snippet(state: State) -> str:
         'to its address to open it there."""',
         "import jax",
         "import jax.numpy as jnp",
+        "import numpy as np",
         "import optax",
         "",
         "import rmsprop_jax as rj",
@@ -81,5 +94,18 @@ def snippet(state: State) -> str:
         "optimizers = {",
         *calls,
         "}",
+        *_noise_lines(state),
     ]
     return "\n".join(lines) + _RUN
+
+
+def _noise_lines(state: State) -> list[str]:
+    if not state.noise:
+        return ["noise = np.zeros((steps, 2), np.float32)  # exact gradients"]
+    scale = state.noise * gradient_scale(surface(state))
+    return [
+        f"# gradient noise: {state.noise!r} x the landscape's median gradient norm",
+        f"normal = np.random.default_rng({NOISE_SEED})"
+        f".standard_normal(({MAX_STEPS}, 2))",
+        f"noise = ({scale!r} * normal).astype(np.float32)",
+    ]

@@ -31,6 +31,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "eps": (1e-12, 1.0),
     "momentum": (0.0, 0.99),
     "steps": (1, MAX_STEPS),
+    "noise": (0.0, 1.0),
 }
 """Allowed ranges of the numeric controls (the sliders' ends)."""
 
@@ -44,6 +45,7 @@ CONTROL_IDS = {
     "eps": "eps",
     "momentum": "momentum",
     "steps": "steps",
+    "noise": "noise",
 }
 
 
@@ -58,15 +60,16 @@ class State:
     landscape: str = "valley"
     formula: str = "sin(w1) + cos(w2)"
     optimizers: tuple[str, ...] = ("sgd", "rmsprop")
-    learning_rate: float = 0.05
+    learning_rate: float = 0.2
     sgd_learning_rate: float = 0.001
     decay: float = 0.9
     eps: float = 1e-8
     momentum: float = 0.9
-    steps: int = 100
+    steps: int = 200
     eps_in_sqrt: bool = True
     start: tuple[float, float] = (-15.0, 20.0)
     sweep_optimizer: str = "rmsprop"
+    noise: float = 0.0
 
     def replace(self, **changes: Any) -> State:
         return dataclasses.replace(self, **changes)
@@ -79,6 +82,10 @@ class State:
 
 
 DEFAULT = State()
+"""The first view: the worked example's valley, start and gradient descent,
+RMSprop with eta = 0.2 for 200 steps, long enough to see its sign-like first
+steps at 45 degrees, its arrival at the minimum and its small oscillation
+there while gradient descent is still on its way."""
 
 WORKED_EXAMPLE = State(
     landscape="valley",
@@ -179,6 +186,7 @@ _FIELDS = {
     "eps": lambda v: _number("eps", v),
     "momentum": lambda v: _number("momentum", v),
     "steps": lambda v: _number("steps", v, integer=True),
+    "noise": lambda v: _number("noise", v),
     "eps_in_sqrt": lambda v: _flag("eps-placement", v),
     "start": _start,
     "sweep_optimizer": lambda v: _choice("sweep-optimizer", v, SWEEPABLE),
@@ -220,6 +228,7 @@ _QUERY = {  # query key -> field
     "eps_in": "eps_in_sqrt",
     "start": "start",
     "sweep": "sweep_optimizer",
+    "noise": "noise",
 }
 
 
@@ -244,6 +253,8 @@ def to_query(state: State) -> str:
         "start": f"{state.start[0]!r},{state.start[1]!r}",
         "sweep": state.sweep_optimizer,
     }
+    if state.noise:
+        values["noise"] = repr(state.noise)
     if state.landscape == CUSTOM:
         values["formula"] = state.formula
     return "?" + urllib.parse.urlencode(values)
@@ -289,6 +300,7 @@ SLIDERS: dict[str, tuple[float, float, float]] = {  # field -> (min, max, step)
     "eps": (-12.0, 0.0, 0.1),
     "momentum": (0.0, 0.99, 0.01),
     "steps": (1, MAX_STEPS, 1),
+    "noise": (0.0, 1.0, 0.05),
 }
 
 
@@ -340,5 +352,5 @@ def from_slider(name: str, position: Any) -> float:
         lo, hi = DECAY_KNOTS[i], DECAY_KNOTS[i + 1]
         value = round(lo + (position - i) * (hi - lo), 6)
     else:
-        value = position
+        value = round(position, 6)  # no float noise from the slider's steps
     return validate({name: value}).__getattribute__(name)

@@ -5,6 +5,7 @@ the URL must show), free of Dash."""
 from __future__ import annotations
 
 import math
+import urllib.parse
 from typing import Any
 
 from rmsprop_jax import landscapes
@@ -83,6 +84,22 @@ def _click_start(click: Any) -> tuple[float, float]:
     return validate({"start": [click["x"], click["y"]]}).start
 
 
+def _shared(search: Any) -> State:
+    """The state of a shared URL: a typed formula is parsed now (a rejected
+    one raises, so the page shows the defaults and says why), and a URL
+    without a start starts where its landscape does."""
+    state = from_query(search)
+    if state.landscape == CUSTOM:
+        _compute.formula(state.formula)  # the parser's ValueError
+    query = urllib.parse.parse_qs(str(search or "").lstrip("?"))
+    if "start" not in query:
+        if state.landscape == CUSTOM:
+            state = state.replace(start=_compute.CUSTOM_START)
+        else:
+            state = state.replace(start=landscapes.LANDSCAPES[state.landscape].start)
+    return state
+
+
 def _landscape(prev: State, value: Any) -> State:
     name = validate({"landscape": value}).landscape
     if name == CUSTOM:
@@ -105,7 +122,7 @@ def transition(prev: State, trigger: str | None, inputs: dict[str, Any]) -> Stat
       ValueError: a typed formula the parser rejects.
     """
     if trigger in (None, "url"):
-        return from_query(inputs["url"])
+        return _shared(inputs["url"])
     if trigger == "worked-example":
         return WORKED_EXAMPLE.replace(sweep_optimizer=prev.sweep_optimizer)
     if trigger == "click-point":
@@ -128,7 +145,8 @@ def control_values(state: State) -> dict[str, Any]:
     """What each control of :data:`CONTROL_IDS` shows for ``state``."""
     out: dict[str, Any] = {
         "landscape": state.landscape,
-        "formula": state.formula,
+        # Empty (its placeholder shows an example) unless a formula is drawn.
+        "formula": state.formula if state.landscape == CUSTOM else "",
         "optimizers": list(state.optimizers),
         "eps-placement": "inside" if state.eps_in_sqrt else "outside",
         "sweep-optimizer": state.sweep_optimizer,
@@ -163,7 +181,7 @@ def outputs(
     updates = []
     for c in CONTROL_IDS:
         same = _same(inputs[c], wanted[c])
-        if c == "formula" and trigger not in (None, "url"):
+        if c == "formula" and trigger not in (None, "url", "landscape"):
             same = True  # keep what the user typed
         updates.append(keep if c == trigger or same else wanted[c])
     search = to_query(state)

@@ -44,7 +44,13 @@ def _rms_inside(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(
+    learning_rate="learning_rate",
+    eps="epsilon",
+    eps_placement="inside",
+    decay="rho",
+    centered=_inputs.flag("centered"),
+)
 @_keras_common.keras_optimizer
 def keras_rmsprop(
     learning_rate: optax.ScalarOrSchedule = 0.001,
@@ -121,7 +127,7 @@ def keras_rmsprop(
     return _rms_inside(learning_rate, rho, momentum, epsilon, centered, 0.0, rule)
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="learning_rate", eps="epsilon", eps_placement="inside")
 @_keras_common.keras_optimizer
 def keras_adagrad(
     learning_rate: optax.ScalarOrSchedule = 0.001,
@@ -189,7 +195,9 @@ def keras_adagrad(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(
+    learning_rate="learning_rate", eps="epsilon", eps_placement="inside", decay="rho"
+)
 @_keras_common.keras_optimizer
 def keras_adadelta(
     learning_rate: optax.ScalarOrSchedule = 0.001,
@@ -276,7 +284,13 @@ def _keras_adam_step_size(
     return alpha
 
 
-@_inputs.optimizer
+@_inputs.optimizer(
+    learning_rate="learning_rate",
+    eps="epsilon",
+    eps_placement="outside_uncorrected",
+    decay="beta_2",
+    bias_correction=True,
+)
 @_keras_common.keras_optimizer
 def keras_adam(
     learning_rate: optax.ScalarOrSchedule = 0.001,
@@ -371,7 +385,7 @@ def keras_adam(
     return optax.chain(core, scale_by_learning_rate(alpha))
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="learning_rate")
 @_keras_common.keras_optimizer
 def keras_sgd(
     learning_rate: optax.ScalarOrSchedule = 0.01,
@@ -444,7 +458,13 @@ def keras_sgd(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(
+    learning_rate="learning_rate",
+    eps="epsilon",
+    eps_placement="inside",
+    decay="decay",
+    centered=_inputs.flag("centered"),
+)
 def tf1_rmsprop(
     learning_rate: optax.ScalarOrSchedule,
     decay: ArrayLike = 0.9,

@@ -20,11 +20,26 @@ from rmsprop_jax._weight_decay import add_decayed_weights
 from rmsprop_jax.presets import _rules
 from rmsprop_jax.transforms.max_rms import precondition_by_max_rms
 
+# How torch's Adam and AdamW states are read: eps outside the corrected root.
+_TORCH_ADAM = dict(
+    learning_rate="lr",
+    eps="eps",
+    eps_placement="outside",
+    decay="betas[1]",
+    bias_correction=True,
+)
+
 # Why ``momentum`` <= 1 although torch accepts more.
 _HEAVY_BALL = "torch accepts > 1, where the heavy ball diverges"
 
 
-@_inputs.optimizer
+@_inputs.optimizer(
+    learning_rate="lr",
+    eps="eps",
+    eps_placement="outside",
+    decay="alpha",
+    centered=_inputs.flag("centered"),
+)
 def torch_rmsprop(
     lr: optax.ScalarOrSchedule = 0.01,
     alpha: ArrayLike = 0.99,
@@ -107,7 +122,7 @@ def torch_rmsprop(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer()
 def torch_rprop(
     lr: optax.ScalarOrSchedule = 0.01,
     etas: tuple[ArrayLike, ArrayLike] = (0.5, 1.2),
@@ -187,7 +202,12 @@ def torch_rprop(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(
+    learning_rate="lr",
+    eps="eps",
+    eps_placement="outside",
+    learning_rate_decay="lr_decay",
+)
 def torch_adagrad(
     lr: optax.ScalarOrSchedule = 0.01,
     lr_decay: ArrayLike = 0.0,
@@ -258,7 +278,7 @@ def torch_adagrad(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="lr")
 def torch_sgd(
     lr: optax.ScalarOrSchedule = 0.001,
     momentum: ArrayLike = 0.0,
@@ -380,7 +400,7 @@ def _check_torch_adam(
     return b1, b2
 
 
-@_inputs.optimizer
+@_inputs.optimizer(**_TORCH_ADAM)
 def torch_adam(
     lr: optax.ScalarOrSchedule = 1e-3,
     betas: tuple[ArrayLike, ArrayLike] = (0.9, 0.999),
@@ -448,7 +468,7 @@ def torch_adam(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(**_TORCH_ADAM)
 def torch_adamw(
     lr: optax.ScalarOrSchedule = 1e-3,
     betas: tuple[ArrayLike, ArrayLike] = (0.9, 0.999),
@@ -511,7 +531,7 @@ def torch_adamw(
     )
 
 
-@_inputs.optimizer
+@_inputs.optimizer(learning_rate="lr", eps="eps", eps_placement="inside", decay="rho")
 def torch_adadelta(
     lr: optax.ScalarOrSchedule = 1.0,
     rho: ArrayLike = 0.9,

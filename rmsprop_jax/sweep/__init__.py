@@ -1,6 +1,8 @@
 r"""The trajectory engine: whole grids of training runs as one compiled program.
 
-Build a grid of configurations, then train every configuration at once::
+``rj.sweep(...)`` (the module is callable) is :func:`sweep`; ``from
+rmsprop_jax.sweep import sweep, grid`` works as well. Build a grid of
+configurations, then train every configuration at once::
 
     import jax.numpy as jnp
     import rmsprop_jax as rj
@@ -47,6 +49,10 @@ plans), ``_devices`` (the ``devices`` argument and placement), ``_records``
 (what can be recorded, and its memory), ``_result`` (:class:`SweepResult`).
 """
 
+import sys
+import types
+from typing import Any
+
 from rmsprop_jax.sweep._batches import batch_plan as batch_plan
 from rmsprop_jax.sweep._compile import use_one_kernel as use_one_kernel
 from rmsprop_jax.sweep._grid import Grid as Grid
@@ -54,6 +60,7 @@ from rmsprop_jax.sweep._grid import grid as grid
 from rmsprop_jax.sweep._grid import table as table
 from rmsprop_jax.sweep._grid import zipped as zipped
 from rmsprop_jax.sweep._records import RECORDABLE as RECORDABLE
+from rmsprop_jax.sweep._renamed import renamed as renamed
 from rmsprop_jax.sweep._result import ConfigResult as ConfigResult
 from rmsprop_jax.sweep._result import Group as Group
 from rmsprop_jax.sweep._result import SweepResult as SweepResult
@@ -69,8 +76,19 @@ __all__ = [
     "batch_plan",
     "compilations",
     "grid",
+    "renamed",
     "sweep",
     "table",
     "use_one_kernel",
     "zipped",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``rmsprop_jax.sweep`` itself: calling the module calls :func:`sweep`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SweepResult:
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -82,6 +82,17 @@ def pad(column: np.ndarray, mesh: Mesh | None) -> np.ndarray:
     return np.concatenate([column, np.repeat(column[:1], extra, axis=0)])
 
 
+def _put(x: Any, sharding: NamedSharding) -> Any:
+    """``x`` on ``sharding``; across processes from the host copy (which
+    every process holds alike) and key arrays by their key data."""
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+        data = _put(jax.random.key_data(x), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    if not sharding.is_fully_addressable and isinstance(x, jax.Array):
+        x = np.asarray(x)  # a jax.Array of this process's devices
+    return jax.device_put(x, sharding)
+
+
 def place(mesh: Mesh | None, sharded: Any, replicated: Any) -> tuple[Any, Any]:
     """``sharded`` split along its leading axis over the mesh, ``replicated``
     on every device of it (the same values on every process)."""
@@ -90,8 +101,8 @@ def place(mesh: Mesh | None, sharded: Any, replicated: Any) -> tuple[Any, Any]:
     (axis,) = mesh.axis_names
     split, whole = NamedSharding(mesh, P(axis)), NamedSharding(mesh, P())
     return (
-        jax.tree.map(lambda x: jax.device_put(x, split), sharded),
-        jax.tree.map(lambda x: jax.device_put(x, whole), replicated),
+        jax.tree.map(lambda x: _put(x, split), sharded),
+        jax.tree.map(lambda x: _put(x, whole), replicated),
     )
 
 

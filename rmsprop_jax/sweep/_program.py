@@ -180,7 +180,13 @@ def _run(
     merged = _replicated(program, _merge(program, outputs))
     if _same_layout(states):
         return merged, {"merged": _replicated(program, _merge(program, states))}
-    return merged, {"by_group": _replicated(program, tuple(states))}
+    by_group = tuple(
+        s
+        if spec.expand is None
+        else jax.tree.map(lambda x, e=spec.expand: x[np.asarray(e)], s)
+        for spec, s in zip(program.groups, states, strict=True)
+    )
+    return merged, {"by_group": _replicated(program, by_group)}
 
 
 run = _compile.Compiler(_run)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rmsprop_jax import diagnostics
+from rmsprop_jax import declarations, diagnostics
 from rmsprop_jax.transforms import (
     AccumulateSquaresState,
     ScaleByRmsState,
@@ -33,9 +33,6 @@ RECORDABLE: tuple[str, ...] = (
     "step_size",
 )
 """The names ``sweep(record=...)`` accepts."""
-
-# The factory's arguments the diagnostics read (their one table of names).
-READ_ARGUMENTS = diagnostics._ALL_NAMES
 
 _POST_UPDATE = ("updates", "effective_lr", "gradient_rms", "second_moment", "step_size")
 
@@ -86,35 +83,19 @@ def _shaped_like(tree: Any, params: Any) -> Any:
     return jax.tree.map(lambda t, p: jnp.asarray(t).astype(p.dtype), tree, params)
 
 
-def _hyperparams(
-    arguments: Mapping[str, Any], updates_so_far: jax.Array
-) -> dict[str, Any]:
-    """The factory's arguments the diagnostics read, as an enclosing
-    ``inject_hyperparams`` would hold them: a schedule by its value at the
-    last update."""
-    out = {}
-    for name, value in arguments.items():
-        if name not in READ_ARGUMENTS or value is None:
-            continue
-        if callable(value):  # a schedule: its value at the last update
-            value = value(updates_so_far - 1)
-        out[name] = value
-    return out
-
-
 def state_quantity(
     name: str,
     state: Any,
     params: Any,
-    arguments: Mapping[str, Any],
+    optimizer: Any,
     updates_so_far: jax.Array,
 ) -> Any:
-    """One params-shaped diagnostic of ``state``, through
+    """One params-shaped diagnostic of ``state``, through the public API of
     :mod:`rmsprop_jax.diagnostics`.
 
-    ``arguments`` are the factory's keyword arguments as called (defaults,
-    static switches and traced hyperparameters), from which the learning rate,
-    ``eps``, ``decay`` and ``eps_in_sqrt`` are read. The first state found
+    ``optimizer`` is the transformation the sweep's factory built (with the
+    run's traced hyperparameters): its declaration says how the state is read
+    (:mod:`rmsprop_jax.declarations`). The first state found
     (in :func:`~rmsprop_jax.diagnostics.find_states` order) is recorded; a
     state that keeps no such quantity gives NaN. An optimizer without a
     preconditioner records its learning rate as ``effective_lr``, for every
@@ -135,34 +116,33 @@ def state_quantity(
         found = diagnostics.find_states(state).values()
         steps = [s.step_size for s in found if isinstance(s, ScaleByRpropState)]
         return _shaped_like(steps[0] if steps else None, params)
-    hyperparams = _hyperparams(arguments, updates_so_far)
+    declared = declarations.declaration_of(optimizer) is not None
     try:
         if name == "gradient_rms":
-            rms = diagnostics._gradient_rms(
+            rms = diagnostics.gradient_rms(
                 state,
-                hyperparams,
-                bias_correction=None,
-                decay=None,
+                optimizer=optimizer if declared else None,
                 steps=updates_so_far,
             )
             return _shaped_like(_first(rms), params)
         assert name == "effective_lr", name
-        rates = diagnostics._effective_learning_rates(
+        rates = diagnostics.effective_learning_rates(
             state,
-            hyperparams,
-            None,
-            None,
-            eps_in_sqrt=arguments.get("eps_in_sqrt"),
-            bias_correction=None,
-            decay=None,
+            optimizer=optimizer if declared else None,
             steps=updates_so_far,
         )
     except diagnostics.MissingHyperparameterError as err:
+        if declared:
+            why = str(err)
+        else:
+            why = (
+                f"`{err.role}` is needed and the factory's transformation "
+                "declares nothing: return the transformation of one of this "
+                "library's factories, or decorate the factory with "
+                "rmsprop_jax.declarations.declare."
+            )
         raise ValueError(
-            f"record {name!r} cannot be computed for this optimizer: "
-            f"`{err.role}` is needed and the sweep reads it from the factory's "
-            f"argument {' or '.join(err.names)}, none of which it takes (or "
-            f"all are None)."
+            f"record {name!r} cannot be computed for this optimizer: {why}"
         ) from err
     return _shaped_like(_first(rates), params)
 
@@ -175,7 +155,7 @@ def record_step(
     grads: Any,
     updates: Any,
     state: Any,
-    arguments: Mapping[str, Any],
+    optimizer: Any,
     updates_so_far: jax.Array,
 ) -> dict[str, Any]:
     """The recorded quantities of one step: ``loss``, ``params`` and ``grads``
@@ -189,7 +169,7 @@ def record_step(
             if name == "updates":
                 out[name] = _shaped_like(updates, params)
         else:
-            out[name] = state_quantity(name, state, params, arguments, updates_so_far)
+            out[name] = state_quantity(name, state, params, optimizer, updates_so_far)
     return out
 
 

@@ -154,7 +154,9 @@ class SweepResult:
 
         Returns:
           ``{name: record}`` with leaves ``([starts,] [restarts,] records,
-          ...)`` (the axes not picked), plus ``"losses"``.
+          ...)`` (the axes not picked): the recorded quantities, and always
+          ``"loss"``, the loss at the recorded steps ``0, k, 2k, ...`` (the
+          whole curve is ``losses`` of the result).
 
         Raises:
           ValueError: a name not in the grid, a value it does not hold, or a
@@ -199,7 +201,9 @@ class SweepResult:
                 f"{', '.join(f'`{n}`' for n in open_names)}."
             )
         picked = self[matches[0]]
-        out = dict(picked.records) | {"losses": picked.losses}
+        out = dict(picked.records)
+        if "loss" not in out:  # the same values as a recorded "loss"
+            out["loss"] = picked.losses[..., :: self.record_every]
         axes = []
         if self.starts is not None:
             axes.append(("start", start, self.starts))

@@ -55,8 +55,10 @@ class GroupSpec:
 
     make_tx: Fn
     static: tuple[tuple[str, Any], ...]  # switches passed as Python values
-    defaults: tuple[tuple[str, Any], ...]  # factory defaults the records read
     size: int  # number of distinct runs (configurations x landscapes) it trains
+    # each of the group's runs -> its distinct run, where runs repeat (a grid
+    # name the factory does not take); None: every run is distinct
+    expand: tuple[int, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

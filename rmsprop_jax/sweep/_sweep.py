@@ -4,7 +4,6 @@ static structure, run them as one compiled program, and shape the results."""
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -173,24 +172,28 @@ def _column(values: list[Any]) -> np.ndarray:
     return np.asarray(values, float_dtype())
 
 
-def _defaults(make_tx: Callable, record: Sequence[str]) -> tuple[tuple[str, Any], ...]:
-    """The factory's defaults the diagnostics records read (hashable ones)."""
-    wanted = _records.READ_ARGUMENTS
-    if not any(n in record for n in ("effective_lr", "gradient_rms")):
-        return ()
-    try:
-        parameters = inspect.signature(make_tx).parameters.values()
-    except (TypeError, ValueError):
-        return ()
-    out = []
-    for p in parameters:
-        if p.name in wanted and p.default is not inspect.Parameter.empty:
-            try:
-                hash(p.default)
-            except TypeError:
-                continue
-            out.append((p.name, p.default))
-    return tuple(out)
+def _distinct(
+    full: Grid, plan: _GroupPlan, values: dict[str, list[Any]], landscape: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The group's distinct runs where the grid has names its factory does
+    not take (Adagrad in a grid over ``decay``): ``(first, inverse)``, the
+    first run of each distinct configuration (in order of appearance) and
+    each run's distinct one; ``(None, _)`` when every run is distinct."""
+    taken = {n for n, _ in plan.static} | set(plan.traced) | {OPTIMIZER, LANDSCAPE}
+    if not set(full.names) - taken:
+        return None, landscape
+    table = np.stack(
+        [np.asarray(v, np.float64) for v in values.values()]
+        + [landscape.astype(np.float64)],
+        axis=1,
+    )
+    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(landscape):
+        return None, landscape
+    appearance = np.argsort(first)
+    rank = np.empty_like(appearance)
+    rank[appearance] = np.arange(len(appearance))
+    return first[appearance], rank[inverse.ravel()]
 
 
 # --- phase 3: one program ------------------------------------------------------------
@@ -218,6 +221,8 @@ def _build(
         index = np.zeros(len(full), np.int32)
     per_run = bool(np.any(index != index[0]))
     specs, hyper, columns, groups = [], [], [], []
+    position = np.empty(len(full), np.int64)  # output run -> concatenated run
+    offset = 0
     for plan in plans:
         make_tx = factories[plan.optimizer]
         everything = len(plan.indices) == len(full)
@@ -227,26 +232,35 @@ def _build(
             else [full.column(n)[i] for i in plan.indices.tolist()]
             for n in plan.traced
         }
+        column = index[plan.indices]
+        first, inverse = _distinct(full, plan, values, column)
+        if first is not None:  # configurations that differ only in ignored names
+            values = {n: [v[i] for i in first.tolist()] for n, v in values.items()}
+            column = column[first]
         _validate(make_tx, plan, values, full)
+        size = len(column)
         specs.append(
             GroupSpec(
                 make_tx=Fn(make_tx),
                 static=plan.static,
-                defaults=_defaults(make_tx, options.record),
-                size=len(plan.indices),
+                size=size,
+                expand=None if first is None else tuple(inverse.tolist()),
             )
         )
         mesh = options.mesh
         hyper.append({n: _devices.pad(_column(v), mesh) for n, v in values.items()})
-        columns.append(_devices.pad(index[plan.indices], mesh))
+        columns.append(_devices.pad(column, mesh))
         groups.append(Group(dict(plan.static), plan.indices, plan.optimizer or None))
-    order = np.concatenate([p.indices for p in plans])
-    identity = np.array_equal(order, np.arange(order.size))
+        position[plan.indices] = offset + (
+            np.arange(size) if first is None else inverse
+        )
+        offset += size
+    identity = offset == len(full) and np.array_equal(position, np.arange(len(full)))
     program = Program(
         groups=tuple(specs),
         losses=tuple(Fn(f) for f in landscapes.values()),
         per_run_landscape=per_run,
-        order=None if identity else tuple(int(i) for i in np.argsort(order)),
+        order=None if identity else tuple(position.tolist()),
         shape=full.shape,
         options=options,
     )
@@ -358,7 +372,11 @@ def sweep(
         bias, the square of ``"gradient_rms"`` -- or :math:`G`),
         ``"step_size"`` (Rprop's :math:`\Delta`).
         Params-shaped quantities keep the params' pytree, NaN where an
-        optimizer keeps no such quantity.
+        optimizer keeps no such quantity. ``"effective_lr"`` reads the state
+        through the declaration of the transformation ``make_tx`` returns
+        (:mod:`rmsprop_jax.declarations`): a factory returning one of this
+        library's transformations, or decorated with
+        :func:`~rmsprop_jax.declarations.declare`.
       record_every: keep steps ``0, k, 2k, ...`` (``ceil(steps / k)`` of them).
       data: optional pytree of arrays sharing a leading sample axis, passed to
         ``loss_fn``: whole, or in batches with ``batch_size``.

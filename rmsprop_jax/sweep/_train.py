@@ -67,10 +67,6 @@ def landscape(losses: tuple[Fn, ...], grad: bool) -> Callable:
     return lambda index, params, *args: jax.lax.switch(index, branches, params, *args)
 
 
-def _arguments(spec: GroupSpec, hyper: dict[str, jax.Array]) -> dict[str, Any]:
-    return {**dict(spec.defaults), **dict(spec.static), **hyper}
-
-
 def train(
     options: Options,
     losses: tuple[Fn, ...],
@@ -90,10 +86,9 @@ def train(
     """
     if options.init_params is not None:
         params = options.init_params(key)
-    tx = spec.make_tx(**dict(spec.static), **hyper)  # traced hyperparameters
-    tx = optax.with_extra_args_support(tx)
+    made = spec.make_tx(**dict(spec.static), **hyper)  # traced hyperparameters
+    tx = optax.with_extra_args_support(made)
     value_and_grad = landscape(losses, grad=True)
-    arguments = _arguments(spec, hyper)
     every, record = options.record_every, options.record
     n_records = _records.record_count(options.steps, every)
 
@@ -105,7 +100,7 @@ def train(
             grads=grads,
             updates=updates,
             state=state,
-            arguments=arguments,
+            optimizer=made,
             updates_so_far=t + 1,
         )
 

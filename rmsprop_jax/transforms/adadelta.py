@@ -8,13 +8,16 @@ import jax
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs
+from rmsprop_jax import _checks, _dtypes, _inputs, declarations
 from rmsprop_jax.transforms._divide import safe_divide
 from rmsprop_jax.transforms._ema import ema_rates
 from rmsprop_jax.transforms._roots import root, root_ema_step
 from rmsprop_jax.transforms._validation import check_decay
 
 
+@declarations.state_fields(
+    second_moments=("grad_rms", "update_rms"), divisor="grad_rms"
+)
 class ScaleByAdadeltaState(NamedTuple):
     """State of :func:`scale_by_adadelta`.
 
@@ -26,7 +29,7 @@ class ScaleByAdadeltaState(NamedTuple):
     update_rms: optax.Updates  # sqrt(E[dx^2]), the root of the EMA of updates^2.
 
 
-@_inputs.primitive
+@_inputs.primitive(eps="eps", eps_placement="inside", decay="rho")
 def scale_by_adadelta(
     rho: ArrayLike = 0.9,
     eps: ArrayLike = 1e-6,

@@ -22,12 +22,19 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
+from rmsprop_jax import declarations
 from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
 from rmsprop_jax.transforms._roots import with_eps_root
 from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
 
+@declarations.state_fields(
+    second_moments=("rms", "rms_max"),
+    counts=("count",),
+    inner=("inner",),
+    divisor="rms_max",
+)
 class PreconditionByMaxRmsState(NamedTuple):
     """State of :func:`precondition_by_max_rms`.
 

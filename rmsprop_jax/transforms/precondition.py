@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _inputs
+from rmsprop_jax import _checks, _inputs, declarations
 from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
 from rmsprop_jax.transforms._roots import with_eps_root
 from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
@@ -15,6 +15,7 @@ from rmsprop_jax.transforms._validation import check_decay
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
 
+@declarations.state_fields(inner=("rms", "inner"))
 class PreconditionByRmsState(NamedTuple):
     """State of :func:`precondition_by_rms`."""
 
@@ -22,7 +23,12 @@ class PreconditionByRmsState(NamedTuple):
     inner: optax.OptState  # state of the preconditioned transformation.
 
 
-@_inputs.primitive
+@_inputs.primitive(
+    eps="eps",
+    eps_placement=_inputs.eps_placement,
+    decay="decay",
+    bias_correction=_inputs.flag("bias_correction"),
+)
 def precondition_by_rms(
     inner: optax.GradientTransformation,
     decay: ArrayLike = 0.999,

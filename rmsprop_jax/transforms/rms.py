@@ -8,12 +8,19 @@ import jax
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _inputs
+from rmsprop_jax import _checks, _inputs, declarations
 from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
 from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
 from rmsprop_jax.transforms._validation import check_decay, check_not_frozen
 
 
+@declarations.state_fields(
+    second_moments=("rms",),
+    first_moments=("mu",),
+    counts=("count",),
+    divisor="rms",
+    corrected_when_counted=True,
+)
 class ScaleByRmsState(NamedTuple):
     """State of :func:`scale_by_rms` (and the second moments of
     :func:`precondition_by_rms`)."""
@@ -29,7 +36,13 @@ class ScaleByRmsState(NamedTuple):
     mu: optax.Updates | None
 
 
-@_inputs.primitive
+@_inputs.primitive(
+    eps="eps",
+    eps_placement=_inputs.eps_placement,
+    decay="decay",
+    bias_correction=_inputs.flag("bias_correction"),
+    centered=_inputs.flag("centered"),
+)
 def scale_by_rms(
     decay: ArrayLike = 0.9,
     eps: ArrayLike = 1e-8,

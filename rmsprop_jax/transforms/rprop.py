@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs
+from rmsprop_jax import _checks, _dtypes, _inputs, declarations
 
 RpropVariant = Literal["rprop+", "rprop-", "irprop+", "irprop-"]
 _VARIANTS: tuple[str, ...] = typing.get_args(RpropVariant)
@@ -24,6 +24,9 @@ _BACKTRACKING = ("rprop+", "irprop+")  # undo the previous step on a sign change
 _ZEROING = ("rprop+", "irprop+", "irprop-")  # store 0 as the gradient after a flip
 
 
+@declarations.state_fields(
+    step_sizes=("step_size",), previous=("prev_sign", "prev_update", "prev_value")
+)
 class ScaleByRpropState(NamedTuple):
     """State of :func:`scale_by_rprop`."""
 
@@ -40,7 +43,7 @@ def _infinite_loss() -> jax.Array:
     return jnp.full([], jnp.inf, dtype=jnp.result_type(float))
 
 
-@_inputs.primitive
+@_inputs.primitive()
 def scale_by_rprop(
     initial_step: ArrayLike = 0.01,
     eta_minus: ArrayLike = 0.5,

@@ -14,7 +14,7 @@ def _sign(g: jax.Array) -> jax.Array:
     return jnp.sign(_dtypes.cast(g, _dtypes.compute_dtype(g)))
 
 
-@_inputs.primitive
+@_inputs.primitive()
 def scale_by_sign() -> optax.GradientTransformation:
     r"""Replaces every gradient by its sign.
 

@@ -10,11 +10,16 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs
+from rmsprop_jax import _checks, _dtypes, _inputs, declarations
 from rmsprop_jax.transforms._divide import safe_divide
 from rmsprop_jax.transforms._roots import hypot, root
 
 
+@declarations.state_fields(
+    second_moments=("root_sum_of_squares",),
+    divisor="root_sum_of_squares",
+    running_sum=True,
+)
 class AccumulateSquaresState(NamedTuple):
     """State of :func:`accumulate_squares`."""
 
@@ -24,7 +29,7 @@ class AccumulateSquaresState(NamedTuple):
     root_sum_of_squares: optax.Updates
 
 
-@_inputs.primitive
+@_inputs.primitive(eps="eps", eps_placement=_inputs.eps_placement)
 def accumulate_squares(
     initial_accumulator_value: ArrayLike = 0.0,
     eps: ArrayLike = 1e-10,

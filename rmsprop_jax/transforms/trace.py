@@ -9,13 +9,14 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs
+from rmsprop_jax import _checks, _dtypes, _inputs, declarations
 from rmsprop_jax.transforms._corrections import increment, new_count, one_minus_power
 from rmsprop_jax.transforms._ema import ema_rates, ema_step
 from rmsprop_jax.transforms._scalars import scalar, times
 from rmsprop_jax.transforms._validation import check_decay
 
 
+@declarations.state_fields(first_moments=("trace",), counts=("count",))
 class MomentumState(NamedTuple):
     """State of :func:`momentum`."""
 
@@ -27,7 +28,7 @@ class MomentumState(NamedTuple):
     trace: optax.Updates
 
 
-@_inputs.primitive
+@_inputs.primitive()
 def momentum(
     decay: ArrayLike = 0.9,
     *,
