@@ -126,6 +126,14 @@ PRESETS: dict[str, Entry] = {
     "torch_adamw_amsgrad": Entry(
         lambda lr, d: presets.torch_adamw(lr, (0.9, d), amsgrad=True), 0.01, 0.99
     ),
+    "torch_adadelta": Entry(
+        lambda lr, d: presets.torch_adadelta(lr, d, weight_decay=0.01), 1.0, 0.9
+    ),
+    "keras_adadelta": Entry(
+        lambda lr, d: presets.keras_adadelta(lr, d, clipnorm=1.0, use_ema=True),
+        1.0,
+        0.95,
+    ),
     "keras_rmsprop": Entry(lambda lr, d: presets.keras_rmsprop(lr, d), 0.01, 0.9),
     "keras_rmsprop_centered": Entry(
         lambda lr, d: presets.keras_rmsprop(
