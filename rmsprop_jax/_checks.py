@@ -9,6 +9,7 @@ never breaks tracing.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,8 +56,11 @@ def check_range(
 ) -> None:
     """Raises ValueError if a concrete ``value`` lies outside the interval.
 
-    NaN is always out of range. Arrays are checked element-wise.
+    NaN is always out of range. Arrays are checked element-wise. A rate (an
+    interval within [0, 1]) given as a 16-bit float array, traced or not, is
+    reported as a rounding (:func:`_rounded_rate`).
     """
+    rounded = _rounded_rate(name, value, hi)
     array = concrete_values(name, value)
     if array is None:
         return
@@ -66,8 +70,34 @@ def check_range(
         shown = value if array.ndim == 0 else array[~(above & below)].tolist()
         raise ValueError(
             f"`{name}` must be in {_interval(lo, hi, lo_open, hi_open)}{why}, "
-            f"got {shown!r}."
+            f"got {shown!r}.{rounded}"
         )
+
+
+def _rounded_rate(name: str, value: Any, hi: float) -> str:
+    """For a rate (``hi <= 1``) held as a float16/bfloat16 array: warns that it
+    is a rounding of what the user passed and returns the sentence that an
+    error adds; else "".
+
+    optax.inject_hyperparams stores hyperparameters in the parameters' dtype
+    unless told otherwise: bfloat16 keeps 8 significant bits, so ``b2=0.999``
+    arrives as 1.0 (Adam's 1 - b2**t is then 0 and its update NaN) and
+    ``decay=0.99`` as 0.988. The dtype is known even under ``jit``, where the
+    value is not.
+    """
+    dtype = getattr(value, "dtype", None)
+    if hi > 1 or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        return ""
+    if jnp.finfo(dtype).bits >= 32:
+        return ""
+    sentence = (
+        f" `{name}` arrived as a {jnp.dtype(dtype).name} array, a rounding of "
+        f"the value passed (optax.inject_hyperparams stores hyperparameters in "
+        f"the parameters' dtype; {jnp.dtype(dtype).name} rounds 0.999 to 1.0): "
+        f"use optax.inject_hyperparams(..., hyperparam_dtype=jnp.float32)."
+    )
+    warnings.warn(sentence.strip(), UserWarning, stacklevel=4)
+    return sentence
 
 
 def is_schedule(value: Any) -> bool:
@@ -100,6 +130,28 @@ def check_ordered(lo_name: str, lo_value: Any, hi_name: str, hi_value: Any) -> N
             f"`{lo_name}` must be <= `{hi_name}`, got {lo_name}={lo_value!r} > "
             f"{hi_name}={hi_value!r}."
         )
+
+
+def alias(
+    name: str,
+    value: Any,
+    default: Any,
+    alias_name: str,
+    alias_value: Any,
+) -> Any:
+    """``value``, or ``alias_value`` where optax's spelling ``alias_name`` was
+    used instead of ``name`` (one behaviour, two spellings); both given (the
+    first one not at its default) is a TypeError."""
+    if alias_value is None:
+        return value
+    given = concrete_values(name, value)
+    if given is not None and not (given == default).all():
+        raise TypeError(
+            f"`{name}` and `{alias_name}` are the same argument (`{alias_name}` "
+            f"is optax's spelling); pass one of them, got {name}={value!r} and "
+            f"{alias_name}={alias_value!r}."
+        )
+    return alias_value
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:

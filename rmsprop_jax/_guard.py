@@ -128,8 +128,12 @@ def skip_nonfinite(
 
     def init_fn(params: optax.Params) -> SkipNonfiniteState:
         _refuse_inside_multi_steps()
-        zero = jnp.zeros([], jnp.int32)
-        return SkipNonfiniteState(zero, zero, inner.init(params))
+        # Two buffers, not one zero shared by both counters: a state whose
+        # leaves share a buffer cannot be donated (jax.jit(...,
+        # donate_argnums=...) raises "donate the same buffer twice").
+        return SkipNonfiniteState(
+            jnp.zeros([], jnp.int32), jnp.zeros([], jnp.int32), inner.init(params)
+        )
 
     def update_fn(updates, state, params=None, **extra_args):
         finite = _tree.all_finite(updates)

@@ -8,26 +8,81 @@ The formulas live on the primitives in :mod:`rmsprop_jax.transforms`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import jax
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _inputs, _state_dtype, transforms
+from rmsprop_jax import _checks, _dtypes, _inputs, _state_dtype, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
+from rmsprop_jax._weight_decay import add_decayed_weights
+from rmsprop_jax.transforms._corrections import one_minus_power
 from rmsprop_jax.transforms._validation import check_decay
+from rmsprop_jax.transforms.max_rms import precondition_by_max_rms
 
-__all__ = ["adagrad", "adam", "laprop", "rmsprop", "rprop", "sgd", "sign_sgd"]
+__all__ = [
+    "adadelta",
+    "adagrad",
+    "adam",
+    "amsgrad",
+    "laprop",
+    "rmsprop",
+    "rprop",
+    "sgd",
+    "sign_sgd",
+]
 
 
 def _optional_momentum(
-    decay: ArrayLike | None, nesterov: bool, state_dtype: Any = None
+    decay: ArrayLike | None,
+    nesterov: bool,
+    accumulator_dtype: Any | None = None,
+    state_dtype: Any | None = None,
 ) -> tuple[optax.GradientTransformation, ...]:
     _checks.check_requires("nesterov", nesterov, "momentum", decay)
     if decay is None:
         return ()
     _checks.check_range("momentum", decay, 0.0, 1.0)  # named as the caller knows it
-    return (transforms.momentum(decay, nesterov=nesterov, state_dtype=state_dtype),)
+    return (
+        transforms.momentum(
+            decay,
+            nesterov=nesterov,
+            accumulator_dtype=accumulator_dtype,
+            state_dtype=state_dtype,
+        ),
+    )
+
+
+def _nesterov_moment(
+    b1: ArrayLike, mu_dtype: Any | None, state_dtype: Any | None = None
+) -> optax.GradientTransformation:
+    r"""NAdam's numerator (optax's ``scale_by_adam(nesterov=True)``),
+    :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`,
+    from the bias-corrected momentum :math:`\hat m_t = m_t/(1-\beta_1^t)`."""
+    trace = transforms.momentum(
+        b1,
+        dampening=b1,
+        bias_correction=True,
+        accumulator_dtype=mu_dtype,
+        state_dtype=state_dtype,
+    )
+
+    def update_fn(updates, state, params=None):
+        corrected, state = trace.update(updates, state, params)
+
+        def leaf(m_hat: jax.Array, g: jax.Array) -> jax.Array:
+            dtype = m_hat.dtype
+            c = one_minus_power(b1, state.count, dtype)
+            c_next = one_minus_power(b1, state.count + 1, dtype)
+            beta = _dtypes.cast(jax.numpy.asarray(b1), dtype)
+            g = _dtypes.cast(g, dtype)
+            return beta * (m_hat * (c / c_next)) + (1 - beta) * (g / c)
+
+        return jax.tree.map(leaf, corrected, updates), state
+
+    return optax.GradientTransformation(trace.init, update_fn)
 
 
 def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
@@ -91,6 +146,13 @@ def rmsprop(
     Returns:
       An ``optax.GradientTransformation``.
 
+    Warns:
+      UserWarning: ``centered`` and ``bias_correction`` together. The
+        corrected mean and mean square of the first step are :math:`g_1` and
+        :math:`g_1^2`, so the variance is 0 and the first update is
+        :math:`\eta\, g_1/\sqrt{\epsilon}` (``g = [1, -2]`` at ``lr=0.01``,
+        ``eps=1e-8`` gives ``[-100, 200]``): the formula, kept as it is.
+
     Examples:
       >>> import jax, jax.numpy as jnp, optax
       >>> from rmsprop_jax import rmsprop
@@ -109,6 +171,15 @@ def rmsprop(
       lecture 6e, 2012.
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
+    if centered and bias_correction:
+        warnings.warn(
+            "rmsprop(centered=True, bias_correction=True): the bias-corrected "
+            "variance of the first step is exactly 0, so the first update is "
+            "learning_rate * g / sqrt(eps) (1e4 * learning_rate * g at "
+            "eps=1e-8). Use one of the two, or a larger eps.",
+            UserWarning,
+            stacklevel=3,
+        )
     return optax.chain(
         transforms.scale_by_rms(
             decay,
@@ -134,6 +205,8 @@ def rprop(
     *,
     variant: transforms.RpropVariant = "irprop-",
     state_dtype: Any | None = None,
+    min_step_size: ArrayLike | None = None,
+    max_step_size: ArrayLike | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Rprop: ``chain(scale_by_rprop, scale(-1))``.
 
@@ -153,12 +226,15 @@ def rprop(
         (float32 for 16-bit parameters, else the parameters' dtype), a
         floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
         (block-wise 8-bit); see ``docs/low_precision_states.md``.
+      min_step_size: optax's name of ``min_step``, accepted for it.
+      max_step_size: optax's name of ``max_step``, accepted for it.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
 
     Raises:
-      TypeError: ``learning_rate`` is a schedule.
+      TypeError: ``learning_rate`` is a schedule; a step bound passed under
+        both of its names.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
@@ -180,6 +256,8 @@ def rprop(
     _checks.check_not_schedule(
         "learning_rate", learning_rate, "Rprop's initial step size"
     )
+    min_step = _checks.alias("min_step", min_step, 1e-6, "min_step_size", min_step_size)
+    max_step = _checks.alias("max_step", max_step, 50.0, "max_step_size", max_step_size)
     return optax.chain(
         transforms.scale_by_rprop(
             learning_rate,
@@ -247,6 +325,7 @@ def sgd(
     learning_rate: optax.ScalarOrSchedule,
     momentum: ArrayLike | None = None,
     nesterov: bool = False,
+    accumulator_dtype: Any | None = None,
     *,
     state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
@@ -262,6 +341,10 @@ def sgd(
       learning_rate: :math:`\eta` >= 0, or a schedule.
       momentum: :math:`\alpha` in [0, 1], or None for plain gradient descent.
       nesterov: use Nesterov momentum (needs ``momentum``).
+      accumulator_dtype: storage dtype of :math:`v` (optax's argument);
+        default float32 for float16/bfloat16 parameters, else the
+        parameters' dtype (optax: the parameters' dtype). Unused without
+        ``momentum``.
       state_dtype: storage of the optimizer's float accumulators: None
         (float32 for 16-bit parameters, else the parameters' dtype), a
         floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
@@ -287,7 +370,7 @@ def sgd(
     if momentum is None:
         _state_dtype.check_has_accumulator("sgd", state_dtype, "sgd(momentum=None)")
     return optax.chain(
-        *_optional_momentum(momentum, nesterov, state_dtype),
+        *_optional_momentum(momentum, nesterov, accumulator_dtype, state_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -337,7 +420,10 @@ def adam(
     b1: ArrayLike = 0.9,
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
     *,
+    nesterov: bool = False,
     state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Adam = RMSprop's second moment preconditioning a bias-corrected momentum.
@@ -361,6 +447,13 @@ def adam(
       b1: :math:`\beta_1` in [0, 1). Default 0.9.
       b2: :math:`\beta_2` in [0, 1). Default 0.999.
       eps: :math:`\epsilon` >= 0, outside the root. Default 1e-8.
+      eps_root: :math:`\epsilon_r` >= 0 under the root,
+        :math:`\sqrt{\hat s_t + \epsilon_r} + \epsilon`. Default 0.
+      mu_dtype: storage dtype of the first moment; default float32 for
+        float16/bfloat16 parameters, else the parameters' dtype.
+      nesterov: NAdam (Dozat 2016) as optax computes it: the numerator is
+        :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`.
+        Default False.
       state_dtype: storage of the optimizer's float accumulators: None
         (float32 for 16-bit parameters, else the parameters' dtype), a
         floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
@@ -382,18 +475,32 @@ def adam(
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
     _check_betas(b1, b2)
-    first_moment = transforms.momentum(b1, dampening=b1, state_dtype=state_dtype)
-    return optax.chain(
-        transforms.precondition_by_rms(
+    if not isinstance(nesterov, bool):
+        raise TypeError(f"`nesterov` must be True or False, got {nesterov!r}.")
+    if nesterov:
+        numerator = _nesterov_moment(b1, mu_dtype, state_dtype)
+        core = transforms.precondition_by_rms(
+            numerator,
+            b2,
+            eps,
+            eps_in_sqrt=False,
+            eps_root=eps_root,
+            state_dtype=state_dtype,
+        )
+    else:
+        first_moment = transforms.momentum(
+            b1, dampening=b1, accumulator_dtype=mu_dtype, state_dtype=state_dtype
+        )
+        core = transforms.precondition_by_rms(
             first_moment,
             b2,
             eps,
             eps_in_sqrt=False,
             inner_decay=b1,
+            eps_root=eps_root,
             state_dtype=state_dtype,
-        ),
-        scale_by_learning_rate(learning_rate),
-    )
+        )
+    return optax.chain(core, scale_by_learning_rate(learning_rate))
 
 
 @_inputs.optimizer(**_ADAM_LIKE)
@@ -452,5 +559,137 @@ def laprop(
         transforms.momentum(
             b1, dampening=b1, bias_correction=True, state_dtype=state_dtype
         ),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@_inputs.optimizer(**_ADAM_LIKE)
+def amsgrad(
+    learning_rate: optax.ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""AMSGrad: Adam dividing by the running maximum of its second moment.
+
+    .. math::
+        \hat s_t = \max\Big(\hat s_{t-1}, \frac{s_t}{1-\beta_2^t}\Big), \quad
+        w_t = w_{t-1} - \eta\,
+        \frac{m_t/(1-\beta_1^t)}{\sqrt{\hat s_t + \epsilon_r} + \epsilon}
+
+    with :math:`m_t`, :math:`s_t` Adam's moments (see :func:`adam`) and
+    :math:`\hat s_0 = 0`: the maximum of the *bias-corrected* second moment,
+    as ``optax.amsgrad`` keeps it (same signature and trajectory). PyTorch's
+    and Keras's ``amsgrad=True`` keep the maximum of the uncorrected moment
+    and correct it afterwards, another trajectory:
+    ``presets.torch_adam(amsgrad=True)`` and ``presets.keras_adam(amsgrad=True)``
+    reproduce those. Built from :func:`~rmsprop_jax.momentum` inside the
+    second-moment machinery of :func:`~rmsprop_jax.precondition_by_rms` (the
+    moments kept as roots; the maximum of roots is the root of the maximum).
+
+    Args:
+      learning_rate: :math:`\eta` >= 0, or a schedule.
+      b1: :math:`\beta_1` in [0, 1). Default 0.9.
+      b2: :math:`\beta_2` in [0, 1). Default 0.999.
+      eps: :math:`\epsilon` >= 0, outside the root. Default 1e-8.
+      eps_root: :math:`\epsilon_r` >= 0, under the root. Default 0.
+      mu_dtype: storage dtype of the first moment; default float32 for
+        float16/bfloat16 parameters, else the parameters' dtype.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from rmsprop_jax import amsgrad
+      >>> tx = amsgrad(learning_rate=0.1)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> _, state = tx.update(jnp.array([4.0, -0.5]), state)
+      >>> updates, _ = tx.update(jnp.array([0.0, -0.5]), state)
+      >>> print(updates.round(4))  # the maximum keeps the first step's 4
+      [-0.0474  0.1   ]
+
+    References:
+      Reddi, Kale, Kumar, *On the Convergence of Adam and Beyond*, ICLR 2018.
+    """
+    _checks.check_learning_rate("learning_rate", learning_rate)
+    _check_betas(b1, b2)
+    _checks.check_range("eps", eps, 0.0)
+    _checks.check_range("eps_root", eps_root, 0.0)
+    first_moment = transforms.momentum(b1, dampening=b1, accumulator_dtype=mu_dtype)
+    return optax.chain(
+        precondition_by_max_rms(
+            first_moment,
+            b2,
+            eps,
+            bias_correction=True,
+            inner_decay=b1,
+            max_of_corrected=True,
+            eps_root=eps_root,
+        ),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@_inputs.optimizer(
+    learning_rate="learning_rate", eps="eps", eps_placement="inside", decay="rho"
+)
+def adadelta(
+    learning_rate: optax.ScalarOrSchedule | None = None,
+    rho: ArrayLike = 0.9,
+    eps: ArrayLike = 1e-6,
+    weight_decay: ArrayLike = 0.0,
+    weight_decay_mask: Any = None,
+) -> optax.GradientTransformation:
+    r"""Adadelta: ``chain(add_decayed_weights, scale_by_adadelta, learning rate)``.
+
+    .. math::
+        E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) g_t^2, \quad
+        \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}
+        {\sqrt{E[g^2]_t + \epsilon}}\, g_t, \quad
+        w_t = w_{t-1} - \eta\, \Delta_t
+
+    (:math:`g_t` including ``weight_decay * w``), RMSprop's sibling of the
+    same year: the RMS of past updates over the RMS of the gradients makes the
+    step carry the parameters' units. optax's signature; see
+    :func:`~rmsprop_jax.scale_by_adadelta`.
+
+    Args:
+      learning_rate: :math:`\eta` >= 0, or a schedule. Default None, which
+        means :math:`\eta = 1` (Zeiler's rule, no learning rate). optax's
+        ``adadelta(learning_rate=None)`` instead skips its scaling link and
+        with it the sign flip, so its updates *ascend*; this one descends.
+      rho: :math:`\rho` in [0, 1]. Default 0.9.
+      eps: :math:`\epsilon` >= 0. Default 1e-6.
+      weight_decay: L2 coefficient added to the gradients, ``g + wd * w``
+        (as ``torch.optim.Adadelta``'s). Default 0.
+      weight_decay_mask: where to apply it, as ``optax.add_decayed_weights``'s
+        ``mask``. Default None (everywhere).
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from rmsprop_jax import adadelta
+      >>> tx = adadelta(learning_rate=1.0)
+      >>> w = jnp.array([1.0, -1.0])
+      >>> updates, _ = tx.update(jnp.array([1.0, -2.0]), tx.init(w), w)
+      >>> print(updates.round(6))
+      [-0.003162  0.003162]
+
+    References:
+      Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, arXiv:1212.5701,
+      2012.
+    """
+    if learning_rate is None:
+        learning_rate = 1.0
+    _checks.check_learning_rate("learning_rate", learning_rate)
+    _checks.check_range("weight_decay", weight_decay, 0.0)
+    return optax.chain(
+        add_decayed_weights(weight_decay, mask=weight_decay_mask),
+        transforms.scale_by_adadelta(rho, eps),
         scale_by_learning_rate(learning_rate),
     )

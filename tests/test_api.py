@@ -16,7 +16,8 @@ CONTRACT = {
     "eps_in_sqrt=True, accumulator_dtype=None, state_dtype=None)",
     "scale_by_sign": "()",
     "scale_by_rprop": "(initial_step=0.01, eta_minus=0.5, eta_plus=1.2, min_step=1e-06, "
-    "max_step=50.0, *, variant='irprop-', state_dtype=None)",
+    "max_step=50.0, *, variant='irprop-', state_dtype=None, learning_rate=None, "
+    "min_step_size=None, max_step_size=None)",
     # momentum's contract names its first two arguments; the rest are extensions.
     "momentum": "(decay=0.9, *, nesterov=False, dampening=0.0, bias_correction=False, "
     "undamped_first_step=False, accumulator_dtype=None, state_dtype=None)",
@@ -24,15 +25,23 @@ CONTRACT = {
     "momentum=None, nesterov=False, eps_in_sqrt=True, initial_scale=0.0, "
     "bias_correction=False, state_dtype=None)",
     "rprop": "(learning_rate=0.01, eta_minus=0.5, eta_plus=1.2, min_step=1e-06, "
-    "max_step=50.0, *, variant='irprop-', state_dtype=None)",
+    "max_step=50.0, *, variant='irprop-', state_dtype=None, min_step_size=None, "
+    "max_step_size=None)",
     "adagrad": "(learning_rate=0.01, initial_accumulator_value=0.0, eps=1e-10, *, "
     "state_dtype=None)",
-    "sgd": "(learning_rate, momentum=None, nesterov=False, *, state_dtype=None)",
+    "sgd": "(learning_rate, momentum=None, nesterov=False, accumulator_dtype=None, *, "
+    "state_dtype=None)",
     "sign_sgd": "(learning_rate)",
-    "adam": "(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, *, state_dtype=None)",
+    "adam": "(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0, "
+    "mu_dtype=None, *, nesterov=False, state_dtype=None)",
+    "amsgrad": "(learning_rate, b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0, "
+    "mu_dtype=None)",
+    "adadelta": "(learning_rate=None, rho=0.9, eps=1e-06, weight_decay=0.0, "
+    "weight_decay_mask=None)",
+    "scale_by_adadelta": "(rho=0.9, eps=1e-06, *, accumulator_dtype=None)",
     "laprop": "(learning_rate=0.0004, b1=0.9, b2=0.999, eps=1e-15, *, state_dtype=None)",
     "precondition_by_rms": "(inner, decay=0.999, eps=1e-08, *, eps_in_sqrt=False, "
-    "bias_correction=True, inner_decay=None, accumulator_dtype=None, "
+    "bias_correction=True, inner_decay=None, accumulator_dtype=None, eps_root=0.0, "
     "state_dtype=None)",
 }
 

@@ -114,10 +114,12 @@ def test_golden_files_cover_every_flag():
         "torch_sgd": {"momentum", "dampening", "weight_decay", "nesterov", "maximize"},
         "torch_adam": torch_adam,
         "torch_adamw": torch_adam,
+        "torch_adadelta": {"rho", "eps", "weight_decay", "maximize"},
         "keras_rmsprop": {"rho", "momentum", "epsilon", "centered"},
         "keras_adagrad": {"initial_accumulator_value", "epsilon"},
         "keras_adam": {"beta_1", "beta_2", "epsilon", "amsgrad"},
         "keras_sgd": {"momentum", "nesterov"},
+        "keras_adadelta": {"rho", "epsilon"},
         "tf1_rmsprop": {"decay", "momentum", "epsilon", "centered"},
     }
     keras_common = set(KERAS_COMMON)
@@ -315,6 +317,8 @@ def import_keras_jax():
         "keras_adam-ema-overwrite-accumulation",
         "keras_sgd-nesterov-clipnorm-schedule",
         "keras_sgd-ema-overwrite-weight_decay-loss_scale-schedule",
+        "keras_adadelta-rho-schedule",
+        "keras_adadelta-clipnorm-weight_decay-ema",
     ],
 )
 def test_live_keras_matches_preset_and_golden(keras_jax, name):
@@ -332,6 +336,7 @@ def test_live_torch_defaults_and_rules_match_presets():
         "torch_sgd": torch.optim.SGD,
         "torch_adam": torch.optim.Adam,
         "torch_adamw": torch.optim.AdamW,
+        "torch_adadelta": torch.optim.Adadelta,
     }
     for name, cls in pairs.items():
         ours = inspect.signature(getattr(presets, name)).parameters
@@ -354,6 +359,7 @@ def test_live_keras_defaults_match_presets(keras_jax):
         ("keras_adagrad", keras_jax.optimizers.Adagrad),
         ("keras_adam", keras_jax.optimizers.Adam),
         ("keras_sgd", keras_jax.optimizers.SGD),
+        ("keras_adadelta", keras_jax.optimizers.Adadelta),
     ]:
         ours = inspect.signature(getattr(presets, name)).parameters
         theirs = inspect.signature(cls).parameters
@@ -392,6 +398,9 @@ SIGNATURES = {
     "keras_adam": "(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07, "
     "amsgrad=False, " + _KERAS_TAIL,
     "keras_sgd": "(learning_rate=0.01, momentum=0.0, nesterov=False, " + _KERAS_TAIL,
+    "torch_adadelta": "(lr=1.0, rho=0.9, eps=1e-06, weight_decay=0.0, *, "
+    "maximize=False)",
+    "keras_adadelta": "(learning_rate=0.001, rho=0.95, epsilon=1e-07, " + _KERAS_TAIL,
     "from_torch": "(optimizer)",
     "from_keras": "(optimizer, class_name=None)",
     "tf1_rmsprop": "(learning_rate, decay=0.9, momentum=0.0, epsilon=1e-10, "

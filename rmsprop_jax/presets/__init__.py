@@ -44,6 +44,13 @@ framework's to rounding (``tests/golden/``). Where the frameworks differ:
      - multiplies the momentum buffer
      - coupled L2
      - buf₁ = g₁ (undamped)
+   * - ``presets.torch_adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *,
+       maximize=False)``
+     - ``torch.optim.Adadelta``
+     - inside both √
+     - multiplies Δ (after its EMA)
+     - coupled L2
+     - v₀ = u₀ = 0
    * - ``presets.torch_adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
        amsgrad=False, *, maximize=False)``
      - ``torch.optim.Adam``
@@ -86,6 +93,13 @@ framework's to rounding (``tests/golden/``). Where the frameworks differ:
      - enters the momentum buffer
      - decoupled (``weight_decay``)
      - v₀ = 0, no dampening
+   * - ``presets.keras_adadelta(learning_rate=0.001, rho=0.95, epsilon=1e-7, *,
+       <common>)``
+     - ``keras.optimizers.Adadelta``
+     - inside both √
+     - multiplies Δ (after its EMA)
+     - decoupled (``weight_decay``)
+     - v₀ = u₀ = 0
    * - ``presets.tf1_rmsprop(learning_rate, decay=0.9, momentum=0.0, epsilon=1e-10,
        centered=False)``
      - ``tf.compat.v1.train.RMSPropOptimizer``
@@ -140,6 +154,7 @@ Keras's common arguments documented, validated and applied once in
 
 from rmsprop_jax.presets._convert import from_keras, from_torch
 from rmsprop_jax.presets._keras import (
+    keras_adadelta,
     keras_adagrad,
     keras_adam,
     keras_rmsprop,
@@ -148,6 +163,7 @@ from rmsprop_jax.presets._keras import (
 )
 from rmsprop_jax.presets._keras_common import KerasState
 from rmsprop_jax.presets._torch import (
+    torch_adadelta,
     torch_adagrad,
     torch_adam,
     torch_adamw,
@@ -160,11 +176,13 @@ __all__ = [
     "KerasState",
     "from_keras",
     "from_torch",
+    "keras_adadelta",
     "keras_adagrad",
     "keras_adam",
     "keras_rmsprop",
     "keras_sgd",
     "tf1_rmsprop",
+    "torch_adadelta",
     "torch_adagrad",
     "torch_adam",
     "torch_adamw",

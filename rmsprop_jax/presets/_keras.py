@@ -195,6 +195,78 @@ def keras_adagrad(
     )
 
 
+@_inputs.optimizer(
+    learning_rate="learning_rate", eps="epsilon", eps_placement="inside", decay="rho"
+)
+@_keras_common.keras_optimizer
+def keras_adadelta(
+    learning_rate: optax.ScalarOrSchedule = 0.001,
+    rho: ArrayLike = 0.95,
+    epsilon: ArrayLike = 1e-7,
+    *,
+    weight_decay: ArrayLike | None = None,
+    clipnorm: ArrayLike | None = None,
+    clipvalue: ArrayLike | None = None,
+    global_clipnorm: ArrayLike | None = None,
+    use_ema: bool = False,
+    ema_momentum: ArrayLike = 0.99,
+    ema_overwrite_frequency: int | None = None,
+    loss_scale_factor: ArrayLike | None = None,
+    gradient_accumulation_steps: int | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""``keras.optimizers.Adadelta`` (Keras 3): Zeiler's rule times the rate.
+
+    .. math::
+        v_t = \rho v_{t-1} + (1-\rho) g_t^2, \qquad
+        \Delta_t = \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\,
+        g_t, \qquad u_t = \rho u_{t-1} + (1-\rho) \Delta_t^2, \qquad
+        w_t = w_{t-1} - \eta_t \Delta_t,
+
+    with :math:`v_0 = u_0 = 0`. Built as ``chain(scale_by_adadelta(rho,
+    epsilon), scale_by_learning_rate(learning_rate))``.
+
+    {{keras_order}}
+    Schedules see every call (the raw counter).
+
+    Args:
+      learning_rate: :math:`\eta` >= 0, or an optax schedule. Default 0.001.
+      rho: :math:`\rho` in [0, 1]. Default 0.95.
+      epsilon: :math:`\epsilon` >= 0, inside both roots. Default 1e-7.
+      {{keras_arguments}}
+
+    Returns:
+      {{keras_returns}}
+
+    Raises:
+      ValueError: ``learning_rate`` or ``epsilon`` < 0, ``rho`` outside
+        [0, 1] (Keras itself does not check); Keras's rules for the common
+        arguments, and a clip <= 0.
+
+    Examples:
+      >>> import jax.numpy as jnp, numpy as np
+      >>> from rmsprop_jax import presets
+      >>> tx = presets.keras_adadelta(learning_rate=1.0)
+      >>> g = jnp.array([1.0, -2.0])
+      >>> updates, _ = tx.update(g, tx.init(g))
+      >>> print(np.asarray(updates).round(5))  # -sqrt(eps) g / sqrt(0.05 g^2 + eps)
+      [-0.00141  0.00141]
+
+    References:
+      Keras 3, ``keras/src/optimizers/adadelta.py`` (``update_step``) and
+      ``base_optimizer.py``.
+    """
+    _rules.check_nonnegative(
+        "keras.optimizers.Adadelta does not check it",
+        learning_rate=learning_rate,
+        epsilon=epsilon,
+    )
+    _rules.check_unit("keras.optimizers.Adadelta does not check it", rho=rho)
+    return optax.chain(
+        transforms.scale_by_adadelta(rho, epsilon),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
 def _keras_adam_step_size(
     learning_rate: optax.ScalarOrSchedule, beta_1: ArrayLike, beta_2: ArrayLike
 ) -> Callable[[Any], Any]:

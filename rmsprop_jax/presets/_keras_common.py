@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks
+from rmsprop_jax import _checks, _dtypes
 from rmsprop_jax._learning_rate import schedule_value
 
 _RULE = "keras.optimizers.Optimizer"
@@ -215,15 +215,67 @@ def update_learning_rate(
     return lambda count: learning_rate(steps * count + (steps - 1))
 
 
+class _ScaledNorm(NamedTuple):
+    """The L2 norm of some tensors as ``root * 2**exponent`` (``root`` in
+    [0.5, sqrt(size)]), and ``down(x) = x * 2**-exponent`` (two exact
+    power-of-two products: one factor ``2**-128`` would be subnormal, which
+    XLA on CPU flushes to 0)."""
+
+    root: jax.Array
+    exponent: jax.Array
+    factors: tuple[jax.Array, jax.Array]
+
+    def down(self, x: jax.Array) -> jax.Array:
+        return x * self.factors[0] * self.factors[1]
+
+    def norm(self) -> jax.Array:
+        """The norm itself (inf only where it exceeds the dtype's range)."""
+        return jnp.ldexp(self.root, self.exponent)
+
+
+def _scaled_norm(leaves: list[jax.Array], dtype: Any) -> _ScaledNorm:
+    """:class:`_ScaledNorm` of ``leaves`` together, in ``dtype``: the squares
+    are taken of the elements scaled by a power of two near the largest one,
+    so no finite element overflows or underflows them (``sum(g**2)`` of a
+    float32 gradient of 1e20 is inf). NaN or inf in, NaN or inf out."""
+    leaves = [jnp.abs(g).astype(dtype) for g in leaves]
+    big = jnp.max(jnp.stack([jnp.max(g, initial=0) for g in leaves]))
+    _, exponent = jnp.frexp(big)  # big = m * 2**exponent, m in [0.5, 1)
+    half = exponent // 2
+    one = jnp.ones([], dtype)
+    factors = (jnp.ldexp(one, -half), jnp.ldexp(one, half - exponent))
+    scaled = _ScaledNorm(one, exponent, factors)
+    total = sum(jnp.sum(jnp.square(scaled.down(g))) for g in leaves)
+    # sqrt of a selected 1 at 0, so that a gradient through the norm of an
+    # all-zero tensor is 0, not 0 * inf = NaN.
+    positive = total > 0
+    root = jnp.where(positive, jnp.sqrt(jnp.where(positive, total, 1)), total)
+    return scaled._replace(root=root)
+
+
 def _clip_by_norm(clipnorm: ArrayLike) -> optax.GradientTransformation:
-    """``_clip_by_norm``: ``g * c / max(||g||, c)``, ||g|| over the whole tensor."""
+    """``_clip_by_norm``: ``g * c / max(||g||, c)``, ||g|| over the whole tensor.
+
+    Keras's arithmetic where the norm is at most ``c``; above it ``g * c /
+    ||g||`` is computed as ``(g 2**-e) * (c / r)`` from the norm ``r 2**e``
+    (:func:`_scaled_norm`), so no finite gradient overflows it (Keras's
+    ``sqrt(sum(g**2))`` overflows for a float32 gradient of 1e20 and turns
+    it into 0). In at least float32: the norm of a float16 tensor can exceed
+    float16's range while its elements do not.
+    """
 
     def clip(g: jax.Array) -> jax.Array:
-        l2sum = jnp.sum(jnp.square(g))
-        positive = l2sum > 0
-        safe = jnp.where(positive, l2sum, jnp.ones_like(l2sum))
-        l2norm = jnp.where(positive, jnp.sqrt(safe), l2sum)
-        return (g * clipnorm) / jnp.maximum(l2norm, clipnorm)
+        if g.size == 0:
+            return g
+        dtype = _dtypes.compute_dtype(g)
+        wide = g.astype(dtype)
+        scaled = _scaled_norm([wide], dtype)
+        norm = scaled.norm()
+        kept = (wide * clipnorm) / jnp.maximum(norm, clipnorm)
+        above = norm > clipnorm
+        # The divisor only where it is used: no 0 * inf in a gradient.
+        shrunk = scaled.down(wide) * (clipnorm / jnp.where(above, scaled.root, 1))
+        return jnp.where(above, shrunk, kept).astype(g.dtype)
 
     def update_fn(updates, state, params=None):
         del params
@@ -235,16 +287,35 @@ def _clip_by_norm(clipnorm: ArrayLike) -> optax.GradientTransformation:
 def _clip_by_global_norm(clipnorm: ArrayLike) -> optax.GradientTransformation:
     """``clip_by_global_norm``: ``g * (c * min(1/n, 1/c) + (n - n))``.
 
-    A non-finite norm makes every gradient NaN, as in Keras (optax's
-    ``clip_by_global_norm`` differs there and in the last bit elsewhere).
+    A non-finite norm (a NaN or an infinite gradient) makes every gradient
+    NaN, as in Keras (optax's ``clip_by_global_norm`` differs there and in
+    the last bit elsewhere). Above ``c`` the factor ``c / n`` is applied as
+    ``(g 2**-e) * (c / r)`` (see :func:`_clip_by_norm`): no finite gradient
+    makes the norm overflow, where Keras's sum of squares does.
     """
 
     def update_fn(updates, state, params=None):
         del params
-        leaves = jax.tree.leaves(updates)
-        norm = jnp.sqrt(jnp.sum(jnp.stack([jnp.sum(jnp.square(g)) for g in leaves])))
-        scale = clipnorm * jnp.minimum(1.0 / norm, 1.0 / clipnorm) + (norm - norm)
-        return jax.tree.map(lambda g: g * scale.astype(g.dtype), updates), state
+        leaves = [g for g in jax.tree.leaves(updates) if g.size]
+        if not leaves:
+            return updates, state
+        dtype = _dtypes.compute_dtype(*leaves)
+        scaled = _scaled_norm(leaves, dtype)
+        norm = scaled.norm()
+        finite = jnp.isfinite(scaled.root)  # the true norm may exceed the range
+        below = finite & (norm <= clipnorm)
+        # Each divisor only where it is used: no 0 * inf in a gradient.
+        keras = clipnorm * jnp.minimum(1.0 / jnp.where(below, norm, 1), 1.0 / clipnorm)
+        root = jnp.where(below, 1, scaled.root)
+        factor = jnp.where(finite, clipnorm / root, jnp.nan)
+
+        def clip(g: jax.Array) -> jax.Array:
+            wide = g.astype(dtype)
+            kept = wide * keras.astype(dtype) + (norm - norm)
+            shrunk = scaled.down(wide) * factor
+            return jnp.where(below, kept, shrunk).astype(g.dtype)
+
+        return jax.tree.map(clip, updates), state
 
     return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
@@ -384,11 +455,15 @@ def _outer(
     frequency = options.ema_overwrite_frequency
 
     def init_fn(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
+        # A tree of zeros each: leaves sharing a buffer cannot be donated to
+        # a jitted step ("donate the same buffer twice").
+        def zeros() -> Any:
+            return jax.tree.map(jnp.zeros_like, params)
+
         return KerasState(
             iterations=jnp.zeros([], jnp.int32),
-            accumulated=zeros if k else None,
-            average=zeros if use_ema else None,
+            accumulated=zeros() if k else None,
+            average=zeros() if use_ema else None,
             inner=inner.init(params),
         )
 

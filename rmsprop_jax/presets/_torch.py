@@ -16,6 +16,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _inputs, transforms
 from rmsprop_jax._learning_rate import decayed_lr, scale_by_learning_rate
+from rmsprop_jax._weight_decay import add_decayed_weights
 from rmsprop_jax.presets import _rules
 from rmsprop_jax.transforms.max_rms import precondition_by_max_rms
 
@@ -114,7 +115,7 @@ def torch_rmsprop(
     )
     return optax.chain(
         *_rules.negate(maximize),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
         transforms.scale_by_rms(alpha, eps, eps_in_sqrt=False, centered=centered),
         transforms.momentum(momentum),
         scale_by_learning_rate(lr),
@@ -269,7 +270,7 @@ def torch_adagrad(
     )
     return optax.chain(
         *_rules.negate(maximize),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
         transforms.accumulate_squares(
             initial_accumulator_value, eps, eps_in_sqrt=False
         ),
@@ -346,7 +347,7 @@ def torch_sgd(
     _check_nesterov(nesterov, momentum, dampening)
     return optax.chain(
         *_rules.negate(maximize),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
         transforms.momentum(
             momentum,
             nesterov=nesterov,
@@ -461,7 +462,7 @@ def torch_adam(
     b1, b2 = _check_torch_adam("torch.optim.Adam", lr, betas, eps, weight_decay)
     return optax.chain(
         *_rules.negate(maximize),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
         _adam_core(b1, b2, eps, amsgrad),
         scale_by_learning_rate(lr),
     )
@@ -525,6 +526,67 @@ def torch_adamw(
     return optax.chain(
         *_rules.negate(maximize),
         _adam_core(b1, b2, eps, amsgrad),
-        optax.add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay),
+        scale_by_learning_rate(lr),
+    )
+
+
+@_inputs.optimizer(learning_rate="lr", eps="eps", eps_placement="inside", decay="rho")
+def torch_adadelta(
+    lr: optax.ScalarOrSchedule = 1.0,
+    rho: ArrayLike = 0.9,
+    eps: ArrayLike = 1e-6,
+    weight_decay: ArrayLike = 0.0,
+    *,
+    maximize: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+    r"""``torch.optim.Adadelta``: Zeiler's rule, then the learning rate.
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda w_{t-1}, \qquad
+        v_t = \rho v_{t-1} + (1-\rho) g_t^2, \\
+        \Delta_t &= \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\,
+        g_t, \qquad u_t = \rho u_{t-1} + (1-\rho) \Delta_t^2, \qquad
+        w_t = w_{t-1} - \eta_t \Delta_t,
+
+    with :math:`v_0 = u_0 = 0` (``maximize`` first negates :math:`g_t`): the
+    accumulated update :math:`u` is of :math:`\Delta` *before* the learning
+    rate. Built as ``chain([scale(-1)], add_decayed_weights(weight_decay),
+    scale_by_adadelta(rho, eps), scale_by_learning_rate(lr))``.
+
+    Args:
+      lr: :math:`\eta` >= 0, or an optax schedule. Default 1.0.
+      rho: :math:`\rho` in [0, 1]. Default 0.9.
+      eps: :math:`\epsilon` >= 0, inside both roots. Default 1e-6.
+      weight_decay: :math:`\lambda` >= 0, coupled L2 added to the gradient.
+      maximize: ascend: the gradient is negated first, before weight decay.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
+
+    Raises:
+      ValueError: torch's rules (``lr``, ``eps``, ``weight_decay`` >= 0,
+        ``rho`` in [0, 1]).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from rmsprop_jax import presets
+      >>> tx = presets.torch_adadelta()
+      >>> w = jnp.array([1.0, -2.0])
+      >>> updates, _ = tx.update(jnp.array([1.0, -2.0]), tx.init(w), w)
+      >>> print(updates.round(6))  # -sqrt(eps) g / sqrt(0.1 g^2 + eps)
+      [-0.003162  0.003162]
+
+    References:
+      PyTorch, ``torch/optim/adadelta.py`` (``_single_tensor_adadelta``).
+    """
+    _rules.check_nonnegative(
+        "torch.optim.Adadelta requires >= 0", lr=lr, eps=eps, weight_decay=weight_decay
+    )
+    _rules.check_unit("torch.optim.Adadelta's rule", rho=rho)
+    return optax.chain(
+        *_rules.negate(maximize),
+        add_decayed_weights(weight_decay),
+        transforms.scale_by_adadelta(rho, eps),
         scale_by_learning_rate(lr),
     )

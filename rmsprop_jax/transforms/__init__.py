@@ -21,7 +21,8 @@ traced values cannot be and are not.
 One primitive family per module, each state next to its primitive:
 ``rms`` (:func:`scale_by_rms`), ``precondition`` (:func:`precondition_by_rms`),
 ``squares`` (:func:`accumulate_squares`), ``sign`` (:func:`scale_by_sign`),
-``trace`` (:func:`momentum`) and ``rprop`` (:func:`scale_by_rprop`). The
+``trace`` (:func:`momentum`), ``rprop`` (:func:`scale_by_rprop`) and
+``adadelta`` (:func:`scale_by_adadelta`). The
 private helpers they share, one idea per module: ``_scalars`` (hyperparameters
 in the compute dtype), ``_corrections`` (step counts, :math:`1-\beta^t`),
 ``_ema`` (the rates and step of an EMA), ``_roots`` (the root EMA of squares,
@@ -32,6 +33,10 @@ holds AMSGrad's ``precondition_by_max_rms`` (used by the Adam presets, not
 exported here).
 """
 
+from rmsprop_jax.transforms.adadelta import (
+    ScaleByAdadeltaState as ScaleByAdadeltaState,
+)
+from rmsprop_jax.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
 from rmsprop_jax.transforms.precondition import (
     PreconditionByRmsState as PreconditionByRmsState,
 )
@@ -56,11 +61,13 @@ __all__ = [
     "MomentumState",
     "PreconditionByRmsState",
     "RpropVariant",
+    "ScaleByAdadeltaState",
     "ScaleByRmsState",
     "ScaleByRpropState",
     "accumulate_squares",
     "momentum",
     "precondition_by_rms",
+    "scale_by_adadelta",
     "scale_by_rms",
     "scale_by_rprop",
     "scale_by_sign",

@@ -21,6 +21,8 @@ rounded :math:`\sqrt{1-\beta}` is off by up to two roundings.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,6 +31,28 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax.transforms._ema import EmaRates
 from rmsprop_jax.transforms._scalars import scalar
+
+
+@jax.custom_jvp
+def sqrt0(x: jax.Array) -> jax.Array:
+    """``jnp.sqrt(x)``, whose derivative at ``x = 0`` is taken as 0 (not inf).
+
+    Where a root of something identically 0 appears (the variance of a
+    weight whose gradient is always 0, a moment that one step sets to 0),
+    the chain rule multiplies inf by a zero tangent and meta-gradients
+    (``jax.grad`` with respect to a learning rate or decay) come out NaN;
+    the derivative there is 0. The same values as ``jnp.sqrt``, with no
+    extra work outside differentiation.
+    """
+    return jnp.sqrt(x)
+
+
+@sqrt0.defjvp
+def _sqrt0_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (x,), (t,) = primals, tangents
+    y = jnp.sqrt(x)
+    positive = x > 0
+    return y, jnp.where(positive, t / (2 * jnp.where(positive, y, 1)), 0)
 
 
 def power_of_two_scale(magnitude: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -61,7 +85,7 @@ def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
     x, y = jnp.abs(x), jnp.abs(y)
     k, unscale = power_of_two_scale(jnp.maximum(x, y))
     a, b = x * k, y * k
-    return jnp.sqrt(a * a + b * b) * unscale
+    return sqrt0(a * a + b * b) * unscale
 
 
 def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
@@ -93,7 +117,7 @@ def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
     s = jnp.where(low, x2, y2) + jnp.where(low, rate, rate - 1) * (y2 - x2)
     if rates.extra is not None:  # the old square's extra weight (corrected t = 1)
         s = s + rates.extra * x2
-    return jnp.sqrt(s) * unscale
+    return sqrt0(s) * unscale
 
 
 def root(rms: jax.Array, eps: ArrayLike, *, eps_in_sqrt: bool) -> jax.Array:
@@ -109,7 +133,7 @@ def root(rms: jax.Array, eps: ArrayLike, *, eps_in_sqrt: bool) -> jax.Array:
     if not eps_in_sqrt:
         return rms + e
     limit = float(np.sqrt(jnp.finfo(rms.dtype).max)) / 2
-    return jnp.where(rms > limit, rms, jnp.sqrt(rms * rms + e))
+    return jnp.where(rms > limit, rms, sqrt0(rms * rms + e))
 
 
 def _overflow_scale(rms: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -132,7 +156,7 @@ def spread(rms: jax.Array, mean: jax.Array) -> jax.Array:
     scaled by an exact power of two where that product would overflow: one
     square root, no cancellation of two squares."""
     c, unscale = _overflow_scale(rms)
-    return jnp.sqrt(_variance(rms, mean, c)) * unscale
+    return sqrt0(_variance(rms, mean, c)) * unscale
 
 
 def centered_root(
@@ -144,4 +168,18 @@ def centered_root(
         return spread(rms, mean) + scalar(eps, rms.dtype)
     c, unscale = _overflow_scale(rms)
     e = scalar(eps, rms.dtype)
-    return jnp.sqrt(_variance(rms, mean, c) + e * (c * c)) * unscale
+    return sqrt0(_variance(rms, mean, c) + e * (c * c)) * unscale
+
+
+def with_eps_root(state: Any, eps_root: ArrayLike) -> Any:
+    """``state`` with its roots ``r`` replaced by ``sqrt(r**2 + eps_root)``
+    (``hypot(r, sqrt(eps_root))``: no square to overflow); ``state`` itself
+    for the literal 0. (``hypot(r, 0)`` is ``r`` exactly, so a traced 0, as
+    ``inject_hyperparams`` passes it, gives the same values.)"""
+    if type(eps_root) in (int, float) and eps_root == 0:
+        return state
+
+    def leaf(r: jax.Array) -> jax.Array:
+        return hypot(r, sqrt0(scalar(eps_root, r.dtype)))
+
+    return state._replace(rms=jax.tree.map(leaf, state.rms))

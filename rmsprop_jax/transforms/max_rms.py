@@ -15,7 +15,7 @@ sees a complex array.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,8 @@ import optax
 from jax.typing import ArrayLike
 
 from rmsprop_jax import declarations
-from rmsprop_jax.transforms._divide import divide_by_rms
+from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
+from rmsprop_jax.transforms._roots import with_eps_root
 from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
@@ -55,6 +56,9 @@ def precondition_by_max_rms(
     *,
     bias_correction: bool,
     inner_decay: ArrayLike | None = None,
+    max_of_corrected: bool = False,
+    eps_root: ArrayLike = 0.0,
+    accumulator_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""AMSGrad: ``inner(g) / (sqrt(max_{k<=t} s_k / (1 - decay**t)) + eps)``.
 
@@ -73,7 +77,15 @@ def precondition_by_max_rms(
     corrections come from :math:`1-\beta` rounded once (exact at
     :math:`t = 1`), and a zero denominator (zero gradients so far, ``eps=0``)
     gives a zero update.
+
+    ``max_of_corrected=True`` (with ``bias_correction``) keeps the maximum of
+    the *bias-corrected* moment instead, :math:`\hat s_t = \max(\hat
+    s_{t-1}, s_t/(1-\beta^t))`, as ``optax.scale_by_amsgrad`` does (the
+    state then holds the corrected roots, as :func:`precondition_by_rms`'s
+    does): :func:`rmsprop_jax.amsgrad`. ``eps_root`` goes under the root,
+    :math:`\sqrt{\hat s_t + \epsilon_r}`, as optax's ``eps_root``.
     """
+    corrected = max_of_corrected and bias_correction
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params: optax.Params) -> PreconditionByMaxRmsState:
@@ -82,27 +94,39 @@ def precondition_by_max_rms(
             initial_scale=0.0,
             centered=False,
             counted=bias_correction,
-            dtype=None,
+            dtype=accumulator_dtype,
         )
-        return PreconditionByMaxRmsState(count, rms, rms, inner.init(params))
+        # The maximum gets buffers of its own: leaves sharing a buffer cannot
+        # be donated to a jitted step ("donate the same buffer twice").
+        rms_max = jax.tree.map(jnp.copy, rms)
+        return PreconditionByMaxRmsState(count, rms, rms_max, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
         moments = ScaleByRmsState(state.count, state.rms, None)
-        moments = rms_accumulate(updates, moments, decay, corrected=False)
+        moments = rms_accumulate(updates, moments, decay, corrected=corrected)
         rms_max = jax.tree.map(jnp.maximum, state.rms_max, moments.rms)
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
         )
-        peak = moments._replace(rms=rms_max)
-        out = divide_by_rms(
-            numerators,
-            peak,
-            decay=decay,
-            eps=eps,
-            eps_in_sqrt=False,
-            bias_correction=bias_correction,
-            numerator_decay=inner_decay,
-        )
+        peak = with_eps_root(moments._replace(rms=rms_max), eps_root)
+        if corrected:
+            out = divide_by_corrected_rms(
+                numerators,
+                peak,
+                eps=eps,
+                eps_in_sqrt=False,
+                numerator_decay=inner_decay,
+            )
+        else:
+            out = divide_by_rms(
+                numerators,
+                peak,
+                decay=decay,
+                eps=eps,
+                eps_in_sqrt=False,
+                bias_correction=bias_correction,
+                numerator_decay=inner_decay,
+            )
         new_state = PreconditionByMaxRmsState(
             moments.count, moments.rms, rms_max, inner_state
         )

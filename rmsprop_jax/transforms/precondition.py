@@ -9,6 +9,7 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _inputs, _state_dtype, declarations
 from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
+from rmsprop_jax.transforms._roots import with_eps_root
 from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
 from rmsprop_jax.transforms._validation import check_decay
 from rmsprop_jax.transforms.rms import ScaleByRmsState
@@ -37,6 +38,7 @@ def precondition_by_rms(
     bias_correction: bool = True,
     inner_decay: ArrayLike | None = None,
     accumulator_dtype: Any | None = None,
+    eps_root: ArrayLike = 0.0,
     state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Divides the output of ``inner`` by the RMS of the *raw* gradients.
@@ -83,6 +85,10 @@ def precondition_by_rms(
         ``inner`` by :math:`1-\beta_1^t`; requires ``bias_correction``.
         Default None (no correction).
       accumulator_dtype: storage dtype of :math:`s`, as in :func:`scale_by_rms`.
+      eps_root: :math:`\epsilon_r` >= 0 added under the root,
+        :math:`\sqrt{\hat s_t + \epsilon_r}` (``optax.scale_by_adam``'s
+        ``eps_root``, which keeps gradients *through* the update finite).
+        Default 0.
       state_dtype: storage of the float accumulators: None (the default
         rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
         ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
@@ -113,6 +119,7 @@ def precondition_by_rms(
     """
     check_decay("decay", decay, bias_correction=bias_correction)
     _checks.check_range("eps", eps, 0.0)
+    _checks.check_range("eps_root", eps_root, 0.0)
     if inner_decay is not None:
         # One count serves both corrections, so a state keeps a count exactly
         # when it bias-corrects its second moment (diagnostics rely on that).
@@ -142,10 +149,11 @@ def precondition_by_rms(
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
         )
+        denominators = with_eps_root(rms, eps_root)
         if bias_correction:  # the state keeps the corrected moment
             updates = divide_by_corrected_rms(
                 numerators,
-                rms,
+                denominators,
                 eps=eps,
                 eps_in_sqrt=eps_in_sqrt,
                 numerator_decay=inner_decay,
@@ -153,7 +161,7 @@ def precondition_by_rms(
         else:  # inner_decay is None (checked above)
             updates = divide_by_rms(
                 numerators,
-                rms,
+                denominators,
                 decay=decay,
                 eps=eps,
                 eps_in_sqrt=eps_in_sqrt,

@@ -53,6 +53,9 @@ def scale_by_rprop(
     *,
     variant: RpropVariant = "irprop-",
     state_dtype: typing.Any | None = None,
+    learning_rate: ArrayLike | None = None,
+    min_step_size: ArrayLike | None = None,
+    max_step_size: ArrayLike | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Resilient backpropagation: sign-based steps with adaptive sizes.
 
@@ -124,6 +127,9 @@ def scale_by_rprop(
         elements: an exponent code for the step sizes, so that
         :math:`\eta^- = 0.5` halves them exactly; see
         ``docs/low_precision_states.md``). The signs are int8 always.
+      learning_rate: optax's name of ``initial_step``, accepted for it.
+      min_step_size: optax's name of ``min_step``, accepted for it.
+      max_step_size: optax's name of ``max_step``, accepted for it.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` with state
@@ -133,6 +139,7 @@ def scale_by_rprop(
       ValueError: an unknown ``variant``, a concrete hyperparameter out of
         range, or a ``state_dtype`` that is not None, a floating dtype or
         ``"int8"``.
+      TypeError: a hyperparameter passed under both of its names.
       TypeError: ``variant="irprop+"`` updated without ``value=``.
       ValueError: ``value`` that is not a scalar.
 
@@ -152,6 +159,11 @@ def scale_by_rprop(
       Igel, Hüsken, *Improving the Rprop Learning Algorithm*, NC 2000.
     """
     _checks.check_choice("variant", variant, _VARIANTS)
+    initial_step = _checks.alias(
+        "initial_step", initial_step, 0.01, "learning_rate", learning_rate
+    )
+    min_step = _checks.alias("min_step", min_step, 1e-6, "min_step_size", min_step_size)
+    max_step = _checks.alias("max_step", max_step, 50.0, "max_step_size", max_step_size)
     _checks.check_not_schedule("initial_step", initial_step, "Rprop's first step size")
     _checks.check_range("initial_step", initial_step, 0.0)
     _checks.check_range("eta_minus", eta_minus, 0.0, 1.0, lo_open=True, hi_open=True)
@@ -253,8 +265,11 @@ def scale_by_rprop(
             undo = (jax.tree.map(lambda u: jnp.where(rose, u, 0), undo[0]),)
         per_leaf = functools.partial(leaf, etas())
         out = jax.tree.map(per_leaf, updates, state.step_size, state.prev_sign, *undo)
-        steps, moves, signs = jax.tree.transpose(
-            jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), out
+        # Unzipped against the gradients' structure (a prefix of `out`'s), so
+        # a tree without array leaves (an empty group of multi_transform, a
+        # masked-out tree, None leaves) gives empty trees, not an error.
+        steps, moves, signs = (
+            jax.tree.map(lambda _, o, k=k: o[k], updates, out) for k in range(3)
         )
         new_state = ScaleByRpropState(
             step_size=steps,

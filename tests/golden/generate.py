@@ -142,6 +142,13 @@ CASES: dict[str, dict] = {
     "torch_adamw-amsgrad-maximize": _case(
         "torch_adamw", 0.01, weight_decay=0.1, amsgrad=True, maximize=True
     ),
+    "torch_adadelta-defaults": _case("torch_adadelta", None),
+    "torch_adadelta-weight_decay-schedule": _case(
+        "torch_adadelta", 0.5, True, rho=0.8, eps=1e-4, weight_decay=0.1
+    ),
+    "torch_adadelta-maximize": _case(
+        "torch_adadelta", 2.0, rho=0.95, weight_decay=0.05, maximize=True
+    ),
     "keras_rmsprop-defaults": _case("keras_rmsprop", None),
     "keras_rmsprop-centered": _case("keras_rmsprop", 0.01, centered=True),
     "keras_rmsprop-momentum-schedule": _case("keras_rmsprop", 0.01, True, momentum=0.9),
@@ -186,6 +193,21 @@ CASES: dict[str, dict] = {
         ema_momentum=0.8,
         ema_overwrite_frequency=3,
         gradient_accumulation_steps=2,
+    ),
+    # Keras's default learning rate, 0.001, moves Adadelta by 1e-4 in 50 steps.
+    "keras_adadelta-rate_1": _case("keras_adadelta", 1.0),
+    "keras_adadelta-rho-schedule": _case(
+        "keras_adadelta", 1.0, True, rho=0.8, epsilon=1e-4
+    ),
+    "keras_adadelta-clipnorm-weight_decay-ema": _case(
+        "keras_adadelta",
+        2.0,
+        rho=0.9,
+        clipnorm=1.0,
+        weight_decay=0.05,
+        use_ema=True,
+        ema_momentum=0.9,
+        ema_overwrite_frequency=5,
     ),
     "keras_sgd-plain": _case("keras_sgd", 0.01),
     "keras_sgd-momentum-schedule": _case("keras_sgd", 0.01, True, momentum=0.9),
@@ -278,6 +300,7 @@ def run_torch(
         "torch_sgd": torch.optim.SGD,
         "torch_adam": torch.optim.Adam,
         "torch_adamw": torch.optim.AdamW,
+        "torch_adadelta": torch.optim.Adadelta,
     }
     w0 = initial_params()
     complex_ = dtype == "complex128"
@@ -339,6 +362,7 @@ def run_keras(case: dict, steps: int = STEPS) -> np.ndarray:
             "keras_adagrad": keras.optimizers.Adagrad,
             "keras_adam": keras.optimizers.Adam,
             "keras_sgd": keras.optimizers.SGD,
+            "keras_adadelta": keras.optimizers.Adadelta,
         }
         kwargs = _framework_kwargs(case)
         if case["schedule"]:

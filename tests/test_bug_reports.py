@@ -1,0 +1,155 @@
+"""The replayed public bug reports (issue 21), each as it was reported; the
+kinds they belong to are tested on every factory in ``test_every_factory``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import rmsprop_jax as rj
+from rmsprop_jax import presets
+
+
+def test_donating_a_fresh_guarded_state():
+    """skip_nonfinite's two counters shared one zeros buffer."""
+    tx = rj.skip_nonfinite(rj.adam(0.1))
+    params = jnp.ones(3)
+
+    def step(p, s):
+        u, s = tx.update(p, s, p)
+        return optax.apply_updates(p, u), s
+
+    params, state = jax.jit(step, donate_argnums=(0, 1))(params, tx.init(params))
+    assert int(state.total_skipped) == 0
+
+
+def test_bfloat16_inject_hyperparams_names_the_rounding_and_the_fix():
+    params = jnp.array([1.0, -2.0], jnp.bfloat16)
+    tx = optax.inject_hyperparams(rj.adam)(learning_rate=0.01)
+    with pytest.warns(UserWarning, match="hyperparam_dtype=jnp.float32"):
+        with pytest.raises(ValueError, match="rounding of the value passed"):
+            tx.init(params)
+    fixed = optax.inject_hyperparams(rj.adam, hyperparam_dtype=jnp.float32)(
+        learning_rate=0.01
+    )
+    updates, _ = jax.jit(fixed.update)(params, fixed.init(params), params)
+    np.testing.assert_allclose(np.asarray(updates, np.float32), [-0.01, 0.01], 1e-2)
+
+
+def test_bfloat16_rates_warn_under_jit_too():
+    """Traced, the value is unknown but the dtype is not."""
+
+    def make(decay):
+        return rj.rmsprop(0.01, decay)
+
+    with pytest.warns(UserWarning, match="arrived as a bfloat16 array"):
+        jax.jit(lambda d: make(d).init(jnp.zeros(2))).lower(jnp.bfloat16(0.9))
+
+
+@pytest.mark.parametrize(
+    "factory", [rj.rprop, presets.torch_rprop], ids=["rprop", "torch_rprop"]
+)
+def test_rprop_on_a_group_without_parameters(factory):
+    params = {"w": jnp.ones(2)}
+    labels = {"w": "sgd"}
+    tx = optax.multi_transform({"sgd": optax.sgd(0.1), "rprop": factory()}, labels)
+    updates, _ = tx.update(params, tx.init(params), params)
+    assert updates["w"].shape == (2,)
+
+
+def test_centered_rmsprop_meta_gradient_with_a_zero_gradient(x64):
+    """jax.grad of the loss after k steps w.r.t. the learning rate was NaN
+    where one weight's gradient is exactly 0; optax agrees with the finite
+    difference."""
+    w0 = jnp.array([1.0, -2.0, 0.0])
+    loss = lambda w: 3 * w[0] ** 2 + 10 * w[1] ** 2 + jnp.sin(w[0])  # noqa: E731
+
+    def final(lr, make):
+        tx = make(lr)
+        state, w = tx.init(w0), w0
+        for _ in range(5):
+            u, state = tx.update(jax.grad(loss)(w), state, w)
+            w = optax.apply_updates(w, u)
+        return loss(w)
+
+    for make in (
+        lambda lr: rj.rmsprop(lr, centered=True),
+        lambda lr: presets.torch_rmsprop(lr, centered=True),
+        lambda lr: presets.keras_rmsprop(lr, centered=True),
+        lambda lr: presets.tf1_rmsprop(lr, centered=True),
+    ):
+        got = jax.grad(final)(0.01, make)
+        h = 1e-7
+        expected = (final(0.01 + h, make) - final(0.01 - h, make)) / (2 * h)
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    ours = jax.grad(final)(0.01, lambda lr: rj.rmsprop(lr, centered=True))
+    theirs = jax.grad(final)(0.01, lambda lr: optax.rmsprop(lr, centered=True))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9)
+
+
+@pytest.mark.parametrize("clip", ["clipnorm", "global_clipnorm"])
+@pytest.mark.parametrize(
+    "dtype, big", [("float32", 1e30), ("float64", 1e300), ("float16", 6e4)]
+)
+def test_keras_clip_by_norm_does_not_overflow(clip, dtype, big):
+    """keras_adam with clipnorm and a huge gradient gave NaN: the norm is
+    computed scaled. Reference: g * c / ||g|| in float64 NumPy, on the
+    gradient as stored (the norm itself overflows float32 / float64)."""
+    with jax.enable_x64(dtype == "float64"):
+        g = np.array([big, -big / 2, 3.0], dtype)
+        tx = presets.keras_sgd(1.0, **{clip: 2.0})
+        params = jnp.zeros(3, dtype)
+        updates, _ = tx.update(jnp.asarray(g), tx.init(params), params)
+        scaled = g.astype(np.float64) / big  # the norm of g is big * ||g / big||
+        expected = -2.0 * scaled / np.linalg.norm(scaled)
+        assert updates.dtype == jnp.dtype(dtype)
+        np.testing.assert_allclose(
+            np.asarray(updates, np.float64), expected, rtol=2e-3, atol=1e-30
+        )
+        adam = presets.keras_adam(0.1, **{clip: 1.0})
+        updates, _ = adam.update(jnp.asarray(g), adam.init(params), params)
+        assert np.all(np.isfinite(np.asarray(updates, np.float64)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: presets.torch_sgd(1e-3, momentum=0.9, weight_decay=0.5),
+        lambda: presets.torch_rmsprop(1e-3, weight_decay=0.5),
+        lambda: presets.torch_adagrad(1e-3, weight_decay=0.5),
+        lambda: presets.torch_adam(1e-3, weight_decay=0.5),
+        lambda: presets.torch_adadelta(1e-3, weight_decay=0.5),
+        lambda: rj.adadelta(1e-3, weight_decay=0.5),
+    ],
+    ids=[
+        "torch_sgd",
+        "torch_rmsprop",
+        "torch_adagrad",
+        "torch_adam",
+        "torch_adadelta",
+        "adadelta",
+    ],
+)
+def test_float16_weight_decay_follows_the_accumulator_policy(make):
+    """float16 torch_sgd with momentum and weight decay: g + wd * w overflowed
+    float16 (6e4 + 0.5 * 3e4) before the float32 buffer saw it."""
+    tx = make()
+    params = jnp.array([3e4, -2.0], jnp.float16)
+    grads = jnp.array([6e4, -6e4], jnp.float16)
+    state = tx.init(params)
+    for _ in range(3):
+        updates, state = tx.update(grads, state, params)
+        assert np.all(np.isfinite(np.asarray(updates, np.float32)))
+        for leaf in jax.tree.leaves(state):
+            assert np.all(np.isfinite(np.asarray(leaf, np.float64)))
+
+
+def test_centered_bias_corrected_rmsprop_warns_and_keeps_its_formula():
+    with pytest.warns(UserWarning, match=r"g / sqrt\(eps\)"):
+        tx = rj.rmsprop(0.01, centered=True, bias_correction=True)
+    g = jnp.array([1.0, -2.0])
+    updates, _ = tx.update(g, tx.init(g))
+    np.testing.assert_allclose(updates, [-100.0, 200.0], rtol=1e-5)
