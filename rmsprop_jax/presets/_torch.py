@@ -110,9 +110,7 @@ def torch_rmsprop(
     _rules.check_unit(
         "an EMA rate; torch accepts > 1, where s can turn negative", alpha=alpha
     )
-    _rules.check_unit(
-        "torch accepts > 1, where the heavy ball diverges", momentum=momentum
-    )
+    _rules.check_unit(_HEAVY_BALL, momentum=momentum)
     return optax.chain(
         *_rules.negate(maximize),
         add_decayed_weights(weight_decay),
@@ -340,9 +338,7 @@ def torch_sgd(
         momentum=momentum,
         weight_decay=weight_decay,
     )
-    _rules.check_unit(
-        "torch accepts > 1, where the heavy ball diverges", momentum=momentum
-    )
+    _rules.check_unit(_HEAVY_BALL, momentum=momentum)
     _rules.check_unit("torch does not check it", dampening=dampening)
     _check_nesterov(nesterov, momentum, dampening)
     return optax.chain(
