@@ -153,3 +153,74 @@ def test_centered_bias_corrected_rmsprop_warns_and_keeps_its_formula():
     g = jnp.array([1.0, -2.0])
     updates, _ = tx.update(g, tx.init(g))
     np.testing.assert_allclose(updates, [-100.0, 200.0], rtol=1e-5)
+
+
+_KERAS = ["keras_rmsprop", "keras_adam", "keras_sgd", "keras_adagrad", "keras_adadelta"]
+_STATIC = [
+    {"gradient_accumulation_steps": 2},
+    {"use_ema": True, "ema_overwrite_frequency": 2},
+]
+
+
+@pytest.mark.parametrize("options", _STATIC, ids=lambda o: next(reversed(o)))
+@pytest.mark.parametrize("name", _KERAS)
+def test_keras_static_arguments_under_inject_hyperparams(name, options):
+    """Bug 5: the integer arguments arrived as arrays ("must be an integer ...
+    got Array(2)"). Without ``static_args`` the error names the fix; with it,
+    the steps equal the preset's own."""
+    factory = getattr(presets, name)
+    params = jnp.array([1.0, -2.0])
+    grads = [jnp.array([0.5, -1.0]), jnp.array([-0.25, 2.0]), jnp.array([1.0, 1.0])]
+    with pytest.raises(TypeError, match=r"static_args=\('gradient_accumulation_st"):
+        optax.inject_hyperparams(factory)(learning_rate=0.1, **options).init(params)
+
+    injected = optax.inject_hyperparams(
+        factory, static_args=("gradient_accumulation_steps", "ema_overwrite_frequency")
+    )(learning_rate=0.1, **options)
+    plain = factory(learning_rate=0.1, **options)
+    p, q = params, params
+    s, t = injected.init(params), plain.init(params)
+    for g in grads * 2:
+        u, s = jax.jit(injected.update)(g, s, p)
+        v, t = plain.update(g, t, q)
+        p, q = optax.apply_updates(p, u), optax.apply_updates(q, v)
+        np.testing.assert_allclose(p, q, rtol=1e-6)
+    assert not np.allclose(p, params)
+
+
+def _loss(w):
+    return jnp.sum((w - jnp.array([1.0, -1.0])) ** 2)
+
+
+def test_sweep_over_keras_static_arguments():
+    """Bug 5: a sweep over ``gradient_accumulation_steps`` raised TypeError
+    while tracing; it is a static switch (one program per value), and a value
+    the preset rejects is the sweep's documented ValueError."""
+    from rmsprop_jax.sweep import grid, sweep
+
+    w0 = jnp.array([0.5, 0.5])
+    with pytest.raises(ValueError, match=r"Configuration 0 .* integer >= 2"):
+        sweep(
+            presets.keras_rmsprop,
+            _loss,
+            w0,
+            grid(gradient_accumulation_steps=[1, 2]),
+            steps=3,
+        )
+    configs = [
+        {"gradient_accumulation_steps": k, "use_ema": e, "ema_overwrite_frequency": f}
+        for k, e, f in [
+            (None, False, None),
+            (2, False, None),
+            (3, True, 1),
+            (2, True, 3),
+        ]
+    ]
+    result = sweep(presets.keras_rmsprop, _loss, w0, configs, steps=7)
+    for i, config in enumerate(configs):
+        tx = presets.keras_rmsprop(**config)
+        w, state = w0, tx.init(w0)
+        for _ in range(7):
+            u, state = tx.update(jax.grad(_loss)(w), state, w)
+            w = optax.apply_updates(w, u)
+        np.testing.assert_allclose(result.final_params[i], w, rtol=1e-6)

@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.typing import ArrayLike
 
@@ -100,7 +101,13 @@ window's gradients (the other calls only add to the sum); (3) clipping
 (``clipnorm``, ``global_clipnorm`` or ``clipvalue``); (4) decoupled
 ``weight_decay``: ``w - w * weight_decay * lr_t``; (5) the update above;
 (6) on every call, the weights' moving average, and every
-``ema_overwrite_frequency`` updates ``w <- average``.""",
+``ema_overwrite_frequency`` updates ``w <- average``.
+
+``gradient_accumulation_steps`` and ``ema_overwrite_frequency`` are static
+(Python ints that fix the state's structure and when the update happens;
+an array raises TypeError): under ``optax.inject_hyperparams`` pass
+``static_args=("gradient_accumulation_steps", "ema_overwrite_frequency")``;
+:func:`rmsprop_jax.sweep.sweep` compiles one program per value.""",
     "keras_arguments": """\
 weight_decay: :math:`\\lambda` >= 0, decoupled, or None (default).
 clipnorm: > 0: clip each gradient tensor to this L2 norm; or None.
@@ -137,9 +144,24 @@ def _substitute(doc: str) -> str:
     return "\n".join(lines) + ("\n" if doc.endswith("\n") else "")
 
 
+# The arguments that set the state's structure and the update's control flow:
+# Python values, fixed when the preset is built (never traced arrays).
+STATIC_ARGS = ("gradient_accumulation_steps", "ema_overwrite_frequency")
+
+
 def _check_int(name: str, value: Any, low: int, why: str) -> None:
     if value is None:
         return
+    if isinstance(value, jax.Array | np.ndarray | np.generic) and not isinstance(
+        value, numbers.Integral
+    ):
+        raise TypeError(
+            f"`{name}` is static (it fixes the state's structure and when the "
+            f"update happens): it must be a Python int >= {low} or None, got "
+            f"{value!r}. optax.inject_hyperparams turns every numeric argument "
+            f"into an array: pass static_args={STATIC_ARGS!r} to "
+            "optax.inject_hyperparams."
+        )
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
             f"`{name}` must be an integer >= {low} or None ({why}), got {value!r}."

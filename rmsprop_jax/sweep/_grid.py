@@ -4,7 +4,9 @@ A :class:`Grid` is a list of configurations (dicts of keyword arguments for an
 optimizer factory) laid out with a shape: ``grid(decay=[...], learning_rate=[...])``
 has shape ``(len(decay), len(learning_rate))``; zipped lists and explicit tables
 are one-dimensional. Values are Python scalars: numbers (swept as traced arrays)
-and bools, strings or None (static switches: one compiled program each).
+and bools, strings or None (static switches: one compiled program each), as are
+the numbers of a parameter annotated ``int`` only (``gradient_accumulation_steps:
+int | None``: a count that fixes the program's structure, never an array).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 Value = bool | int | float | str | None
 _NUMBER, _BOOL, _STR, _NONE, _ANY = "number", "bool", "str", "none", "any"
+_INT = "int"  # a parameter annotated int (not float): static
 
 
 class Grid:
@@ -234,6 +237,8 @@ def _kinds(annotation: Any) -> set[Any]:
         return {_BOOL}
     if annotation is str:
         return {_STR}
+    if annotation is int:
+        return {_INT}
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return {("literal", v) for v in typing.get_args(annotation)}
@@ -273,7 +278,8 @@ def is_static(kinds: set[Any] | None, value: Value) -> bool:
         return True
     if kinds is None or _ANY in kinds or _NUMBER in kinds:
         return False
-    return True  # a number given for a bool/str/Literal parameter stays Python
+    # A number for an int (count), bool, str or Literal parameter stays Python.
+    return True
 
 
 def _check_strings(make_tx: Callable, name: str, kinds: set[Any] | None, g: Grid):
