@@ -113,11 +113,16 @@ def check_learning_rate(name: str, value: Any) -> None:
 
 
 def check_not_schedule(name: str, value: Any, meaning: str) -> None:
-    """Raises TypeError for a callable where only a number makes sense."""
+    """Raises TypeError for a callable where only a number makes sense: a
+    value read once, when the state is created (``meaning`` says what it is)."""
     if is_schedule(value):
         raise TypeError(
-            f"`{name}` is {meaning} and must be a number or an array, not a "
-            f"schedule ({value!r})."
+            f"`{name}` is {meaning}, read once when the state is created (the "
+            "step sizes then adapt on their own, so a schedule's later values "
+            f"could never take effect): it must be a number or an array, not a "
+            f"schedule ({value!r}). Pass its first value, `{name}=schedule(0)`, "
+            "to start from it; to scale the steps over time, chain "
+            "optax.scale_by_schedule after the optimizer."
         )
 
 

@@ -3,6 +3,8 @@ kinds they belong to are tested on every factory in ``test_every_factory``."""
 
 from __future__ import annotations
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -224,3 +226,51 @@ def test_sweep_over_keras_static_arguments():
             u, state = tx.update(jax.grad(_loss)(w), state, w)
             w = optax.apply_updates(w, u)
         np.testing.assert_allclose(result.final_params[i], w, rtol=1e-6)
+
+
+def test_a_schedule_where_a_number_is_read_once():
+    """Issue 21 §3: ``torch_rprop(lr=schedule)`` used the schedule's first
+    value silently; like ``rprop``'s ``learning_rate`` it now raises, saying
+    what the value is and the fix."""
+    sched = optax.linear_schedule(0.5, 0.05, 10)
+    match = r"read once.*not a schedule.*schedule\(0\)"
+    with pytest.raises(TypeError, match=r"`lr` is torch.optim.Rprop's .*" + match):
+        presets.torch_rprop(lr=sched)
+    with pytest.raises(TypeError, match=r"`learning_rate` is Rprop's .*" + match):
+        rj.rprop(learning_rate=sched)
+    with pytest.raises(TypeError, match=r"`initial_step` is .*" + match):
+        rj.transforms.scale_by_rprop(initial_step=sched)
+    with pytest.raises(TypeError, match=r"`initial_step` is .*" + match):
+        rj.transforms.scale_by_rprop(learning_rate=sched)
+    # The fix the message names: the schedule's first value.
+    g = jnp.array([3.0, -0.01])
+    tx = presets.torch_rprop(lr=sched(0), step_sizes=(1e-6, 0.4))
+    updates, _ = tx.update(g, tx.init(g))
+    np.testing.assert_allclose(updates, [-0.4, 0.4], rtol=1e-7)
+
+
+def _numbers_besides_the_learning_rate():
+    names = [n for n in presets.__all__ if n.startswith(("torch_", "keras_", "tf1_"))]
+    factories = [(n, getattr(presets, n)) for n in names]
+    factories += [(n, getattr(rj, n)) for n in rj.optimizers.__all__]
+    cases = []
+    for name, factory in factories:
+        for p in inspect.signature(factory).parameters.values():
+            number = isinstance(p.default, int | float) and not isinstance(
+                p.default, bool
+            )
+            if number and p.name not in ("lr", "learning_rate"):
+                cases.append(pytest.param(factory, p.name, id=f"{name}-{p.name}"))
+    return cases
+
+
+@pytest.mark.parametrize("factory, name", _numbers_besides_the_learning_rate())
+def test_a_schedule_for_any_other_number_raises_type_error(factory, name):
+    """The kind of §3's first item: only learning rates take a schedule."""
+    base = (
+        {}
+        if "learning_rate" not in inspect.signature(factory).parameters
+        else {"learning_rate": 0.1}
+    )
+    with pytest.raises(TypeError, match=f"`{name}`"):
+        factory(**base, **{name: optax.constant_schedule(0.5)})

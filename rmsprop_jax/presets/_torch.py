@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.typing import ArrayLike
@@ -147,14 +146,14 @@ def torch_rprop(
     .. warning::
        PyTorch reads ``lr`` once, when the state is created: afterwards each
        weight's step size evolves on its own and a ``torch.optim.lr_scheduler``
-       attached to ``Rprop`` changes nothing. To reproduce that, a schedule
-       given as ``lr`` is evaluated once, at step 0, when the preset is built;
-       its later values are ignored, as PyTorch ignores them. Build the preset
-       under ``jax.enable_x64`` if the float64 value of ``lr(0)`` matters.
+       attached to ``Rprop`` changes nothing. A schedule given as ``lr`` would
+       be used the same way (its later values ignored), so it raises TypeError,
+       as :func:`rmsprop_jax.rprop`'s ``learning_rate`` does: pass
+       ``lr=schedule(0)`` to start from its first value.
 
     Args:
-      lr: the initial step size :math:`\Delta_0` >= 0 (a schedule: its value
-        at step 0). Default 0.01.
+      lr: the initial step size :math:`\Delta_0` >= 0, a number (not a
+        schedule). Default 0.01.
       etas: :math:`(\eta^-, \eta^+)` with :math:`0 < \eta^- < 1 < \eta^+`.
         Default (0.5, 1.2).
       step_sizes: :math:`(\Delta_{\min}, \Delta_{\max})`. Default (1e-6, 50).
@@ -164,6 +163,7 @@ def torch_rprop(
       An ``optax.GradientTransformationExtraArgs``.
 
     Raises:
+      TypeError: ``lr`` is a schedule (read once, see above).
       ValueError: torch's rules (``lr`` >= 0, ``0 < etas[0] < 1 < etas[1]``),
         or ``step_sizes`` not a pair with ``0 < step_sizes[0] <=
         step_sizes[1]`` (torch does not check these).
@@ -183,6 +183,9 @@ def torch_rprop(
     """
     eta_minus, eta_plus = _rules.pair("etas", etas)
     min_step, max_step = _rules.pair("step_sizes", step_sizes)
+    _checks.check_not_schedule(
+        "lr", lr, "torch.optim.Rprop's initial step size (torch reads it once)"
+    )
     _rules.check_nonnegative("torch.optim.Rprop requires >= 0", lr=lr)
     why = " (torch.optim.Rprop requires 0 < etas[0] < 1 < etas[1])"
     _checks.check_range("etas[0]", eta_minus, 0, 1, lo_open=True, hi_open=True, why=why)
@@ -190,11 +193,10 @@ def torch_rprop(
     why = " (a step size of 0 could never grow again)"
     _checks.check_range("step_sizes[0]", min_step, 0, lo_open=True, why=why)
     _checks.check_ordered("step_sizes[0]", min_step, "step_sizes[1]", max_step)
-    initial_step = lr(jnp.zeros([], int)) if _checks.is_schedule(lr) else lr
     return optax.chain(
         *_rules.negate(maximize),
         transforms.scale_by_rprop(
-            initial_step, eta_minus, eta_plus, min_step, max_step, variant="irprop-"
+            lr, eta_minus, eta_plus, min_step, max_step, variant="irprop-"
         ),
         optax.scale(-1.0),
     )

@@ -358,7 +358,8 @@ def sweep(
         :func:`table` (or ``*`` of them); a mapping means :func:`grid`, a list
         of dicts :func:`table`; None one configuration of the factory's
         defaults (no grid axes). Numbers are swept as traced arrays; bools,
-        strings and None are static switches.
+        strings and None are static switches, as are the numbers of a
+        parameter annotated ``int`` only (``gradient_accumulation_steps``).
       steps: number of updates.
       starts: a batch of initial params, leaves ``(n_starts, *leaf.shape)``:
         a vmapped ``start`` axis after the grid axes.
