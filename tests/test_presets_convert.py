@@ -85,9 +85,44 @@ def test_from_torch_reads_the_current_learning_rate_and_tensor_values(x64):
     w[0].grad = torch.ones(3)
     opt.step()
     scheduler.step()  # lr is now 0.1
-    got = trajectory(presets.from_torch(opt), 3, jit=False)
+    with pytest.warns(UserWarning, match="current lr"):
+        tx = presets.from_torch(opt)
+    got = trajectory(tx, 3, jit=False)
     want = trajectory(presets.torch_sgd(lr=0.1, momentum=0.5), 3, jit=False)
     assert_paths_close(got, want, rtol=1e-7, atol=0)  # 0.4 * 0.25 from a float32 tensor
+
+
+_SCHEDULERS = {
+    "StepLR": lambda s, o: s.StepLR(o, step_size=2, gamma=0.5),
+    "LambdaLR": lambda s, o: s.LambdaLR(o, lambda t: 1 / (1 + t)),
+    "CosineAnnealingLR": lambda s, o: s.CosineAnnealingLR(o, T_max=10),
+    "LinearLR": lambda s, o: s.LinearLR(o, 0.5, 1.0, total_iters=4),
+    "OneCycleLR": lambda s, o: s.OneCycleLR(o, max_lr=0.1, total_steps=10),
+}
+
+
+@pytest.mark.parametrize("scheduler", sorted(_SCHEDULERS))
+def test_from_torch_warns_of_an_attached_scheduler(scheduler):
+    """Issue 21 §3: the scheduler is not converted; the warning says so and
+    where the conversion table is. Also before any step (the scheduler's
+    constructor already marks the optimizer)."""
+    torch = pytest.importorskip("torch")
+    w = [torch.zeros(2, requires_grad=True)]
+    opt = torch.optim.RMSprop(w, lr=0.01)
+    from_torch_plain = presets.from_torch(opt)  # no scheduler: no warning
+    _SCHEDULERS[scheduler](torch.optim.lr_scheduler, opt)
+    lr = opt.param_groups[0]["lr"]
+    with pytest.warns(UserWarning) as record:
+        tx = presets.from_torch(opt)
+    (message,) = [str(r.message) for r in record]
+    assert f"current lr ({lr!r}) only" in message
+    assert "docs/porting.md" in message and "optax.exponential_decay" in message
+    assert "presets.torch_rmsprop(lr=schedule" in message
+    g = jnp.array([1.0, -2.0])
+    same = presets.torch_rmsprop(lr=lr)
+    u, _ = tx.update(g, tx.init(g), g)
+    np.testing.assert_array_equal(u, same.update(g, same.init(g), g)[0])
+    assert from_torch_plain is not None
 
 
 def test_from_torch_several_groups():

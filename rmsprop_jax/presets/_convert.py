@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -31,7 +32,11 @@ _TORCH_IGNORED = frozenset(
     {
         "params",
         "param_names",
-        "initial_lr",
+        "initial_lr",  # lr_scheduler's marks (the scheduler is not converted)
+        "max_lr",
+        "min_lr",
+        "base_momentum",
+        "max_momentum",
         "foreach",
         "fused",
         "capturable",
@@ -63,6 +68,15 @@ def _hyperparameters(group: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) for k, v in group.items() if k not in _TORCH_IGNORED}
 
 
+def _scheduled(optimizer: Any) -> bool:
+    """Whether a ``torch.optim.lr_scheduler`` was attached to ``optimizer``:
+    ``LRScheduler.__init__`` wraps ``optimizer.step`` (the wrapper carries
+    ``_wrapped_by_lr_sched``) and adds ``initial_lr`` to every param group."""
+    return hasattr(getattr(optimizer, "step", None), "_wrapped_by_lr_sched") or any(
+        "initial_lr" in group for group in optimizer.param_groups
+    )
+
+
 def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
     r"""The preset equivalent to a ``torch.optim`` optimizer, from its param groups.
 
@@ -79,6 +93,12 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
 
     Returns:
       The preset, as ``presets.torch_*(**hyperparameters)`` would build it.
+
+    An attached ``torch.optim.lr_scheduler`` (recognised by the marks its
+    constructor leaves: the wrapped ``optimizer.step`` and the param groups'
+    ``initial_lr``) is not converted: the preset gets the current ``lr`` as a
+    constant, with a ``UserWarning`` pointing to the scheduler -> optax
+    schedule table of ``docs/porting.md`` (pass the schedule as ``lr=``).
 
     Raises:
       TypeError: ``optimizer`` is not one of these ``torch.optim`` classes.
@@ -125,6 +145,19 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
         raise ValueError(
             f"from_torch maps {name} to {preset.__name__}, which does not know the "
             + _unknown("param-group", unknown, keys)
+        )
+    if _scheduled(optimizer):
+        lr = first.get("lr")
+        warnings.warn(
+            f"from_torch reads the {name} optimizer's current lr ({lr!r}) only; "
+            "the torch.optim.lr_scheduler attached to it is not converted, so "
+            "the preset keeps that lr constant. Convert the scheduler to an "
+            "optax schedule (table in docs/porting.md, 'Learning rates and "
+            "schedules': e.g. StepLR(opt, s, g) -> optax.exponential_decay(lr, "
+            f"s, g, staircase=True)) and pass it: presets.{preset.__name__}("
+            "lr=schedule, ...).",
+            UserWarning,
+            stacklevel=2,
         )
     return preset(**first)
 
