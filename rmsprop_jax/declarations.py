@@ -160,9 +160,8 @@ def state_fields(**roles: Any) -> Callable[[_State], _State]:
             raise TypeError(
                 f"state_fields of {cls.__name__}: every field needs exactly one "
                 f"role of {ROLES} (no role: {missing}, not a field: {unknown}, "
-                f"twice: {twice}); divisor {divisor!r} and numerator "
-                f"{numerator!r} must be second moments (a numerator only with "
-                "a divisor)."
+                f"twice: {twice}); divisor {divisor!r} must be a second moment, "
+                f"and numerator {numerator!r} a second moment beside a divisor."
             )
         _FIELDS[cls] = declared
         return cls

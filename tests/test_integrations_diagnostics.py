@@ -639,6 +639,7 @@ def test_every_optimizer_and_preset_has_its_rate_tested():
         *(f.__name__ for f, _ in PRESETS_INJECTED.values()),
         *(getattr(f, "func", f).__name__ for f, _, _ in ADAMS.values()),
         *(f.__name__ for f, _, _ in WITHOUT_PRECONDITIONER.values()),
+        *(f.__name__ for f, _, _, _ in MAXIMUM_AND_NUMERATOR.values()),
     }
     assert set(optimizers.__all__) | set(PRESET_FACTORIES) <= tested
 
@@ -799,3 +800,164 @@ def test_report_names_the_optimizer_and_sets_weights_without_gradient_apart(x64)
     _, s2 = two.update({"x": jnp.ones(2), "y": jnp.ones(2)}, two.init(p2), p2)
     keys = diagnostics.report(s2, optimizer=inner, statistics=("max",))
     assert "effective_learning_rate/rmsprop[inner_states/a/inner_state/0]/x/max" in keys
+
+
+# ------------------------------------- AMSGrad's maximum, Adadelta's numerator
+# Gradients whose second moment falls after the first step, so that the running
+# maximum differs from the moment; b1 = 0, so that the Adams' rate (which
+# multiplies m_hat) multiplies the gradient itself and -update/g is the rate.
+GS = np.array([[3.0, -0.02, 1.0], [0.5, -4.0, 1e-3], [0.1, 2.0, -1.5]])
+B2, RHO = 0.8, 0.7
+
+
+def _amsgrad_reference(decay, eps, lr, corrected_max, eps_root=0.0, running=True):
+    """NumPy: per step, (rate, gradient RMS) of Adam with the running maximum
+    (of the corrected moment if ``corrected_max``, else of the raw one; no
+    maximum, Adam itself, without ``running``)."""
+    s, peak, out = 0.0, 0.0, []
+    for t, g in enumerate(GS, 1):
+        s = decay * s + (1 - decay) * g**2
+        c = 1 - decay**t
+        if not running:
+            peak = s / c
+            rate = lr / (np.sqrt(peak + eps_root) + eps)
+        elif corrected_max:
+            peak = np.maximum(peak, s / c)
+            rate = lr / (np.sqrt(peak + eps_root) + eps)
+        else:
+            peak = np.maximum(peak, s)
+            rate = lr / (np.sqrt(peak / c) + eps)
+        out.append((rate, np.sqrt(s / c)))
+    return out
+
+
+def _keras_amsgrad_reference(decay, eps, lr):
+    """NumPy: Keras's step lr sqrt(1-b2^t) m_hat / (sqrt(max v) + eps), as a
+    rate on m_hat (with the corrected gradient RMS)."""
+    s, peak, out = 0.0, 0.0, []
+    for t, g in enumerate(GS, 1):
+        s = decay * s + (1 - decay) * g**2
+        peak = np.maximum(peak, s)
+        c = 1 - decay**t
+        out.append((lr * np.sqrt(c) / (np.sqrt(peak) + eps), np.sqrt(s / c)))
+    return out
+
+
+def _adadelta_reference(rho, eps, lr):
+    """NumPy: per step, (rate, gradient RMS) of Adadelta (Zeiler's eq.)."""
+    eg, edx, out = 0.0, 0.0, []
+    for g in GS:
+        eg = rho * eg + (1 - rho) * g**2
+        rate = lr * np.sqrt(edx + eps) / np.sqrt(eg + eps)
+        edx = rho * edx + (1 - rho) * (rate / lr * g) ** 2  # before lr
+        out.append((rate, np.sqrt(eg)))
+    return out
+
+
+# name -> (factory, call, the NumPy reference per step, diagnostics' arguments
+# under inject_hyperparams)
+MAXIMUM_AND_NUMERATOR = {
+    "amsgrad": (
+        rj.amsgrad,
+        dict(learning_rate=LR, b1=0.0, b2=B2, eps=EPS),
+        _amsgrad_reference(B2, EPS, LR, corrected_max=True),
+        {},
+    ),
+    "amsgrad_eps_root": (
+        rj.amsgrad,
+        dict(learning_rate=LR, b1=0.0, b2=B2, eps=EPS, eps_root=0.3),
+        _amsgrad_reference(B2, EPS, LR, corrected_max=True, eps_root=0.3),
+        {},
+    ),
+    "adam_eps_root": (  # no maximum: optax's eps_root under Adam's root
+        rj.adam,
+        dict(learning_rate=LR, b1=0.0, b2=B2, eps=EPS, eps_root=0.3),
+        _amsgrad_reference(B2, EPS, LR, False, eps_root=0.3, running=False),
+        {},
+    ),
+    "torch_adam": (
+        rj.presets.torch_adam,
+        dict(lr=LR, betas=(0.0, B2), eps=EPS, amsgrad=True),
+        _amsgrad_reference(B2, EPS, LR, corrected_max=False),
+        dict(decay=B2),  # betas is a pair: inject_hyperparams keeps it static
+    ),
+    "keras_adam": (
+        rj.presets.keras_adam,
+        dict(learning_rate=LR, beta_1=0.0, beta_2=B2, epsilon=EPS, amsgrad=True),
+        _keras_amsgrad_reference(B2, EPS, LR),
+        {},
+    ),
+    "adadelta": (
+        rj.adadelta,
+        dict(learning_rate=0.5, rho=RHO, eps=EPS),
+        _adadelta_reference(RHO, EPS, 0.5),
+        {},
+    ),
+    "torch_adadelta": (
+        rj.presets.torch_adadelta,
+        dict(lr=0.5, rho=RHO, eps=EPS),
+        _adadelta_reference(RHO, EPS, 0.5),
+        {},
+    ),
+    "keras_adadelta": (
+        rj.presets.keras_adadelta,
+        dict(learning_rate=0.5, rho=RHO, epsilon=EPS),
+        _adadelta_reference(RHO, EPS, 0.5),
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("injected", [False, True], ids=["direct", "injected"])
+@pytest.mark.parametrize("name", sorted(MAXIMUM_AND_NUMERATOR))
+def test_amsgrad_and_adadelta_rates_are_minus_update_over_gradient(name, injected, x64):
+    """The rate of every step (1 to 3) is -update/g and the gradient RMS the
+    NumPy one: AMSGrad's corrected maximum is not corrected twice, PyTorch's
+    and Keras's raw maximum is corrected once, and Adadelta's rate carries its
+    numerator sqrt(E[dx^2]_{t-1} + eps)."""
+    factory, kwargs, reference, given = MAXIMUM_AND_NUMERATOR[name]
+    if injected:
+        tx = optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float64)(**kwargs)
+        optimizer = factory
+    else:
+        tx = factory(**kwargs)
+        optimizer, given = tx, {}  # the call is known: betas too
+    w = jnp.zeros(3)
+    state = tx.init(w)
+    for t, (g, (rate_np, rms_np)) in enumerate(zip(GS, reference, strict=True), 1):
+        updates, state = tx.update(jnp.asarray(g), state, w)
+        assert updates.dtype == jnp.float64
+        counted = dict(given)
+        if name == "keras_adam" and not injected:  # its state keeps no count
+            with pytest.raises(
+                diagnostics.MissingHyperparameterError, match="pass steps="
+            ):
+                diagnostics.effective_learning_rates(state, optimizer=optimizer)
+            counted["steps"] = t
+        (rate,) = diagnostics.effective_learning_rates(
+            state, optimizer=optimizer, **counted
+        ).values()
+        (rms,) = diagnostics.gradient_rms(
+            state, optimizer=optimizer, **counted
+        ).values()
+        np.testing.assert_allclose(rate, -np.asarray(updates) / g, rtol=1e-12)
+        np.testing.assert_allclose(rate, rate_np, rtol=1e-12, err_msg=f"t={t}")
+        np.testing.assert_allclose(rms, rms_np, rtol=1e-12, err_msg=f"t={t}")
+    row = diagnostics.report(state, optimizer=optimizer, statistics=("max",), **counted)
+    np.testing.assert_allclose(
+        [v for k, v in row.items() if k.startswith("gradient_rms")], [rms_np.max()]
+    )
+
+
+def test_adadelta_keeps_the_root_its_last_update_used(x64):
+    """The state keeps sqrt(E[dx^2]_{t-1}) beside sqrt(E[dx^2]_t): the rate
+    of the last update needs the former, the next update the latter."""
+    tx = rj.scale_by_adadelta(rho=RHO, eps=EPS)
+    state = tx.init(jnp.zeros(3))
+    previous = np.zeros(3)
+    for g in GS:
+        _, state = tx.update(jnp.asarray(g), state)
+        np.testing.assert_array_equal(state.previous_update_rms, previous)
+        previous = np.asarray(state.update_rms)
+    fields = declarations.fields_of(state)
+    assert (fields.divisor, fields.numerator) == ("grad_rms", "previous_update_rms")
