@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import inspect
 
 import chex
 import jax
@@ -961,3 +962,45 @@ def test_adadelta_keeps_the_root_its_last_update_used(x64):
         previous = np.asarray(state.update_rms)
     fields = declarations.fields_of(state)
     assert (fields.divisor, fields.numerator) == ("grad_rms", "previous_update_rms")
+
+
+@pytest.mark.parametrize("name", sorted(MAXIMUM_AND_NUMERATOR))
+def test_a_sweep_records_their_true_rates(name, x64):
+    """sweep(record=("effective_lr", "gradient_rms")) reads the diagnostics'
+    public API with the run's traced hyperparameters: every recorded rate is
+    -update/g and every gradient RMS the NumPy one."""
+    from rmsprop_jax.sweep import grid, sweep
+
+    factory, kwargs, _, _ = MAXIMUM_AND_NUMERATOR[name]
+    lr_name = next(iter(inspect.signature(factory).parameters))
+    fixed = {k: v for k, v in kwargs.items() if k != lr_name}
+    curvature = np.array([1.0, 3.0])
+
+    def loss(w):
+        return jnp.sum(jnp.asarray(curvature) * w**2) / 2
+
+    result = sweep(
+        functools.partial(factory, **fixed),
+        loss,
+        jnp.array([1.0, -2.0]),
+        grid(**{lr_name: [kwargs[lr_name]]}),
+        steps=3,
+        record=("params", "updates", "effective_lr", "gradient_rms"),
+    )
+    params, updates, rates, rms = (
+        np.asarray(result.records[k])[0]
+        for k in ("params", "updates", "effective_lr", "gradient_rms")
+    )
+    grads = curvature * params  # the params recorded before each update
+    np.testing.assert_allclose(params[1:], params[:-1] + updates[:-1], rtol=1e-12)
+    np.testing.assert_allclose(rates, -updates / grads, rtol=1e-10)
+    decay = fixed.get("b2", fixed.get("beta_2", fixed.get("betas", (0, None))[1]))
+    if decay is None:  # Adadelta: the root of the uncorrected EMA
+        decay = fixed.get("rho")
+        corrections = np.ones(3)
+    else:
+        corrections = 1 - decay ** np.arange(1, 4)
+    s = np.zeros(2)
+    for t, g in enumerate(grads):
+        s = decay * s + (1 - decay) * g**2
+        np.testing.assert_allclose(rms[t], np.sqrt(s / corrections[t]), rtol=1e-10)
