@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import inspect
 
@@ -1004,3 +1005,31 @@ def test_a_sweep_records_their_true_rates(name, x64):
     for t, g in enumerate(grads):
         s = decay * s + (1 - decay) * g**2
         np.testing.assert_allclose(rms[t], np.sqrt(s / corrections[t]), rtol=1e-10)
+
+
+def test_a_numerator_or_eps_root_it_cannot_read_exactly_is_an_error(x64):
+    """Combinations no factory builds are refused, not approximated: a
+    numerator beside Keras's eps outside the raw root, eps_root beside a
+    centered moment."""
+    tx = rj.adadelta(0.5)
+    w = jnp.zeros(3)
+    _, state = tx.update(jnp.asarray(GS[0]), tx.init(w), w)
+    keras_like = declarations.Declaration(
+        factory="mine",
+        learning_rate="learning_rate",
+        eps="eps",
+        eps_placement="outside_uncorrected",
+        decay="rho",
+        arguments=dict(learning_rate=0.5, eps=1e-6, rho=0.9),
+        known=frozenset({"learning_rate", "eps", "rho"}),
+    )
+    with pytest.raises(ValueError, match="mine: a numerator with a centered or"):
+        diagnostics.effective_learning_rates(state, optimizer=keras_like, steps=1)
+    tx = rj.rmsprop(0.1, centered=True)
+    _, state = tx.update(jnp.asarray(GS[0]), tx.init(w), w)
+    centered = dataclasses.replace(
+        declarations.declaration_of(tx),
+        eps_root="eps",  # any declared argument under the root
+    )
+    with pytest.raises(ValueError, match="eps_root with a centered"):
+        diagnostics.effective_learning_rates(state, optimizer=centered)

@@ -205,10 +205,15 @@ def effective_learning_rates(
         \frac{\eta}{\sqrt{\hat s}+\epsilon}\ \text{(outside)},\qquad
         \frac{\eta}{\sqrt{\hat s}+\epsilon/\sqrt{1-\beta^t}}\
         \text{(Keras's Adam)},\qquad
+        \frac{\eta\sqrt{x_{t-1}+\epsilon}}{\sqrt{s+\epsilon}}\
+        \text{(Adadelta)},\qquad
         \Delta\ \text{(Rprop)},
 
     with :math:`s` the second moment the update divides by (Adagrad's sum
-    :math:`G`, AMSGrad's running maximum; :math:`s - m^2` when centered),
+    :math:`G`, AMSGrad's running maximum, bias-corrected once whether the
+    state keeps it corrected or not; :math:`s - m^2` when centered;
+    :math:`\hat s + \epsilon_r` with a declared ``eps_root``), :math:`x_{t-1}`
+    the mean square of Adadelta's updates before the last one,
     as it is after the last update: the last update was exactly
     :math:`u_t = -\text{rate} \odot g_t` for RMSprop and Adagrad (with
     momentum: on the first step), :math:`u_t = -\text{rate} \odot \hat m_t`
