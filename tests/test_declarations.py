@@ -28,6 +28,7 @@ NEEDS = {
     "tf1_rmsprop": dict(learning_rate=0.1),
     "sign_sgd": dict(learning_rate=0.1),
     "sgd": dict(learning_rate=0.1),
+    "amsgrad": dict(learning_rate=0.1),
     "precondition_by_rms": dict(inner=transforms.momentum(0.9)),
 }
 
@@ -56,7 +57,8 @@ def test_every_factory_declares_what_it_builds(name):
 
 def test_the_placement_follows_the_call():
     assert declarations.declaration_of(rj.rmsprop()).eps_placement == "inside"
-    tx = rj.rmsprop(eps_in_sqrt=False, bias_correction=True, centered=True)
+    with pytest.warns(UserWarning, match="first update is"):
+        tx = rj.rmsprop(eps_in_sqrt=False, bias_correction=True, centered=True)
     d = declarations.declaration_of(tx)
     assert (d.eps_placement, d.bias_correction, d.centered) == ("outside", True, True)
     partial = functools.partial(rj.presets.torch_adam, betas=(0.9, 0.99))
