@@ -25,6 +25,7 @@ _TORCH: dict[str, Callable[..., optax.GradientTransformationExtraArgs]] = {
     "SGD": _torch.torch_sgd,
     "Adam": _torch.torch_adam,
     "AdamW": _torch.torch_adamw,
+    "Adadelta": _torch.torch_adadelta,
 }
 # Group keys that choose an implementation (or bookkeeping), not the arithmetic.
 _TORCH_IGNORED = frozenset(
@@ -136,6 +137,7 @@ _KERAS: dict[str, Callable[..., optax.GradientTransformationExtraArgs]] = {
     "Adagrad": _keras.keras_adagrad,
     "Adam": _keras.keras_adam,
     "SGD": _keras.keras_sgd,
+    "Adadelta": _keras.keras_adadelta,
 }
 
 
