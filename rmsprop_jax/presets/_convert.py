@@ -71,8 +71,8 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
     ``lr``, which an attached ``lr_scheduler`` may have changed; never the
     optimizer's state) and calls the matching preset:
     ``RMSprop``, ``Rprop``, ``Adagrad``, ``SGD``, ``Adam`` (``torch_adamw``
-    when ``decoupled_weight_decay=True``) and ``AdamW``. Keys that choose an
-    implementation (``foreach``, ``fused``, ``capturable``,
+    when ``decoupled_weight_decay=True``), ``AdamW`` and ``Adadelta``. Keys
+    that choose an implementation (``foreach``, ``fused``, ``capturable``,
     ``differentiable``) change no value and are ignored.
 
     Args:
@@ -203,8 +203,8 @@ def from_keras(
 ) -> optax.GradientTransformationExtraArgs:
     r"""The preset equivalent to a Keras 3 optimizer, from its ``get_config()``.
 
-    Supports ``RMSprop``, ``Adagrad``, ``Adam`` and ``SGD`` with every common
-    argument, and learning-rate schedules where optax has one that computes
+    Supports ``RMSprop``, ``Adagrad``, ``Adam``, ``SGD`` and ``Adadelta`` with
+    every common argument, and learning-rate schedules where optax has one that computes
     the same values: ``ExponentialDecay`` (``optax.exponential_decay``),
     ``PolynomialDecay`` without ``cycle`` (``optax.polynomial_schedule``) and
     ``CosineDecay`` (``optax.cosine_decay_schedule``, joined to
