@@ -96,6 +96,11 @@ class StateFields:
       inner: fields holding the state of a nested transformation.
       divisor: the field the update divides by, one of ``second_moments``
         (``rms_max`` for AMSGrad), or None.
+      numerator: the field the last update multiplied by, one of
+        ``second_moments``, or None: the root of a mean square that the
+        update scales by before dividing (Adadelta's
+        :math:`\\sqrt{E[\\Delta^2]_{t-1}}`, the RMS of the updates before
+        the last one), under the same :math:`\\epsilon` as the divisor.
       corrected_when_counted: the moments are stored bias-corrected exactly
         when the state keeps a count (not None).
       running_sum: the second moment is a running sum of squares
@@ -109,6 +114,7 @@ class StateFields:
     counts: tuple[str, ...] = ()
     inner: tuple[str, ...] = ()
     divisor: str | None = None
+    numerator: str | None = None
     corrected_when_counted: bool = False
     running_sum: bool = False
 
@@ -141,17 +147,21 @@ def state_fields(**roles: Any) -> Callable[[_State], _State]:
         missing = sorted(set(fields) - set(named))
         unknown = sorted(set(named) - set(fields))
         twice = sorted({f for f in named if named.count(f) > 1})
-        divisor = declared.divisor
+        divisor, numerator = declared.divisor, declared.numerator
+        roots = (None, *declared.second_moments)
         if (
             missing
             or unknown
             or twice
-            or (divisor is not None and divisor not in declared.second_moments)
+            or divisor not in roots
+            or numerator not in roots
+            or (numerator is not None and divisor is None)
         ):
             raise TypeError(
                 f"state_fields of {cls.__name__}: every field needs exactly one "
                 f"role of {ROLES} (no role: {missing}, not a field: {unknown}, "
-                f"twice: {twice}); divisor {divisor!r} must be a second moment."
+                f"twice: {twice}); divisor {divisor!r} must be a second moment, "
+                f"and numerator {numerator!r} a second moment beside a divisor."
             )
         _FIELDS[cls] = declared
         return cls
@@ -194,6 +204,12 @@ class Declaration:
         :math:`s - m^2` (the state's first moment :math:`m`).
       learning_rate_decay: torch Adagrad's ``lr_decay`` :math:`d`: the rate
         of update :math:`t` is :math:`\eta / (1 + (t-1) d)`.
+      eps_root: the argument :math:`\epsilon_r` under the root of the
+        divisor, :math:`\sqrt{\hat s + \epsilon_r} + \epsilon` (optax's
+        ``eps_root``), or None.
+      stored_corrected: the states keep their second moments bias-corrected
+        whatever their type's :class:`StateFields` say (AMSGrad's running
+        maximum of the *corrected* moment, :func:`~rmsprop_jax.amsgrad`).
       arguments: the arguments of the call, defaults applied (for a
         factory's own declaration: its defaults, and a partial's keywords).
       known: the arguments whose values are the call's (all of them for a
@@ -209,6 +225,8 @@ class Declaration:
     bias_correction: bool = False
     centered: bool = False
     learning_rate_decay: str | None = None
+    eps_root: str | None = None
+    stored_corrected: bool = False
     arguments: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     known: frozenset[str] = frozenset()
 
@@ -245,7 +263,7 @@ Rule = Callable[[Mapping[str, Any]], Any]
 class _Rules:
     """What a factory declares, before a call: constants, argument names, or
     functions of the call's arguments (for ``eps_placement``,
-    ``bias_correction``, ``centered``)."""
+    ``bias_correction``, ``centered``, ``stored_corrected``)."""
 
     learning_rate: str | None
     eps: str | None
@@ -254,6 +272,8 @@ class _Rules:
     bias_correction: bool | Rule
     centered: bool | Rule
     learning_rate_decay: str | None
+    eps_root: str | None = None
+    stored_corrected: bool | Rule = False
 
     def bind(
         self, factory: str, arguments: Mapping[str, Any], known: frozenset[str]
@@ -275,6 +295,8 @@ class _Rules:
             bias_correction=bool(resolve(self.bias_correction)),
             centered=bool(resolve(self.centered)),
             learning_rate_decay=self.learning_rate_decay,
+            eps_root=self.eps_root,
+            stored_corrected=bool(resolve(self.stored_corrected)),
             arguments=dict(arguments),
             known=known,
         )
@@ -293,14 +315,16 @@ def declare(
     bias_correction: bool | Rule = False,
     centered: bool | Rule = False,
     learning_rate_decay: str | None = None,
+    eps_root: str | None = None,
+    stored_corrected: bool | Rule = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorates a factory: every transformation it builds carries its
     :class:`Declaration`.
 
     The arguments are those of :class:`Declaration`; ``eps_placement``,
-    ``bias_correction`` and ``centered`` may be functions of the call's
-    arguments (a dict, defaults applied), for factories where a flag decides
-    them (``rmsprop(eps_in_sqrt=...)``). This is how
+    ``bias_correction``, ``centered`` and ``stored_corrected`` may be
+    functions of the call's arguments (a dict, defaults applied), for
+    factories where a flag decides them (``rmsprop(eps_in_sqrt=...)``). This is how
     ``rmsprop_jax._inputs.optimizer`` and ``primitive`` attach declarations;
     a user's own factory can wear it too.
 
@@ -325,11 +349,13 @@ def declare(
         bias_correction,
         centered,
         learning_rate_decay,
+        eps_root,
+        stored_corrected,
     )
 
     def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(factory)
-        for name in (learning_rate, eps, decay, learning_rate_decay):
+        for name in (learning_rate, eps, decay, learning_rate_decay, eps_root):
             if name is not None and _split(name)[0] not in signature.parameters:
                 raise TypeError(
                     f"declare: {factory.__name__} takes no argument {name!r}."

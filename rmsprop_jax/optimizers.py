@@ -414,7 +414,7 @@ _ADAM_LIKE = dict(
 )
 
 
-@_inputs.optimizer(**_ADAM_LIKE)
+@_inputs.optimizer(**_ADAM_LIKE, eps_root="eps_root")
 def adam(
     learning_rate: optax.ScalarOrSchedule = 1e-3,
     b1: ArrayLike = 0.9,
@@ -563,7 +563,8 @@ def laprop(
     )
 
 
-@_inputs.optimizer(**_ADAM_LIKE)
+# The maximum of the *corrected* moment: the state keeps it corrected.
+@_inputs.optimizer(**_ADAM_LIKE, eps_root="eps_root", stored_corrected=True)
 def amsgrad(
     learning_rate: optax.ScalarOrSchedule,
     b1: ArrayLike = 0.9,

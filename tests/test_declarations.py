@@ -28,6 +28,7 @@ NEEDS = {
     "tf1_rmsprop": dict(learning_rate=0.1),
     "sign_sgd": dict(learning_rate=0.1),
     "sgd": dict(learning_rate=0.1),
+    "amsgrad": dict(learning_rate=0.1),
     "precondition_by_rms": dict(inner=transforms.momentum(0.9)),
 }
 
@@ -40,7 +41,7 @@ def test_every_factory_declares_what_it_builds(name):
     assert declared is not None and declared.factory == name
     parameters = inspect.signature(factory).parameters
     assert declared.known == set(parameters)
-    for role in ("learning_rate", "eps", "decay", "learning_rate_decay"):
+    for role in ("learning_rate", "eps", "decay", "learning_rate_decay", "eps_root"):
         argument = getattr(declared, role)
         if argument is not None:
             assert argument.split("[")[0] in parameters, (name, role)
@@ -56,7 +57,8 @@ def test_every_factory_declares_what_it_builds(name):
 
 def test_the_placement_follows_the_call():
     assert declarations.declaration_of(rj.rmsprop()).eps_placement == "inside"
-    tx = rj.rmsprop(eps_in_sqrt=False, bias_correction=True, centered=True)
+    with pytest.warns(UserWarning, match="first update is"):
+        tx = rj.rmsprop(eps_in_sqrt=False, bias_correction=True, centered=True)
     d = declarations.declaration_of(tx)
     assert (d.eps_placement, d.bias_correction, d.centered) == ("outside", True, True)
     partial = functools.partial(rj.presets.torch_adam, betas=(0.9, 0.99))
@@ -92,6 +94,13 @@ def test_bad_declarations_are_refused():
         declarations.state_fields(second_moments=("a",), counts=("b",), divisor="b")(
             Two
         )
+    for bad in (dict(numerator="b"), dict(divisor="a", numerator="b")):
+        with pytest.raises(TypeError, match="numerator 'b' a second moment beside"):
+            declarations.state_fields(second_moments=("a",), counts=("b",), **bad)(Two)
+    with pytest.raises(TypeError, match="numerator 'a' a second moment beside"):
+        declarations.state_fields(second_moments=("a", "b"), numerator="a")(Two)
+    with pytest.raises(TypeError, match="takes no argument 'eps_root'"):
+        declarations.declare(eps_root="eps_root")(lambda learning_rate: None)
     with pytest.raises(TypeError, match="takes no argument 'lr'"):
         declarations.declare(learning_rate="lr")(lambda learning_rate: None)
     with pytest.raises(TypeError, match="takes the factory's declaration"):
@@ -100,3 +109,22 @@ def test_bad_declarations_are_refused():
     import optax
 
     assert declarations.declaration_of(optax.adam(0.1)) is None
+
+
+def test_the_corrected_maximum_and_the_numerator_are_declared():
+    """AMSGrad keeps the maximum of the corrected moment, PyTorch's and
+    Keras's of the raw one, in the same state type: the factory says which.
+    Adadelta's state names the root its last update's numerator used."""
+    d = declarations.declaration_of(rj.amsgrad(0.1, eps_root=1e-8))
+    assert d.stored_corrected and d.eps_root == "eps_root"
+    assert d.value("eps_root") == 1e-8
+    for tx in (
+        presets.torch_adam(amsgrad=True),
+        presets.keras_adam(amsgrad=True),
+        rj.adam(),
+    ):
+        assert not declarations.declaration_of(tx).stored_corrected
+    fields = declarations.fields_of(transforms.ScaleByAdadeltaState)
+    assert (fields.divisor, fields.numerator) == ("grad_rms", "previous_update_rms")
+    for name in ("adadelta", "torch_adadelta", "keras_adadelta", "scale_by_adadelta"):
+        assert declarations.declaration_of(FACTORIES[name]).eps_placement == "inside"

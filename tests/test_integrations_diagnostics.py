@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
+import inspect
 
 import chex
 import jax
@@ -639,6 +641,7 @@ def test_every_optimizer_and_preset_has_its_rate_tested():
         *(f.__name__ for f, _ in PRESETS_INJECTED.values()),
         *(getattr(f, "func", f).__name__ for f, _, _ in ADAMS.values()),
         *(f.__name__ for f, _, _ in WITHOUT_PRECONDITIONER.values()),
+        *(f.__name__ for f, _, _, _ in MAXIMUM_AND_NUMERATOR.values()),
     }
     assert set(optimizers.__all__) | set(PRESET_FACTORIES) <= tested
 
@@ -799,3 +802,234 @@ def test_report_names_the_optimizer_and_sets_weights_without_gradient_apart(x64)
     _, s2 = two.update({"x": jnp.ones(2), "y": jnp.ones(2)}, two.init(p2), p2)
     keys = diagnostics.report(s2, optimizer=inner, statistics=("max",))
     assert "effective_learning_rate/rmsprop[inner_states/a/inner_state/0]/x/max" in keys
+
+
+# ------------------------------------- AMSGrad's maximum, Adadelta's numerator
+# Gradients whose second moment falls after the first step, so that the running
+# maximum differs from the moment; b1 = 0, so that the Adams' rate (which
+# multiplies m_hat) multiplies the gradient itself and -update/g is the rate.
+GS = np.array([[3.0, -0.02, 1.0], [0.5, -4.0, 1e-3], [0.1, 2.0, -1.5]])
+B2, RHO = 0.8, 0.7
+
+
+def _amsgrad_reference(decay, eps, lr, corrected_max, eps_root=0.0, running=True):
+    """NumPy: per step, (rate, gradient RMS) of Adam with the running maximum
+    (of the corrected moment if ``corrected_max``, else of the raw one; no
+    maximum, Adam itself, without ``running``)."""
+    s, peak, out = 0.0, 0.0, []
+    for t, g in enumerate(GS, 1):
+        s = decay * s + (1 - decay) * g**2
+        c = 1 - decay**t
+        if not running:
+            peak = s / c
+            rate = lr / (np.sqrt(peak + eps_root) + eps)
+        elif corrected_max:
+            peak = np.maximum(peak, s / c)
+            rate = lr / (np.sqrt(peak + eps_root) + eps)
+        else:
+            peak = np.maximum(peak, s)
+            rate = lr / (np.sqrt(peak / c) + eps)
+        out.append((rate, np.sqrt(s / c)))
+    return out
+
+
+def _keras_amsgrad_reference(decay, eps, lr):
+    """NumPy: Keras's step lr sqrt(1-b2^t) m_hat / (sqrt(max v) + eps), as a
+    rate on m_hat (with the corrected gradient RMS)."""
+    s, peak, out = 0.0, 0.0, []
+    for t, g in enumerate(GS, 1):
+        s = decay * s + (1 - decay) * g**2
+        peak = np.maximum(peak, s)
+        c = 1 - decay**t
+        out.append((lr * np.sqrt(c) / (np.sqrt(peak) + eps), np.sqrt(s / c)))
+    return out
+
+
+def _adadelta_reference(rho, eps, lr):
+    """NumPy: per step, (rate, gradient RMS) of Adadelta (Zeiler's eq.)."""
+    eg, edx, out = 0.0, 0.0, []
+    for g in GS:
+        eg = rho * eg + (1 - rho) * g**2
+        rate = lr * np.sqrt(edx + eps) / np.sqrt(eg + eps)
+        edx = rho * edx + (1 - rho) * (rate / lr * g) ** 2  # before lr
+        out.append((rate, np.sqrt(eg)))
+    return out
+
+
+# name -> (factory, call, the NumPy reference per step, diagnostics' arguments
+# under inject_hyperparams)
+MAXIMUM_AND_NUMERATOR = {
+    "amsgrad": (
+        rj.amsgrad,
+        dict(learning_rate=LR, b1=0.0, b2=B2, eps=EPS),
+        _amsgrad_reference(B2, EPS, LR, corrected_max=True),
+        {},
+    ),
+    "amsgrad_eps_root": (
+        rj.amsgrad,
+        dict(learning_rate=LR, b1=0.0, b2=B2, eps=EPS, eps_root=0.3),
+        _amsgrad_reference(B2, EPS, LR, corrected_max=True, eps_root=0.3),
+        {},
+    ),
+    "adam_eps_root": (  # no maximum: optax's eps_root under Adam's root
+        rj.adam,
+        dict(learning_rate=LR, b1=0.0, b2=B2, eps=EPS, eps_root=0.3),
+        _amsgrad_reference(B2, EPS, LR, False, eps_root=0.3, running=False),
+        {},
+    ),
+    "torch_adam": (
+        rj.presets.torch_adam,
+        dict(lr=LR, betas=(0.0, B2), eps=EPS, amsgrad=True),
+        _amsgrad_reference(B2, EPS, LR, corrected_max=False),
+        dict(decay=B2),  # betas is a pair: inject_hyperparams keeps it static
+    ),
+    "keras_adam": (
+        rj.presets.keras_adam,
+        dict(learning_rate=LR, beta_1=0.0, beta_2=B2, epsilon=EPS, amsgrad=True),
+        _keras_amsgrad_reference(B2, EPS, LR),
+        {},
+    ),
+    "adadelta": (
+        rj.adadelta,
+        dict(learning_rate=0.5, rho=RHO, eps=EPS),
+        _adadelta_reference(RHO, EPS, 0.5),
+        {},
+    ),
+    "torch_adadelta": (
+        rj.presets.torch_adadelta,
+        dict(lr=0.5, rho=RHO, eps=EPS),
+        _adadelta_reference(RHO, EPS, 0.5),
+        {},
+    ),
+    "keras_adadelta": (
+        rj.presets.keras_adadelta,
+        dict(learning_rate=0.5, rho=RHO, epsilon=EPS),
+        _adadelta_reference(RHO, EPS, 0.5),
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("injected", [False, True], ids=["direct", "injected"])
+@pytest.mark.parametrize("name", sorted(MAXIMUM_AND_NUMERATOR))
+def test_amsgrad_and_adadelta_rates_are_minus_update_over_gradient(name, injected, x64):
+    """The rate of every step (1 to 3) is -update/g and the gradient RMS the
+    NumPy one: AMSGrad's corrected maximum is not corrected twice, PyTorch's
+    and Keras's raw maximum is corrected once, and Adadelta's rate carries its
+    numerator sqrt(E[dx^2]_{t-1} + eps)."""
+    factory, kwargs, reference, given = MAXIMUM_AND_NUMERATOR[name]
+    if injected:
+        tx = optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float64)(**kwargs)
+        optimizer = factory
+    else:
+        tx = factory(**kwargs)
+        optimizer, given = tx, {}  # the call is known: betas too
+    w = jnp.zeros(3)
+    state = tx.init(w)
+    for t, (g, (rate_np, rms_np)) in enumerate(zip(GS, reference, strict=True), 1):
+        updates, state = tx.update(jnp.asarray(g), state, w)
+        assert updates.dtype == jnp.float64
+        counted = dict(given)
+        if name == "keras_adam" and not injected:  # its state keeps no count
+            with pytest.raises(
+                diagnostics.MissingHyperparameterError, match="pass steps="
+            ):
+                diagnostics.effective_learning_rates(state, optimizer=optimizer)
+            counted["steps"] = t
+        (rate,) = diagnostics.effective_learning_rates(
+            state, optimizer=optimizer, **counted
+        ).values()
+        (rms,) = diagnostics.gradient_rms(
+            state, optimizer=optimizer, **counted
+        ).values()
+        np.testing.assert_allclose(rate, -np.asarray(updates) / g, rtol=1e-12)
+        np.testing.assert_allclose(rate, rate_np, rtol=1e-12, err_msg=f"t={t}")
+        np.testing.assert_allclose(rms, rms_np, rtol=1e-12, err_msg=f"t={t}")
+    row = diagnostics.report(state, optimizer=optimizer, statistics=("max",), **counted)
+    np.testing.assert_allclose(
+        [v for k, v in row.items() if k.startswith("gradient_rms")], [rms_np.max()]
+    )
+
+
+def test_adadelta_keeps_the_root_its_last_update_used(x64):
+    """The state keeps sqrt(E[dx^2]_{t-1}) beside sqrt(E[dx^2]_t): the rate
+    of the last update needs the former, the next update the latter."""
+    tx = rj.scale_by_adadelta(rho=RHO, eps=EPS)
+    state = tx.init(jnp.zeros(3))
+    previous = np.zeros(3)
+    for g in GS:
+        _, state = tx.update(jnp.asarray(g), state)
+        np.testing.assert_array_equal(state.previous_update_rms, previous)
+        previous = np.asarray(state.update_rms)
+    fields = declarations.fields_of(state)
+    assert (fields.divisor, fields.numerator) == ("grad_rms", "previous_update_rms")
+
+
+@pytest.mark.parametrize("name", sorted(MAXIMUM_AND_NUMERATOR))
+def test_a_sweep_records_their_true_rates(name, x64):
+    """sweep(record=("effective_lr", "gradient_rms")) reads the diagnostics'
+    public API with the run's traced hyperparameters: every recorded rate is
+    -update/g and every gradient RMS the NumPy one."""
+    from rmsprop_jax.sweep import grid, sweep
+
+    factory, kwargs, _, _ = MAXIMUM_AND_NUMERATOR[name]
+    lr_name = next(iter(inspect.signature(factory).parameters))
+    fixed = {k: v for k, v in kwargs.items() if k != lr_name}
+    curvature = np.array([1.0, 3.0])
+
+    def loss(w):
+        return jnp.sum(jnp.asarray(curvature) * w**2) / 2
+
+    result = sweep(
+        functools.partial(factory, **fixed),
+        loss,
+        jnp.array([1.0, -2.0]),
+        grid(**{lr_name: [kwargs[lr_name]]}),
+        steps=3,
+        record=("params", "updates", "effective_lr", "gradient_rms"),
+    )
+    params, updates, rates, rms = (
+        np.asarray(result.records[k])[0]
+        for k in ("params", "updates", "effective_lr", "gradient_rms")
+    )
+    grads = curvature * params  # the params recorded before each update
+    np.testing.assert_allclose(params[1:], params[:-1] + updates[:-1], rtol=1e-12)
+    np.testing.assert_allclose(rates, -updates / grads, rtol=1e-10)
+    decay = fixed.get("b2", fixed.get("beta_2", fixed.get("betas", (0, None))[1]))
+    if decay is None:  # Adadelta: the root of the uncorrected EMA
+        decay = fixed.get("rho")
+        corrections = np.ones(3)
+    else:
+        corrections = 1 - decay ** np.arange(1, 4)
+    s = np.zeros(2)
+    for t, g in enumerate(grads):
+        s = decay * s + (1 - decay) * g**2
+        np.testing.assert_allclose(rms[t], np.sqrt(s / corrections[t]), rtol=1e-10)
+
+
+def test_a_numerator_or_eps_root_it_cannot_read_exactly_is_an_error(x64):
+    """Combinations no factory builds are refused, not approximated: a
+    numerator beside Keras's eps outside the raw root, eps_root beside a
+    centered moment."""
+    tx = rj.adadelta(0.5)
+    w = jnp.zeros(3)
+    _, state = tx.update(jnp.asarray(GS[0]), tx.init(w), w)
+    keras_like = declarations.Declaration(
+        factory="mine",
+        learning_rate="learning_rate",
+        eps="eps",
+        eps_placement="outside_uncorrected",
+        decay="rho",
+        arguments=dict(learning_rate=0.5, eps=1e-6, rho=0.9),
+        known=frozenset({"learning_rate", "eps", "rho"}),
+    )
+    with pytest.raises(ValueError, match="mine: a numerator with a centered or"):
+        diagnostics.effective_learning_rates(state, optimizer=keras_like, steps=1)
+    tx = rj.rmsprop(0.1, centered=True)
+    _, state = tx.update(jnp.asarray(GS[0]), tx.init(w), w)
+    centered = dataclasses.replace(
+        declarations.declaration_of(tx),
+        eps_root="eps",  # any declared argument under the root
+    )
+    with pytest.raises(ValueError, match="eps_root with a centered"):
+        diagnostics.effective_learning_rates(state, optimizer=centered)

@@ -37,6 +37,7 @@ _TORCH_CLASSES = {
     "torch_sgd": "SGD",
     "torch_adam": "Adam",
     "torch_adamw": "AdamW",
+    "torch_adadelta": "Adadelta",
 }
 
 
@@ -173,6 +174,7 @@ _KERAS_CLASSES = {
     "keras_adagrad": "Adagrad",
     "keras_adam": "Adam",
     "keras_sgd": "SGD",
+    "keras_adadelta": "Adadelta",
 }
 FIXED_KERAS = sorted(
     n for n, c in CASES.items() if c["framework"] == "keras" and not c["schedule"]

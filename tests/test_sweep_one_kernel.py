@@ -77,7 +77,10 @@ def test_one_kernel_equals_one_kernel_per_fusion_to_rounding(calls):
     # a chaotic or diverging run may part after a few steps).
     optimizers = {
         "rmsprop": lambda learning_rate: rj.rmsprop(
-            learning_rate, centered=True, bias_correction=True, momentum=0.5
+            learning_rate, centered=True, momentum=0.5
+        ),
+        "rmsprop_corrected": lambda learning_rate: rj.rmsprop(
+            learning_rate, bias_correction=True, momentum=0.5
         ),
         "adam": rj.adam,
         "laprop": rj.laprop,

@@ -13,7 +13,8 @@ from rmsprop_jax import _checks, _tree, declarations
 from rmsprop_jax._learning_rate import decayed_lr
 from rmsprop_jax.diagnostics import _find, _read
 from rmsprop_jax.transforms._corrections import one_minus_power
-from rmsprop_jax.transforms._roots import root
+from rmsprop_jax.transforms._roots import hypot, root, sqrt0
+from rmsprop_jax.transforms._scalars import scalar
 
 
 def resolve_declaration(optimizer: Any) -> declarations.Declaration | None:
@@ -35,10 +36,18 @@ def resolve_declaration(optimizer: Any) -> declarations.Declaration | None:
     return found
 
 
-def _stored_corrected(found: _find.Found) -> bool:
-    """The state keeps bias-corrected moments (declared per state type)."""
+def _stored_corrected(
+    found: _find.Found, declaration: declarations.Declaration | None
+) -> bool:
+    """The state keeps bias-corrected moments: declared per state type (when
+    it counts), or by the optimizer (AMSGrad's maximum of the corrected
+    moment, in a state type that also serves the uncorrected maximum)."""
     fields = found.fields
-    if fields is None or not fields.corrected_when_counted:
+    if fields is None:
+        return False
+    if declaration is not None and declaration.stored_corrected:
+        return True
+    if not fields.corrected_when_counted:
         return False
     return any(getattr(found.state, c) is not None for c in fields.counts)
 
@@ -61,7 +70,7 @@ def _moments(
     centered = declaration is not None and declaration.centered
     if centered and fields.first_moments:
         mean = getattr(state, fields.first_moments[0])
-    stored = _stored_corrected(found)
+    stored = _stored_corrected(found, declaration)
     if bias_correction is None:
         bias_correction = stored if declaration is None else declaration.bias_correction
     if bias_correction == stored:
@@ -129,6 +138,15 @@ def rate_of(
     rms, mean = _moments(
         found, declaration, bias_correction, decay, steps, fields.divisor
     )
+    # optax's eps_root, under the (corrected) root: sqrt(s_hat + eps_root)
+    e_root = _read.value("eps_root", None, found, declaration, required=False)
+    if e_root is not None:
+        if mean is not None:
+            raise ValueError(
+                f"{_factory(declaration)}: eps_root with a centered second "
+                "moment is not read (no factory builds it)."
+            )
+        rms = jax.tree.map(lambda r: hypot(r, sqrt0(scalar(e_root, r.dtype))), rms)
     if where == "outside_uncorrected":
         # lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps)
         #   = lr m_hat / (sqrt(v_hat) + eps / sqrt(1-b2^t))
@@ -145,9 +163,28 @@ def rate_of(
         denominator = root(spread, e_t, eps_in_sqrt=where == "inside")
         return (lr / denominator).astype(r.dtype)
 
+    if fields.numerator is not None:
+        # Adadelta: lr sqrt(E[dx^2]_{t-1} + eps) / sqrt(E[g^2]_t + eps), the
+        # numerator's root under the divisor's eps, as the update computes it.
+        if mean is not None or where == "outside_uncorrected":
+            raise ValueError(
+                f"{_factory(declaration)}: a numerator with a centered or "
+                f"{where!r} divisor is not read (no factory builds it)."
+            )
+        inside = where == "inside"
+
+        def scaled(n: jax.Array, r: jax.Array) -> jax.Array:
+            top = root(n, e_t, eps_in_sqrt=inside)
+            return (lr * top / root(r, e_t, eps_in_sqrt=inside)).astype(r.dtype)
+
+        return jax.tree.map(scaled, getattr(found.state, fields.numerator), rms)
     if mean is None:
         return jax.tree.map(rate, rms)
     return jax.tree.map(rate, rms, mean)
+
+
+def _factory(declaration: declarations.Declaration | None) -> str:
+    return "this state" if declaration is None else declaration.factory
 
 
 def effective_learning_rates(
@@ -168,10 +205,15 @@ def effective_learning_rates(
         \frac{\eta}{\sqrt{\hat s}+\epsilon}\ \text{(outside)},\qquad
         \frac{\eta}{\sqrt{\hat s}+\epsilon/\sqrt{1-\beta^t}}\
         \text{(Keras's Adam)},\qquad
+        \frac{\eta\sqrt{x_{t-1}+\epsilon}}{\sqrt{s+\epsilon}}\
+        \text{(Adadelta)},\qquad
         \Delta\ \text{(Rprop)},
 
     with :math:`s` the second moment the update divides by (Adagrad's sum
-    :math:`G`, AMSGrad's running maximum; :math:`s - m^2` when centered),
+    :math:`G`, AMSGrad's running maximum, bias-corrected once whether the
+    state keeps it corrected or not; :math:`s - m^2` when centered;
+    :math:`\hat s + \epsilon_r` with a declared ``eps_root``), :math:`x_{t-1}`
+    the mean square of Adadelta's updates before the last one,
     as it is after the last update: the last update was exactly
     :math:`u_t = -\text{rate} \odot g_t` for RMSprop and Adagrad (with
     momentum: on the first step), :math:`u_t = -\text{rate} \odot \hat m_t`

@@ -26,6 +26,7 @@ _TORCH: dict[str, Callable[..., optax.GradientTransformationExtraArgs]] = {
     "SGD": _torch.torch_sgd,
     "Adam": _torch.torch_adam,
     "AdamW": _torch.torch_adamw,
+    "Adadelta": _torch.torch_adadelta,
 }
 # Group keys that choose an implementation (or bookkeeping), not the arithmetic.
 _TORCH_IGNORED = frozenset(
@@ -84,8 +85,8 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
     ``lr``, which an attached ``lr_scheduler`` may have changed; never the
     optimizer's state) and calls the matching preset:
     ``RMSprop``, ``Rprop``, ``Adagrad``, ``SGD``, ``Adam`` (``torch_adamw``
-    when ``decoupled_weight_decay=True``) and ``AdamW``. Keys that choose an
-    implementation (``foreach``, ``fused``, ``capturable``,
+    when ``decoupled_weight_decay=True``), ``AdamW`` and ``Adadelta``. Keys
+    that choose an implementation (``foreach``, ``fused``, ``capturable``,
     ``differentiable``) change no value and are ignored.
 
     Args:
@@ -169,6 +170,7 @@ _KERAS: dict[str, Callable[..., optax.GradientTransformationExtraArgs]] = {
     "Adagrad": _keras.keras_adagrad,
     "Adam": _keras.keras_adam,
     "SGD": _keras.keras_sgd,
+    "Adadelta": _keras.keras_adadelta,
 }
 
 
@@ -234,8 +236,8 @@ def from_keras(
 ) -> optax.GradientTransformationExtraArgs:
     r"""The preset equivalent to a Keras 3 optimizer, from its ``get_config()``.
 
-    Supports ``RMSprop``, ``Adagrad``, ``Adam`` and ``SGD`` with every common
-    argument, and learning-rate schedules where optax has one that computes
+    Supports ``RMSprop``, ``Adagrad``, ``Adam``, ``SGD`` and ``Adadelta`` with
+    every common argument, and learning-rate schedules where optax has one that computes
     the same values: ``ExponentialDecay`` (``optax.exponential_decay``),
     ``PolynomialDecay`` without ``cycle`` (``optax.polynomial_schedule``) and
     ``CosineDecay`` (``optax.cosine_decay_schedule``, joined to

@@ -55,10 +55,12 @@ _ONE_KERNEL_TAGS = {"inlineable": "false", "xla_cpu_small_call": "true"}
 # comparisons, shapes and slices, control flow, nested calls; reductions and
 # scatters only in the small forms XLA:CPU rewrites before emitting (below).
 _ELEMENTWISE = frozenset(
-    """abs acos acosh add add_any and asin asinh atan atan2 atanh cbrt ceil clamp
-    convert_element_type copy copy_p cos cosh div eq exp exp2 expm1 floor ge gt
-    integer_pow is_finite le log log1p logistic lt max min mul ne neg not or pow
-    rem round rsqrt select_n sign sin sinh sqrt square sub tan tanh xor""".split()
+    """abs acos acosh add add_any and asin asinh atan atan2 atanh
+    bitcast_convert_type cbrt ceil clamp convert_element_type copy copy_p cos
+    cosh div eq exp exp2 expm1 floor ge gt integer_pow is_finite le log log1p
+    logistic lt max min mul ne neg not or pow rem round rsqrt select_n
+    shift_left shift_right_arithmetic shift_right_logical sign sin sinh sqrt
+    square sub tan tanh xor""".split()
 )
 _STRUCTURAL = frozenset(
     """broadcast_in_dim concatenate dynamic_slice dynamic_update_slice

@@ -16,17 +16,25 @@ from rmsprop_jax.transforms._validation import check_decay
 
 
 @declarations.state_fields(
-    second_moments=("grad_rms", "update_rms"), divisor="grad_rms"
+    second_moments=("grad_rms", "update_rms", "previous_update_rms"),
+    divisor="grad_rms",
+    numerator="previous_update_rms",
 )
 class ScaleByAdadeltaState(NamedTuple):
     """State of :func:`scale_by_adadelta`.
 
-    Both moments are kept as their roots, as :class:`~rmsprop_jax.ScaleByRmsState`
-    keeps its own (no finite gradient or update overflows them).
+    The moments are kept as their roots, as :class:`~rmsprop_jax.ScaleByRmsState`
+    keeps its own (no finite gradient or update overflows them). The root
+    the last update's numerator used, :math:`\\sqrt{E[\\Delta^2]_{t-1}}`, is
+    kept beside the new one: without it the factor the last update applied
+    (what :mod:`rmsprop_jax.diagnostics` reports) could not be recovered, as
+    :math:`E[\\Delta^2]_t` mixes in that update itself.
     """
 
-    grad_rms: optax.Updates  # sqrt(E[g^2]), the root of the EMA of g^2.
-    update_rms: optax.Updates  # sqrt(E[dx^2]), the root of the EMA of updates^2.
+    grad_rms: optax.Updates  # sqrt(E[g^2]_t), the root of the EMA of g^2.
+    update_rms: optax.Updates  # sqrt(E[dx^2]_t), the root of the EMA of updates^2.
+    # sqrt(E[dx^2]_{t-1}): the root in the last update's numerator.
+    previous_update_rms: optax.Updates
 
 
 @_inputs.primitive(eps="eps", eps_placement="inside", decay="rho")
@@ -84,8 +92,10 @@ def scale_by_adadelta(
 
     def init_fn(params: optax.Params) -> ScaleByAdadeltaState:
         return ScaleByAdadeltaState(
-            _dtypes.zeros_like_accumulator(params, accumulator_dtype),
-            _dtypes.zeros_like_accumulator(params, accumulator_dtype),
+            *(
+                _dtypes.zeros_like_accumulator(params, accumulator_dtype)
+                for _ in range(3)
+            )
         )
 
     def update_fn(updates, state, params=None):
@@ -113,6 +123,7 @@ def scale_by_adadelta(
         u, grad_rms, update_rms = (
             jax.tree.map(lambda _, o, k=k: o[k], updates, out) for k in range(3)
         )
-        return u, ScaleByAdadeltaState(grad_rms, update_rms)
+        # The previous root, kept as the state held it (bit for bit).
+        return u, ScaleByAdadeltaState(grad_rms, update_rms, state.update_rms)
 
     return optax.GradientTransformation(init_fn, update_fn)
