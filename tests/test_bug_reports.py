@@ -274,3 +274,29 @@ def test_a_schedule_for_any_other_number_raises_type_error(factory, name):
     )
     with pytest.raises(TypeError, match=f"`{name}`"):
         factory(**base, **{name: optax.constant_schedule(0.5)})
+
+
+def test_the_integrations_bfloat16_snippet():
+    """Issue 21 bug 2's documentation: the snippet of docs/integrations.md runs
+    as written; its first update is finite and equals the float32-hyperparameter
+    result (the optimizer called directly, which keeps its rates in float32)."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parents[1] / "docs" / "integrations.md").read_text()
+    section = text.split("### bfloat16 parameters under `inject_hyperparams`")[1]
+    (code,) = re.findall(r"```python\n(.*?)```", section.split("\n## ")[0], re.S)
+    names: dict = {}
+    exec(compile(code, "integrations.md", "exec"), names)
+    updates, state = names["updates"], names["state"]
+    assert updates.dtype == jnp.bfloat16
+    assert np.all(np.isfinite(np.asarray(updates, np.float32)))
+    assert state.hyperparams["b2"].dtype == jnp.float32
+    assert state.hyperparams["b2"] == np.float32(0.999)
+    params, grads = names["params"], names["grads"]
+    direct = rj.adam(0.01)
+    want, _ = jax.jit(direct.update)(grads, direct.init(params), params)
+    np.testing.assert_array_equal(
+        np.asarray(updates, np.float32), np.asarray(want, np.float32)
+    )
+    np.testing.assert_allclose(np.asarray(updates, np.float32), [-0.01, 0.01], 1e-2)
