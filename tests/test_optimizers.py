@@ -259,6 +259,8 @@ FACTORIES_WITH_ARRAYS = [
     ("sign_sgd", lambda h: rj.sign_sgd(h["lr"])),
     ("adam", lambda h: rj.adam(h["lr"], h["decay"], h["decay"], h["eps"])),
     ("laprop", lambda h: rj.laprop(h["lr"], h["decay"], h["decay"], h["eps"])),
+    ("amsgrad", lambda h: rj.amsgrad(h["lr"], h["decay"], h["decay"], h["eps"])),
+    ("adadelta", lambda h: rj.adadelta(h["lr"], h["decay"], h["eps"])),
     (
         "rprop",
         lambda h: rj.rprop(
@@ -305,6 +307,8 @@ CONVERGENCE = [
     ("sign_sgd", lambda: rj.sign_sgd(optax.exponential_decay(0.5, 20, 0.8)), 400),
     ("adam", lambda: rj.adam(0.5), 400),
     ("laprop", lambda: rj.laprop(0.3), 600),
+    ("amsgrad", lambda: rj.amsgrad(0.5), 400),
+    ("adadelta", lambda: rj.adadelta(1.0, 0.95, 0.1), 600),
     ("rprop-", lambda: rj.rprop(0.1, variant="rprop-"), 200),
     ("rprop+", lambda: rj.rprop(0.1, variant="rprop+"), 200),
     ("irprop+", lambda: rj.rprop(0.1, variant="irprop+"), 200),
@@ -411,3 +415,34 @@ def test_bad_arguments(call, error, message):
 
     with pytest.raises(error, match=re.escape(message)):
         call()
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (lambda: rj.amsgrad(0.1), lambda: optax.amsgrad(0.1)),
+        (
+            lambda: rj.amsgrad(0.1, eps_root=1e-3),
+            lambda: optax.amsgrad(0.1, eps_root=1e-3),
+        ),
+        (
+            lambda: rj.adadelta(0.5, 0.8, 1e-4, weight_decay=0.01),
+            lambda: optax.adadelta(0.5, 0.8, 1e-4, weight_decay=0.01),
+        ),
+    ],
+    ids=["amsgrad", "amsgrad_eps_root", "adadelta"],
+)
+def test_amsgrad_and_adadelta_equal_optax_in_float64(x64, ours, theirs):
+    # optax's own implementations as the independent reference, over steps
+    # whose gradients shrink and change sign (AMSGrad's maximum then differs
+    # from the moment).
+    rng = np.random.default_rng(0)
+    params = jnp.asarray(rng.normal(size=5))
+    grads = [jnp.asarray(rng.normal(size=5) * 2.0**-k) for k in range(8)]
+    a, b = ours(), theirs()
+    sa, sb = a.init(params), b.init(params)
+    for g in grads:
+        ua, sa = a.update(g, sa, params)
+        ub, sb = b.update(g, sb, params)
+        np.testing.assert_allclose(ua, ub, rtol=1e-12, atol=1e-15)
+        params = optax.apply_updates(params, ua)

@@ -47,7 +47,8 @@ def test_on_4_simulated_cpu_devices():
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     passed = re.search(r"(\d+) passed", done.stdout)
-    assert passed and int(passed.group(1)) >= 9, done.stdout
+    # One test per case, and the four below it.
+    assert passed and int(passed.group(1)) == len(cases.CASES) + 4, done.stdout
     assert "skipped" not in done.stdout, done.stdout
 
 

@@ -67,7 +67,11 @@ TABLES = {
     "test_optimizers.OPTIMIZERS (NumPy reference chains)": (
         test_optimizers.OPTIMIZERS,
         OPTIMIZERS,
-        {"rprop": "test_rprop_optimizer_matches_reference (all four variants)"},
+        {
+            "rprop": "test_rprop_optimizer_matches_reference (all four variants)",
+            "amsgrad": "test_amsgrad_and_adadelta_equal_optax_in_float64",
+            "adadelta": "test_amsgrad_and_adadelta_equal_optax_in_float64",
+        },
     ),
     "test_optimizers.FACTORIES_WITH_ARRAYS (traced hyperparameters)": (
         test_optimizers.FACTORIES_WITH_ARRAYS,
@@ -78,7 +82,12 @@ TABLES = {
     "integration_problems.OPTIMIZERS (frameworks)": (
         integration_problems.OPTIMIZERS,
         OPTIMIZERS,
-        {},
+        {
+            "amsgrad": "tests/test_every_factory.py (the optax wrappers, donation, "
+            "empty trees, meta-gradients of every factory)",
+            "adadelta": "tests/test_every_factory.py (the optax wrappers, donation, "
+            "empty trees, meta-gradients of every factory)",
+        },
     ),
     "test_transforms.PRIMITIVES (NumPy references)": (
         test_transforms.PRIMITIVES,
@@ -87,6 +96,8 @@ TABLES = {
             "scale_by_rprop": "test_transforms.RPROP_CASES (the paper's pseudo-code)",
             "precondition_by_rms": "test_optimizers.OPTIMIZERS: adam and laprop "
             "against NumPy references",
+            "scale_by_adadelta": "test_presets: torch_adadelta and keras_adadelta "
+            "golden trajectories of real torch and Keras runs",
         },
     ),
     "test_transforms.ALL_PRIMITIVES (state, dtypes, jit)": (

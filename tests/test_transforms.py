@@ -376,6 +376,7 @@ ALL_PRIMITIVES = [
     ("rprop+", lambda: rj.scale_by_rprop(variant="rprop+")),
     ("irprop+", lambda: rj.scale_by_rprop(variant="irprop+")),
     ("irprop-", lambda: rj.scale_by_rprop()),
+    ("adadelta", lambda: rj.scale_by_adadelta()),
 ]
 
 
@@ -556,12 +557,18 @@ def test_traced_hyperparameters_are_not_checked(make):
 def test_low_precision_array_hyperparameters_are_validated():
     # bfloat16 arrays (NumPy dtype kind 'V') are real numbers too, as under
     # optax.inject_hyperparams with bfloat16 params.
-    rj.scale_by_rms(decay=jnp.asarray(0.9, jnp.bfloat16))
-    with pytest.raises(ValueError, match="`decay` must be in"):
+    # A 16-bit decay is a rounding of what the user passed: it warns.
+    with pytest.warns(UserWarning, match="arrived as a bfloat16 array"):
+        rj.scale_by_rms(decay=jnp.asarray(0.9, jnp.bfloat16))
+    with (
+        pytest.raises(ValueError, match="`decay` must be in"),
+        pytest.warns(UserWarning, match="arrived as a bfloat16 array"),
+    ):
         rj.scale_by_rms(decay=jnp.asarray(1.5, jnp.bfloat16))
     tx = optax.inject_hyperparams(rj.rmsprop)(learning_rate=0.1)
     params = jnp.ones(3, jnp.bfloat16)
-    updates, _ = tx.update(params, tx.init(params))
+    with pytest.warns(UserWarning, match="hyperparam_dtype=jnp.float32"):
+        updates, _ = tx.update(params, tx.init(params))
     assert updates.dtype == jnp.bfloat16
 
 
