@@ -8,8 +8,12 @@ jax outside ``ONE_KERNEL_JAX_VERSIONS`` compiles the usual program."""
 from __future__ import annotations
 
 import collections
+import json
+import os
 import pathlib
 import re
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -58,11 +62,14 @@ def assert_same(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def kernels(call, tmp_path: pathlib.Path, one_kernel: bool) -> tuple[list[str], str]:
+def kernels(call, where: pathlib.Path, one_kernel: bool) -> tuple[list[str], str]:
     """The LLVM kernel modules XLA:CPU emits for a recorded call (from its
-    dump of the compiled module) and the optimized HLO's entry computation."""
+    dump of the compiled module, written under ``where``) and the optimized
+    HLO's entry computation. Only a compilation dumps: with JAX's persistent
+    cache on, an executable read from it (its key leaves ``xla_dump_to``
+    out) writes nothing -- see :func:`test_where_used_the_compiled_module_is_one_kernel`."""
     program, *args = call
-    where = tmp_path / ("one" if one_kernel else "per_fusion")
+    where = where / ("one" if one_kernel else "per_fusion")
     jitted = compiler.jitted(one_kernel=one_kernel, xla_dump_to=str(where))
     compiled = jitted.lower(program, *args).compile()
     modules = sorted(p.name for p in where.glob("*.ir-with-opt.ll"))
@@ -193,13 +200,52 @@ needs_known_jax = pytest.mark.skipif(
 )
 
 
+# Run in a process of its own with JAX's persistent compilation cache off
+# (whatever the environment says, JAX_COMPILATION_CACHE_DIR included): a
+# program the cache already holds is read, not compiled, and leaves no dump.
+_DUMP_CHILD = """
+import json, pathlib, sys
+import jax
+jax.config.update("jax_enable_compilation_cache", False)
+import jax.numpy as jnp
+import rmsprop_jax as rj
+from rmsprop_jax.sweep import _program, grid, sweep
+import test_sweep_one_kernel as here
+seen = []
+run = _program.run
+def spy(program, *args):
+    seen.append((program, *args))
+    return run(program, *args)
+_program.run = spy
+sweep(rj.adam, here.rosenbrock, jnp.array([-1.5, 2.0]), grid(b1=[0.5, 0.9]), steps=20)
+where = pathlib.Path(sys.argv[1])
+print(json.dumps({
+    "chosen": here.choice(seen[-1]),
+    "one": here.kernels(seen[-1], where, one_kernel=True),
+    "per_fusion": here.kernels(seen[-1], where, one_kernel=False),
+}))
+"""
+
+
 @needs_known_jax
-def test_where_used_the_compiled_module_is_one_kernel(calls, tmp_path):
+def test_where_used_the_compiled_module_is_one_kernel(tmp_path):
     """Reads what XLA:CPU compiled: should a jaxlib rename or drop the
     frontend attributes, the tag would silently do nothing; this fails."""
-    sweep(rj.adam, rosenbrock, jnp.array([-1.5, 2.0]), grid(b1=[0.5, 0.9]), steps=20)
-    assert choice(calls[-1]) is True
-    modules, entry = kernels(calls[-1], tmp_path, one_kernel=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(pathlib.Path(__file__).parent), env.get("PYTHONPATH", "")]
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", _DUMP_CHILD, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr
+    found = json.loads(child.stdout.splitlines()[-1])
+    assert found["chosen"] is True
+    modules, entry = found["one"]
     # One LLVM module with one kernel: the called computation, whole.
     assert len(modules) == 1 and modules[0].endswith(
         "_computation_kernel_module.ir-with-opt.ll"
@@ -209,7 +255,7 @@ def test_where_used_the_compiled_module_is_one_kernel(calls, tmp_path):
     assert len(body) == 1 and " call(" in body[0], entry
     assert re.search(r'xla_cpu_small_call="true"', body[0]), body[0]
     # The usual form of the same program: a kernel per fusion.
-    modules, entry = kernels(calls[-1], tmp_path, one_kernel=False)
+    modules, entry = found["per_fusion"]
     assert len(modules) > 10, modules
     assert "fusion(" in entry
 
