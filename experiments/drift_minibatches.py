@@ -12,6 +12,7 @@ iRprop+'s ``value``).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -20,8 +21,9 @@ import numpy as np
 import rmsprop_jax as rj
 from experiments import _numerics as nx
 from experiments import _plotting as plot
+from experiments import _report
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict, judge
+from experiments._report import Figure, Section, Table, Verdict
 from rmsprop_jax.sweep import sweep
 
 LETTER = "f"
@@ -66,18 +68,35 @@ def trajectories(cycles: int) -> dict[str, np.ndarray]:
     return dict(zip(result.optimizers, ws, strict=True))
 
 
-def run(ctx: Context) -> Section:
-    cycles = ctx.pick(3, 50, 100)
-    steps = CYCLE.size * cycles
-    runs = trajectories(cycles)
+@dataclass(frozen=True)
+class Setup:
+    cycles: int  # cycles of the ten mini-batch gradients
+
+    @property
+    def steps(self) -> int:
+        return CYCLE.size * self.cycles
+
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
+    return Setup(cycles=ctx.pick(3, 50, 100))
+
+
+def measure(ctx: Context, s: Setup) -> dict[str, np.ndarray]:
+    """Per optimizer, the weight before each step and after the last."""
+    return trajectories(s.cycles)
+
+
+def _figure(ctx: Context, s: Setup, runs: dict[str, np.ndarray]) -> str:
+    """The weight over the whole run (symlog) and its first steps (linear)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
     for name, ws in runs.items():
         _, color, style = OPTIMIZERS[name]
         for ax in (left, right):
             ax.plot(ws, style, color=color, label=name, lw=1.5)
     left.set_yscale("symlog", linthresh=0.1)
-    left.set_title(f"weight over {cycles} cycles (symlog scale)")
-    window = min(30, steps)
+    left.set_title(f"weight over {s.cycles} cycles (symlog scale)")
+    window = min(30, s.steps)
     right.set_xlim(0, window)
     scale = max(
         abs(runs[n][: window + 1]).max() for n in ("sgd", "rmsprop (beta 0.9)", "adam")
@@ -88,8 +107,13 @@ def run(ctx: Context) -> Section:
         ax.set_xlabel("mini-batch step")
         ax.set_ylabel("weight w (start 0)")
     plot.legend_below(fig, right, ncol=4, room=0.1)
-    filename = plot.save(fig, ctx.out, "minibatch_drift.png")
+    return plot.save(fig, ctx.out, "minibatch_drift.png")
 
+
+def judge(ctx: Context, s: Setup, runs: dict[str, np.ndarray]) -> Section:
+    """The figure, where each optimizer ends, and the verdict on claim 6."""
+    cycles, steps = s.cycles, s.steps
+    filename = _figure(ctx, s, runs)
     # Drift as a fraction of the largest possible travel, eta per step.
     drift = {name: ws[-1] / (STEP * steps) for name, ws in runs.items()}
     half = 10 * (cycles // 2)  # a whole number of cycles
@@ -118,7 +142,7 @@ def run(ctx: Context) -> Section:
         f"{min(abs(late[f'Rprop ({v})']) for v in RPROPS):.3g})."
     )
     ratio = rprop / max(rms.values())
-    verdict = judge(
+    verdict = _report.judge(
         {
             f"RMSprop's beta is {b}": rprop > 0.1 and rms[b] * 10 < rprop
             for b in ("0.9", "0.99")
@@ -161,3 +185,9 @@ def run(ctx: Context) -> Section:
             )
         ],
     )
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))
