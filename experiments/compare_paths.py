@@ -93,10 +93,12 @@ def _figure(ctx, land, results, steps) -> Figure:
         land, results, nx.LABELS, nx.FLOOR, clip=1e3, figsize=(11, 4.4)
     )
     left.set_title(f"{land.name}: paths at each optimizer's best learning rate")
-    right.set_title(f"{land.name}: loss gap f - f* (floor {nx.FLOOR:g})")
-    right.set_xlabel("step")
-    right.set_ylabel("f(w) - f*")
-    right.set_xlim(0, steps)
+    right.set(
+        title=f"{land.name}: loss gap f - f* (floor {nx.FLOOR:g})",
+        xlabel="step",
+        ylabel="f(w) - f*",
+        xlim=(0, steps),
+    )
     plot.legend_below(fig, right)
     filename = plot.save(fig, ctx.out, f"paths_{land.name}.png")
     return Figure(filename, f"Paths on {land.description}", _takeaway(results))

@@ -101,13 +101,37 @@ def _figure(ctx: Context, s: Setup, runs: dict[str, np.ndarray]) -> str:
     scale = max(
         abs(runs[n][: window + 1]).max() for n in ("sgd", "rmsprop (beta 0.9)", "adam")
     )
-    right.set_ylim(-3 * scale, 0.3 * scale)
-    right.set_title(f"the first {window} steps (linear scale)")
+    right.set(
+        ylim=(-3 * scale, 0.3 * scale), title=f"the first {window} steps (linear scale)"
+    )
     for ax in (left, right):
-        ax.set_xlabel("mini-batch step")
-        ax.set_ylabel("weight w (start 0)")
+        ax.set(xlabel="mini-batch step", ylabel="weight w (start 0)")
     plot.legend_below(fig, right, ncol=4, room=0.1)
     return plot.save(fig, ctx.out, "minibatch_drift.png")
+
+
+def _verdict(s: Setup, drift: dict[str, float]) -> Verdict:
+    """Claim 6: Rprop drifts under a zero-mean cycle, RMSprop 10x less."""
+    rprop = min(abs(drift[f"Rprop ({v})"]) for v in RPROPS)
+    rms = {b: abs(drift[f"rmsprop (beta {b})"]) for b in ("0.9", "0.99")}
+    sgd = abs(drift["sgd"])
+    ratio = rprop / max(rms.values())
+    verdict = _report.judge(
+        {
+            f"RMSprop's beta is {b}": rprop > 0.1 and rms[b] * 10 < rprop
+            for b in ("0.9", "0.99")
+        }
+    )
+    evidence = (
+        f"{s.cycles} cycles of (+0.1 x9, -0.9), eta = Rprop's initial step = {STEP}: "
+        f"net drift / (eta x steps): Rprop variants >= {rprop:.3g}, RMSprop "
+        f"{rms['0.9']:.3g} (beta 0.9), {rms['0.99']:.3g} (beta 0.99), SGD {sgd:.2g}. "
+        "RMSprop still drifts the way of the frequent small gradient, "
+        f"{ratio:.0f}x less than Rprop."
+    )
+    return Verdict(
+        6, verdict, evidence, "one weight, a fixed cycle of mini-batch gradients"
+    )
 
 
 def judge(ctx: Context, s: Setup, runs: dict[str, np.ndarray]) -> Section:
@@ -130,7 +154,6 @@ def judge(ctx: Context, s: Setup, runs: dict[str, np.ndarray]) -> Section:
     ]
     rprop = min(abs(drift[f"Rprop ({v})"]) for v in RPROPS)
     rms = {b: abs(drift[f"rmsprop (beta {b})"]) for b in ("0.9", "0.99")}
-    sgd = abs(drift["sgd"])
     takeaway = (
         f"After {cycles} cycles SGD is at {runs['sgd'][-1]:.2g} (the gradients sum "
         f"to 0), every Rprop variant has drifted by at least {rprop:.3g} x eta x "
@@ -140,20 +163,6 @@ def judge(ctx: Context, s: Setup, runs: dict[str, np.ndarray]) -> Section:
         f"{abs(late['rmsprop (beta 0.9)']):.2g} and "
         f"{abs(late['rmsprop (beta 0.99)']):.2g} of eta per step (Rprop: at least "
         f"{min(abs(late[f'Rprop ({v})']) for v in RPROPS):.3g})."
-    )
-    ratio = rprop / max(rms.values())
-    verdict = _report.judge(
-        {
-            f"RMSprop's beta is {b}": rprop > 0.1 and rms[b] * 10 < rprop
-            for b in ("0.9", "0.99")
-        }
-    )
-    evidence = (
-        f"{cycles} cycles of (+0.1 x9, -0.9), eta = Rprop's initial step = {STEP}: "
-        f"net drift / (eta x steps): Rprop variants >= {rprop:.3g}, RMSprop "
-        f"{rms['0.9']:.3g} (beta 0.9), {rms['0.99']:.3g} (beta 0.99), SGD {sgd:.2g}. "
-        "RMSprop still drifts the way of the frequent small gradient, "
-        f"{ratio:.0f}x less than Rprop."
     )
     ctx.progress.advance("mini-batch drift")
     return Section(
@@ -176,14 +185,7 @@ def judge(ctx: Context, s: Setup, runs: dict[str, np.ndarray]) -> Section:
                 rows,
             ),
         ],
-        [
-            Verdict(
-                6,
-                verdict,
-                evidence,
-                "one weight, a fixed cycle of mini-batch gradients",
-            )
-        ],
+        [_verdict(s, drift)],
     )
 
 

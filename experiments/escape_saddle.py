@@ -153,13 +153,17 @@ def _figure(ctx, key, results, lrs) -> str:
         axes[2].loglog(lrs, passes, "o-", ms=3, color=color, label=nx.LABELS[name])
     axes[1].axhline(THRESHOLD, color="k", ls=":", lw=1)
     axes[0].set_title(f"{key} saddle: paths at the best learning rates")
-    axes[1].set_title(f"distance from the stable line (passed at {THRESHOLD})")
-    axes[1].set_xlabel("step")
-    axes[1].set_ylabel("|unstable coordinate|")
-    axes[1].set_ylim(3e-4, 3)
-    axes[2].set_title("steps to pass vs learning rate (offset 1e-3)")
-    axes[2].set_xlabel("learning rate")
-    axes[2].set_ylabel("steps to pass (missing: never)")
+    axes[1].set(
+        title=f"distance from the stable line (passed at {THRESHOLD})",
+        xlabel="step",
+        ylabel="|unstable coordinate|",
+        ylim=(3e-4, 3),
+    )
+    axes[2].set(
+        title="steps to pass vs learning rate (offset 1e-3)",
+        xlabel="learning rate",
+        ylabel="steps to pass (missing: never)",
+    )
     axes[1].legend(loc="lower right")
     axes[2].legend(loc="upper right")
     fig.tight_layout()
@@ -230,13 +234,13 @@ def _saddle(ctx: Context, s: Setup, key: str, results: dict) -> tuple[list, Verd
 
 def judge(ctx: Context, s: Setup, measured: dict[str, dict]) -> Section:
     """Per saddle: the figure, the steps to pass, and the verdict on claim 3."""
-    steps, lrs = s.steps, s.lrs
     section = Section(
         "escape_saddle",
         TITLE,
-        f"Two saddles, {steps} steps, {lrs.size} learning rates from {lrs[0]:.0e} to "
-        f"{lrs[-1]:.0e}; each start is on the approach to the saddle point, offset "
-        f"by {', '.join(f'{o:g}' for o in OFFSETS)} from its stable line. Passed: "
+        f"Two saddles, {s.steps} steps, {s.lrs.size} learning rates from "
+        f"{s.lrs[0]:.0e} to {s.lrs[-1]:.0e}; each start is on the approach to the "
+        f"saddle point, offset by {', '.join(f'{o:g}' for o in OFFSETS)} from its "
+        "stable line. Passed: "
         f"first step with |unstable coordinate| >= {THRESHOLD}, half way to the "
         "minima. The best learning rate of each optimizer is chosen as in (a), "
         "from offset 1e-3.",

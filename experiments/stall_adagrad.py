@@ -101,13 +101,14 @@ def _figure(ctx: Context, s: Setup, runs: dict[str, dict[str, np.ndarray]]) -> s
         axes[2].loglog(
             lrs, np.clip(finals, nx.FLOOR, 1e6), "o-", color=color, label=name
         )
-    axes[0].set_title(f"step length, lr = {SHOWN_LR}")
-    axes[0].set_ylabel("|w(t+1) - w(t)|")
-    axes[1].set_title(f"effective learning rate per weight, lr = {SHOWN_LR}")
-    axes[1].set_ylabel("eta / sqrt(G or s)")
-    axes[2].set_title(f"loss gap after {steps} steps")
-    axes[2].set_xlabel("learning rate")
-    axes[2].set_ylabel("f - f*")
+    axes[0].set(title=f"step length, lr = {SHOWN_LR}", ylabel="|w(t+1) - w(t)|")
+    axes[1].set(
+        title=f"effective learning rate per weight, lr = {SHOWN_LR}",
+        ylabel="eta / sqrt(G or s)",
+    )
+    axes[2].set(
+        title=f"loss gap after {steps} steps", xlabel="learning rate", ylabel="f - f*"
+    )
     for ax in axes[:2]:
         ax.set_xlabel("step t")
     for ax in axes:

@@ -95,10 +95,12 @@ def _figure(ctx: Context, s: Setup, results: dict[str, dict]) -> str:
         land, results, nx.LABELS, nx.FLOOR, clip=50, figsize=(12, 4.6)
     )
     left.set_title("paths from (6, -8) at the best learning rates")
-    right.set_title("loss f(w) (f* = 0)")
-    right.set_xlabel("step")
-    right.set_ylabel("f(w)")
-    right.set_xlim(0, min(steps, 100))
+    right.set(
+        title="loss f(w) (f* = 0)",
+        xlabel="step",
+        ylabel="f(w)",
+        xlim=(0, min(steps, 100)),
+    )
     plot.legend_below(fig, right)
     return plot.save(fig, ctx.out, "steep_start.png")
 
