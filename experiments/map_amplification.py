@@ -112,6 +112,16 @@ class Setup:
     def a2(self) -> np.ndarray:
         return 10.0**self.e2
 
+    @property
+    def small(self) -> np.ndarray:
+        """The magnitudes' cells where both gradients are below 0.1."""
+        return (self.a1 < 0.1) & (self.a2 < 0.1)
+
+    @property
+    def large(self) -> np.ndarray:
+        """The magnitudes' cells where either gradient exceeds 10."""
+        return (self.a1 > 10) | (self.a2 > 10)
+
 
 def setup(ctx: Context) -> Setup:
     """The two grids at the size of ``ctx.size``."""
@@ -169,22 +179,23 @@ def _figure(ctx: Context, s: Setup, measured: Measured) -> str:
     return plot.save(fig, ctx.out, "amplification.png")
 
 
-def judge(ctx: Context, s: Setup, measured: Measured) -> Section:
-    """The heatmaps, the shares amplified, and the check on the closed form."""
-    n, g1, g2, a1, a2 = s.n, s.g1, s.g2, s.a1, s.a2
-    maps, wide = measured.maps, measured.wide
-    error = max(
+def _closed_form_error(s: Setup, measured: Measured) -> float:
+    """The largest relative gap between the library's C_a and the digest's
+    closed form, over both grids and every beta."""
+    return max(
         float(np.max(np.abs(m[d] - closed_form(d, x, y)) / (1 + np.abs(m[d]))))
-        for m, x, y in ((maps, g1, g2), (wide, a1, a2))
+        for m, x, y in ((measured.maps, s.g1, s.g2), (measured.wide, s.a1, s.a2))
         for d in DECAYS
     )
-    filename = _figure(ctx, s, measured)
 
+
+def _shares(s: Setup, measured: Measured) -> tuple[list[list[str]], list[str]]:
+    """The table's rows (shares amplified and attenuated per beta) and the
+    takeaway's shares attenuated where a gradient exceeds 10."""
     rows, parts = [], []
-    small = (a1 < 0.1) & (a2 < 0.1)
-    large = (a1 > 10) | (a2 > 10)
+    small, large = s.small, s.large
     for decay in DECAYS:
-        m, w = maps[decay], wide[decay]
+        m, w = measured.maps[decay], measured.wide[decay]
         rows.append(
             [
                 f"{decay:g}",
@@ -196,6 +207,16 @@ def judge(ctx: Context, s: Setup, measured: Measured) -> Section:
             ]
         )
         parts.append(f"{np.mean(w[large] < 0):.0%} (beta {decay:g})")
+    return rows, parts
+
+
+def judge(ctx: Context, s: Setup, measured: Measured) -> Section:
+    """The heatmaps, the shares amplified, and the check on the closed form."""
+    n, g2, small = s.n, s.g2, s.small
+    maps, wide = measured.maps, measured.wide
+    error = _closed_form_error(s, measured)
+    filename = _figure(ctx, s, measured)
+    rows, parts = _shares(s, measured)
     v2 = np.abs(maps[0.0] + np.abs(g2))[g2 != 0]
     everywhere = min(np.mean(wide[d][small] > 0) for d in DECAYS)
     takeaway = (

@@ -122,15 +122,12 @@ def _figure(ctx: Context, s: Setup, m: Measured) -> str:
     return plot.save(fig, ctx.out, "decay_paths.png")
 
 
-def judge(ctx: Context, s: Setup, m: Measured) -> Section:
-    """The figure and the measures per beta."""
-    steps, start = s.steps, np.asarray(s.land.start)
-    ws, gaps, sign = m.ws, m.gaps, m.sign
-    filename = _figure(ctx, s, m)
-
+def _per_beta(s: Setup, m: Measured) -> tuple[list[list[str]], dict[float, dict]]:
+    """The table's rows and, per beta, the first step, the share of compass
+    steps and the step at which f < 1."""
     rows, stats = [], {}
-    radius = 0.01 * np.linalg.norm(start)
-    for decay, w, gap in zip(DECAYS, ws, gaps, strict=True):
+    radius = 0.01 * np.linalg.norm(s.land.start)
+    for decay, w, gap in zip(DECAYS, m.ws, m.gaps, strict=True):
         first = np.abs(w[1] - w[0])
         stats[decay] = dict(
             first=first, compass=compass_fraction(w), hit=nx.first_below(gap, 1.0)
@@ -146,6 +143,15 @@ def judge(ctx: Context, s: Setup, m: Measured) -> Section:
                 nx.fmt(nx.path_ratio(w, np.zeros(2), radius), never="never within 1%"),
             ]
         )
+    return rows, stats
+
+
+def judge(ctx: Context, s: Setup, m: Measured) -> Section:
+    """The figure and the measures per beta."""
+    steps, start = s.steps, np.asarray(s.land.start)
+    ws, gaps, sign = m.ws, m.gaps, m.sign
+    filename = _figure(ctx, s, m)
+    rows, stats = _per_beta(s, m)
     apart = nx.first_below(-np.max(np.abs(ws[0] - sign), axis=-1), -1e-3)
     zero, smooth = stats[0.0], stats[0.9]
     same = (
