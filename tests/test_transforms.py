@@ -415,6 +415,8 @@ BAD = [
         "`min_step` must be <= `max_step`",
     ),
     (rj.scale_by_rprop, dict(initial_step=-0.1), "`initial_step`"),
+    # Every name in a message is one the caller typed (b2, not the primitive's decay).
+    (rj.adam, dict(b2=1.0), "`b2` must be in [0, 1) with bias correction (1 - b2**t"),
     # optax's spellings are named as the caller typed them.
     (rj.scale_by_rprop, dict(learning_rate=-1.0), "`learning_rate` must be in"),
     (rj.scale_by_rprop, dict(min_step_size=0.0), "`min_step_size` must be in"),
