@@ -379,10 +379,20 @@ def _run(tx, params, x, y, steps):
     return jax.lax.scan(step, (params, tx.init(params)), length=steps)
 
 
-@pytest.mark.parametrize("name", ["adam", "rprop+", "rmsprop_centered_momentum"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "adam",
+        "rprop+",
+        "rmsprop_centered_momentum",
+        "amsgrad",  # a root and its maximum, both zeros at init
+        "adadelta",  # three roots, all zeros at init
+        "keras_adam_amsgrad",  # and Keras's moving average beside them
+    ],
+)
 def test_scan_equals_a_loop_of_jitted_steps_and_donation_works(name):
     params, x, y = _problem()
-    tx = FACTORIES[name]("int8")
+    tx = {**FACTORIES, **PRESETS}[name]("int8")
     (scanned, scanned_state), _ = jax.jit(functools.partial(_run, tx, steps=5))(
         params, x, y
     )
