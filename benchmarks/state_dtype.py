@@ -268,8 +268,9 @@ def ema(decay: float, steps: int) -> None:
     )
     print(f"{'state_dtype':<12}{'after phase 1':>28}{'after phase 2':>28}")
     roots = {}
-    for sd in STATE_DTYPES:
-        tx = rj.scale_by_rms(decay, state_dtype=sd)
+    storages = (None, "bfloat16", "bfloat16+sr", "int8", "int8+sr")
+    for sd in storages:
+        tx = rj.scale_by_rms(decay, state_dtype=storage(sd) if sd else None)
 
         def run(state, c, key, tx=tx):
             def step(state, k):
@@ -284,19 +285,19 @@ def ema(decay: float, steps: int) -> None:
         first = np.asarray(_rms(state))
         state = run(state, base / 10, jax.random.key(2))
         roots[sd] = first, np.asarray(_rms(state))
-    for sd in STATE_DTYPES:
+    for sd in storages[1:]:
         cells = ""
         for phase in range(2):
             r = roots[sd][phase] / roots[None][phase]
             lo, mid, hi = np.percentile(r, [5, 50, 95])
             cells += f"{mid:>14.3f} [{lo:.3f}, {hi:.3f}]"
-        print(f"{_name(sd):<12}{cells}")
+        print(f"{sd:<12}{cells}")
 
 
 def _rms(state) -> jax.Array:
     """The float32 root second moment of a scale_by_rms state, decoded."""
     rms = state.rms
-    if isinstance(rms, tuple):  # block-wise 8 bit: codes and scales
+    if isinstance(rms, tuple):  # block-wise 8 bit, or stochastically rounded
         from rmsprop_jax import diagnostics
 
         return diagnostics.find_states(state)[""].rms
