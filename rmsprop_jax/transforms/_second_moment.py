@@ -8,6 +8,7 @@ the variance is read (centred RMSprop).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -70,26 +71,22 @@ def rms_accumulate(
             rates[dtype] = ema_rates(decay, count, dtype, corrected=corrected)
         return rates[dtype]._replace(extra=None) if from_zero else rates[dtype]
 
-    def second(g: jax.Array, old: jax.Array) -> jax.Array:
-        dtype = _dtypes.compute_dtype(g, old)
-        new = root_ema_step(
-            _dtypes.cast(old, dtype),
-            _dtypes.cast(g, dtype),
-            rates_in(dtype, from_zero=zero_start),
-        )
-        return _dtypes.cast(new, old.dtype)
+    def stepped(step: Callable[..., jax.Array], *, from_zero: bool) -> Callable:
+        """``step`` of one leaf in the compute dtype, stored back in its own."""
 
-    def first(g: jax.Array, old: jax.Array) -> jax.Array:
-        dtype = _dtypes.compute_dtype(g, old)
-        new = ema_step(
-            _dtypes.cast(old, dtype),
-            _dtypes.cast(g, dtype),
-            rates_in(dtype, from_zero=True),
-        )
-        return _dtypes.cast(new, old.dtype)
+        def leaf(g: jax.Array, old: jax.Array) -> jax.Array:
+            dtype = _dtypes.compute_dtype(g, old)
+            new = step(
+                _dtypes.cast(old, dtype),
+                _dtypes.cast(g, dtype),
+                rates_in(dtype, from_zero=from_zero),
+            )
+            return _dtypes.cast(new, old.dtype)
 
-    rms = jax.tree.map(second, grads, state.rms)
+        return leaf
+
+    rms = jax.tree.map(stepped(root_ema_step, from_zero=zero_start), grads, state.rms)
     mu = None
     if state.mu is not None:
-        mu = jax.tree.map(first, grads, state.mu)
+        mu = jax.tree.map(stepped(ema_step, from_zero=True), grads, state.mu)
     return state._replace(count=count, rms=rms, mu=mu)
