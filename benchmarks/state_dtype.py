@@ -50,6 +50,8 @@ OPTIMIZERS: dict[str, Callable] = {
     "laprop": lambda sd: rj.laprop(1e-3, state_dtype=sd),
     "rprop-": lambda sd: rj.rprop(1e-3, variant="rprop-", state_dtype=sd),
     "rprop+": lambda sd: rj.rprop(1e-3, variant="rprop+", state_dtype=sd),
+    "amsgrad": lambda sd: rj.amsgrad(1e-3, state_dtype=sd),
+    "adadelta": lambda sd: rj.adadelta(1.0, state_dtype=sd),
 }
 
 
