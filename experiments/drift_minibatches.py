@@ -157,7 +157,8 @@ def run(ctx: Context) -> Section:
                 6,
                 verdict,
                 evidence,
-                "one weight, a fixed cycle of mini-batch gradients",
+                "one weight, a fixed cycle of mini-batch gradients, at ONE "
+                f"learning rate (eta = {STEP:g} for every optimizer; not varied)",
             )
         ],
     )

@@ -80,13 +80,14 @@ def closed_form(decay: float, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
     return np.abs(g2) / np.sqrt(s2 + EPS) - np.abs(g2)
 
 
-def _row(fig, axes, x, y, maps, norm, xlabel, ylabel, label) -> None:
+def _row(fig, axes, x, y, maps, norm, xlabel, ylabel, label, what) -> None:
+    """One row of heatmaps, one per beta; ``what`` says what the row's axes are."""
     for ax, decay in zip(axes, DECAYS, strict=True):
         image = ax.pcolormesh(
             x, y, maps[decay], cmap="RdBu_r", norm=norm, shading="auto"
         )
         ax.contour(x, y, maps[decay], levels=[0.0], colors="k", linewidths=1.0)
-        ax.set_title(f"beta = {decay:g}")
+        ax.set_title(f"{what}, beta = {decay:g}", fontsize=9.5)
         ax.set_xlabel(xlabel)
         ax.set_aspect("equal")
         ax.grid(False)
@@ -113,7 +114,10 @@ def run(ctx: Context) -> Section:
     low = min(float(m.min()) for m in maps.values())
     high = max(float(m.max()) for m in maps.values())
     fig, axes = plt.subplots(2, 4, figsize=(16, 8.4))
-    label = "C_a = |v(2)| - |g2|\n(red: amplified, blue: attenuated)"
+    label = (
+        "$C_a = |v_2| - |g_2|$: RMSprop's second step\nminus plain GD's "
+        "(eta = 1; red: amplified, blue: attenuated)"
+    )
     _row(
         fig,
         axes[0],
@@ -124,6 +128,7 @@ def run(ctx: Context) -> Section:
         "first gradient $g_1$",
         "second gradient $g_2$",
         label,
+        "signed",
     )
     lo = min(float(m.min()) for m in wide.values())
     hi = max(float(m.max()) for m in wide.values())
@@ -134,9 +139,10 @@ def run(ctx: Context) -> Section:
         e2,
         wide,
         SymLogNorm(linthresh=0.1, vmin=lo, vmax=-lo if hi < -lo else hi),
-        "$\\log_{10} |g_1|$",
-        "$\\log_{10} |g_2|$",
-        label + ", symlog scale",
+        "size of the first gradient, $\\log_{10} |g_1|$",
+        "size of the second gradient, $\\log_{10} |g_2|$",
+        label.replace("(eta", "(symlog colour scale; eta"),
+        "sizes, 1e-3 to 1e3",
     )
     filename = plot.save(fig, ctx.out, "amplification.png")
 

@@ -139,5 +139,14 @@ def run(ctx: Context) -> Section:
             Figure(filename, "From a start with very large gradients", takeaway),
             Table("Path, overshoot and early loss rises", header, rows),
         ],
-        [Verdict(4, verdict, evidence, "the steep bowl from (6, -8), full batch")],
+        [
+            Verdict(
+                4,
+                verdict,
+                evidence,
+                "the steep bowl from (6, -8), full batch; RMSprop's path and "
+                "Adagrad's early rises at ONE learning rate each (its best), "
+                "momentum's overshoot at its best and over the learning rates",
+            )
+        ],
     )

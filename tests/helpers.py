@@ -20,6 +20,7 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from rmsprop_jax import presets
 from rmsprop_jax.sweep import sweep
@@ -46,6 +47,27 @@ def nonlinear_params(dtype=jnp.float64) -> dict:
         "b": jnp.asarray(rng.normal(size=(4,)), dtype),
         "c": jnp.asarray(rng.normal(), dtype),
     }
+
+
+def jit_modes(cases: dict[str, tuple], eager: set[str]) -> list:
+    """``pytest.param(wrap, *case)`` for each case of ``cases`` (id -> values)
+    under ``jax.jit`` and eagerly (ids ``jit-ID``, ``eager-ID``, as the
+    ``maybe_jit`` fixture's), ``wrap`` being ``jax.jit`` or the identity.
+
+    Eager runs dispatch op by op and cost the most: the quick selection
+    (``-m "not slow"``) runs every case under jit and the ``eager`` ids
+    eagerly; the full suite runs every case both ways.
+    """
+    unknown = set(eager) - set(cases)
+    if unknown:
+        raise ValueError(f"eager ids {sorted(unknown)} are not among the cases")
+    out = []
+    for mode, wrap in (("eager", lambda f: f), ("jit", jax.jit)):
+        for name, values in cases.items():
+            quick = mode == "jit" or name in eager
+            marks = () if quick else (pytest.mark.slow,)
+            out.append(pytest.param(wrap, *values, id=f"{mode}-{name}", marks=marks))
+    return out
 
 
 @functools.cache

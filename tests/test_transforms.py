@@ -16,6 +16,7 @@ import pytest
 import references as ref
 from helpers import (
     assert_paths_close,
+    jit_modes,
     nonlinear_loss,
     nonlinear_params,
     run,
@@ -115,17 +116,19 @@ PRIMITIVES = [
 ]
 
 
+# Quick selection: every flag under jit, each primitive's plain form eagerly too.
 @pytest.mark.parametrize(
-    "factory, kwargs, reference",
-    [p[1:] for p in PRIMITIVES],
-    ids=[p[0] for p in PRIMITIVES],
+    "wrap, factory, kwargs, reference",
+    jit_modes(
+        {p[0]: p[1:] for p in PRIMITIVES}, {"rms", "squares", "sign", "momentum"}
+    ),
 )
-def test_primitive_matches_numpy_reference(x64, maybe_jit, factory, kwargs, reference):
+def test_primitive_matches_numpy_reference(x64, wrap, factory, kwargs, reference):
     import copy
 
     params = nonlinear_params()
     tx = factory(**kwargs)
-    path = run(tx, nonlinear_loss, params, 60, wrap=maybe_jit, lr=0.01)
+    path = run(tx, nonlinear_loss, params, 60, wrap=wrap, lr=0.01)
     expected = run_reference(
         copy.deepcopy(reference), nonlinear_loss, params, 60, lr=0.01
     )
@@ -149,14 +152,24 @@ def _rprop_loss(params):
     return nonlinear_loss(params) + 5.0 * jnp.sum(jnp.square(params["b"]))
 
 
-@pytest.mark.parametrize("variant", ["rprop+", "rprop-", "irprop+", "irprop-"])
-@pytest.mark.parametrize("case", sorted(RPROP_CASES))
-def test_rprop_matches_paper_pseudocode(x64, maybe_jit, variant, case):
+# Quick selection: every variant and case under jit, one of them eagerly too.
+@pytest.mark.parametrize(
+    "wrap, case, variant",
+    jit_modes(
+        {
+            f"{case}-{variant}": (case, variant)
+            for case in sorted(RPROP_CASES)
+            for variant in ("rprop+", "rprop-", "irprop+", "irprop-")
+        },
+        {"bounds-irprop+"},
+    ),
+)
+def test_rprop_matches_paper_pseudocode(x64, wrap, case, variant):
     kwargs = RPROP_CASES[case]
     params = nonlinear_params()
     reference = ref.Rprop(variant, *kwargs.values())
     tx = rj.scale_by_rprop(**kwargs, variant=variant)
-    path = run(tx, _rprop_loss, params, 80, wrap=maybe_jit, lr=1.0, pass_value=True)
+    path = run(tx, _rprop_loss, params, 80, wrap=wrap, lr=1.0, pass_value=True)
     expected = run_reference(
         reference, _rprop_loss, params, 80, lr=1.0, pass_value=True
     )
@@ -381,9 +394,9 @@ ALL_PRIMITIVES = [
 
 
 @pytest.mark.parametrize(
-    "make", [m for _, m in ALL_PRIMITIVES], ids=[n for n, _ in ALL_PRIMITIVES]
+    "wrap, make", jit_modes({n: (m,) for n, m in ALL_PRIMITIVES}, {"rms", "irprop+"})
 )
-def test_any_pytree(maybe_jit, make):
+def test_any_pytree(wrap, make):
     params = {
         "dict": {"w": jnp.ones((2, 2)), "none": None},
         "list": [jnp.array(2.0), jnp.arange(3.0)],
@@ -393,7 +406,7 @@ def test_any_pytree(maybe_jit, make):
     }
     grads = jax.tree.map(lambda p: 0.5 * p + 0.25, params)
     tx = optax.with_extra_args_support(make())
-    updates, state = maybe_jit(lambda g, s: tx.update(g, s, params, value=1.0))(
+    updates, state = wrap(lambda g, s: tx.update(g, s, params, value=1.0))(
         grads, tx.init(params)
     )
     chex.assert_trees_all_equal_structs(updates, grads)
