@@ -271,9 +271,14 @@ def _rms_and_adam(dtype):
         optax.scale_by_adam(b1=0),
     ):
         p, state = params, tx.init(params)
-        for _ in range(5):
+
+        @jax.jit  # one compiled step instead of op-by-op dispatch in a loop
+        def step(p, state, tx=tx):
             updates, state = tx.update(jax.grad(loss)(p), state)
-            p = optax.apply_updates(p, updates)
+            return optax.apply_updates(p, updates), state
+
+        for _ in range(5):
+            p, state = step(p, state)
         out.append(np.concatenate([np.asarray(x, np.float64) for x in p]))
     return out
 
