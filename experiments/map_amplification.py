@@ -152,10 +152,8 @@ def _figure(ctx: Context, s: Setup, measured: Measured) -> str:
     low = min(float(m.min()) for m in maps.values())
     high = max(float(m.max()) for m in maps.values())
     fig, axes = plt.subplots(2, 4, figsize=(16, 8.4))
-    label = (
-        "$C_a = |v_2| - |g_2|$: RMSprop's second step\nminus plain GD's "
-        "(eta = 1; red: amplified, blue: attenuated)"
-    )
+    # C_a: RMSprop's second step minus plain GD's, both at eta = 1.
+    label = "$C_a = |v_2| - |g_2|$ (eta = 1)\nred: RMSprop's step longer than GD's"
     _row(
         fig,
         axes[0],
@@ -179,7 +177,7 @@ def _figure(ctx: Context, s: Setup, measured: Measured) -> str:
         SymLogNorm(linthresh=0.1, vmin=lo, vmax=-lo if hi < -lo else hi),
         "size of the first gradient, $\\log_{10} |g_1|$",
         "size of the second gradient, $\\log_{10} |g_2|$",
-        label.replace("(eta", "(symlog colour scale; eta"),
+        label.replace("(eta = 1)", "(eta = 1), symlog scale"),
         "sizes, 1e-3 to 1e3",
     )
     return plot.save(fig, ctx.out, "amplification.png")
