@@ -139,7 +139,7 @@ def test_slider_moves_update_state_and_url(client, callbacks):
     ("control", "value", "message"),
     [
         ("decay", "abc", "`decay` must be a number"),
-        ("decay", 1e9, "slider position must lie in [0, 4]"),
+        ("decay", 1e9, "slider position must lie in [0, 2.7]"),
         ("decay", None, "`decay` must be a number"),
         ("learning-rate", [1, 2], "`learning-rate` must be a number"),
         ("steps", 2.5, "whole number"),

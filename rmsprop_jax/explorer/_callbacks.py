@@ -25,6 +25,7 @@ from rmsprop_jax.explorer import (
     _figures,
     _lessons,
     _prose,
+    _prose_views,
     _snippet,
     _sync,
 )
@@ -43,7 +44,11 @@ _READY_TIMEOUT_S = 300.0
 
 def landscape_key(state: State) -> str:
     """What identifies the drawn landscape (its contour is sent only anew)."""
-    return state.formula if state.landscape == CUSTOM else state.landscape
+    if state.landscape == CUSTOM:
+        return state.formula
+    if state.landscape == "valley":
+        return f"valley, condition {state.condition!r}"
+    return state.landscape
 
 
 @_compute.on_forget
@@ -140,6 +145,9 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
                     minima,
                     state.noise and state.noise * _compute.gradient_scale(surf),
                 ),
+                _prose_views.explain_condition(state, paths),
+                _prose_views.explain_mlp(state),
+                _prose_views.explain_schedule(state),
             ]
         ).strip(),
         _prose.explain_loss(state, paths, low),
