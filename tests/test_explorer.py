@@ -21,6 +21,7 @@ from rmsprop_jax import landscapes
 from rmsprop_jax.explorer import (
     _catalog,
     _compute,
+    _csv,
     _figures,
     _snippet,
     _state,
@@ -367,7 +368,7 @@ def test_gradient_noise_is_seeded_and_added_to_the_gradient():
 def test_csv_holds_every_shown_point():
     state = WORKED_EXAMPLE.replace(steps=7, optimizers=("rmsprop", "irprop-"))
     p = _compute.paths(state)
-    text = _figures.paths_csv(state, p)
+    text = _csv.paths_csv(state, p)
     comment, body = text.split("\n", 1)
     assert _state.from_query(comment.split(" view ")[1]) == state  # its settings
     rows = list(csv.DictReader(io.StringIO(body)))

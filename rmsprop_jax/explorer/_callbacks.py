@@ -22,6 +22,7 @@ import numpy as np
 
 from rmsprop_jax.explorer import (
     _compute,
+    _csv,
     _figures,
     _lessons,
     _prose,
@@ -453,7 +454,7 @@ def _register_download(app: Any) -> None:
     def download(n_clicks: Any, data: Any) -> list[Any]:
         def csv() -> dict[str, Any]:
             state = _sync.state_from_store(data)
-            text = _figures.paths_csv(state, _compute.paths(state))
+            text = _csv.paths_csv(state, _compute.paths(state))
             return dcc.send_string(text, "rmsprop_jax_paths.csv")
 
         return _answer("download", csv, ValueError, no_update)
