@@ -77,7 +77,9 @@ INTRO = (
 
 def readout(name: str, value: float) -> str:
     """The text next to a slider."""
-    return f"{value:g}" if name != "steps" else str(int(value))
+    if name == "steps":
+        return str(int(value))
+    return f"{value:.3g}" if name == "condition" else f"{value:g}"
 
 
 def start_text(state: State) -> str:
