@@ -167,9 +167,6 @@ def step_data(state: State, surf: Surface) -> np.ndarray:
     return np.concatenate([noise_samples(state, surf), column], axis=1)
 
 
-_DATA = {"batch_size": 1, "shuffle": False}
-
-
 def _run_all(state: State) -> Paths:
     """Every optimizer of the catalogue on ``state``'s landscape, start and
     hyperparameters: one ``sweep`` call, one compiled program per landscape
@@ -186,7 +183,8 @@ def _run_all(state: State) -> Paths:
         record=("loss", *QUANTITIES),
         divergence_threshold=DIVERGENCE_THRESHOLD,
         data=step_data(state, surf),
-        **_DATA,
+        batch_size=1,  # one data row per step, in order
+        shuffle=False,
     )
     n = len(names)
     records, final_loss, final_params, diverged_at = jax.device_get(
@@ -332,7 +330,8 @@ def final_loss_map(state: State) -> SweepMap:
         steps=MAX_STEPS,
         divergence_threshold=DIVERGENCE_THRESHOLD,
         data=step_data(state, surf),
-        **_DATA,
+        batch_size=1,  # one data row per step, in order
+        shuffle=False,
     )
     shape = (len(SWEEP_DECAYS), len(SWEEP_LEARNING_RATES))
     losses, final = jax.device_get((result.losses, result.final_loss))
@@ -362,7 +361,8 @@ def _compare_decay(key: State) -> np.ndarray:
         record=("params",),
         divergence_threshold=DIVERGENCE_THRESHOLD,
         data=step_data(key, surf),
-        **_DATA,
+        batch_size=1,  # one data row per step, in order
+        shuffle=False,
     )
     n = len(COMPARED_DECAYS)
     records, final, diverged = jax.device_get(
@@ -419,7 +419,8 @@ def _sensitivity(key: State) -> np.ndarray:
         steps=MAX_STEPS,
         divergence_threshold=DIVERGENCE_THRESHOLD,
         data=step_data(key, surf),
-        **_DATA,
+        batch_size=1,  # one data row per step, in order
+        shuffle=False,
     )
     losses, final, diverged = jax.device_get(
         (result.losses, result.final_loss, result.diverged_at)

@@ -78,7 +78,7 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
         table = np.loadtxt(path, delimiter=",", max_rows=SAMPLES)
         x, y = table[:, :-1], table[:, -1]
     else:  # pragma: no cover - another layout of scikit-learn's files
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 
         x, y = load_digits(return_X_y=True)
         x, y = x[:SAMPLES], y[:SAMPLES]
@@ -113,7 +113,8 @@ def _train(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     def loss(theta: jax.Array) -> jax.Array:
         w1, b1, w2, b2 = _unpack(theta)
         penalty = 0.5 * WEIGHT_DECAY * jnp.sum(theta**2)
-        return _cross_entropy(jnp.tanh(x @ w1 + b1) @ w2 + b2, y) + penalty
+        logits = jnp.tanh(x @ w1 + b1) @ w2 + b2
+        return _cross_entropy(logits, jnp.asarray(y)) + penalty
 
     tx = rj.adam(0.01)
 
@@ -195,7 +196,8 @@ def plane() -> Plane:
     diffs = (thetas - centre).astype(np.float64)
     _, sv, vt = np.linalg.svd(diffs, full_matrices=False)
     d1, d2 = vt[0], vt[1]
-    explained = tuple(float(v) for v in (sv[:2] ** 2 / np.sum(sv**2)))
+    share = sv[:2] ** 2 / np.sum(sv**2)
+    explained = (float(share[0]), float(share[1]))
     coords = diffs @ np.stack([d1, d2]).T  # (steps + 1, 2)
     if coords[0, 0] > 0:  # the start on the left
         d1, coords[:, 0] = -d1, -coords[:, 0]
