@@ -622,4 +622,6 @@ def test_ackley_contours_show_its_local_minima(page, server):
     lo, size = contour["levels"]["start"], contour["levels"]["size"]
     bands = np.floor((z - lo) / size).astype(int)
     counts = np.bincount(bands.ravel() - bands.min())
-    assert len(counts) >= 20 and counts.min() > 0.01 * z.size  # no flat colour
+    # With levels at equal steps of log10(gap) 3 bands held over 1% of the box
+    # each (one grey); now at least 20 do.
+    assert np.sum(counts > 0.01 * z.size) >= 20
