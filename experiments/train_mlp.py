@@ -11,6 +11,8 @@ measured at those points.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -22,8 +24,9 @@ from sklearn.model_selection import train_test_split
 
 from experiments import _numerics as nx
 from experiments import _plotting as plot
+from experiments import _report
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict, judge
+from experiments._report import Figure, Section, Table, Verdict
 from rmsprop_jax.sweep import grid, sweep
 
 LETTER = "h"
@@ -106,13 +109,73 @@ def trainer(epochs: int, seed: int = 0):
     return train, len(x_train), len(x_test)
 
 
-def run(ctx: Context) -> Section:
-    epochs = ctx.pick(1, 15, 30)
-    lrs = np.logspace(-4, 1, ctx.pick(3, 21, 21))  # cheap: one program either way
-    train, n_train, n_test = trainer(epochs)
-    runs = train(lrs)
-    ctx.progress.advance("mlp: every optimizer at every learning rate")
+@dataclass(frozen=True)
+class Setup:
+    epochs: int
+    lrs: np.ndarray  # cheap: one program either way
 
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
+    return Setup(ctx.pick(1, 15, 30), np.logspace(-4, 1, ctx.pick(3, 21, 21)))
+
+
+@dataclass(frozen=True)
+class Measured:
+    runs: dict[str, dict[str, np.ndarray]]  # per optimizer, :func:`trainer`'s history
+    n_train: int  # images in the train set
+    n_test: int  # and in the test set
+
+
+def measure(ctx: Context, s: Setup) -> Measured:
+    """Every optimizer at every learning rate: one engine call."""
+    train, n_train, n_test = trainer(s.epochs)
+    runs = train(s.lrs)
+    ctx.progress.advance("mlp: every optimizer at every learning rate")
+    return Measured(runs, n_train, n_test)
+
+
+def _verdicts(
+    s: Setup, final: dict[str, np.ndarray], works: dict[str, np.ndarray]
+) -> list[Verdict]:
+    """Claim 1 (robustness to the learning rate) and claim 6 (Rprop)."""
+    epochs, lrs = s.epochs, s.lrs
+    rms, sgd = works["rmsprop"].mean(), works["sgd"].mean()
+    plural = "s" * (epochs != 1)
+    setting = f"an MLP on digits, mini-batches of {BATCH}, {epochs} epoch{plural}"
+    verdicts = [
+        Verdict(
+            1,
+            _report.judge(
+                {"trained on mini-batches of an MLP": rms > sgd},
+                detail="RMSprop is exactly as robust as SGD here" if rms == sgd else "",
+            ),
+            f"MLP on digits, {epochs} epochs: share of {lrs.size} learning rates "
+            f"(1e-4 to 10) reaching train loss {TARGET}: rmsprop {rms:.0%} "
+            f"({_decades(lrs, works['rmsprop'])}), sgd {sgd:.0%} "
+            f"({_decades(lrs, works['sgd'])}); adam {works['adam'].mean():.0%}, "
+            f"momentum {works['momentum'].mean():.0%}, adagrad "
+            f"{works['adagrad'].mean():.0%}.",
+            setting,
+        )
+    ]
+    rprop_best, rms_best = final["rprop"].min(), final["rmsprop"].min()
+    verdicts.append(
+        Verdict(
+            6,
+            _report.judge({"training an MLP": rprop_best > 10 * rms_best}),
+            f"MLP on digits with mini-batches of {BATCH}: best final train loss "
+            f"Rprop (iRprop-) {rprop_best:.3g} vs RMSprop {rms_best:.3g}; Rprop "
+            f"reaches {TARGET} at {works['rprop'].mean():.0%} of the learning rates.",
+            setting,
+        )
+    )
+    return verdicts
+
+
+def judge(ctx: Context, s: Setup, m: Measured) -> Section:
+    """The figures, the table per optimizer, and the verdicts."""
+    epochs, lrs, runs, n_train, n_test = s.epochs, s.lrs, m.runs, m.n_train, m.n_test
     final = {
         n: np.nan_to_num(r["train_loss"][:, -1], nan=np.inf) for n, r in runs.items()
     }
@@ -134,9 +197,6 @@ def run(ctx: Context) -> Section:
         ]
         for n in ALL
     ]
-    rms, sgd = works["rmsprop"].mean(), works["sgd"].mean()
-    plural = "s" * (epochs != 1)
-    setting = f"an MLP on digits, mini-batches of {BATCH}, {epochs} epoch{plural}"
     ranking = sorted(ROBUSTNESS, key=lambda n: -works[n].mean())
     curve_text = (
         f"After {epochs} epochs the best test accuracies are "
@@ -150,33 +210,7 @@ def run(ctx: Context) -> Section:
         )
         + "."
     )
-    verdicts = [
-        Verdict(
-            1,
-            judge(
-                {"trained on mini-batches of an MLP": rms > sgd},
-                detail="RMSprop is exactly as robust as SGD here" if rms == sgd else "",
-            ),
-            f"MLP on digits, {epochs} epochs: share of {lrs.size} learning rates "
-            f"(1e-4 to 10) reaching train loss {TARGET}: rmsprop {rms:.0%} "
-            f"({_decades(lrs, works['rmsprop'])}), sgd {sgd:.0%} "
-            f"({_decades(lrs, works['sgd'])}); adam {works['adam'].mean():.0%}, "
-            f"momentum {works['momentum'].mean():.0%}, adagrad "
-            f"{works['adagrad'].mean():.0%}.",
-            setting,
-        )
-    ]
-    rprop_best, rms_best = final["rprop"].min(), final["rmsprop"].min()
-    verdicts.append(
-        Verdict(
-            6,
-            judge({"training an MLP": rprop_best > 10 * rms_best}),
-            f"MLP on digits with mini-batches of {BATCH}: best final train loss "
-            f"Rprop (iRprop-) {rprop_best:.3g} vs RMSprop {rms_best:.3g}; Rprop "
-            f"reaches {TARGET} at {works['rprop'].mean():.0%} of the learning rates.",
-            setting,
-        )
-    )
+    verdicts = _verdicts(s, final, works)
     ctx.progress.advance("mlp: report")
     return Section(
         "train_mlp",
@@ -207,6 +241,12 @@ def run(ctx: Context) -> Section:
         ],
         verdicts,
     )
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))
 
 
 def _curves_figure(ctx, runs, best, lrs) -> str:
