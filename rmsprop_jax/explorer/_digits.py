@@ -185,7 +185,7 @@ def _search(
 
 @functools.lru_cache(maxsize=1)
 def plane() -> Plane:
-    """The ``mlp-digits`` landscape (trained once per process, about a second).
+    """The ``mlp-digits`` landscape, made once per process (seconds, mostly compiling).
 
     Raises:
       ValueError: scikit-learn is not installed.
