@@ -277,8 +277,8 @@ def test_beta_and_eta_sliders(page, server):
     for _ in range(6):
         page.keyboard.press("ArrowRight")  # 0.6 .. 0.9, then 0.91, 0.92
     wait_for_view(page, until=lambda state: state.decay == 0.92)
-    for _ in range(7):
-        page.keyboard.press("ArrowRight")  # .. 0.99, 0.991
+    for _ in range(8):
+        page.keyboard.press("ArrowRight")  # 0.93 .. 0.99, 0.991
     data = wait_for_view(page, until=lambda state: state.decay == 0.991)
     assert data["decay"] == "0.991"
     page.focus("#learning-rate [role=slider]")
