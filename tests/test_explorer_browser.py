@@ -530,9 +530,16 @@ def test_compare_decay_step_through_pin_and_sensitivity(page, server):
     )
 
 
-SLIDER_NAMES = """() => Array.from(document.querySelectorAll('[role=slider]')).map(t => ({
-  id: t.closest('[id]').id, label: t.getAttribute('aria-label'),
-  text: t.getAttribute('aria-valuetext'), now: t.getAttribute('aria-valuenow')}))"""
+SLIDER_NAMES = """() => Array.from(document.querySelectorAll('[role=slider]')).map(t => {
+  let s = t.parentElement;
+  while (s && !(s.id && document.querySelector(`label[for="${s.id}"]`))) {
+    s = s.parentElement;
+  }
+  const named = s && document.querySelector(`label[for="${s.id}"]`);
+  return {id: s ? s.id : null, label: t.getAttribute('aria-label'),
+  shown: named ? named.textContent.trim() : null,
+  text: t.getAttribute('aria-valuetext'), now: t.getAttribute('aria-valuenow')};
+})"""
 
 
 def test_every_slider_has_a_label_and_announces_its_value(page, server):
@@ -545,8 +552,8 @@ def test_every_slider_has_a_label_and_announces_its_value(page, server):
     assert {"decay", "learning-rate", "condition", "noise", "step-through"} <= set(
         sliders
     )
-    for id_, slider in sliders.items():
-        assert slider["label"] and slider["label"] != id_, slider
+    for slider in sliders.values():
+        assert slider["label"] and slider["label"] == slider["shown"], slider
         assert slider["text"], slider
     assert sliders["decay"]["label"].startswith("β")
     assert sliders["decay"]["text"] == "0.9" and sliders["decay"]["now"] == "0.9"

@@ -150,8 +150,7 @@ def _landscape_controls() -> list[Any]:
         for name, lands in landscapes.LANDSCAPES.items()
     ] + [
         {
-            "label": f"{MLP} — a 64-16-10 MLP's loss on digits, on the plane of "
-            "its training path's two principal directions",
+            "label": f"{MLP} — a real network's loss (an MLP on digits)",
             "value": MLP,
         },
         {"label": "custom formula (type it below)", "value": CUSTOM},

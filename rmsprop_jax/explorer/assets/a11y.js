@@ -12,7 +12,15 @@
   function update() {
     pending = false;
     document.querySelectorAll("[role=slider]").forEach(function (thumb) {
-      var slider = thumb.closest("[id]");
+      // The slider's component: the nearest ancestor a label points at
+      // (Radix's own elements inside it may carry generated ids).
+      var slider = thumb.parentElement;
+      while (
+        slider &&
+        !(slider.id && document.querySelector('label[for="' + slider.id + '"]'))
+      ) {
+        slider = slider.parentElement;
+      }
       if (!slider) return;
       var name = label(slider);
       if (thumb.getAttribute("aria-label") !== name) {
