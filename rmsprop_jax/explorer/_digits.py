@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SAMPLES = 256
+SAMPLES = 128
 """How many digits images (the first ones of the data set) the loss averages."""
 
 HIDDEN = 16
