@@ -105,6 +105,29 @@ def _figure(ctx: Context, s: Setup, results: dict[str, dict]) -> str:
     return plot.save(fig, ctx.out, "steep_start.png")
 
 
+def _verdict(results: dict[str, dict]) -> Verdict:
+    """Claim 4, in its three parts: RMSprop's path, momentum's overshoot,
+    Adagrad's early loss rises."""
+    rms, mom, ada = results["rmsprop"], results["momentum"], results["adagrad"]
+    parts = {
+        "RMSprop's path is near-optimal (< 1.1x the straight line)": rms["ratio"] < 1.1,
+        "momentum overshoots more than RMSprop": mom["overshoot"] > rms["overshoot"]
+        and mom["median_overshoot"] > rms["median_overshoot"],
+        f"Adagrad's loss rises in the first {EARLY} steps": ada["rises"] > 0,
+    }
+    verdict = _report.judge(parts, parts=True)
+    evidence = (
+        f"Steep bowl from (6, -8), best lrs: path / straight line RMSprop "
+        f"{rms['ratio']:.3g}, momentum {mom['ratio']:.3g}, Adagrad {ada['ratio']:.3g}; "
+        f"overshoot past the minimum (share of the start distance) RMSprop "
+        f"{rms['overshoot']:.3f}, momentum {mom['overshoot']:.3f} (median over lrs "
+        f"{rms['median_overshoot']:.3f} vs {mom['median_overshoot']:.3f}); loss "
+        f"increases in the first {EARLY} steps: Adagrad {ada['rises']} (largest "
+        f"factor {ada['worst']:.3g}), RMSprop {rms['rises']}, momentum {mom['rises']}."
+    )
+    return Verdict(4, verdict, evidence, "the steep bowl from (6, -8), full batch")
+
+
 def judge(ctx: Context, s: Setup, results: dict[str, dict]) -> Section:
     """The figure, the measures per optimizer, and the verdict on claim 4."""
     steps, lrs = s.steps, s.lrs
@@ -132,22 +155,6 @@ def judge(ctx: Context, s: Setup, results: dict[str, dict]) -> Section:
         f"and {ada['overshoot']:.1%}, with {ada['rises']} loss increases in the first "
         f"{EARLY} steps (RMSprop {rms['rises']}, momentum {mom['rises']})."
     )
-    parts = {
-        "RMSprop's path is near-optimal (< 1.1x the straight line)": rms["ratio"] < 1.1,
-        "momentum overshoots more than RMSprop": mom["overshoot"] > rms["overshoot"]
-        and mom["median_overshoot"] > rms["median_overshoot"],
-        f"Adagrad's loss rises in the first {EARLY} steps": ada["rises"] > 0,
-    }
-    verdict = _report.judge(parts, parts=True)
-    evidence = (
-        f"Steep bowl from (6, -8), best lrs: path / straight line RMSprop "
-        f"{rms['ratio']:.3g}, momentum {mom['ratio']:.3g}, Adagrad {ada['ratio']:.3g}; "
-        f"overshoot past the minimum (share of the start distance) RMSprop "
-        f"{rms['overshoot']:.3f}, momentum {mom['overshoot']:.3f} (median over lrs "
-        f"{rms['median_overshoot']:.3f} vs {mom['median_overshoot']:.3f}); loss "
-        f"increases in the first {EARLY} steps: Adagrad {ada['rises']} (largest "
-        f"factor {ada['worst']:.3g}), RMSprop {rms['rises']}, momentum {mom['rises']}."
-    )
     header = [
         "optimizer",
         "best lr",
@@ -169,7 +176,7 @@ def judge(ctx: Context, s: Setup, results: dict[str, dict]) -> Section:
             Figure(filename, "From a start with very large gradients", takeaway),
             Table("Path, overshoot and early loss rises", header, rows),
         ],
-        [Verdict(4, verdict, evidence, "the steep bowl from (6, -8), full batch")],
+        [_verdict(results)],
     )
 
 

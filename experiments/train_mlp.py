@@ -135,6 +135,24 @@ def measure(ctx: Context, s: Setup) -> Measured:
     return Measured(runs, n_train, n_test)
 
 
+def _rows(lrs, runs, final, best, works) -> list[list[str]]:
+    """Per optimizer: its best learning rate, the losses and accuracy there,
+    and the share of the grid that reaches TARGET and ACCURACY."""
+    return [
+        [
+            nx.LABELS[n],
+            f"{lrs[best[n]]:.2g}",
+            f"{final[n][best[n]]:.3g}",
+            f"{runs[n]['test_loss'][best[n], -1]:.3g}",
+            f"{100 * runs[n]['accuracy'][best[n], -1]:.1f}%",
+            f"{works[n].mean():.0%}",
+            _decades(lrs, works[n]),
+            f"{np.mean(runs[n]['accuracy'][:, -1] >= ACCURACY):.0%}",
+        ]
+        for n in ALL
+    ]
+
+
 def _verdicts(
     s: Setup, final: dict[str, np.ndarray], works: dict[str, np.ndarray]
 ) -> list[Verdict]:
@@ -183,20 +201,7 @@ def judge(ctx: Context, s: Setup, m: Measured) -> Section:
     works = {n: final[n] <= TARGET for n in runs}
     curves = _curves_figure(ctx, runs, best, lrs)
     robustness = _robustness_figure(ctx, runs, final, works, lrs, epochs)
-
-    rows = [
-        [
-            nx.LABELS[n],
-            f"{lrs[best[n]]:.2g}",
-            f"{final[n][best[n]]:.3g}",
-            f"{runs[n]['test_loss'][best[n], -1]:.3g}",
-            f"{100 * runs[n]['accuracy'][best[n], -1]:.1f}%",
-            f"{works[n].mean():.0%}",
-            _decades(lrs, works[n]),
-            f"{np.mean(runs[n]['accuracy'][:, -1] >= ACCURACY):.0%}",
-        ]
-        for n in ALL
-    ]
+    rows = _rows(lrs, runs, final, best, works)
     ranking = sorted(ROBUSTNESS, key=lambda n: -works[n].mean())
     curve_text = (
         f"After {epochs} epochs the best test accuracies are "
