@@ -24,10 +24,9 @@ if str(ROOT) not in sys.path:  # `experiments/` is run from the repository root
 import references as ref  # noqa: E402
 
 import experiments  # noqa: E402
-from experiments import _report, cli  # noqa: E402
+from experiments import _report, _stats, cli  # noqa: E402
 from experiments._progress import Progress  # noqa: E402
 from experiments.external import (  # noqa: E402
-    _stats,
     adding,
     counterexample,
     deepobs,

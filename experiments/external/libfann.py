@@ -484,7 +484,7 @@ def judge(ctx, m: dict):
 
     from experiments import _plotting as plot
     from experiments._report import Figure, Table
-    from experiments.external._stats import better, interval
+    from experiments._stats import better, interval
 
     statement = (
         "FANN's own C iRprop- (Debian's libfann2 2.2.0) takes this library's "
