@@ -86,10 +86,13 @@ def better(a, b, *, lower_is_better: bool) -> str:
     return f"does not hold at 95 % (no resolved difference): {where}"
 
 
-def beyond(values, threshold: float, *, above: bool, what: str = "mean") -> str:
+def beyond(
+    values, threshold: float, *, above: bool, what: str = "mean", unit: str = "seeds"
+) -> str:
     """Verdict on "the mean of ``values`` is above (or below) ``threshold``"
     over seeds, read from the 95 % interval of the mean; when the interval
-    straddles the threshold the verdict says so.
+    straddles the threshold the verdict says so. ``unit`` names what the
+    values are drawn over (seeds, landscapes, ...).
 
     Examples:
       >>> beyond([2.0, 2.2, 1.9, 2.1, 2.0], 1.0, above=True)[:5]
@@ -98,7 +101,7 @@ def beyond(values, threshold: float, *, above: bool, what: str = "mean") -> str:
       'does not hold at 95 % (not resolved: the'
     """
     i = interval(values)
-    where = f"{what} {i.text('.3g')} (95 %, {i.n} seeds) against {threshold:.3g}"
+    where = f"{what} {i.text('.3g')} (95 %, {i.n} {unit}) against {threshold:.3g}"
     side_ = side(
         Interval(i.mean - threshold, i.low - threshold, i.high - threshold, i.n)
     )
