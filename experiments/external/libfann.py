@@ -608,7 +608,8 @@ def judge(ctx, m: dict):
             for c, t in total.items()
         ],
         note="FANN 2.2.0's fann_update_weights_irpropm: a product >= 0 grows the "
-        "step (x1.2f; the paper keeps it at 0), a product < 0 halves it, zeroes "
+        "step (x1.2f; at a zero product the paper keeps it), a product < 0 halves "
+        "it, zeroes "
         "the slope and then moves the weight UP by the new step (the paper "
         "holds it), the previous step is floored at 1e-4, weights are clipped "
         "to +-1500; delta_zero 0.1f, delta_min 0, delta_max 50.",
