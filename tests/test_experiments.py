@@ -30,6 +30,7 @@ from experiments.external import (  # noqa: E402
     adding,
     counterexample,
     deepobs,
+    libfann,
     proben1,
 )
 
@@ -457,5 +458,8 @@ def test_external_section_writes_the_schema(tmp_path):
         "external_mnist1d_lr.png",
         "external_adding_problem.png",
         "external_further_claims.png",
+        *(["external_libfann.png"] if libfann.available() else []),
     ):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG"), name
+    if libfann.available():
+        assert "FANN's own C iRprop- (Debian's libfann2 2.2.0)" in markdown
