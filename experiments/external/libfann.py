@@ -30,6 +30,10 @@ transcribed: its derivatives clip the activations at 0.01/0.99 and +-0.98),
 and with this library's ``rprop(variant="irprop-")`` configured to match
 (first step ``0.1f * 1.2f``, ``eta_plus`` 1.2f, ``min_step`` 5e-5 where FANN's
 floor puts its smallest step), all from the same weights, in float64.
+Their paths part at the first sign change, so :func:`step_by_step` compares
+the rules where they meet: every epoch it steps this library's irprop- from
+FANN's own state and sorts each weight-step by the case of its sign product.
+:func:`zero_gradient` shows FANN's move at an exactly-zero gradient.
 """
 
 from __future__ import annotations
