@@ -15,6 +15,8 @@ the engine's restart axis).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -150,27 +152,43 @@ def trainer(epochs: int, seed: int = 0):
     return train, len(x_train), len(x_test)
 
 
-def run(ctx: Context) -> Section:
-    epochs = ctx.pick(1, 15, 30)
-    lrs = np.logspace(-4, 1, ctx.pick(3, 21, 21))  # cheap: one program either way
-    train, n_train, n_test = trainer(epochs)
-    runs = train(lrs)
+@dataclass(frozen=True)
+class Setup:
+    epochs: int
+    lrs: np.ndarray  # cheap: one program either way
+    seeds: int  # of the verdicts (the first is the figures' run)
+
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
+    return Setup(
+        ctx.pick(1, 15, 30), np.logspace(-4, 1, ctx.pick(3, 21, 21)), ctx.pick(2, 5, 5)
+    )
+
+
+@dataclass(frozen=True)
+class Measured:
+    runs: dict[str, dict[str, np.ndarray]]  # per optimizer, :func:`trainer`'s history
+    n_train: int  # images in the train set
+    n_test: int  # and in the test set
+    more: dict[str, np.ndarray]  # :func:`over_seeds` for the seeds after the first
+
+
+def measure(ctx: Context, s: Setup) -> Measured:
+    """Every optimizer at every learning rate: one engine call; then the
+    verdicts' optimizers over the other seeds: a second one."""
+    train, n_train, n_test = trainer(s.epochs)
+    runs = train(s.lrs)
     ctx.progress.advance("mlp: every optimizer at every learning rate")
-    seeds = ctx.pick(2, 5, 5)
-    more = over_seeds(epochs, lrs, seeds - 1)
-    ctx.progress.advance(f"mlp: {', '.join(SEEDED)} over {seeds} seeds")
+    more = over_seeds(s.epochs, s.lrs, s.seeds - 1)
+    ctx.progress.advance(f"mlp: {', '.join(SEEDED)} over {s.seeds} seeds")
+    return Measured(runs, n_train, n_test, more)
 
-    final = {
-        n: np.nan_to_num(r["train_loss"][:, -1], nan=np.inf) for n, r in runs.items()
-    }
-    # The run above is seed 0 of the verdicts' seeds.
-    seeded = {n: np.concatenate([final[n][None], more[n]]) for n in SEEDED}
-    best = {n: int(np.argmin(f)) for n, f in final.items()}
-    works = {n: final[n] <= TARGET for n in runs}
-    curves = _curves_figure(ctx, runs, best, lrs)
-    robustness = _robustness_figure(ctx, runs, final, works, lrs, epochs)
 
-    rows = [
+def _rows(lrs, runs, final, best, works) -> list[list[str]]:
+    """Per optimizer: its best learning rate, the losses and accuracy there,
+    and the share of the grid that reaches TARGET and ACCURACY."""
+    return [
         [
             nx.LABELS[n],
             f"{lrs[best[n]]:.2g}",
@@ -183,8 +201,78 @@ def run(ctx: Context) -> Section:
         ]
         for n in ALL
     ]
+
+
+def _seeds_table(seeded, seeds: int) -> Table:
+    return Table(
+        f"Over {seeds} seeds (the verdicts' runs), mean [95 % interval]",
+        ["optimizer", f"share of the lrs reaching {TARGET}", "best final train loss"],
+        [
+            [
+                nx.LABELS[n],
+                interval(np.mean(seeded[n] <= TARGET, axis=1)).text(".2f"),
+                interval(seeded[n].min(axis=1)).text(".3g"),
+            ]
+            for n in SEEDED
+        ],
+    )
+
+
+def _verdicts(
+    s: Setup, seeded: dict[str, np.ndarray], works: dict[str, np.ndarray]
+) -> list[Verdict]:
+    """Claim 1 (robustness to the learning rate) and claim 6 (Rprop), each
+    from a 95 % interval over the seeds; ``seeded`` holds the final train loss
+    ``(seeds, lrs)`` of each optimizer of ``SEEDED``, ``works`` the first
+    seed's grid reaching TARGET for every optimizer."""
+    epochs, lrs = s.epochs, s.lrs
     plural = "s" * (epochs != 1)
     setting = f"an MLP on digits, mini-batches of {BATCH}, {epochs} epoch{plural}"
+    others = ", ".join(
+        f"{n} {works[n].mean():.0%}" for n in ROBUSTNESS if n not in SEEDED
+    )
+    share = {n: np.mean(seeded[n] <= TARGET, axis=1) for n in SEEDED}  # (seeds,)
+    seeds = len(share["sgd"])
+    one = better(share["rmsprop"], share["sgd"], lower_is_better=False)
+    best = {n: seeded[n].min(axis=1) for n in SEEDED}  # per seed, over the lrs
+    ratio = np.log10(best["rprop"]) - np.log10(best["rmsprop"])
+    six = beyond(ratio, 1.0, above=True, what="log10(Rprop's / RMSprop's)")
+    return [
+        Verdict(
+            1,
+            one,
+            f"MLP on digits, {epochs} epoch{plural}, {seeds} seeds: share of "
+            f"{lrs.size} learning rates (1e-4 to 10) reaching train loss {TARGET}, "
+            f"mean [95 %]: rmsprop {interval(share['rmsprop']).text('.2f')}, sgd "
+            f"{interval(share['sgd']).text('.2f')} (seed 0 only: {others}).",
+            setting,
+        ),
+        Verdict(
+            6,
+            six,
+            f"MLP on digits with mini-batches of {BATCH}, {seeds} seeds: best final "
+            f"train loss over the learning rates, Rprop (iRprop-) "
+            f"{interval(best['rprop']).text('.3g')} vs RMSprop "
+            f"{interval(best['rmsprop']).text('.3g')}; the claim: Rprop's is over "
+            "10x RMSprop's.",
+            setting,
+        ),
+    ]
+
+
+def judge(ctx: Context, s: Setup, m: Measured) -> Section:
+    """The figures, the table per optimizer, and the verdicts."""
+    epochs, lrs, runs, n_train, n_test = s.epochs, s.lrs, m.runs, m.n_train, m.n_test
+    final = {
+        n: np.nan_to_num(r["train_loss"][:, -1], nan=np.inf) for n, r in runs.items()
+    }
+    best = {n: int(np.argmin(f)) for n, f in final.items()}
+    works = {n: final[n] <= TARGET for n in runs}
+    # The run above is seed 0 of the verdicts' seeds.
+    seeded = {n: np.concatenate([final[n][None], m.more[n]]) for n in SEEDED}
+    curves = _curves_figure(ctx, runs, best, lrs)
+    robustness = _robustness_figure(ctx, runs, final, works, lrs, epochs)
+    rows = _rows(lrs, runs, final, best, works)
     ranking = sorted(ROBUSTNESS, key=lambda n: -works[n].mean())
     curve_text = (
         f"After {epochs} epochs the best test accuracies are "
@@ -198,10 +286,7 @@ def run(ctx: Context) -> Section:
         )
         + "."
     )
-    others = ", ".join(
-        f"{n} {works[n].mean():.0%}" for n in ROBUSTNESS if n not in SEEDED
-    )
-    verdicts = _verdicts(seeded, lrs, epochs, setting, others)
+    verdicts = _verdicts(s, seeded, works)
     ctx.progress.advance("mlp: report")
     return Section(
         "train_mlp",
@@ -212,7 +297,7 @@ def run(ctx: Context) -> Section:
         "engine. "
         "The best lr is the one with the lowest final train loss. Rprop (iRprop-) "
         "runs on the same mini-batches, against its full-batch design. The "
-        f"verdicts read 95 % intervals over {seeds} seeds ({', '.join(SEEDED)}: "
+        f"verdicts read 95 % intervals over {s.seeds} seeds ({', '.join(SEEDED)}: "
         "this run and a second call, each seed its own initialisation and batch "
         "order).",
         [
@@ -232,58 +317,16 @@ def run(ctx: Context) -> Section:
                 ],
                 rows,
             ),
-            _seeds_table(seeded, seeds),
+            _seeds_table(seeded, s.seeds),
         ],
         verdicts,
     )
 
 
-def _seeds_table(seeded, seeds: int) -> Table:
-    return Table(
-        f"Over {seeds} seeds (the verdicts' runs), mean [95 % interval]",
-        ["optimizer", f"share of the lrs reaching {TARGET}", "best final train loss"],
-        [
-            [
-                nx.LABELS[n],
-                interval(np.mean(seeded[n] <= TARGET, axis=1)).text(".2f"),
-                interval(seeded[n].min(axis=1)).text(".3g"),
-            ]
-            for n in SEEDED
-        ],
-    )
-
-
-def _verdicts(seeded, lrs, epochs, setting, others: str = "") -> list[Verdict]:
-    """Claims 1 and 6 from the runs over seeds, each from a 95 % interval."""
-    share = {n: np.mean(seeded[n] <= TARGET, axis=1) for n in SEEDED}  # (seeds,)
-    seeds = len(share["sgd"])
-    one = better(share["rmsprop"], share["sgd"], lower_is_better=False)
-    best = {n: seeded[n].min(axis=1) for n in SEEDED}  # per seed, over the lrs
-    ratio = np.log10(best["rprop"]) - np.log10(best["rmsprop"])
-    six = beyond(ratio, 1.0, above=True, what="log10(Rprop's / RMSprop's)")
-    return [
-        Verdict(
-            1,
-            one,
-            f"MLP on digits, {epochs} epoch{'s' * (epochs != 1)}, {seeds} seeds: "
-            f"share of {lrs.size} "
-            f"learning rates (1e-4 to 10) reaching train loss {TARGET}, mean [95 %]: "
-            f"rmsprop {interval(share['rmsprop']).text('.2f')}, sgd "
-            f"{interval(share['sgd']).text('.2f')}"
-            + (f" (seed 0 only: {others})." if others else "."),
-            setting,
-        ),
-        Verdict(
-            6,
-            six,
-            f"MLP on digits with mini-batches of {BATCH}, {seeds} seeds: best final "
-            f"train loss over the learning rates, Rprop (iRprop-) "
-            f"{interval(best['rprop']).text('.3g')} vs RMSprop "
-            f"{interval(best['rmsprop']).text('.3g')}; the claim: Rprop's is over "
-            "10x RMSprop's.",
-            setting,
-        ),
-    ]
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))
 
 
 def _curves_figure(ctx, runs, best, lrs) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import jax
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs, _state_dtype, transforms
+from rmsprop_jax import _checks, _inputs, _state_dtype, _storage_args, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
+from rmsprop_jax._momentum_links import nesterov_moment, optional_momentum
 from rmsprop_jax._weight_decay import add_decayed_weights
-from rmsprop_jax.transforms._corrections import one_minus_power
 from rmsprop_jax.transforms._validation import check_decay
 from rmsprop_jax.transforms.max_rms import precondition_by_max_rms
 
@@ -33,56 +32,6 @@ __all__ = [
     "sgd",
     "sign_sgd",
 ]
-
-
-def _optional_momentum(
-    decay: ArrayLike | None,
-    nesterov: bool,
-    accumulator_dtype: Any | None = None,
-    state_dtype: Any | None = None,
-) -> tuple[optax.GradientTransformation, ...]:
-    _checks.check_requires("nesterov", nesterov, "momentum", decay)
-    if decay is None:
-        return ()
-    _checks.check_range("momentum", decay, 0.0, 1.0)  # named as the caller knows it
-    return (
-        transforms.momentum(
-            decay,
-            nesterov=nesterov,
-            accumulator_dtype=accumulator_dtype,
-            state_dtype=state_dtype,
-        ),
-    )
-
-
-def _nesterov_moment(
-    b1: ArrayLike, mu_dtype: Any | None, state_dtype: Any | None = None
-) -> optax.GradientTransformation:
-    r"""NAdam's numerator (optax's ``scale_by_adam(nesterov=True)``),
-    :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`,
-    from the bias-corrected momentum :math:`\hat m_t = m_t/(1-\beta_1^t)`."""
-    trace = transforms.momentum(
-        b1,
-        dampening=b1,
-        bias_correction=True,
-        accumulator_dtype=mu_dtype,
-        state_dtype=state_dtype,
-    )
-
-    def update_fn(updates, state, params=None):
-        corrected, state = trace.update(updates, state, params)
-
-        def leaf(m_hat: jax.Array, g: jax.Array) -> jax.Array:
-            dtype = m_hat.dtype
-            c = one_minus_power(b1, state.count, dtype)
-            c_next = one_minus_power(b1, state.count + 1, dtype)
-            beta = _dtypes.cast(jax.numpy.asarray(b1), dtype)
-            g = _dtypes.cast(g, dtype)
-            return beta * (m_hat * (c / c_next)) + (1 - beta) * (g / c)
-
-        return jax.tree.map(leaf, corrected, updates), state
-
-    return optax.GradientTransformation(trace.init, update_fn)
 
 
 def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
@@ -190,7 +139,7 @@ def rmsprop(
             bias_correction=bias_correction,
             state_dtype=state_dtype,
         ),
-        *_optional_momentum(momentum, nesterov, state_dtype),
+        *optional_momentum(momentum, nesterov, state_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -235,6 +184,8 @@ def rprop(
     Raises:
       TypeError: ``learning_rate`` is a schedule; a step bound passed under
         both of its names.
+      ValueError: a concrete hyperparameter out of range, named as passed
+        (``min_step_size`` where that spelling was used).
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
@@ -258,6 +209,13 @@ def rprop(
     )
     min_step = _checks.alias("min_step", min_step, 1e-6, "min_step_size", min_step_size)
     max_step = _checks.alias("max_step", max_step, 50.0, "max_step_size", max_step_size)
+    # Checked here under the names the caller typed (the primitive would say
+    # `initial_step`, `min_step`, `max_step`).
+    _checks.check_range("learning_rate", learning_rate, 0.0)
+    min_name = "min_step" if min_step_size is None else "min_step_size"
+    max_name = "max_step" if max_step_size is None else "max_step_size"
+    _checks.check_range(min_name, min_step, 0.0, lo_open=True)
+    _checks.check_ordered(min_name, min_step, max_name, max_step)
     return optax.chain(
         transforms.scale_by_rprop(
             learning_rate,
@@ -354,7 +312,9 @@ def sgd(
       An ``optax.GradientTransformation``.
 
     Raises:
-      ValueError: ``state_dtype`` without ``momentum`` (nothing to store).
+      ValueError: ``state_dtype`` without ``momentum`` (nothing to store);
+        ``accumulator_dtype`` not None or a floating dtype, or given with a
+        different ``state_dtype``.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
@@ -369,8 +329,11 @@ def sgd(
     _checks.check_learning_rate("learning_rate", learning_rate)
     if momentum is None:
         _state_dtype.check_has_accumulator("sgd", state_dtype, "sgd(momentum=None)")
+    _storage_args.check(
+        "sgd", "accumulator_dtype", accumulator_dtype, state_dtype, "the momentum"
+    )
     return optax.chain(
-        *_optional_momentum(momentum, nesterov, accumulator_dtype, state_dtype),
+        *optional_momentum(momentum, nesterov, accumulator_dtype, state_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -462,6 +425,10 @@ def adam(
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
 
+    Raises:
+      ValueError: a concrete hyperparameter out of range; ``mu_dtype`` not
+        None or a floating dtype, or given with a different ``state_dtype``.
+
     Examples:
       >>> import jax.numpy as jnp
       >>> from rmsprop_jax import adam
@@ -475,10 +442,11 @@ def adam(
     """
     _checks.check_learning_rate("learning_rate", learning_rate)
     _check_betas(b1, b2)
+    _storage_args.check("adam", "mu_dtype", mu_dtype, state_dtype, "the first moment")
     if not isinstance(nesterov, bool):
         raise TypeError(f"`nesterov` must be True or False, got {nesterov!r}.")
     if nesterov:
-        numerator = _nesterov_moment(b1, mu_dtype, state_dtype)
+        numerator = nesterov_moment(b1, mu_dtype, state_dtype)
         core = transforms.precondition_by_rms(
             numerator,
             b2,
@@ -572,6 +540,8 @@ def amsgrad(
     eps: ArrayLike = 1e-8,
     eps_root: ArrayLike = 0.0,
     mu_dtype: Any | None = None,
+    *,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""AMSGrad: Adam dividing by the running maximum of its second moment.
 
@@ -598,9 +568,18 @@ def amsgrad(
       eps_root: :math:`\epsilon_r` >= 0, under the root. Default 0.
       mu_dtype: storage dtype of the first moment; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
+      state_dtype: storage of the optimizer's float accumulators (both
+        second-moment roots and the first moment): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
+
+    Raises:
+      ValueError: a concrete hyperparameter out of range; ``mu_dtype`` not
+        None or a floating dtype, or given with a different ``state_dtype``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -619,7 +598,12 @@ def amsgrad(
     _check_betas(b1, b2)
     _checks.check_range("eps", eps, 0.0)
     _checks.check_range("eps_root", eps_root, 0.0)
-    first_moment = transforms.momentum(b1, dampening=b1, accumulator_dtype=mu_dtype)
+    _storage_args.check(
+        "amsgrad", "mu_dtype", mu_dtype, state_dtype, "the first moment"
+    )
+    first_moment = transforms.momentum(
+        b1, dampening=b1, accumulator_dtype=mu_dtype, state_dtype=state_dtype
+    )
     return optax.chain(
         precondition_by_max_rms(
             first_moment,
@@ -629,6 +613,7 @@ def amsgrad(
             inner_decay=b1,
             max_of_corrected=True,
             eps_root=eps_root,
+            state_dtype=state_dtype,
         ),
         scale_by_learning_rate(learning_rate),
     )
@@ -643,6 +628,8 @@ def adadelta(
     eps: ArrayLike = 1e-6,
     weight_decay: ArrayLike = 0.0,
     weight_decay_mask: Any = None,
+    *,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""Adadelta: ``chain(add_decayed_weights, scale_by_adadelta, learning rate)``.
 
@@ -668,6 +655,11 @@ def adadelta(
         (as ``torch.optim.Adadelta``'s). Default 0.
       weight_decay_mask: where to apply it, as ``optax.add_decayed_weights``'s
         ``mask``. Default None (everywhere).
+      state_dtype: storage of the optimizer's float accumulators (the RMS of
+        the gradients and of the updates): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -691,6 +683,6 @@ def adadelta(
     _checks.check_range("weight_decay", weight_decay, 0.0)
     return optax.chain(
         add_decayed_weights(weight_decay, mask=weight_decay_mask),
-        transforms.scale_by_adadelta(rho, eps),
+        transforms.scale_by_adadelta(rho, eps, state_dtype=state_dtype),
         scale_by_learning_rate(learning_rate),
     )

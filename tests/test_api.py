@@ -35,10 +35,11 @@ CONTRACT = {
     "adam": "(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0, "
     "mu_dtype=None, *, nesterov=False, state_dtype=None)",
     "amsgrad": "(learning_rate, b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0, "
-    "mu_dtype=None)",
+    "mu_dtype=None, *, state_dtype=None)",
     "adadelta": "(learning_rate=None, rho=0.9, eps=1e-06, weight_decay=0.0, "
-    "weight_decay_mask=None)",
-    "scale_by_adadelta": "(rho=0.9, eps=1e-06, *, accumulator_dtype=None)",
+    "weight_decay_mask=None, *, state_dtype=None)",
+    "scale_by_adadelta": "(rho=0.9, eps=1e-06, *, accumulator_dtype=None, "
+    "state_dtype=None)",
     "laprop": "(learning_rate=0.0004, b1=0.9, b2=0.999, eps=1e-15, *, state_dtype=None)",
     "precondition_by_rms": "(inner, decay=0.999, eps=1e-08, *, eps_in_sqrt=False, "
     "bias_correction=True, inner_decay=None, accumulator_dtype=None, eps_root=0.0, "

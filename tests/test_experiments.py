@@ -400,7 +400,9 @@ def test_mlp_verdicts_come_from_intervals_over_seeds():
         "rmsprop": np.array([[0.05, 0.05, 0.08, 3.0]] * 4 + [[0.05, 0.05, 0.2, 3.0]]),
         "rprop": np.full((5, 4), 2.0) + np.arange(5)[:, None] * 0.01,
     }
-    one, six = train_mlp._verdicts(seeded, lrs, 3, "here")
+    works = {n: seeded.get(n, seeded["sgd"])[0] <= 0.1 for n in train_mlp.ALL}
+    s = train_mlp.Setup(3, lrs, 5)
+    one, six = train_mlp._verdicts(s, seeded, works)
     assert one.claim == 1 and one.verdict.startswith("holds: difference")
     assert "5 seeds" in one.evidence and "rmsprop 0.70 [" in one.evidence
     assert six.claim == 6 and six.verdict.startswith("holds: log10")

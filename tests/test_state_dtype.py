@@ -17,9 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import PRESET_FACTORIES
 
 import rmsprop_jax as rj
-from rmsprop_jax import _blockwise, _state_dtype
+from rmsprop_jax import _blockwise, _state_dtype, presets
 
 FACTORIES = {
     "rmsprop": lambda sd: rj.rmsprop(0.01, state_dtype=sd),
@@ -32,8 +33,47 @@ FACTORIES = {
     "laprop": lambda sd: rj.laprop(0.01, state_dtype=sd),
     "rprop-": lambda sd: rj.rprop(0.001, variant="rprop-", state_dtype=sd),
     "rprop+": lambda sd: rj.rprop(0.001, variant="rprop+", state_dtype=sd),
+    "amsgrad": lambda sd: rj.amsgrad(0.01, state_dtype=sd),
+    "adadelta": lambda sd: rj.adadelta(1.0, state_dtype=sd),
 }
 NAMES = sorted(FACTORIES)
+
+# The presets (and the converters) with every float accumulator they keep:
+# torch's AMSGrad and Keras's (the maximum of the uncorrected moment), the
+# centred RMSprops with momentum, Rprop, Adadelta, TF1's s0 = 1.
+PRESETS = {
+    # (Not centred: eps outside the root of a variance near 0 turns an ulp of
+    # fusion difference into percents; keras_rmsprop is centred, eps inside.)
+    "torch_rmsprop": lambda sd: presets.torch_rmsprop(
+        0.01, momentum=0.9, weight_decay=0.01, state_dtype=sd
+    ),
+    "torch_rprop": lambda sd: presets.torch_rprop(0.001, state_dtype=sd),
+    "torch_adagrad": lambda sd: presets.torch_adagrad(0.1, state_dtype=sd),
+    "torch_sgd": lambda sd: presets.torch_sgd(
+        0.05, momentum=0.9, dampening=0.1, state_dtype=sd
+    ),
+    "torch_adam_amsgrad": lambda sd: presets.torch_adam(
+        0.01, amsgrad=True, state_dtype=sd
+    ),
+    "torch_adamw": lambda sd: presets.torch_adamw(0.01, state_dtype=sd),
+    "torch_adadelta": lambda sd: presets.torch_adadelta(state_dtype=sd),
+    "keras_rmsprop": lambda sd: presets.keras_rmsprop(
+        0.01, momentum=0.5, centered=True, state_dtype=sd
+    ),
+    "keras_adagrad": lambda sd: presets.keras_adagrad(0.1, state_dtype=sd),
+    "keras_adam_amsgrad": lambda sd: presets.keras_adam(
+        0.01, amsgrad=True, use_ema=True, state_dtype=sd
+    ),
+    "keras_sgd": lambda sd: presets.keras_sgd(
+        0.05, momentum=0.9, nesterov=True, state_dtype=sd
+    ),
+    "keras_adadelta": lambda sd: presets.keras_adadelta(1.0, state_dtype=sd),
+    "tf1_rmsprop": lambda sd: presets.tf1_rmsprop(0.01, momentum=0.9, state_dtype=sd),
+    "from_keras_adam": lambda sd: presets.from_keras(
+        {"learning_rate": 0.01, "amsgrad": True}, "Adam", state_dtype=sd
+    ),
+}
+PRESET_NAMES = sorted(PRESETS)
 
 
 def _is_blocks(x) -> bool:
@@ -108,14 +148,18 @@ def _assert_equal(a, b):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_int8_step_is_the_float32_step_on_the_decoded_state(name):
+    _check_int8_step(FACTORIES[name])
+
+
+def _check_int8_step(factory, steps=6):
     params, x, y = _problem()
-    low, ref = FACTORIES[name]("int8"), FACTORIES[name](None)
+    low, ref = factory("int8"), factory(None)
     state = low.init(params)
     assert _is_blocks(jax.tree.leaves(state, is_leaf=_is_blocks)[0]) or any(
         _is_blocks(s) for s in jax.tree.leaves(state, is_leaf=_is_blocks)
     )
     update, ref_update = jax.jit(low.update), jax.jit(ref.update)
-    for _ in range(6):
+    for _ in range(steps):
         grads = jax.grad(_loss)(params, x, y)
         u, new = update(grads, state, params)
         ref_u, ref_new = ref_update(grads, _to_float32(state), params)
@@ -125,20 +169,41 @@ def test_int8_step_is_the_float32_step_on_the_decoded_state(name):
         params = optax.apply_updates(params, u)
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adagrad", "sgd_momentum", "rprop-"])
+@pytest.mark.parametrize(
+    "name", ["rmsprop", "adagrad", "sgd_momentum", "rprop-", "amsgrad", "adadelta"]
+)
 def test_bfloat16_state_is_the_float32_step_rounded_once(name):
+    _check_bfloat16_step(FACTORIES[name])
+
+
+def _check_bfloat16_step(factory, to_one_ulp=False):
+    """The bfloat16 state is the float32 step on it, rounded once when stored.
+
+    ``to_one_ulp``: to one bfloat16 ulp of the leaf's largest value instead
+    of bit for bit. A preset's later link reads updates divided by the
+    first link's *stored* (rounded) root, and a value the two programs
+    compute an ulp apart (XLA fuses them differently) may round to the
+    neighbouring bfloat16 number."""
     params, x, y = _problem()
-    low, ref = FACTORIES[name]("bfloat16"), FACTORIES[name](None)
+    low, ref = factory("bfloat16"), factory(None)
     state = low.init(params)
-    floats = [
-        a for a in jax.tree.leaves(state) if jnp.issubdtype(a.dtype, jnp.floating)
-    ]
+    # Keras's moving average is a copy of the weights, not an accumulator.
+    own = state.inner if isinstance(state, presets.KerasState) else state
+    floats = [a for a in jax.tree.leaves(own) if jnp.issubdtype(a.dtype, jnp.floating)]
     assert floats and all(a.dtype == jnp.bfloat16 for a in floats)
     for _ in range(6):
         grads = jax.grad(_loss)(params, x, y)
         u, new = jax.jit(low.update)(grads, state, params)
         _, ref_new = jax.jit(ref.update)(grads, _to_float32(state), params)
-        _assert_close(new, _store_like(state, ref_new))
+        stored = _store_like(state, ref_new)
+        if to_one_ulp:
+            for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(stored), strict=True):
+                assert a.dtype == b.dtype
+                b = np.asarray(b, np.float64)
+                ulp = 2**-7 * float(np.max(np.abs(b), initial=0))
+                np.testing.assert_allclose(np.asarray(a, np.float64), b, atol=ulp)
+        else:
+            _assert_close(new, stored)
         assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(u))
         state = new
         params = optax.apply_updates(params, u)
@@ -163,6 +228,33 @@ def test_state_keeps_its_types_and_only_large_float_leaves_are_8_bit(name, state
             assert leaf.dtype == expected
 
 
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_presets_int8_and_bfloat16_states_are_the_float32_step_stored(name):
+    """Each preset's 8-bit step is its float32 step on the decoded state,
+    stored; its bfloat16 step the float32 step rounded (to one ulp, see
+    :func:`_check_bfloat16_step`); every float accumulator of the optimizer
+    is stored so, not Keras's moving average of the weights (a copy of
+    them, kept in their dtype)."""
+    _check_int8_step(PRESETS[name], steps=3)
+    _check_bfloat16_step(PRESETS[name], to_one_ulp=True)
+    state = PRESETS[name]("bfloat16").init(_problem()[0])
+    if isinstance(state, presets.KerasState):
+        assert jax.tree.leaves(state.average)[0].dtype == jnp.float32
+
+
+@pytest.mark.parametrize(
+    "value, fragment", [("int 8", "did you mean"), (jnp.int32, "int32")]
+)
+def test_presets_and_converters_check_state_dtype(value, fragment):
+    factories = [getattr(presets, n) for n in PRESET_FACTORIES]
+    factories.append(functools.partial(presets.from_keras, {}, "SGD"))
+    for factory in factories:
+        required = {"learning_rate": 0.1} if factory is presets.tf1_rmsprop else {}
+        with pytest.raises(ValueError, match="`state_dtype` must be") as error:
+            factory(**required, state_dtype=value)
+        assert fragment in str(error.value)
+
+
 def _bytes_per_param(tx, params) -> float:
     shapes = jax.eval_shape(tx.init, params)
     total = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(shapes))
@@ -179,6 +271,8 @@ def _bytes_per_param(tx, params) -> float:
         ("laprop", 2.20, 4.10),
         ("rprop-", 2.20, 4.10),
         ("rprop+", 3.10, None),
+        ("amsgrad", 3.10, 6.10),  # m, the root and its maximum
+        ("adadelta", 3.10, 6.10),  # three roots
     ],
 )
 def test_bytes_of_state_per_parameter(name, int8_bound, bf16_bound):
@@ -225,6 +319,49 @@ def test_state_dtype_without_a_float_accumulator_is_refused():
         rj.sgd(0.1, state_dtype=jnp.bfloat16)
 
 
+@pytest.mark.parametrize(
+    "factory, name, field",
+    [
+        (rj.adam, "mu_dtype", "first moment"),
+        (rj.amsgrad, "mu_dtype", "first moment"),
+        (functools.partial(rj.sgd, momentum=0.9), "accumulator_dtype", "momentum"),
+    ],
+)
+def test_optax_storage_arguments_beside_state_dtype_are_named_as_passed(
+    factory, name, field
+):
+    """optax's ``mu_dtype`` / ``accumulator_dtype`` with a different
+    ``state_dtype``: the error names the optimizer's arguments (not its
+    primitives' ``accumulator_dtype``) and says what is allowed."""
+    kwargs = {"learning_rate": 0.1} if factory is not rj.adam else {}
+    for storage in ["int8", jnp.bfloat16]:
+        with pytest.raises(ValueError) as error:
+            factory(**kwargs, **{name: jnp.float32}, state_dtype=storage)
+        message = str(error.value)
+        assert f"{name}=float32" in message and "state_dtype=" in message
+        assert field in message and "alone" in message
+        assert "multi_transform" in message
+        if name != "accumulator_dtype":
+            assert "accumulator_dtype" not in message
+    # Both the same floating dtype: allowed, one storage.
+    tx = factory(**kwargs, **{name: "bfloat16"}, state_dtype=jnp.bfloat16)
+    floats = [
+        a
+        for a in jax.tree.leaves(tx.init(jnp.zeros(4)))
+        if jnp.issubdtype(a.dtype, jnp.floating)
+    ]
+    assert floats and all(a.dtype == jnp.bfloat16 for a in floats)
+    for bad, fragment in [
+        ("bfloat61", "did you mean 'bfloat16'"),
+        (jnp.int32, "int32"),
+        ("int8", "state_dtype='int8'"),
+    ]:
+        with pytest.raises(ValueError, match=f"`{name}` must be None or a floating"):
+            factory(**kwargs, **{name: bad})
+        with pytest.raises(ValueError, match=fragment):
+            factory(**kwargs, **{name: bad})
+
+
 def test_state_dtype_and_a_different_accumulator_dtype_are_refused():
     with pytest.raises(ValueError, match="only `state_dtype`"):
         rj.scale_by_rms(state_dtype="int8", accumulator_dtype=jnp.float32)
@@ -242,10 +379,20 @@ def _run(tx, params, x, y, steps):
     return jax.lax.scan(step, (params, tx.init(params)), length=steps)
 
 
-@pytest.mark.parametrize("name", ["adam", "rprop+", "rmsprop_centered_momentum"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "adam",
+        "rprop+",
+        "rmsprop_centered_momentum",
+        "amsgrad",  # a root and its maximum, both zeros at init
+        "adadelta",  # three roots, all zeros at init
+        "keras_adam_amsgrad",  # and Keras's moving average beside them
+    ],
+)
 def test_scan_equals_a_loop_of_jitted_steps_and_donation_works(name):
     params, x, y = _problem()
-    tx = FACTORIES[name]("int8")
+    tx = {**FACTORIES, **PRESETS}[name]("int8")
     (scanned, scanned_state), _ = jax.jit(functools.partial(_run, tx, steps=5))(
         params, x, y
     )

@@ -17,49 +17,49 @@ framework's to rounding (``tests/golden/``). Where the frameworks differ:
      - weight decay
      - initial state
    * - ``presets.torch_rmsprop(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0,
-       momentum=0.0, centered=False, *, maximize=False)``
+       momentum=0.0, centered=False, *, maximize=False, state_dtype=None)``
      - ``torch.optim.RMSprop``
      - outside √
      - multiplies the momentum buffer
      - coupled L2
      - s₀ = 0
    * - ``presets.torch_rprop(lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), *,
-       maximize=False)``
+       maximize=False, state_dtype=None)``
      - ``torch.optim.Rprop`` (iRprop−)
      - –
      - initial step size, read once
      - –
      - Δ clipped from step 1
    * - ``presets.torch_adagrad(lr=0.01, lr_decay=0.0, weight_decay=0.0,
-       initial_accumulator_value=0.0, eps=1e-10, *, maximize=False)``
+       initial_accumulator_value=0.0, eps=1e-10, *, maximize=False, state_dtype=None)``
      - ``torch.optim.Adagrad``
      - outside √
      - lr / (1 + (t−1)·lr_decay)
      - coupled L2
      - G₀ = initial_accumulator_value
    * - ``presets.torch_sgd(lr=0.001, momentum=0.0, dampening=0.0, weight_decay=0.0,
-       nesterov=False, *, maximize=False)``
+       nesterov=False, *, maximize=False, state_dtype=None)``
      - ``torch.optim.SGD``
      - –
      - multiplies the momentum buffer
      - coupled L2
      - buf₁ = g₁ (undamped)
    * - ``presets.torch_adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *,
-       maximize=False)``
+       maximize=False, state_dtype=None)``
      - ``torch.optim.Adadelta``
      - inside both √
      - multiplies Δ (after its EMA)
      - coupled L2
      - v₀ = u₀ = 0
    * - ``presets.torch_adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-       amsgrad=False, *, maximize=False)``
+       amsgrad=False, *, maximize=False, state_dtype=None)``
      - ``torch.optim.Adam``
      - outside the bias-corrected √
      - lr / (1 − β₁ᵗ)
      - coupled L2
      - m₀ = v₀ = 0; AMSGrad: max of uncorrected v
    * - ``presets.torch_adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-       amsgrad=False, *, maximize=False)``
+       amsgrad=False, *, maximize=False, state_dtype=None)``
      - ``torch.optim.AdamW``
      - outside the bias-corrected √
      - lr / (1 − β₁ᵗ)
@@ -101,20 +101,20 @@ framework's to rounding (``tests/golden/``). Where the frameworks differ:
      - decoupled (``weight_decay``)
      - v₀ = u₀ = 0
    * - ``presets.tf1_rmsprop(learning_rate, decay=0.9, momentum=0.0, epsilon=1e-10,
-       centered=False)``
+       centered=False, *, state_dtype=None)``
      - ``tf.compat.v1.train.RMSPropOptimizer``
      - inside √
      - enters the momentum buffer
      - –
      - **s₀ = 1**
-   * - ``presets.from_torch(optimizer)``
+   * - ``presets.from_torch(optimizer, *, state_dtype=None)``
      - a live ``torch.optim`` optimizer of the classes above (one setting for all param
        groups)
      - as the preset
      - the group's current ``lr``
      - as the preset
      - as the preset
-   * - ``presets.from_keras(optimizer, class_name=None)``
+   * - ``presets.from_keras(optimizer, class_name=None, *, state_dtype=None)``
      - a Keras optimizer or its ``get_config()``
      - as the preset
      - ``ExponentialDecay``, ``PolynomialDecay``, ``CosineDecay`` → optax
@@ -130,7 +130,11 @@ weight decay); every Keras preset takes Keras's common arguments
 ``loss_scale_factor``, ``gradient_accumulation_steps``) in Keras's order of
 operations. :func:`from_torch` and :func:`from_keras` build the preset from a
 live optimizer. Complex parameters are pairs of real weights, as in
-``torch.optim``.
+``torch.optim``. Every preset and both converters also take ``state_dtype``
+(keyword-only, this library's argument, no framework's): the storage of the
+optimizer's float accumulators, as on the optimizers (None, a floating dtype
+or ``"int8"``; ``docs/low_precision_states.md``); Keras's moving average of
+the weights and its accumulated gradients keep the parameters' dtype.
 
 "Multiplies the momentum buffer" (PyTorch) is :math:`w \leftarrow w - \eta_t v_t` with
 :math:`v_t = \mu v_{t-1} + u_t`; "enters the momentum buffer" (Keras, TF1) is

@@ -78,7 +78,9 @@ def _scheduled(optimizer: Any) -> bool:
     )
 
 
-def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
+def from_torch(
+    optimizer: Any, *, state_dtype: Any | None = None
+) -> optax.GradientTransformationExtraArgs:
     r"""The preset equivalent to a ``torch.optim`` optimizer, from its param groups.
 
     Reads the hyperparameters of ``optimizer.param_groups`` (the current
@@ -91,6 +93,10 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
 
     Args:
       optimizer: a ``torch.optim`` optimizer of one of the classes above.
+      state_dtype: storage of the preset's float accumulators, passed to it
+        (this library's argument; the framework's optimizer has none): None
+        (the default rule), a floating dtype or ``"int8"``; see
+        ``docs/low_precision_states.md``.
 
     Returns:
       The preset, as ``presets.torch_*(**hyperparameters)`` would build it.
@@ -140,7 +146,7 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
             )
     decoupled = bool(optimizer.param_groups[0].get("decoupled_weight_decay", False))
     preset = _TORCH["AdamW" if name == "Adam" and decoupled else name]
-    keys = inspect.signature(preset).parameters
+    keys = [k for k in inspect.signature(preset).parameters if k != "state_dtype"]
     unknown = set(first) - set(keys)
     if unknown:
         raise ValueError(
@@ -160,7 +166,7 @@ def from_torch(optimizer: Any) -> optax.GradientTransformationExtraArgs:
             UserWarning,
             stacklevel=2,
         )
-    return preset(**first)
+    return preset(**first, state_dtype=state_dtype)
 
 
 # Keras class -> the preset that reproduces it (its parameters are the config
@@ -232,7 +238,7 @@ def _optax_schedule(config: Mapping[str, Any]) -> Callable[[Any], Any]:
 
 
 def from_keras(
-    optimizer: Any, class_name: str | None = None
+    optimizer: Any, class_name: str | None = None, *, state_dtype: Any | None = None
 ) -> optax.GradientTransformationExtraArgs:
     r"""The preset equivalent to a Keras 3 optimizer, from its ``get_config()``.
 
@@ -251,6 +257,10 @@ def from_keras(
         (with ``class_name`` and ``config``), or the dict of its
         ``get_config()`` together with ``class_name``.
       class_name: the Keras class (``"Adam"``, ...) for a bare config dict.
+      state_dtype: storage of the preset's float accumulators, passed to it
+        (this library's argument; the framework's optimizer has none): None
+        (the default rule), a floating dtype or ``"int8"``; see
+        ``docs/low_precision_states.md``.
 
     Returns:
       The preset, as ``presets.keras_*(**config)`` would build it.
@@ -293,11 +303,11 @@ def from_keras(
     if not config.get("use_ema", False):
         config["ema_overwrite_frequency"] = None
     preset = _KERAS[class_name]
-    known = set(inspect.signature(preset).parameters)
+    known = set(inspect.signature(preset).parameters) - {"state_dtype"}
     unknown = set(config) - known
     if unknown:
         raise ValueError(
             f"from_keras maps {class_name} to {preset.__name__}, which does "
             "not know the " + _unknown("config", unknown, known)
         )
-    return preset(**config)
+    return preset(**config, state_dtype=state_dtype)

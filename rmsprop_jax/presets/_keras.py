@@ -31,16 +31,21 @@ def _rms_inside(
     centered: bool,
     initial_scale: float,
     rule: str,
+    state_dtype: Any,
 ) -> optax.GradientTransformationExtraArgs:
     """The Keras/TF1 RMSprop chain: eps inside the root, lr inside the momentum."""
     _rules.check_nonnegative(rule, learning_rate=learning_rate, epsilon=epsilon)
     _rules.check_unit(rule, momentum=momentum)
     return optax.chain(
         transforms.scale_by_rms(
-            decay, epsilon, initial_scale=initial_scale, centered=centered
+            decay,
+            epsilon,
+            initial_scale=initial_scale,
+            centered=centered,
+            state_dtype=state_dtype,
         ),
         scale_by_learning_rate(learning_rate),
-        transforms.momentum(momentum),
+        transforms.momentum(momentum, state_dtype=state_dtype),
     )
 
 
@@ -68,6 +73,7 @@ def keras_rmsprop(
     ema_overwrite_frequency: int | None = None,
     loss_scale_factor: ArrayLike | None = None,
     gradient_accumulation_steps: int | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``keras.optimizers.RMSprop`` (Keras 3): eps inside the root, lr inside.
 
@@ -98,6 +104,11 @@ def keras_rmsprop(
       epsilon: :math:`\epsilon` >= 0. Default 1e-7.
       centered: divide by the root of the variance estimate.
       {{keras_arguments}}
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not Keras's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       {{keras_returns}}
@@ -124,7 +135,9 @@ def keras_rmsprop(
     _checks.check_range("rho", rho, 0.0, 1.0, why=" (an EMA rate)")
     rule = "keras.optimizers.RMSprop does not check it"
     _rules.check_flag("centered", centered)
-    return _rms_inside(learning_rate, rho, momentum, epsilon, centered, 0.0, rule)
+    return _rms_inside(
+        learning_rate, rho, momentum, epsilon, centered, 0.0, rule, state_dtype
+    )
 
 
 @_inputs.optimizer(learning_rate="learning_rate", eps="epsilon", eps_placement="inside")
@@ -143,6 +156,7 @@ def keras_adagrad(
     ema_overwrite_frequency: int | None = None,
     loss_scale_factor: ArrayLike | None = None,
     gradient_accumulation_steps: int | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``keras.optimizers.Adagrad`` (Keras 3): eps inside the root, :math:`G_0=0.1`.
 
@@ -162,6 +176,11 @@ def keras_adagrad(
       initial_accumulator_value: :math:`G_0` >= 0. Default 0.1.
       epsilon: :math:`\epsilon` >= 0. Default 1e-7.
       {{keras_arguments}}
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not Keras's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       {{keras_returns}}
@@ -190,7 +209,9 @@ def keras_adagrad(
         epsilon=epsilon,
     )
     return optax.chain(
-        transforms.accumulate_squares(initial_accumulator_value, epsilon),
+        transforms.accumulate_squares(
+            initial_accumulator_value, epsilon, state_dtype=state_dtype
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -213,6 +234,7 @@ def keras_adadelta(
     ema_overwrite_frequency: int | None = None,
     loss_scale_factor: ArrayLike | None = None,
     gradient_accumulation_steps: int | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``keras.optimizers.Adadelta`` (Keras 3): Zeiler's rule times the rate.
 
@@ -233,6 +255,11 @@ def keras_adadelta(
       rho: :math:`\rho` in [0, 1]. Default 0.95.
       epsilon: :math:`\epsilon` >= 0, inside both roots. Default 1e-7.
       {{keras_arguments}}
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not Keras's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       {{keras_returns}}
@@ -262,7 +289,7 @@ def keras_adadelta(
     )
     _rules.check_unit("keras.optimizers.Adadelta does not check it", rho=rho)
     return optax.chain(
-        transforms.scale_by_adadelta(rho, epsilon),
+        transforms.scale_by_adadelta(rho, epsilon, state_dtype=state_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -308,6 +335,7 @@ def keras_adam(
     ema_overwrite_frequency: int | None = None,
     loss_scale_factor: ArrayLike | None = None,
     gradient_accumulation_steps: int | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``keras.optimizers.Adam`` (Keras 3): eps outside a bias-corrected step size.
 
@@ -341,6 +369,11 @@ def keras_adam(
       epsilon: :math:`\epsilon` >= 0. Default 1e-7.
       amsgrad: divide by the running maximum of :math:`v_t`.
       {{keras_arguments}}
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not Keras's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       {{keras_returns}}
@@ -374,12 +407,19 @@ def keras_adam(
     _checks.check_range("beta_1", beta_1, 0.0, 1.0, hi_open=True, why=why)
     _checks.check_range("beta_2", beta_2, 0.0, 1.0, hi_open=True, why=why)
     _rules.check_flag("amsgrad", amsgrad)
-    first = transforms.momentum(beta_1, dampening=beta_1)
+    first = transforms.momentum(beta_1, dampening=beta_1, state_dtype=state_dtype)
     if amsgrad:
-        core = precondition_by_max_rms(first, beta_2, epsilon, bias_correction=False)
+        core = precondition_by_max_rms(
+            first, beta_2, epsilon, bias_correction=False, state_dtype=state_dtype
+        )
     else:
         core = transforms.precondition_by_rms(
-            first, beta_2, epsilon, eps_in_sqrt=False, bias_correction=False
+            first,
+            beta_2,
+            epsilon,
+            eps_in_sqrt=False,
+            bias_correction=False,
+            state_dtype=state_dtype,
         )
     alpha = _keras_adam_step_size(learning_rate, beta_1, beta_2)
     return optax.chain(core, scale_by_learning_rate(alpha))
@@ -401,6 +441,7 @@ def keras_sgd(
     ema_overwrite_frequency: int | None = None,
     loss_scale_factor: ArrayLike | None = None,
     gradient_accumulation_steps: int | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``keras.optimizers.SGD`` (Keras 3): lr inside the momentum buffer.
 
@@ -423,6 +464,11 @@ def keras_sgd(
       momentum: :math:`\mu` in [0, 1] (Keras's rule). Default 0.
       nesterov: the Nesterov form.
       {{keras_arguments}}
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not Keras's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       {{keras_returns}}
@@ -454,7 +500,7 @@ def keras_sgd(
     _rules.check_flag("nesterov", nesterov)
     return optax.chain(
         scale_by_learning_rate(learning_rate),
-        transforms.momentum(momentum, nesterov=nesterov),
+        transforms.momentum(momentum, nesterov=nesterov, state_dtype=state_dtype),
     )
 
 
@@ -471,6 +517,8 @@ def tf1_rmsprop(
     momentum: ArrayLike = 0.0,
     epsilon: ArrayLike = 1e-10,
     centered: bool = False,
+    *,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``tf.compat.v1.train.RMSPropOptimizer``: :math:`s_0 = 1`, lr inside.
 
@@ -500,6 +548,11 @@ def tf1_rmsprop(
       momentum: :math:`\mu` in [0, 1]. Default 0.
       epsilon: :math:`\epsilon` >= 0. Default 1e-10.
       centered: divide by the root of the variance estimate.
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not TF1's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -523,4 +576,6 @@ def tf1_rmsprop(
     """
     _checks.check_range("decay", decay, 0.0, 1.0, why=" (an EMA rate)")
     rule = "tf.compat.v1.train.RMSPropOptimizer does not check it"
-    return _rms_inside(learning_rate, decay, momentum, epsilon, centered, 1.0, rule)
+    return _rms_inside(
+        learning_rate, decay, momentum, epsilon, centered, 1.0, rule, state_dtype
+    )

@@ -48,6 +48,7 @@ def torch_rmsprop(
     centered: bool = False,
     *,
     maximize: bool = False,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``torch.optim.RMSprop``: eps outside the root, lr outside the momentum.
 
@@ -80,6 +81,11 @@ def torch_rmsprop(
       momentum: :math:`\mu` in [0, 1]. Default 0.
       centered: divide by the root of the variance estimate.
       maximize: ascend: the gradient is negated first, before weight decay.
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not torch's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -113,8 +119,14 @@ def torch_rmsprop(
     return optax.chain(
         *_rules.negate(maximize),
         add_decayed_weights(weight_decay),
-        transforms.scale_by_rms(alpha, eps, eps_in_sqrt=False, centered=centered),
-        transforms.momentum(momentum),
+        transforms.scale_by_rms(
+            alpha,
+            eps,
+            eps_in_sqrt=False,
+            centered=centered,
+            state_dtype=state_dtype,
+        ),
+        transforms.momentum(momentum, state_dtype=state_dtype),
         scale_by_learning_rate(lr),
     )
 
@@ -126,6 +138,7 @@ def torch_rprop(
     step_sizes: tuple[ArrayLike, ArrayLike] = (1e-6, 50.0),
     *,
     maximize: bool = False,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``torch.optim.Rprop``: iRprop-, step sizes clipped on every step.
 
@@ -158,6 +171,11 @@ def torch_rprop(
         Default (0.5, 1.2).
       step_sizes: :math:`(\Delta_{\min}, \Delta_{\max})`. Default (1e-6, 50).
       maximize: ascend: the gradient is negated first.
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not torch's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -196,7 +214,13 @@ def torch_rprop(
     return optax.chain(
         *_rules.negate(maximize),
         transforms.scale_by_rprop(
-            lr, eta_minus, eta_plus, min_step, max_step, variant="irprop-"
+            lr,
+            eta_minus,
+            eta_plus,
+            min_step,
+            max_step,
+            variant="irprop-",
+            state_dtype=state_dtype,
         ),
         optax.scale(-1.0),
     )
@@ -216,6 +240,7 @@ def torch_adagrad(
     eps: ArrayLike = 1e-10,
     *,
     maximize: bool = False,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``torch.optim.Adagrad``: eps outside the root, ``lr_decay``.
 
@@ -239,6 +264,11 @@ def torch_adagrad(
       initial_accumulator_value: :math:`G_0` >= 0. Default 0.
       eps: :math:`\epsilon` >= 0. Default 1e-10.
       maximize: ascend: the gradient is negated first, before weight decay.
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not torch's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -272,7 +302,7 @@ def torch_adagrad(
         *_rules.negate(maximize),
         add_decayed_weights(weight_decay),
         transforms.accumulate_squares(
-            initial_accumulator_value, eps, eps_in_sqrt=False
+            initial_accumulator_value, eps, eps_in_sqrt=False, state_dtype=state_dtype
         ),
         scale_by_learning_rate(decayed_lr(lr, lr_decay)),
     )
@@ -287,6 +317,7 @@ def torch_sgd(
     nesterov: bool = False,
     *,
     maximize: bool = False,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``torch.optim.SGD``: first momentum step undamped, lr outside.
 
@@ -310,6 +341,11 @@ def torch_sgd(
       weight_decay: :math:`\lambda` >= 0, coupled L2 added to the gradient.
       nesterov: Nesterov momentum; needs ``momentum > 0`` and ``dampening == 0``.
       maximize: ascend: the gradient is negated first, before weight decay.
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not torch's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -351,6 +387,7 @@ def torch_sgd(
             nesterov=nesterov,
             dampening=dampening * (momentum != 0),
             undamped_first_step=True,
+            state_dtype=state_dtype,
         ),
         scale_by_learning_rate(lr),
     )
@@ -371,17 +408,22 @@ def _check_nesterov(nesterov: bool, momentum: ArrayLike, dampening: ArrayLike) -
 
 
 def _adam_core(
-    b1: ArrayLike, b2: ArrayLike, eps: ArrayLike, amsgrad: bool
+    b1: ArrayLike, b2: ArrayLike, eps: ArrayLike, amsgrad: bool, state_dtype: Any
 ) -> optax.GradientTransformationExtraArgs:
     """torch's bias-corrected Adam direction ``m_hat / (sqrt(v_hat) + eps)``."""
     _rules.check_flag("amsgrad", amsgrad)
-    first = transforms.momentum(b1, dampening=b1)
+    first = transforms.momentum(b1, dampening=b1, state_dtype=state_dtype)
     if amsgrad:
         return precondition_by_max_rms(
-            first, b2, eps, bias_correction=True, inner_decay=b1
+            first,
+            b2,
+            eps,
+            bias_correction=True,
+            inner_decay=b1,
+            state_dtype=state_dtype,
         )
     return transforms.precondition_by_rms(
-        first, b2, eps, eps_in_sqrt=False, inner_decay=b1
+        first, b2, eps, eps_in_sqrt=False, inner_decay=b1, state_dtype=state_dtype
     )
 
 
@@ -407,6 +449,7 @@ def torch_adam(
     amsgrad: bool = False,
     *,
     maximize: bool = False,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``torch.optim.Adam``: coupled L2 decay, eps outside the corrected root.
 
@@ -435,6 +478,11 @@ def torch_adam(
       weight_decay: :math:`\lambda` >= 0, coupled L2 added to the gradient.
       amsgrad: divide by the running maximum of :math:`v_t`.
       maximize: ascend: the gradient is negated first, before weight decay.
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not torch's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -461,7 +509,7 @@ def torch_adam(
     return optax.chain(
         *_rules.negate(maximize),
         add_decayed_weights(weight_decay),
-        _adam_core(b1, b2, eps, amsgrad),
+        _adam_core(b1, b2, eps, amsgrad, state_dtype),
         scale_by_learning_rate(lr),
     )
 
@@ -475,6 +523,7 @@ def torch_adamw(
     amsgrad: bool = False,
     *,
     maximize: bool = False,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``torch.optim.AdamW``: decoupled weight decay, scaled by the learning rate.
 
@@ -497,6 +546,11 @@ def torch_adamw(
       weight_decay: :math:`\lambda` >= 0, decoupled. Default 1e-2.
       amsgrad: divide by the running maximum of :math:`v_t`.
       maximize: ascend: the gradient is negated first.
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not torch's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -523,7 +577,7 @@ def torch_adamw(
     b1, b2 = _check_torch_adam("torch.optim.AdamW", lr, betas, eps, weight_decay)
     return optax.chain(
         *_rules.negate(maximize),
-        _adam_core(b1, b2, eps, amsgrad),
+        _adam_core(b1, b2, eps, amsgrad, state_dtype),
         add_decayed_weights(weight_decay),
         scale_by_learning_rate(lr),
     )
@@ -537,6 +591,7 @@ def torch_adadelta(
     weight_decay: ArrayLike = 0.0,
     *,
     maximize: bool = False,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""``torch.optim.Adadelta``: Zeiler's rule, then the learning rate.
 
@@ -558,6 +613,11 @@ def torch_adadelta(
       eps: :math:`\epsilon` >= 0, inside both roots. Default 1e-6.
       weight_decay: :math:`\lambda` >= 0, coupled L2 added to the gradient.
       maximize: ascend: the gradient is negated first, before weight decay.
+      state_dtype: storage of the preset's float accumulators (this
+        library's argument, not torch's): None (float32 for 16-bit
+        parameters, else the parameters' dtype), a floating dtype
+        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
+        8-bit); see ``docs/low_precision_states.md``.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -585,6 +645,6 @@ def torch_adadelta(
     return optax.chain(
         *_rules.negate(maximize),
         add_decayed_weights(weight_decay),
-        transforms.scale_by_adadelta(rho, eps),
+        transforms.scale_by_adadelta(rho, eps, state_dtype=state_dtype),
         scale_by_learning_rate(lr),
     )

@@ -11,7 +11,8 @@ from rmsprop_jax import _checks
 def check_decay(name: str, decay: ArrayLike, *, bias_correction: bool) -> None:
     """An EMA rate in [0, 1], or in [0, 1) where ``1 - decay**t`` divides."""
     if bias_correction:
-        why = " with bias correction (1 - decay**t must not vanish)"
+        # The formula in the caller's name (b2, rho, ...), not the primitives'.
+        why = f" with bias correction (1 - {name}**t must not vanish)"
         _checks.check_range(name, decay, 0.0, 1.0, hi_open=True, why=why)
     else:
         _checks.check_range(name, decay, 0.0, 1.0)

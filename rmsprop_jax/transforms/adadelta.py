@@ -8,7 +8,7 @@ import jax
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes, _inputs, declarations
+from rmsprop_jax import _checks, _dtypes, _inputs, _state_dtype, declarations
 from rmsprop_jax.transforms._divide import safe_divide
 from rmsprop_jax.transforms._ema import ema_rates
 from rmsprop_jax.transforms._roots import root, root_ema_step
@@ -43,6 +43,7 @@ def scale_by_adadelta(
     eps: ArrayLike = 1e-6,
     *,
     accumulator_dtype: Any | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""Adadelta's unit-correct step: an RMS of updates over an RMS of gradients.
 
@@ -66,6 +67,12 @@ def scale_by_adadelta(
       eps: :math:`\epsilon` >= 0, inside both roots. Default 1e-6.
       accumulator_dtype: storage dtype of both moments; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
+      state_dtype: storage of the float accumulators: None (the default
+        rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
+        ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
+        nearest-even when stored) or ``"int8"`` (block-wise 8-bit unsigned
+        codes for the three roots, leaves of at least 4096 elements; see
+        ``docs/low_precision_states.md``).
 
     Returns:
       An ``optax.GradientTransformation`` with state
@@ -73,6 +80,8 @@ def scale_by_adadelta(
 
     Raises:
       ValueError: a concrete ``rho`` or ``eps`` out of range.
+      ValueError: a ``state_dtype`` that is not None, a floating dtype or
+        ``"int8"``, or given together with a different ``accumulator_dtype``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -89,13 +98,12 @@ def scale_by_adadelta(
     """
     check_decay("rho", rho, bias_correction=False)
     _checks.check_range("eps", eps, 0.0)
+    storage = _state_dtype.resolve(state_dtype, accumulator_dtype)
+    dtype = _state_dtype.float_dtype(storage)
 
     def init_fn(params: optax.Params) -> ScaleByAdadeltaState:
         return ScaleByAdadeltaState(
-            *(
-                _dtypes.zeros_like_accumulator(params, accumulator_dtype)
-                for _ in range(3)
-            )
+            *(_dtypes.zeros_like_accumulator(params, dtype) for _ in range(3))
         )
 
     def update_fn(updates, state, params=None):
@@ -126,4 +134,6 @@ def scale_by_adadelta(
         # The previous root, kept as the state held it (bit for bit).
         return u, ScaleByAdadeltaState(grad_rms, update_rms, state.update_rms)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    tx = optax.GradientTransformation(init_fn, update_fn)
+    roots = {"grad_rms": False, "update_rms": False, "previous_update_rms": False}
+    return _state_dtype.blockwise(tx, storage, roots)

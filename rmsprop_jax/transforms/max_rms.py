@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import declarations
+from rmsprop_jax import _state_dtype, declarations
 from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
 from rmsprop_jax.transforms._roots import with_eps_root
 from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
@@ -59,6 +59,7 @@ def precondition_by_max_rms(
     max_of_corrected: bool = False,
     eps_root: ArrayLike = 0.0,
     accumulator_dtype: Any | None = None,
+    state_dtype: Any | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""AMSGrad: ``inner(g) / (sqrt(max_{k<=t} s_k / (1 - decay**t)) + eps)``.
 
@@ -84,9 +85,14 @@ def precondition_by_max_rms(
     state then holds the corrected roots, as :func:`precondition_by_rms`'s
     does): :func:`rmsprop_jax.amsgrad`. ``eps_root`` goes under the root,
     :math:`\sqrt{\hat s_t + \epsilon_r}`, as optax's ``eps_root``.
+    ``state_dtype`` stores both roots as :func:`precondition_by_rms` stores
+    its own (unsigned 8-bit codes with ``"int8"``); the inner state is the
+    inner transformation's, built with its own ``state_dtype``.
     """
     corrected = max_of_corrected and bias_correction
     inner = optax.with_extra_args_support(inner)
+    storage = _state_dtype.resolve(state_dtype, accumulator_dtype)
+    dtype = _state_dtype.float_dtype(storage)
 
     def init_fn(params: optax.Params) -> PreconditionByMaxRmsState:
         count, rms, _ = rms_init(
@@ -94,7 +100,7 @@ def precondition_by_max_rms(
             initial_scale=0.0,
             centered=False,
             counted=bias_correction,
-            dtype=accumulator_dtype,
+            dtype=dtype,
         )
         # The maximum gets buffers of its own: leaves sharing a buffer cannot
         # be donated to a jitted step ("donate the same buffer twice").
@@ -103,7 +109,9 @@ def precondition_by_max_rms(
 
     def update_fn(updates, state, params=None, **extra_args):
         moments = ScaleByRmsState(state.count, state.rms, None)
-        moments = rms_accumulate(updates, moments, decay, corrected=corrected)
+        moments = rms_accumulate(
+            updates, moments, decay, corrected=corrected, zero_start=True
+        )
         rms_max = jax.tree.map(jnp.maximum, state.rms_max, moments.rms)
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
@@ -132,4 +140,5 @@ def precondition_by_max_rms(
         )
         return out, new_state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    tx = optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return _state_dtype.blockwise(tx, storage, {"rms": False, "rms_max": False})

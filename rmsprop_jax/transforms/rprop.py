@@ -164,12 +164,16 @@ def scale_by_rprop(
     )
     min_step = _checks.alias("min_step", min_step, 1e-6, "min_step_size", min_step_size)
     max_step = _checks.alias("max_step", max_step, 50.0, "max_step_size", max_step_size)
-    _checks.check_not_schedule("initial_step", initial_step, "Rprop's first step size")
-    _checks.check_range("initial_step", initial_step, 0.0)
+    # Errors name the spelling the caller used (optax's or ours).
+    initial_name = "initial_step" if learning_rate is None else "learning_rate"
+    min_name = "min_step" if min_step_size is None else "min_step_size"
+    max_name = "max_step" if max_step_size is None else "max_step_size"
+    _checks.check_not_schedule(initial_name, initial_step, "Rprop's first step size")
+    _checks.check_range(initial_name, initial_step, 0.0)
     _checks.check_range("eta_minus", eta_minus, 0.0, 1.0, lo_open=True, hi_open=True)
     _checks.check_range("eta_plus", eta_plus, 1.0, lo_open=True)
-    _checks.check_range("min_step", min_step, 0.0, lo_open=True)
-    _checks.check_ordered("min_step", min_step, "max_step", max_step)
+    _checks.check_range(min_name, min_step, 0.0, lo_open=True)
+    _checks.check_ordered(min_name, min_step, max_name, max_step)
     backtracks = variant in _BACKTRACKING
     zeroes = variant in _ZEROING
     needs_value = variant == "irprop+"
