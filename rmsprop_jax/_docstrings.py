@@ -4,7 +4,8 @@ A docstring line that holds only ``{{name}}`` is replaced by the text of
 ``name``, indented as the placeholder is (as Keras substitutes its
 ``{{base_optimizer_keyword_args}}``). :data:`TEXTS` holds the texts that
 every family of factories shares; the decorators of
-:mod:`rmsprop_jax._inputs` render each public factory's docstring with them,
+:mod:`rmsprop_jax._inputs` render each public factory's docstring with them
+(:func:`rendered` those of other public functions),
 and the Keras presets add their common arguments'
 (:mod:`rmsprop_jax.presets._keras_common`). A placeholder with no text
 raises a KeyError when the module that holds it is imported.
@@ -12,7 +13,10 @@ raises a KeyError when the module that holds it is imported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 TEXTS = {
     # The choices of ``state_dtype`` in the optimizers and presets, after the
@@ -21,6 +25,11 @@ TEXTS = {
 None (float32 for 16-bit parameters, else the parameters' dtype), a
 floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
 (block-wise 8-bit); see ``docs/low_precision_states.md``.""",
+    # The converters' ``state_dtype``, handed to the preset they build.
+    "state_dtype_converter": """\
+storage of the preset's float accumulators, passed to it (this library's
+argument; the framework's optimizer has none): None (the default rule), a
+floating dtype or ``"int8"``; see ``docs/low_precision_states.md``.""",
     # The same for the primitives, which also take ``accumulator_dtype``.
     "state_dtype_primitive": """\
 None (the default rule, as ``accumulator_dtype``), a floating dtype
@@ -29,6 +38,14 @@ rounded once to nearest-even when stored) or ``"int8"`` (block-wise 8-bit
 codes for leaves of at least 4096 elements; see
 ``docs/low_precision_states.md``).""",
 }
+
+
+def rendered(function: F) -> F:
+    """Decorates a public function that no decorator of
+    :mod:`rmsprop_jax._inputs` wraps: its docstring rendered with
+    :data:`TEXTS`."""
+    function.__doc__ = render(function.__doc__)
+    return function
 
 
 def render(doc: str | None, texts: Mapping[str, str] = TEXTS) -> str | None:

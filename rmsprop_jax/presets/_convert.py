@@ -15,6 +15,7 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
+from rmsprop_jax import _docstrings
 from rmsprop_jax.presets import _keras, _keras_common, _torch
 
 # torch.optim class -> the preset that reproduces it; the group keys each
@@ -78,6 +79,7 @@ def _scheduled(optimizer: Any) -> bool:
     )
 
 
+@_docstrings.rendered
 def from_torch(
     optimizer: Any, *, state_dtype: Any | None = None
 ) -> optax.GradientTransformationExtraArgs:
@@ -93,10 +95,8 @@ def from_torch(
 
     Args:
       optimizer: a ``torch.optim`` optimizer of one of the classes above.
-      state_dtype: storage of the preset's float accumulators, passed to it
-        (this library's argument; the framework's optimizer has none): None
-        (the default rule), a floating dtype or ``"int8"``; see
-        ``docs/low_precision_states.md``.
+      state_dtype:
+        {{state_dtype_converter}}
 
     Returns:
       The preset, as ``presets.torch_*(**hyperparameters)`` would build it.
@@ -237,6 +237,7 @@ def _optax_schedule(config: Mapping[str, Any]) -> Callable[[Any], Any]:
     )
 
 
+@_docstrings.rendered
 def from_keras(
     optimizer: Any, class_name: str | None = None, *, state_dtype: Any | None = None
 ) -> optax.GradientTransformationExtraArgs:
@@ -257,10 +258,8 @@ def from_keras(
         (with ``class_name`` and ``config``), or the dict of its
         ``get_config()`` together with ``class_name``.
       class_name: the Keras class (``"Adam"``, ...) for a bare config dict.
-      state_dtype: storage of the preset's float accumulators, passed to it
-        (this library's argument; the framework's optimizer has none): None
-        (the default rule), a floating dtype or ``"int8"``; see
-        ``docs/low_precision_states.md``.
+      state_dtype:
+        {{state_dtype_converter}}
 
     Returns:
       The preset, as ``presets.keras_*(**config)`` would build it.
