@@ -44,6 +44,7 @@ import numpy as np
 import optax
 
 import rmsprop_jax as rj
+from benchmarks import _markdown
 from benchmarks._digits import cross_entropy, init_mlp, load_digits
 from benchmarks._extras import require_extra
 from rmsprop_jax.sweep import batch_plan, grid, sweep
@@ -360,12 +361,21 @@ def main() -> None:
         f"# MLP batch size {args.batch_size or 'full'}; best of {args.repeats} "
         "(naive end to end: one run); x = time / sweep time (> 1: sweep faster)"
     )
-    header = (
-        "| problem | configs x steps | method | end to end (s) | x | "
-        "steady state (s) | x | end to end, CPU (s) | x | steady, CPU (s) | x |"
+    print(
+        _markdown.header(
+            "problem",
+            "configs x steps",
+            "method",
+            "end to end (s)",
+            "x",
+            "steady state (s)",
+            "x",
+            "end to end, CPU (s)",
+            "x",
+            "steady, CPU (s)",
+            "x",
+        )
     )
-    print(header)
-    print("|" + "---|" * 11)
     for r in rows:
         print(
             f"| {r['problem']} | {r['configs']} x {r['steps']} | {r['method']} | "

@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks import _markdown
 from benchmarks._extras import require_extra
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,10 +102,17 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} at the end; warm: best of {repeats} new processes"
     )
     print(
-        "| problem | method | cold wall (s) | cold CPU (s) | warm wall (s) | x | "
-        "warm CPU (s) | x |"
+        _markdown.header(
+            "problem",
+            "method",
+            "cold wall (s)",
+            "cold CPU (s)",
+            "warm wall (s)",
+            "x",
+            "warm CPU (s)",
+            "x",
+        )
     )
-    print("|" + "---|" * 8)
     print("\n".join(rows))
 
 

@@ -28,6 +28,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rmsprop_jax as rj  # noqa: E402
+from benchmarks import _markdown  # noqa: E402
 from benchmarks.sweep import Time, _best, _clock, _fresh, machine, rosenbrock  # noqa: E402
 from rmsprop_jax.sweep import grid, sweep  # noqa: E402
 
@@ -78,10 +79,19 @@ def main() -> None:
         f"the start, {os.getloadavg()[0]:.1f} at the end; x = 1 device / n devices"
     )
     print(
-        "| layout | end to end (s) | x | end to end, CPU (s) | x | steady (s) | x | "
-        "steady, CPU (s) | x | equal to the default device |"
+        _markdown.header(
+            "layout",
+            "end to end (s)",
+            "x",
+            "end to end, CPU (s)",
+            "x",
+            "steady (s)",
+            "x",
+            "steady, CPU (s)",
+            "x",
+            "equal to the default device",
+        )
     )
-    print("|" + "---|" * 10)
     one = "1 device"
     for name in layouts:
         a, b = _best(e2e[name]), _best(steady[name])

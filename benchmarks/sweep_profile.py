@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import _markdown
 from benchmarks._digits import cross_entropy, init_mlp, load_digits
 from benchmarks._extras import require_extra
 from benchmarks.sweep import Problem, one_config, rosenbrock, sweep_run
@@ -147,10 +148,15 @@ def main() -> None:
         "(wall), and the whole call -->"
     )
     print(
-        "| problem | configs x steps | program | trace+lower (s) | XLA compile (s) "
-        "| run, all configs (s) |"
+        _markdown.header(
+            "problem",
+            "configs x steps",
+            "program",
+            "trace+lower (s)",
+            "XLA compile (s)",
+            "run, all configs (s)",
+        )
     )
-    print("|" + "---|" * 6)
     print("\n".join(lines))
 
 

@@ -13,12 +13,15 @@ its box, its minimum estimated on a grid and refined).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from experiments import _numerics as nx
 from experiments import _plotting as plot
+from experiments import _report
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict, judge
+from experiments._report import Figure, Section, Table, Verdict
 from rmsprop_jax import landscapes
 
 LETTER = "a"
@@ -34,13 +37,35 @@ def units(ctx: Context) -> int:
     return 1 + len(landscapes.LANDSCAPES) + 1
 
 
-def _settings(ctx: Context) -> tuple[int, np.ndarray]:
-    steps = ctx.pick(15, 150, 300)
-    lrs = np.logspace(-4, 1, ctx.pick(3, 11, 21))
-    return steps, lrs
+@dataclass(frozen=True)
+class Setup:
+    steps: int
+    lrs: np.ndarray
+    lands: list[landscapes.Landscape]  # the library's and the typed formula's
 
 
-def measure(land: landscapes.Landscape, steps: int, lrs: np.ndarray) -> dict:
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size`` and the landscapes."""
+    return Setup(
+        ctx.pick(15, 150, 300),
+        np.logspace(-4, 1, ctx.pick(3, 11, 21)),
+        all_landscapes(ctx),
+    )
+
+
+def measure(ctx: Context, s: Setup) -> dict[str, dict]:
+    """Per landscape, :func:`best_runs`: every optimizer and landscape in one
+    engine call."""
+    nx.tune(s.lands, s.steps, s.lrs)
+    ctx.progress.advance("paths: every optimizer on every landscape")
+    by_name = {}
+    for land in s.lands:
+        by_name[land.name] = best_runs(land, s.steps, s.lrs)
+        ctx.progress.advance(f"paths: {land.name}")
+    return by_name
+
+
+def best_runs(land: landscapes.Landscape, steps: int, lrs: np.ndarray) -> dict:
     """Every optimizer at every learning rate; the best run of each, measured."""
     results = {}
     start = np.asarray(land.start)
@@ -68,10 +93,12 @@ def _figure(ctx, land, results, steps) -> Figure:
         land, results, nx.LABELS, nx.FLOOR, clip=1e3, figsize=(11, 4.4)
     )
     left.set_title(f"{land.name}: paths at each optimizer's best learning rate")
-    right.set_title(f"{land.name}: loss gap f - f* (floor {nx.FLOOR:g})")
-    right.set_xlabel("step")
-    right.set_ylabel("f(w) - f*")
-    right.set_xlim(0, steps)
+    right.set(
+        title=f"{land.name}: loss gap f - f* (floor {nx.FLOOR:g})",
+        xlabel="step",
+        ylabel="f(w) - f*",
+        xlim=(0, steps),
+    )
     plot.legend_below(fig, right)
     filename = plot.save(fig, ctx.out, f"paths_{land.name}.png")
     return Figure(filename, f"Paths on {land.description}", _takeaway(results))
@@ -116,7 +143,7 @@ def _path_verdict(land, results) -> Verdict:
         and sgd_all.size > 0
         and np.median(rms_all) < np.median(sgd_all)
     )
-    verdict = judge(
+    verdict = _report.judge(
         {
             "compared at the best learning rates": best_shorter,
             "compared at the median learning rate": median_shorter,
@@ -132,8 +159,25 @@ def _path_verdict(land, results) -> Verdict:
     return Verdict(2, verdict, evidence, f"the {land.name} landscape")
 
 
-def run(ctx: Context) -> Section:
-    steps, lrs = _settings(ctx)
+def _robustness_verdict(s: Setup, by_name: dict[str, dict]) -> Verdict:
+    """Claim 1: the share of the grid that reaches the tolerance, per landscape."""
+    rms_all = np.array([r["rmsprop"]["fraction"] for r in by_name.values()])
+    sgd_all = np.array([r["sgd"]["fraction"] for r in by_name.values()])
+    rms, sgd = rms_all.mean(), sgd_all.mean()
+    wins, losses = int(np.sum(rms_all > sgd_all)), int(np.sum(rms_all < sgd_all))
+    return Verdict(
+        1,
+        _report.judge({"on the 2-D landscapes": rms > sgd and wins > losses}),
+        f"2-D landscapes: mean fraction of the lr grid reaching 1e-3 of the "
+        f"initial gap: rmsprop {rms:.0%}, sgd {sgd:.0%}; rmsprop higher on "
+        f"{wins}, lower on {losses} of {len(by_name)} landscapes.",
+        f"{len(by_name)} two-dimensional landscapes, full batch, {s.steps} steps",
+    )
+
+
+def judge(ctx: Context, s: Setup, by_name: dict[str, dict]) -> Section:
+    """A figure per landscape, the two tables, the verdicts on claims 2 and 1."""
+    steps, lrs = s.steps, s.lrs
     section = Section(
         "compare_paths",
         TITLE,
@@ -144,13 +188,9 @@ def run(ctx: Context) -> Section:
         "minima are stars. With a constant learning rate RMSprop does not settle: "
         "near a minimum its steps stay about eta, so its best rate is a small one.",
     )
-    hit_rows, fraction_rows, by_name = [], [], {}
-    lands = all_landscapes(ctx)
-    nx.tune(lands, steps, lrs)  # every optimizer and landscape: one engine call
-    ctx.progress.advance("paths: every optimizer on every landscape")
-    for land in lands:
-        results = measure(land, steps, lrs)
-        by_name[land.name] = results
+    hit_rows, fraction_rows = [], []
+    for land in s.lands:
+        results = by_name[land.name]
         section.blocks.append(_figure(ctx, land, results, steps))
         hit_rows.append(
             [land.name]
@@ -159,7 +199,6 @@ def run(ctx: Context) -> Section:
         fraction_rows.append(
             [land.name] + [f"{r['fraction']:.0%}" for r in results.values()]
         )
-        ctx.progress.advance(f"paths: {land.name}")
     header = ["landscape", *nx.OPTIMIZERS]
     section.blocks.append(
         Table("Steps to 1e-3 of the initial gap, at the best lr", header, hit_rows)
@@ -175,18 +214,11 @@ def run(ctx: Context) -> Section:
     section.verdicts.append(
         _path_verdict(landscapes.LANDSCAPES["valley"], by_name["valley"])
     )
-    rms_all = np.array([r["rmsprop"]["fraction"] for r in by_name.values()])
-    sgd_all = np.array([r["sgd"]["fraction"] for r in by_name.values()])
-    rms, sgd = rms_all.mean(), sgd_all.mean()
-    wins, losses = int(np.sum(rms_all > sgd_all)), int(np.sum(rms_all < sgd_all))
-    section.verdicts.append(
-        Verdict(
-            1,
-            judge({"on the 2-D landscapes": rms > sgd and wins > losses}),
-            f"2-D landscapes: mean fraction of the lr grid reaching 1e-3 of the "
-            f"initial gap: rmsprop {rms:.0%}, sgd {sgd:.0%}; rmsprop higher on "
-            f"{wins}, lower on {losses} of {len(by_name)} landscapes.",
-            f"{len(by_name)} two-dimensional landscapes, full batch, {steps} steps",
-        )
-    )
+    section.verdicts.append(_robustness_verdict(s, by_name))
     return section
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))

@@ -12,6 +12,7 @@ iRprop+'s ``value``).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -20,8 +21,9 @@ import numpy as np
 import rmsprop_jax as rj
 from experiments import _numerics as nx
 from experiments import _plotting as plot
+from experiments import _report
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict, judge
+from experiments._report import Figure, Section, Table, Verdict
 from rmsprop_jax.sweep import sweep
 
 LETTER = "f"
@@ -66,30 +68,76 @@ def trajectories(cycles: int) -> dict[str, np.ndarray]:
     return dict(zip(result.optimizers, ws, strict=True))
 
 
-def run(ctx: Context) -> Section:
-    cycles = ctx.pick(3, 50, 100)
-    steps = CYCLE.size * cycles
-    runs = trajectories(cycles)
+@dataclass(frozen=True)
+class Setup:
+    cycles: int  # cycles of the ten mini-batch gradients
+
+    @property
+    def steps(self) -> int:
+        return CYCLE.size * self.cycles
+
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
+    return Setup(cycles=ctx.pick(3, 50, 100))
+
+
+def measure(ctx: Context, s: Setup) -> dict[str, np.ndarray]:
+    """Per optimizer, the weight before each step and after the last."""
+    return trajectories(s.cycles)
+
+
+def _figure(ctx: Context, s: Setup, runs: dict[str, np.ndarray]) -> str:
+    """The weight over the whole run (symlog) and its first steps (linear)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
     for name, ws in runs.items():
         _, color, style = OPTIMIZERS[name]
         for ax in (left, right):
             ax.plot(ws, style, color=color, label=name, lw=1.5)
     left.set_yscale("symlog", linthresh=0.1)
-    left.set_title(f"weight over {cycles} cycles (symlog scale)")
-    window = min(30, steps)
+    left.set_title(f"weight over {s.cycles} cycles (symlog scale)")
+    window = min(30, s.steps)
     right.set_xlim(0, window)
     scale = max(
         abs(runs[n][: window + 1]).max() for n in ("sgd", "rmsprop (beta 0.9)", "adam")
     )
-    right.set_ylim(-3 * scale, 0.3 * scale)
-    right.set_title(f"the first {window} steps (linear scale)")
+    right.set(
+        ylim=(-3 * scale, 0.3 * scale), title=f"the first {window} steps (linear scale)"
+    )
     for ax in (left, right):
-        ax.set_xlabel("mini-batch step")
-        ax.set_ylabel("weight w (start 0)")
+        ax.set(xlabel="mini-batch step", ylabel="weight w (start 0)")
     plot.legend_below(fig, right, ncol=4, room=0.1)
-    filename = plot.save(fig, ctx.out, "minibatch_drift.png")
+    return plot.save(fig, ctx.out, "minibatch_drift.png")
 
+
+def _verdict(s: Setup, drift: dict[str, float]) -> Verdict:
+    """Claim 6: Rprop drifts under a zero-mean cycle, RMSprop 10x less."""
+    rprop = min(abs(drift[f"Rprop ({v})"]) for v in RPROPS)
+    rms = {b: abs(drift[f"rmsprop (beta {b})"]) for b in ("0.9", "0.99")}
+    sgd = abs(drift["sgd"])
+    ratio = rprop / max(rms.values())
+    verdict = _report.judge(
+        {
+            f"RMSprop's beta is {b}": rprop > 0.1 and rms[b] * 10 < rprop
+            for b in ("0.9", "0.99")
+        }
+    )
+    evidence = (
+        f"{s.cycles} cycles of (+0.1 x9, -0.9), eta = Rprop's initial step = {STEP}: "
+        f"net drift / (eta x steps): Rprop variants >= {rprop:.3g}, RMSprop "
+        f"{rms['0.9']:.3g} (beta 0.9), {rms['0.99']:.3g} (beta 0.99), SGD {sgd:.2g}. "
+        "RMSprop still drifts the way of the frequent small gradient, "
+        f"{ratio:.0f}x less than Rprop."
+    )
+    return Verdict(
+        6, verdict, evidence, "one weight, a fixed cycle of mini-batch gradients"
+    )
+
+
+def judge(ctx: Context, s: Setup, runs: dict[str, np.ndarray]) -> Section:
+    """The figure, where each optimizer ends, and the verdict on claim 6."""
+    cycles, steps = s.cycles, s.steps
+    filename = _figure(ctx, s, runs)
     # Drift as a fraction of the largest possible travel, eta per step.
     drift = {name: ws[-1] / (STEP * steps) for name, ws in runs.items()}
     half = 10 * (cycles // 2)  # a whole number of cycles
@@ -106,7 +154,6 @@ def run(ctx: Context) -> Section:
     ]
     rprop = min(abs(drift[f"Rprop ({v})"]) for v in RPROPS)
     rms = {b: abs(drift[f"rmsprop (beta {b})"]) for b in ("0.9", "0.99")}
-    sgd = abs(drift["sgd"])
     takeaway = (
         f"After {cycles} cycles SGD is at {runs['sgd'][-1]:.2g} (the gradients sum "
         f"to 0), every Rprop variant has drifted by at least {rprop:.3g} x eta x "
@@ -116,20 +163,6 @@ def run(ctx: Context) -> Section:
         f"{abs(late['rmsprop (beta 0.9)']):.2g} and "
         f"{abs(late['rmsprop (beta 0.99)']):.2g} of eta per step (Rprop: at least "
         f"{min(abs(late[f'Rprop ({v})']) for v in RPROPS):.3g})."
-    )
-    ratio = rprop / max(rms.values())
-    verdict = judge(
-        {
-            f"RMSprop's beta is {b}": rprop > 0.1 and rms[b] * 10 < rprop
-            for b in ("0.9", "0.99")
-        }
-    )
-    evidence = (
-        f"{cycles} cycles of (+0.1 x9, -0.9), eta = Rprop's initial step = {STEP}: "
-        f"net drift / (eta x steps): Rprop variants >= {rprop:.3g}, RMSprop "
-        f"{rms['0.9']:.3g} (beta 0.9), {rms['0.99']:.3g} (beta 0.99), SGD {sgd:.2g}. "
-        "RMSprop still drifts the way of the frequent small gradient, "
-        f"{ratio:.0f}x less than Rprop."
     )
     ctx.progress.advance("mini-batch drift")
     return Section(
@@ -152,12 +185,11 @@ def run(ctx: Context) -> Section:
                 rows,
             ),
         ],
-        [
-            Verdict(
-                6,
-                verdict,
-                evidence,
-                "one weight, a fixed cycle of mini-batch gradients",
-            )
-        ],
+        [_verdict(s, drift)],
     )
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))

@@ -14,6 +14,7 @@ offsets) in ONE call of the sweep engine.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
@@ -21,8 +22,9 @@ import numpy as np
 
 from experiments import _numerics as nx
 from experiments import _plotting as plot
+from experiments import _report
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict, judge
+from experiments._report import Figure, Section, Table, Verdict
 from rmsprop_jax import landscapes
 from rmsprop_jax.landscapes import LANDSCAPES
 
@@ -81,17 +83,31 @@ def units(ctx: Context) -> int:
     return 1 + len(SADDLES)
 
 
-def measure(steps: int, lrs: np.ndarray) -> dict[str, dict]:
+@dataclass(frozen=True)
+class Setup:
+    steps: int
+    lrs: np.ndarray
+
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
+    return Setup(ctx.pick(20, 150, 300), np.logspace(-4, 1, ctx.pick(3, 11, 21)))
+
+
+def measure(ctx: Context, s: Setup) -> dict[str, dict]:
     """Every optimizer on both saddles at every learning rate and offset: one
     engine call. Per saddle and optimizer: the tuned path and the pass steps
     per (lr, offset)."""
+    steps, lrs = s.steps, s.lrs
     starts = np.array([SADDLES[k].start(o) for k in SADDLES for o in OFFSETS])
-    result = nx.landscape_sweep([s.land for s in SADDLES.values()], steps, lrs, starts)
+    result = nx.landscape_sweep(
+        [saddle.land for saddle in SADDLES.values()], steps, lrs, starts
+    )
     # Axes (optimizer, saddle, lr, start, steps + 1[, 2]); saddle i's starts are
     # the i-th block of len(OFFSETS).
     ws_all, values = nx.iterates(result), nx.loss_curve(result)
     n = len(OFFSETS)
-    return {
+    measured = {
         key: {
             name: _study(
                 SADDLES[key],
@@ -102,6 +118,8 @@ def measure(steps: int, lrs: np.ndarray) -> dict[str, dict]:
         }
         for i, key in enumerate(SADDLES)
     }
+    ctx.progress.advance("saddles: every optimizer, lr and offset")
+    return measured
 
 
 def _study(saddle: Saddle, ws: np.ndarray, values: np.ndarray) -> dict:
@@ -135,13 +153,17 @@ def _figure(ctx, key, results, lrs) -> str:
         axes[2].loglog(lrs, passes, "o-", ms=3, color=color, label=nx.LABELS[name])
     axes[1].axhline(THRESHOLD, color="k", ls=":", lw=1)
     axes[0].set_title(f"{key} saddle: paths at the best learning rates")
-    axes[1].set_title(f"distance from the stable line (passed at {THRESHOLD})")
-    axes[1].set_xlabel("step")
-    axes[1].set_ylabel("|unstable coordinate|")
-    axes[1].set_ylim(3e-4, 3)
-    axes[2].set_title("steps to pass vs learning rate (offset 1e-3)")
-    axes[2].set_xlabel("learning rate")
-    axes[2].set_ylabel("steps to pass (missing: never)")
+    axes[1].set(
+        title=f"distance from the stable line (passed at {THRESHOLD})",
+        xlabel="step",
+        ylabel="|unstable coordinate|",
+        ylim=(3e-4, 3),
+    )
+    axes[2].set(
+        title="steps to pass vs learning rate (offset 1e-3)",
+        xlabel="learning rate",
+        ylabel="steps to pass (missing: never)",
+    )
     axes[1].legend(loc="lower right")
     axes[2].legend(loc="upper right")
     fig.tight_layout()
@@ -156,75 +178,85 @@ def _beats(results: dict, field: str) -> np.ndarray:
     )
 
 
-def run(ctx: Context) -> Section:
-    steps = ctx.pick(20, 150, 300)
-    lrs = np.logspace(-4, 1, ctx.pick(3, 11, 21))
+def _saddle(ctx: Context, s: Setup, key: str, results: dict) -> tuple[list, Verdict]:
+    """One saddle's figure, table and verdict on claim 3."""
+    lrs = s.lrs
+    majority = len(nx.OPTIMIZERS) // 2  # of the 5 others: 3
+    filename = _figure(ctx, key, results, lrs)
+    beats = _beats(results, "at_best")
+    column = OFFSETS.index(1e-3)
+    equal, equal_text = _equal_lr(results, column)
+    others = [n for n in results if n != "rmsprop"]
+    takeaway = (
+        f"From offset 1e-3 at the best learning rates, RMSprop passes in "
+        f"{nx.fmt(results['rmsprop']['at_best'][column], '.0f')} steps; "
+        + ", ".join(
+            f"{n} {nx.fmt(results[n]['at_best'][column], '.0f')}" for n in others
+        )
+        + f". RMSprop is faster than {', '.join(str(b) for b in beats)} of the 5 "
+        f"others for offsets {', '.join(f'{o:g}' for o in OFFSETS)}. From offset "
+        f"{OFFSETS[0]:g} to {OFFSETS[-1]:g} SGD's time goes from "
+        f"{nx.fmt(results['sgd']['at_best'][0], '.0f')} to "
+        f"{nx.fmt(results['sgd']['at_best'][-1], '.0f')} steps, RMSprop's from "
+        f"{nx.fmt(results['rmsprop']['at_best'][0], '.0f')} to "
+        f"{nx.fmt(results['rmsprop']['at_best'][-1], '.0f')}."
+    )
+    takeaway += " " + equal_text
+    header = ["optimizer", "best lr"] + [f"offset {o:g}" for o in OFFSETS]
+    rows = [
+        [nx.LABELS[n], f"{lrs[r['best']]:.2g}"]
+        + [
+            f"{nx.fmt(p, '.0f')} ({nx.fmt(f, '.0f')})"
+            for p, f in zip(r["at_best"], r["fastest"], strict=True)
+        ]
+        for n, r in results.items()
+    ]
+    blocks = [
+        Figure(filename, f"Leaving the {key} saddle", takeaway),
+        Table(
+            f"{key} saddle: steps to pass at the best lr; in parentheses, at "
+            "the fastest lr among those that end within 1% of the initial gap",
+            header,
+            rows,
+        ),
+    ]
+    verdict = Verdict(
+        3,
+        _verdict(beats, equal, majority, lrs[results["rmsprop"]["best"]]),
+        f"{key} saddle: optimizers (of 5) that RMSprop passes faster at "
+        f"the tuned lrs, per offset {', '.join(f'{o:g}' for o in OFFSETS)}: "
+        f"{', '.join(str(b) for b in beats)}; at equal lrs (offset 1e-3): "
+        f"median {equal:g}.",
+        SETTINGS[key],
+    )
+    return blocks, verdict
+
+
+def judge(ctx: Context, s: Setup, measured: dict[str, dict]) -> Section:
+    """Per saddle: the figure, the steps to pass, and the verdict on claim 3."""
     section = Section(
         "escape_saddle",
         TITLE,
-        f"Two saddles, {steps} steps, {lrs.size} learning rates from {lrs[0]:.0e} to "
-        f"{lrs[-1]:.0e}; each start is on the approach to the saddle point, offset "
-        f"by {', '.join(f'{o:g}' for o in OFFSETS)} from its stable line. Passed: "
+        f"Two saddles, {s.steps} steps, {s.lrs.size} learning rates from "
+        f"{s.lrs[0]:.0e} to {s.lrs[-1]:.0e}; each start is on the approach to the "
+        f"saddle point, offset by {', '.join(f'{o:g}' for o in OFFSETS)} from its "
+        "stable line. Passed: "
         f"first step with |unstable coordinate| >= {THRESHOLD}, half way to the "
         "minima. The best learning rate of each optimizer is chosen as in (a), "
         "from offset 1e-3.",
     )
-    majority = len(nx.OPTIMIZERS) // 2  # of the 5 others: 3
-    measured = measure(steps, lrs)
-    ctx.progress.advance("saddles: every optimizer, lr and offset")
     for key in SADDLES:
-        results = measured[key]
-        filename = _figure(ctx, key, results, lrs)
-        beats = _beats(results, "at_best")
-        column = OFFSETS.index(1e-3)
-        equal, equal_text = _equal_lr(results, column)
-        others = [n for n in results if n != "rmsprop"]
-        takeaway = (
-            f"From offset 1e-3 at the best learning rates, RMSprop passes in "
-            f"{nx.fmt(results['rmsprop']['at_best'][column], '.0f')} steps; "
-            + ", ".join(
-                f"{n} {nx.fmt(results[n]['at_best'][column], '.0f')}" for n in others
-            )
-            + f". RMSprop is faster than {', '.join(str(b) for b in beats)} of the 5 "
-            f"others for offsets {', '.join(f'{o:g}' for o in OFFSETS)}. From offset "
-            f"{OFFSETS[0]:g} to {OFFSETS[-1]:g} SGD's time goes from "
-            f"{nx.fmt(results['sgd']['at_best'][0], '.0f')} to "
-            f"{nx.fmt(results['sgd']['at_best'][-1], '.0f')} steps, RMSprop's from "
-            f"{nx.fmt(results['rmsprop']['at_best'][0], '.0f')} to "
-            f"{nx.fmt(results['rmsprop']['at_best'][-1], '.0f')}."
-        )
-        takeaway += " " + equal_text
-        header = ["optimizer", "best lr"] + [f"offset {o:g}" for o in OFFSETS]
-        rows = [
-            [nx.LABELS[n], f"{lrs[r['best']]:.2g}"]
-            + [
-                f"{nx.fmt(p, '.0f')} ({nx.fmt(f, '.0f')})"
-                for p, f in zip(r["at_best"], r["fastest"], strict=True)
-            ]
-            for n, r in results.items()
-        ]
-        section.blocks += [
-            Figure(filename, f"Leaving the {key} saddle", takeaway),
-            Table(
-                f"{key} saddle: steps to pass at the best lr; in parentheses, at "
-                "the fastest lr among those that end within 1% of the initial gap",
-                header,
-                rows,
-            ),
-        ]
-        section.verdicts.append(
-            Verdict(
-                3,
-                _verdict(beats, equal, majority, lrs[results["rmsprop"]["best"]]),
-                f"{key} saddle: optimizers (of 5) that RMSprop passes faster at "
-                f"the tuned lrs, per offset {', '.join(f'{o:g}' for o in OFFSETS)}: "
-                f"{', '.join(str(b) for b in beats)}; at equal lrs (offset 1e-3): "
-                f"median {equal:g}.",
-                SETTINGS[key],
-            )
-        )
+        blocks, verdict = _saddle(ctx, s, key, measured[key])
+        section.blocks += blocks
+        section.verdicts.append(verdict)
         ctx.progress.advance(f"saddle ({key})")
     return section
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))
 
 
 def _equal_lr(results: dict, column: int) -> tuple[float, str]:
@@ -238,7 +270,7 @@ def _equal_lr(results: dict, column: int) -> tuple[float, str]:
         return 0.0, "At equal learning rates RMSprop never passes."
     beats = np.sum(table[:, usable] > mine[usable], axis=0)
     winners = [names[i] for i in np.argmin(table[:, usable], axis=0)]
-    most = max(set(winners), key=winners.count)
+    most = max(dict.fromkeys(winners), key=winners.count)  # ties: the first
     median = float(np.median(beats))
     return median, (
         f"At equal learning rates (offset 1e-3, the {int(usable.sum())} where RMSprop "
@@ -250,7 +282,7 @@ def _equal_lr(results: dict, column: int) -> tuple[float, str]:
 def _verdict(beats: np.ndarray, equal: float, majority: int, best_lr: float) -> str:
     tuned = bool(np.all(beats >= majority))
     same = equal >= majority
-    return judge(
+    return _report.judge(
         {
             "compared at each optimizer's tuned learning rate": tuned,
             "compared at equal learning rates": same,

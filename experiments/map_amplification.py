@@ -11,6 +11,7 @@ alongside as a check.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -95,21 +96,58 @@ def _row(fig, axes, x, y, maps, norm, xlabel, ylabel, label) -> None:
     bar.set_label(label)
 
 
-def run(ctx: Context) -> Section:
+@dataclass(frozen=True)
+class Setup:
+    n: int  # cells per side of each grid
+    g1: np.ndarray  # the linear grid over [-LIMIT, LIMIT]^2
+    g2: np.ndarray
+    e1: np.ndarray  # log10 of the magnitudes' grid, six decades
+    e2: np.ndarray
+
+    @property
+    def a1(self) -> np.ndarray:
+        return 10.0**self.e1
+
+    @property
+    def a2(self) -> np.ndarray:
+        return 10.0**self.e2
+
+    @property
+    def small(self) -> np.ndarray:
+        """The magnitudes' cells where both gradients are below 0.1."""
+        return (self.a1 < 0.1) & (self.a2 < 0.1)
+
+    @property
+    def large(self) -> np.ndarray:
+        """The magnitudes' cells where either gradient exceeds 10."""
+        return (self.a1 > 10) | (self.a2 > 10)
+
+
+def setup(ctx: Context) -> Setup:
+    """The two grids at the size of ``ctx.size``."""
     n = ctx.pick(21, 201, 301)
     axis = np.linspace(-LIMIT, LIMIT, n)
     g1, g2 = np.meshgrid(axis, axis)
     # Magnitudes over six decades (C_a depends on |g1| and |g2| only).
     e1, e2 = np.meshgrid(np.linspace(-3, 3, n), np.linspace(-3, 3, n))
-    a1, a2 = 10.0**e1, 10.0**e2
-    both = amplification([g1, a1], [g2, a2])  # both grids, every beta: one call
-    maps = {d: both[d][0] for d in DECAYS}
-    wide = {d: both[d][1] for d in DECAYS}
-    error = max(
-        float(np.max(np.abs(m[d] - closed_form(d, x, y)) / (1 + np.abs(m[d]))))
-        for m, x, y in ((maps, g1, g2), (wide, a1, a2))
-        for d in DECAYS
-    )
+    return Setup(n, g1, g2, e1, e2)
+
+
+@dataclass(frozen=True)
+class Measured:
+    maps: dict[float, np.ndarray]  # C_a on the linear grid, per beta
+    wide: dict[float, np.ndarray]  # C_a on the magnitudes' grid, per beta
+
+
+def measure(ctx: Context, s: Setup) -> Measured:
+    """C_a on both grids for every beta: one engine call."""
+    both = amplification([s.g1, s.a1], [s.g2, s.a2])
+    return Measured({d: both[d][0] for d in DECAYS}, {d: both[d][1] for d in DECAYS})
+
+
+def _figure(ctx: Context, s: Setup, measured: Measured) -> str:
+    """The heatmaps: the linear grid on top, the magnitudes' below."""
+    maps, wide = measured.maps, measured.wide
     low = min(float(m.min()) for m in maps.values())
     high = max(float(m.max()) for m in maps.values())
     fig, axes = plt.subplots(2, 4, figsize=(16, 8.4))
@@ -117,8 +155,8 @@ def run(ctx: Context) -> Section:
     _row(
         fig,
         axes[0],
-        g1,
-        g2,
+        s.g1,
+        s.g2,
         maps,
         TwoSlopeNorm(vmin=low, vcenter=0.0, vmax=high),
         "first gradient $g_1$",
@@ -130,21 +168,34 @@ def run(ctx: Context) -> Section:
     _row(
         fig,
         axes[1],
-        e1,
-        e2,
+        s.e1,
+        s.e2,
         wide,
         SymLogNorm(linthresh=0.1, vmin=lo, vmax=-lo if hi < -lo else hi),
         "$\\log_{10} |g_1|$",
         "$\\log_{10} |g_2|$",
         label + ", symlog scale",
     )
-    filename = plot.save(fig, ctx.out, "amplification.png")
+    return plot.save(fig, ctx.out, "amplification.png")
 
+
+def _closed_form_error(s: Setup, measured: Measured) -> float:
+    """The largest relative gap between the library's C_a and the digest's
+    closed form, over both grids and every beta."""
+    return max(
+        float(np.max(np.abs(m[d] - closed_form(d, x, y)) / (1 + np.abs(m[d]))))
+        for m, x, y in ((measured.maps, s.g1, s.g2), (measured.wide, s.a1, s.a2))
+        for d in DECAYS
+    )
+
+
+def _shares(s: Setup, measured: Measured) -> tuple[list[list[str]], list[str]]:
+    """The table's rows (shares amplified and attenuated per beta) and the
+    takeaway's shares attenuated where a gradient exceeds 10."""
     rows, parts = [], []
-    small = (a1 < 0.1) & (a2 < 0.1)
-    large = (a1 > 10) | (a2 > 10)
+    small, large = s.small, s.large
     for decay in DECAYS:
-        m, w = maps[decay], wide[decay]
+        m, w = measured.maps[decay], measured.wide[decay]
         rows.append(
             [
                 f"{decay:g}",
@@ -156,6 +207,16 @@ def run(ctx: Context) -> Section:
             ]
         )
         parts.append(f"{np.mean(w[large] < 0):.0%} (beta {decay:g})")
+    return rows, parts
+
+
+def judge(ctx: Context, s: Setup, measured: Measured) -> Section:
+    """The heatmaps, the shares amplified, and the check on the closed form."""
+    n, g2, small = s.n, s.g2, s.small
+    maps, wide = measured.maps, measured.wide
+    error = _closed_form_error(s, measured)
+    filename = _figure(ctx, s, measured)
+    rows, parts = _shares(s, measured)
     v2 = np.abs(maps[0.0] + np.abs(g2))[g2 != 0]
     everywhere = min(np.mean(wide[d][small] > 0) for d in DECAYS)
     takeaway = (
@@ -199,3 +260,9 @@ def run(ctx: Context) -> Section:
             ),
         ],
     )
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))

@@ -9,14 +9,17 @@ and the accumulator (Adagrad's G, RMSprop's s: the states' second moment).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import _numerics as nx
 from experiments import _plotting as plot
+from experiments import _report
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict, judge
+from experiments._report import Figure, Section, Table, Verdict
 from rmsprop_jax.landscapes import LANDSCAPES
 from rmsprop_jax.sweep import grid, sweep
 
@@ -55,13 +58,31 @@ def record(steps: int, lrs: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     }
 
 
-def run(ctx: Context) -> Section:
-    steps = ctx.pick(60, 2000, 5000)
+@dataclass(frozen=True)
+class Setup:
+    steps: int
+    lrs: np.ndarray  # the learning rates, SHOWN_LR among them
+    shown: int  # the index of SHOWN_LR in lrs
+
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
     lrs = np.logspace(-3, 0, ctx.pick(3, 7, 13))
     lrs = np.unique(np.append(lrs, SHOWN_LR))
     shown = int(np.argmin(np.abs(lrs - SHOWN_LR)))
-    runs = record(steps, lrs)
+    return Setup(ctx.pick(60, 2000, 5000), lrs, shown)
+
+
+def measure(ctx: Context, s: Setup) -> dict[str, dict[str, np.ndarray]]:
+    """Both optimizers at every learning rate: one engine call."""
+    runs = record(s.steps, s.lrs)
     ctx.progress.advance("adagrad vs rmsprop: runs")
+    return runs
+
+
+def _figure(ctx: Context, s: Setup, runs: dict[str, dict[str, np.ndarray]]) -> str:
+    """Step length and effective rate at SHOWN_LR; the final gap per rate."""
+    steps, lrs, shown = s.steps, s.lrs, s.shown
     t = np.arange(1, steps + 1)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     for name, r in runs.items():
@@ -80,20 +101,58 @@ def run(ctx: Context) -> Section:
         axes[2].loglog(
             lrs, np.clip(finals, nx.FLOOR, 1e6), "o-", color=color, label=name
         )
-    axes[0].set_title(f"step length, lr = {SHOWN_LR}")
-    axes[0].set_ylabel("|w(t+1) - w(t)|")
-    axes[1].set_title(f"effective learning rate per weight, lr = {SHOWN_LR}")
-    axes[1].set_ylabel("eta / sqrt(G or s)")
-    axes[2].set_title(f"loss gap after {steps} steps")
-    axes[2].set_xlabel("learning rate")
-    axes[2].set_ylabel("f - f*")
+    axes[0].set(title=f"step length, lr = {SHOWN_LR}", ylabel="|w(t+1) - w(t)|")
+    axes[1].set(
+        title=f"effective learning rate per weight, lr = {SHOWN_LR}",
+        ylabel="eta / sqrt(G or s)",
+    )
+    axes[2].set(
+        title=f"loss gap after {steps} steps", xlabel="learning rate", ylabel="f - f*"
+    )
     for ax in axes[:2]:
         ax.set_xlabel("step t")
     for ax in axes:
         ax.legend(loc="best")
     fig.tight_layout()
-    filename = plot.save(fig, ctx.out, "adagrad_stall.png")
+    return plot.save(fig, ctx.out, "adagrad_stall.png")
 
+
+def _verdict(lrs: np.ndarray, ada_final: np.ndarray, rms_final: np.ndarray) -> str:
+    """Claim 5's verdict: where Adagrad ends 10x above RMSprop."""
+    stalled = ada_final > 10 * rms_final
+
+    def listed(mask: np.ndarray) -> str:
+        return ", ".join(f"{lr:.2g}" for lr in lrs[mask])
+
+    if stalled.all() or not stalled.any():
+        return _report.judge(
+            {"at every learning rate of the grid": bool(stalled.all())}
+        )
+    # "small" only when every stalling lr lies below every other one.
+    below = lrs[stalled].max() < lrs[~stalled].min()
+    checks = (
+        {"the learning rate is small": True, "it is large": False}
+        if below
+        else {
+            f"lr is one of {listed(stalled)}": True,
+            f"lr is one of {listed(~stalled)}": False,
+        }
+    )
+    return _report.judge(
+        checks,
+        detail=(
+            f"Adagrad ends 10x above RMSprop at lr = {listed(stalled)}, not at "
+            f"lr = {listed(~stalled)}, where it reaches down to "
+            f"{ada_final[~stalled].min():.2g} (RMSprop's best: "
+            f"{rms_final.min():.2g})"
+        ),
+    )
+
+
+def judge(ctx: Context, s: Setup, runs: dict[str, dict[str, np.ndarray]]) -> Section:
+    """The figure, the final gaps, and the verdict on claim 5."""
+    steps, lrs, shown = s.steps, s.lrs, s.shown
+    filename = _figure(ctx, s, runs)
     ada, rms = runs["adagrad"], runs["rmsprop"]
     tail = slice(steps - steps // 10, steps)
     ada_first, rms_first = ada["size"][shown, 0], rms["size"][shown, 0]
@@ -117,32 +176,7 @@ def run(ctx: Context) -> Section:
         f"{lrs.size} learning rates Adagrad ends 10x above RMSprop at "
         f"{int(stalled.sum())} and lower at {int(np.sum(ada_final < rms_final))}."
     )
-
-    def listed(mask: np.ndarray) -> str:
-        return ", ".join(f"{lr:.2g}" for lr in lrs[mask])
-
-    if stalled.all() or not stalled.any():
-        verdict = judge({"at every learning rate of the grid": bool(stalled.all())})
-    else:
-        # "small" only when every stalling lr lies below every other one.
-        below = lrs[stalled].max() < lrs[~stalled].min()
-        checks = (
-            {"the learning rate is small": True, "it is large": False}
-            if below
-            else {
-                f"lr is one of {listed(stalled)}": True,
-                f"lr is one of {listed(~stalled)}": False,
-            }
-        )
-        verdict = judge(
-            checks,
-            detail=(
-                f"Adagrad ends 10x above RMSprop at lr = {listed(stalled)}, not at "
-                f"lr = {listed(~stalled)}, where it reaches down to "
-                f"{ada_final[~stalled].min():.2g} (RMSprop's best: "
-                f"{rms_final.min():.2g})"
-            ),
-        )
+    verdict = _verdict(lrs, ada_final, rms_final)
     evidence = (
         f"Rosenbrock from (-1.2, 1), {steps} steps, lr = {SHOWN_LR}: Adagrad's step "
         f"shrinks from {ada_first:.3g} to {ada_tail:.2g} (median of the last 10%), "
@@ -169,3 +203,9 @@ def run(ctx: Context) -> Section:
         ],
         [Verdict(5, verdict, evidence, f"Rosenbrock, {steps} steps, full batch")],
     )
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))

@@ -9,13 +9,16 @@ and does the loss rise on the way?
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from experiments import _numerics as nx
 from experiments import _plotting as plot
+from experiments import _report
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict, judge
-from rmsprop_jax.landscapes import LANDSCAPES
+from experiments._report import Figure, Section, Table, Verdict
+from rmsprop_jax.landscapes import LANDSCAPES, Landscape
 
 LETTER = "g"
 TITLE = "(g3) Starting where the gradients are very large"
@@ -41,14 +44,29 @@ def measures(ws: np.ndarray, gaps: np.ndarray, target: np.ndarray, radius: float
     )
 
 
-def run(ctx: Context) -> Section:
-    land = LANDSCAPES["steep_bowl"]
-    steps = ctx.pick(15, 150, 300)  # as in (a), which shares these runs
-    lrs = np.logspace(-4, 1, ctx.pick(3, 11, 21))
+@dataclass(frozen=True)
+class Setup:
+    steps: int  # as in (a), which shares these runs
+    lrs: np.ndarray
+
+    @property
+    def land(self) -> Landscape:
+        return LANDSCAPES["steep_bowl"]
+
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
+    return Setup(ctx.pick(15, 150, 300), np.logspace(-4, 1, ctx.pick(3, 11, 21)))
+
+
+def measure(ctx: Context, s: Setup) -> dict[str, dict]:
+    """Per optimizer, its best learning rate's path and the measures over the
+    grid: one engine call, unless (a) ran it already."""
+    land, steps, lrs = s.land, s.steps, s.lrs
     target = np.zeros(2)
     radius = 0.01 * np.linalg.norm(np.asarray(land.start))
     results = {}
-    nx.tune([land], steps, lrs)  # one engine call, unless (a) ran it already
+    nx.tune([land], steps, lrs)
     for name in nx.OPTIMIZERS:
         best, ws, gaps = nx.tuned(land, name, steps, lrs)
         per_lr = [measures(w, g, target, radius) for w, g in zip(ws, gaps, strict=True)]
@@ -66,19 +84,54 @@ def run(ctx: Context) -> Section:
             else np.nan,
             arrive=len(arrive),
         )
-
     ctx.progress.advance("steep start")
+    return results
+
+
+def _figure(ctx: Context, s: Setup, results: dict[str, dict]) -> str:
+    """The paths at the best learning rates and their losses."""
+    land, steps = s.land, s.steps
     fig, left, right = plot.paths_and_gaps(
         land, results, nx.LABELS, nx.FLOOR, clip=50, figsize=(12, 4.6)
     )
     left.set_title("paths from (6, -8) at the best learning rates")
-    right.set_title("loss f(w) (f* = 0)")
-    right.set_xlabel("step")
-    right.set_ylabel("f(w)")
-    right.set_xlim(0, min(steps, 100))
+    right.set(
+        title="loss f(w) (f* = 0)",
+        xlabel="step",
+        ylabel="f(w)",
+        xlim=(0, min(steps, 100)),
+    )
     plot.legend_below(fig, right)
-    filename = plot.save(fig, ctx.out, "steep_start.png")
+    return plot.save(fig, ctx.out, "steep_start.png")
 
+
+def _verdict(results: dict[str, dict]) -> Verdict:
+    """Claim 4, in its three parts: RMSprop's path, momentum's overshoot,
+    Adagrad's early loss rises."""
+    rms, mom, ada = results["rmsprop"], results["momentum"], results["adagrad"]
+    parts = {
+        "RMSprop's path is near-optimal (< 1.1x the straight line)": rms["ratio"] < 1.1,
+        "momentum overshoots more than RMSprop": mom["overshoot"] > rms["overshoot"]
+        and mom["median_overshoot"] > rms["median_overshoot"],
+        f"Adagrad's loss rises in the first {EARLY} steps": ada["rises"] > 0,
+    }
+    verdict = _report.judge(parts, parts=True)
+    evidence = (
+        f"Steep bowl from (6, -8), best lrs: path / straight line RMSprop "
+        f"{rms['ratio']:.3g}, momentum {mom['ratio']:.3g}, Adagrad {ada['ratio']:.3g}; "
+        f"overshoot past the minimum (share of the start distance) RMSprop "
+        f"{rms['overshoot']:.3f}, momentum {mom['overshoot']:.3f} (median over lrs "
+        f"{rms['median_overshoot']:.3f} vs {mom['median_overshoot']:.3f}); loss "
+        f"increases in the first {EARLY} steps: Adagrad {ada['rises']} (largest "
+        f"factor {ada['worst']:.3g}), RMSprop {rms['rises']}, momentum {mom['rises']}."
+    )
+    return Verdict(4, verdict, evidence, "the steep bowl from (6, -8), full batch")
+
+
+def judge(ctx: Context, s: Setup, results: dict[str, dict]) -> Section:
+    """The figure, the measures per optimizer, and the verdict on claim 4."""
+    steps, lrs = s.steps, s.lrs
+    filename = _figure(ctx, s, results)
     rows = [
         [
             nx.LABELS[n],
@@ -102,22 +155,6 @@ def run(ctx: Context) -> Section:
         f"and {ada['overshoot']:.1%}, with {ada['rises']} loss increases in the first "
         f"{EARLY} steps (RMSprop {rms['rises']}, momentum {mom['rises']})."
     )
-    parts = {
-        "RMSprop's path is near-optimal (< 1.1x the straight line)": rms["ratio"] < 1.1,
-        "momentum overshoots more than RMSprop": mom["overshoot"] > rms["overshoot"]
-        and mom["median_overshoot"] > rms["median_overshoot"],
-        f"Adagrad's loss rises in the first {EARLY} steps": ada["rises"] > 0,
-    }
-    verdict = judge(parts, parts=True)
-    evidence = (
-        f"Steep bowl from (6, -8), best lrs: path / straight line RMSprop "
-        f"{rms['ratio']:.3g}, momentum {mom['ratio']:.3g}, Adagrad {ada['ratio']:.3g}; "
-        f"overshoot past the minimum (share of the start distance) RMSprop "
-        f"{rms['overshoot']:.3f}, momentum {mom['overshoot']:.3f} (median over lrs "
-        f"{rms['median_overshoot']:.3f} vs {mom['median_overshoot']:.3f}); loss "
-        f"increases in the first {EARLY} steps: Adagrad {ada['rises']} (largest "
-        f"factor {ada['worst']:.3g}), RMSprop {rms['rises']}, momentum {mom['rises']}."
-    )
     header = [
         "optimizer",
         "best lr",
@@ -139,5 +176,11 @@ def run(ctx: Context) -> Section:
             Figure(filename, "From a start with very large gradients", takeaway),
             Table("Path, overshoot and early loss rises", header, rows),
         ],
-        [Verdict(4, verdict, evidence, "the steep bowl from (6, -8), full batch")],
+        [_verdict(results)],
     )
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))

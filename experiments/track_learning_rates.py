@@ -10,6 +10,7 @@ the effective learning rate eta / sqrt(s + eps) of each weight (from
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -54,10 +55,24 @@ def _trend(now: np.ndarray, then: np.ndarray) -> str:
     return f"{factors[0]:.2g}x and {factors[1]:.2g}x their step-1 values"
 
 
-def run(ctx: Context) -> Section:
-    steps = ctx.pick(20, 300, 600)
-    r = record(steps)
-    t = np.arange(1, steps + 1)
+@dataclass(frozen=True)
+class Setup:
+    steps: int
+
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
+    return Setup(ctx.pick(20, 300, 600))
+
+
+def measure(ctx: Context, s: Setup) -> dict[str, np.ndarray]:
+    """:func:`record`'s arrays: one engine call."""
+    return record(s.steps)
+
+
+def _figure(ctx: Context, s: Setup, r: dict[str, np.ndarray]) -> str:
+    """Rates and steps, gradients and their RMS, and s, per weight."""
+    t = np.arange(1, s.steps + 1)
     rate = r["rate"]
     rms = np.sqrt(r["s"])
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
@@ -98,7 +113,13 @@ def run(ctx: Context) -> Section:
         ax.set_ylabel(label)
         ax.legend(loc="best")
     fig.tight_layout()
-    filename = plot.save(fig, ctx.out, "learning_rates.png")
+    return plot.save(fig, ctx.out, "learning_rates.png")
+
+
+def judge(ctx: Context, s: Setup, r: dict[str, np.ndarray]) -> Section:
+    """The figure and the recorded values at selected steps."""
+    steps, rate = s.steps, r["rate"]
+    filename = _figure(ctx, s, r)
     ratio_first = rate[0, 0] / rate[0, 1]
     k = min(50, steps) - 1
     takeaway = (
@@ -129,3 +150,9 @@ def run(ctx: Context) -> Section:
             Table("Selected steps", ["t", "g", "s", "eta/sqrt(s+eps)", "update"], rows),
         ],
     )
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))

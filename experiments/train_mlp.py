@@ -11,6 +11,8 @@ measured at those points.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -22,8 +24,9 @@ from sklearn.model_selection import train_test_split
 
 from experiments import _numerics as nx
 from experiments import _plotting as plot
+from experiments import _report
 from experiments._context import Context
-from experiments._report import Figure, Section, Table, Verdict, judge
+from experiments._report import Figure, Section, Table, Verdict
 from rmsprop_jax.sweep import grid, sweep
 
 LETTER = "h"
@@ -106,22 +109,36 @@ def trainer(epochs: int, seed: int = 0):
     return train, len(x_train), len(x_test)
 
 
-def run(ctx: Context) -> Section:
-    epochs = ctx.pick(1, 15, 30)
-    lrs = np.logspace(-4, 1, ctx.pick(3, 21, 21))  # cheap: one program either way
-    train, n_train, n_test = trainer(epochs)
-    runs = train(lrs)
+@dataclass(frozen=True)
+class Setup:
+    epochs: int
+    lrs: np.ndarray  # cheap: one program either way
+
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
+    return Setup(ctx.pick(1, 15, 30), np.logspace(-4, 1, ctx.pick(3, 21, 21)))
+
+
+@dataclass(frozen=True)
+class Measured:
+    runs: dict[str, dict[str, np.ndarray]]  # per optimizer, :func:`trainer`'s history
+    n_train: int  # images in the train set
+    n_test: int  # and in the test set
+
+
+def measure(ctx: Context, s: Setup) -> Measured:
+    """Every optimizer at every learning rate: one engine call."""
+    train, n_train, n_test = trainer(s.epochs)
+    runs = train(s.lrs)
     ctx.progress.advance("mlp: every optimizer at every learning rate")
+    return Measured(runs, n_train, n_test)
 
-    final = {
-        n: np.nan_to_num(r["train_loss"][:, -1], nan=np.inf) for n, r in runs.items()
-    }
-    best = {n: int(np.argmin(f)) for n, f in final.items()}
-    works = {n: final[n] <= TARGET for n in runs}
-    curves = _curves_figure(ctx, runs, best, lrs)
-    robustness = _robustness_figure(ctx, runs, final, works, lrs, epochs)
 
-    rows = [
+def _rows(lrs, runs, final, best, works) -> list[list[str]]:
+    """Per optimizer: its best learning rate, the losses and accuracy there,
+    and the share of the grid that reaches TARGET and ACCURACY."""
+    return [
         [
             nx.LABELS[n],
             f"{lrs[best[n]]:.2g}",
@@ -134,26 +151,20 @@ def run(ctx: Context) -> Section:
         ]
         for n in ALL
     ]
+
+
+def _verdicts(
+    s: Setup, final: dict[str, np.ndarray], works: dict[str, np.ndarray]
+) -> list[Verdict]:
+    """Claim 1 (robustness to the learning rate) and claim 6 (Rprop)."""
+    epochs, lrs = s.epochs, s.lrs
     rms, sgd = works["rmsprop"].mean(), works["sgd"].mean()
     plural = "s" * (epochs != 1)
     setting = f"an MLP on digits, mini-batches of {BATCH}, {epochs} epoch{plural}"
-    ranking = sorted(ROBUSTNESS, key=lambda n: -works[n].mean())
-    curve_text = (
-        f"After {epochs} epochs the best test accuracies are "
-        + ", ".join(f"{n} {100 * runs[n]['accuracy'][best[n], -1]:.1f}%" for n in ALL)
-        + "."
-    )
-    takeaway = (
-        f"Share of the {lrs.size} learning rates reaching train loss {TARGET}: "
-        + ", ".join(
-            f"{n} {works[n].mean():.0%} ({_decades(lrs, works[n])})" for n in ranking
-        )
-        + "."
-    )
     verdicts = [
         Verdict(
             1,
-            judge(
+            _report.judge(
                 {"trained on mini-batches of an MLP": rms > sgd},
                 detail="RMSprop is exactly as robust as SGD here" if rms == sgd else "",
             ),
@@ -170,13 +181,41 @@ def run(ctx: Context) -> Section:
     verdicts.append(
         Verdict(
             6,
-            judge({"training an MLP": rprop_best > 10 * rms_best}),
+            _report.judge({"training an MLP": rprop_best > 10 * rms_best}),
             f"MLP on digits with mini-batches of {BATCH}: best final train loss "
             f"Rprop (iRprop-) {rprop_best:.3g} vs RMSprop {rms_best:.3g}; Rprop "
             f"reaches {TARGET} at {works['rprop'].mean():.0%} of the learning rates.",
             setting,
         )
     )
+    return verdicts
+
+
+def judge(ctx: Context, s: Setup, m: Measured) -> Section:
+    """The figures, the table per optimizer, and the verdicts."""
+    epochs, lrs, runs, n_train, n_test = s.epochs, s.lrs, m.runs, m.n_train, m.n_test
+    final = {
+        n: np.nan_to_num(r["train_loss"][:, -1], nan=np.inf) for n, r in runs.items()
+    }
+    best = {n: int(np.argmin(f)) for n, f in final.items()}
+    works = {n: final[n] <= TARGET for n in runs}
+    curves = _curves_figure(ctx, runs, best, lrs)
+    robustness = _robustness_figure(ctx, runs, final, works, lrs, epochs)
+    rows = _rows(lrs, runs, final, best, works)
+    ranking = sorted(ROBUSTNESS, key=lambda n: -works[n].mean())
+    curve_text = (
+        f"After {epochs} epochs the best test accuracies are "
+        + ", ".join(f"{n} {100 * runs[n]['accuracy'][best[n], -1]:.1f}%" for n in ALL)
+        + "."
+    )
+    takeaway = (
+        f"Share of the {lrs.size} learning rates reaching train loss {TARGET}: "
+        + ", ".join(
+            f"{n} {works[n].mean():.0%} ({_decades(lrs, works[n])})" for n in ranking
+        )
+        + "."
+    )
+    verdicts = _verdicts(s, final, works)
     ctx.progress.advance("mlp: report")
     return Section(
         "train_mlp",
@@ -207,6 +246,12 @@ def run(ctx: Context) -> Section:
         ],
         verdicts,
     )
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))
 
 
 def _curves_figure(ctx, runs, best, lrs) -> str:

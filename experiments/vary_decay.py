@@ -8,6 +8,7 @@ should be sign descent: steps along the 8 compass directions.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -18,7 +19,7 @@ from experiments import _numerics as nx
 from experiments import _plotting as plot
 from experiments._context import Context
 from experiments._report import Figure, Section, Table
-from rmsprop_jax.landscapes import LANDSCAPES
+from rmsprop_jax.landscapes import LANDSCAPES, Landscape
 from rmsprop_jax.sweep import grid, sweep
 
 LETTER = "d"
@@ -48,25 +49,51 @@ def _distance_to_path(points: np.ndarray, path: np.ndarray) -> float:
     return float(gaps.min(axis=1).max())
 
 
-def run(ctx: Context) -> Section:
-    land = LANDSCAPES["valley"]
-    steps = ctx.pick(20, 120, 200)
-    start = np.asarray(land.start)
-    # One call: RMSprop at each beta; sign descent takes no beta (one run each).
+@dataclass(frozen=True)
+class Setup:
+    steps: int
+
+    @property
+    def land(self) -> Landscape:
+        return LANDSCAPES["valley"]
+
+
+def setup(ctx: Context) -> Setup:
+    """The run size of ``ctx.size``."""
+    return Setup(ctx.pick(20, 120, 200))
+
+
+@dataclass(frozen=True)
+class Measured:
+    ws: np.ndarray  # RMSprop's iterates per beta, (decays, steps + 1, 2)
+    gaps: np.ndarray  # and its losses, (decays, steps + 1)
+    sign: np.ndarray  # sign descent's iterates, (steps + 1, 2)
+    sign_gaps: np.ndarray  # and its losses
+
+
+def measure(ctx: Context, s: Setup) -> Measured:
+    """RMSprop at each beta and sign descent: one engine call."""
+    land = s.land
+    # Sign descent takes no beta (one run each).
     result = sweep(
         {
             "rmsprop": functools.partial(rj.rmsprop, LR),
             "sign": functools.partial(rj.sign_sgd, LR),
         },
         land.fn,
-        jnp.asarray(start, jnp.float32),
+        jnp.asarray(land.start, jnp.float32),
         grid(decay=list(DECAYS)),
-        steps=steps,
+        steps=s.steps,
         record="params",
         divergence_threshold=None,
     )
-    ws, sign = nx.iterates(result)[0], nx.iterates(result)[1, 0]
-    gaps, sign_gaps = nx.loss_curve(result)[0], nx.loss_curve(result)[1, 0]
+    ws, gaps = nx.iterates(result), nx.loss_curve(result)
+    return Measured(ws[0], gaps[0], ws[1, 0], gaps[1, 0])
+
+
+def _figure(ctx: Context, s: Setup, m: Measured) -> str:
+    """The paths (whole and zoomed in) and the losses."""
+    land, ws, gaps, sign, sign_gaps = s.land, m.ws, m.gaps, m.sign, m.sign_gaps
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     plot.contour(axes[0], land)
     zoom = land._replace(box=(-2.0, 2.0, -2.0, 2.0))
@@ -88,17 +115,19 @@ def run(ctx: Context) -> Section:
     )
     axes[0].set_title(f"paths, eta = {LR}")
     axes[1].set_title("zoom on the minimum")
-    axes[2].set_title("loss f(w) (f* = 0)")
-    axes[2].set_xlabel("step")
-    axes[2].set_ylabel("f(w)")
+    axes[2].set(title="loss f(w) (f* = 0)", xlabel="step", ylabel="f(w)")
     axes[1].legend(loc="upper right")
     axes[2].legend(loc="lower left")
     fig.tight_layout()
-    filename = plot.save(fig, ctx.out, "decay_paths.png")
+    return plot.save(fig, ctx.out, "decay_paths.png")
 
+
+def _per_beta(s: Setup, m: Measured) -> tuple[list[list[str]], dict[float, dict]]:
+    """The table's rows and, per beta, the first step, the share of compass
+    steps and the step at which f < 1."""
     rows, stats = [], {}
-    radius = 0.01 * np.linalg.norm(start)
-    for decay, w, gap in zip(DECAYS, ws, gaps, strict=True):
+    radius = 0.01 * np.linalg.norm(s.land.start)
+    for decay, w, gap in zip(DECAYS, m.ws, m.gaps, strict=True):
         first = np.abs(w[1] - w[0])
         stats[decay] = dict(
             first=first, compass=compass_fraction(w), hit=nx.first_below(gap, 1.0)
@@ -114,6 +143,15 @@ def run(ctx: Context) -> Section:
                 nx.fmt(nx.path_ratio(w, np.zeros(2), radius), never="never within 1%"),
             ]
         )
+    return rows, stats
+
+
+def judge(ctx: Context, s: Setup, m: Measured) -> Section:
+    """The figure and the measures per beta."""
+    steps, start = s.steps, np.asarray(s.land.start)
+    ws, gaps, sign = m.ws, m.gaps, m.sign
+    filename = _figure(ctx, s, m)
+    rows, stats = _per_beta(s, m)
     apart = nx.first_below(-np.max(np.abs(ws[0] - sign), axis=-1), -1e-3)
     zero, smooth = stats[0.0], stats[0.9]
     same = (
@@ -162,3 +200,9 @@ def run(ctx: Context) -> Section:
             ),
         ],
     )
+
+
+def run(ctx: Context) -> Section:
+    """Set up, measure, judge."""
+    s = setup(ctx)
+    return judge(ctx, s, measure(ctx, s))

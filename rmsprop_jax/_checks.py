@@ -206,6 +206,20 @@ def suggest(name: str, valid: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(hits))
 
 
+def did_you_mean(value: Any, choices: Sequence[str]) -> str:
+    """`` Did you mean 'x'?`` for the one of ``choices`` closest to ``value`` by
+    spelling, or ``""`` where none is close: the end of an error message.
+
+    Examples:
+      >>> did_you_mean("loss_", ["loss", "params"])
+      " Did you mean 'loss'?"
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(value), list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 def unknown_keyword_message(owner: str, name: str, valid: Sequence[str]) -> str:
     """``owner() got an unexpected keyword argument 'x'; did you mean 'y'?``
     with the valid names."""

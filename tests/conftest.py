@@ -1,4 +1,4 @@
-"""Shared fixtures: eager/jit variants and float64."""
+"""Shared fixtures: eager/jit variants, float64, and a spy on the sweep's runs."""
 
 from __future__ import annotations
 
@@ -19,3 +19,19 @@ def x64():
     """Enables float64 for one test only."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list[tuple]:
+    """The (program, *args) of every sweep call (a spy on the sweep's runner)."""
+    from rmsprop_jax.sweep import _program
+
+    seen = []
+    run = _program.run
+
+    def spy(program, *args):
+        seen.append((program, *args))
+        return run(program, *args)
+
+    monkeypatch.setattr(_program, "run", spy)
+    return seen

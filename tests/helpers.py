@@ -7,12 +7,19 @@ against). ``integration_problems.train`` is the same engine on the
 integration tests' shared regression problem (final params, states and
 losses of several optimizers at once). One closeness assertion,
 :func:`assert_trees_close`, and its step-by-step form
-:func:`assert_paths_close`.
+:func:`assert_paths_close`. :func:`run_multidevice` runs a module's
+``multidevice_*`` tests on simulated CPU devices; :func:`start_logged`
+starts a worker process of the multi-process tests.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import pathlib
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 
 import jax
@@ -165,3 +172,48 @@ def assert_paths_close(path, expected, *, rtol=1e-12, atol=1e-12) -> None:
             atol=atol,
             err_msg=f"trajectories differ at step {step}",
         )
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def start_logged(command: list[str], log: pathlib.Path) -> subprocess.Popen:
+    """Starts ``command`` in the repository root on this checkout's code
+    (whatever is installed) and the CPU, without the caller's ``XLA_FLAGS``;
+    stdin closed, stdout and stderr written to ``log``."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+        "JAX_PLATFORMS": "cpu",
+    }
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def run_multidevice(test_file: str, devices: int, timeout: float | None = None):
+    """Runs the ``multidevice_*`` tests of ``test_file`` in a pytest subprocess
+    with ``devices`` simulated CPU devices (a JAX process's device count is fixed
+    when its backend starts, so the rest of the suite keeps its one device);
+    asserts that it passed and returns the number of tests passed and its output.
+    """
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAX_PLATFORMS": "cpu",
+    }
+    command = [
+        *(sys.executable, "-m", "pytest", test_file, "-q", "-p", "no:cacheprovider"),
+        *("-o", "python_functions=multidevice_*", "-o", "addopts=-ra -p no:dash"),
+    ]
+    done = subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    passed = re.search(r"(\d+) passed", done.stdout)
+    return (int(passed.group(1)) if passed else 0), done.stdout

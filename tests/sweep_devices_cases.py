@@ -49,7 +49,7 @@ def regression(n=40):
     return x, y
 
 
-def rosenbrock_records(devices) -> SweepResult:
+def rosenbrock_records(devices, memory_limit: int | None = None) -> SweepResult:
     """15 runs (padded to a multiple of the devices), thinned records."""
     return sweep(
         rj.rmsprop,
@@ -59,6 +59,7 @@ def rosenbrock_records(devices) -> SweepResult:
         steps=60,
         record=("loss", "params"),
         record_every=7,
+        memory_limit=memory_limit,
         devices=devices,
     )
 

@@ -13,17 +13,12 @@ so its states take the params' sharding and its update needs no communication.
 
 from __future__ import annotations
 
-import os
-import pathlib
-import re
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import run_multidevice
 from integration_problems import OPTIMIZERS, assert_trees_close, make
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -37,23 +32,11 @@ COLLECTIVES = ("all-gather", "all-to-all", "collective-permute", "all-reduce")
 
 @pytest.mark.slow  # a pytest subprocess on 8 simulated devices
 def test_on_8_simulated_cpu_devices():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}",
-        "JAX_PLATFORMS": "cpu",
-    }
-    root = pathlib.Path(__file__).resolve().parents[1]
-    command = [
-        *(sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"),
-        *("-o", "python_functions=multidevice_*", "-o", "addopts=-ra -p no:dash"),
-    ]
-    done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    passed, out = run_multidevice(__file__, DEVICES)
     # Every test ran on 8 devices (none skipped for want of them); only the
     # Orbax one may skip, when orbax-checkpoint is not installed.
-    passed = re.search(r"(\d+) passed", done.stdout)
-    assert passed and int(passed.group(1)) >= 22, done.stdout
-    assert "needs 8 devices" not in done.stdout, done.stdout
+    assert passed >= 22, out
+    assert "needs 8 devices" not in out, out
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ catches SIGTERM) when it runs past it, so no test hangs.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 import subprocess
@@ -45,6 +44,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import multiprocess_worker as worker  # noqa: E402
 import numpy as np  # noqa: E402
+from helpers import ROOT, start_logged  # noqa: E402
 
 from rmsprop_jax.sweep import sweep  # noqa: E402
 
@@ -52,15 +52,9 @@ example = worker.example
 # Nine processes of JAX's distributed runtime: about a minute on 2 cores.
 pytestmark = pytest.mark.slow
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES = list(worker.OPTIMIZERS)
 LIMIT = {"train": 240.0, "resume": 180.0, "die": 120.0, "example": 150.0}  # hard, s
 PORT_TAKEN = re.compile(r"address already in use|failed to add port", re.I)
-ENV = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {
-    # this checkout's code, whatever is installed
-    "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-    "JAX_PLATFORMS": "cpu",
-}
 
 
 def _worker(task: str, out: pathlib.Path, *extra: str) -> list[list[str]]:
@@ -101,17 +95,7 @@ class Launch:
         self.out.mkdir(parents=True, exist_ok=True)
         self.processes, self.started = [], time.monotonic()
         for i, command in enumerate(self.commands()):
-            with self._log(i).open("w") as log:
-                self.processes.append(
-                    subprocess.Popen(
-                        command,
-                        cwd=ROOT,
-                        env=ENV,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
+            self.processes.append(start_logged(command, self._log(i)))
         return self
 
     def _log(self, i: int) -> pathlib.Path:

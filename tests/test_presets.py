@@ -340,16 +340,7 @@ def test_live_keras_matches_preset_and_golden(keras_jax, name):
 
 def test_live_torch_defaults_and_rules_match_presets():
     torch = pytest.importorskip("torch")
-    pairs = {
-        "torch_rmsprop": torch.optim.RMSprop,
-        "torch_rprop": torch.optim.Rprop,
-        "torch_adagrad": torch.optim.Adagrad,
-        "torch_sgd": torch.optim.SGD,
-        "torch_adam": torch.optim.Adam,
-        "torch_adamw": torch.optim.AdamW,
-        "torch_adadelta": torch.optim.Adadelta,
-    }
-    for name, cls in pairs.items():
+    for name, cls in generate.torch_classes().items():
         ours = inspect.signature(getattr(presets, name)).parameters
         theirs = inspect.signature(cls).parameters
         for arg, param in ours.items():

@@ -10,17 +10,12 @@ blocks each; so the 8-bit update needs no communication, like the float32 one.
 
 from __future__ import annotations
 
-import os
-import pathlib
-import re
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import run_multidevice
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -33,20 +28,8 @@ COLLECTIVES = ("all-gather", "all-to-all", "collective-permute", "all-reduce")
 
 @pytest.mark.slow
 def test_on_8_simulated_cpu_devices():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}",
-        "JAX_PLATFORMS": "cpu",
-    }
-    root = pathlib.Path(__file__).resolve().parents[1]
-    command = [
-        *(sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"),
-        *("-o", "python_functions=multidevice_*", "-o", "addopts=-ra -p no:dash"),
-    ]
-    done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    passed = re.search(r"(\d+) passed", done.stdout)
-    assert passed and int(passed.group(1)) >= 3, done.stdout
+    passed, out = run_multidevice(__file__, DEVICES)
+    assert passed >= 3, out
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,14 @@ def rosenbrock(w):
 W0 = (-1.5, 2.0)
 
 
+def rosenbrock_records(factory, steps: int, *names: str) -> dict:
+    """The records ``names`` of ``factory`` at learning rate 1e-3 from W0."""
+    g = grid(learning_rate=[1e-3])
+    return sweep(
+        factory, rosenbrock, jnp.array(W0), g, steps=steps, record=names
+    ).records
+
+
 @functools.cache
 def _value_and_grad(loss_fn):
     return jax.jit(jax.value_and_grad(loss_fn))
@@ -820,18 +828,9 @@ def test_a_corrected_state_is_recorded_without_its_decay(x64):
     def adam_without_decay(learning_rate, b1=0.9):
         return rj.adam(learning_rate, b1=b1)
 
-    result = sweep(
-        adam_without_decay,
-        rosenbrock,
-        jnp.array(W0),
-        grid(learning_rate=[1e-3]),
-        steps=2,
-        record=("effective_lr",),
-    )
+    rates = rosenbrock_records(adam_without_decay, 2, "effective_lr")["effective_lr"]
     g1 = np.asarray(jax.grad(rosenbrock)(jnp.array(W0)))
-    np.testing.assert_allclose(
-        result.records["effective_lr"][0, 0], 1e-3 / (np.abs(g1) + 1e-8), rtol=1e-12
-    )
+    np.testing.assert_allclose(rates[0, 0], 1e-3 / (np.abs(g1) + 1e-8), rtol=1e-12)
 
 
 def test_a_single_factory_may_take_an_argument_named_optimizer():
@@ -859,15 +858,8 @@ def test_a_single_factory_may_take_an_argument_named_optimizer():
 def test_the_recorded_second_moment_is_the_square_of_the_gradient_rms(x64, factory):
     # Both come from the state as the optimizer uses it: bias-corrected where
     # it corrects (Adam, LaProp), raw for plain RMSprop.
-    result = sweep(
-        factory,
-        rosenbrock,
-        jnp.array(W0),
-        grid(learning_rate=[1e-3]),
-        steps=4,
-        record=("gradient_rms", "second_moment"),
-    )
-    rms, second = result.records["gradient_rms"], result.records["second_moment"]
+    records = rosenbrock_records(factory, 4, "gradient_rms", "second_moment")
+    rms, second = records["gradient_rms"], records["second_moment"]
     np.testing.assert_allclose(second, rms**2, rtol=1e-12)
     g1 = np.asarray(jax.grad(rosenbrock)(jnp.array(W0)))
     if factory in (rj.adam, rj.laprop):  # s_hat_1 = g_1^2 exactly

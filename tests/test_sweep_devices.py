@@ -11,45 +11,26 @@ Across processes: ``tests/test_sweep_multiprocess.py``.
 
 from __future__ import annotations
 
-import os
-import pathlib
-import re
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import pytest
 import sweep_devices_cases as cases
+from helpers import run_multidevice
 from jax.sharding import PartitionSpec as P
 
 import rmsprop_jax as rj
 from rmsprop_jax.sweep import _compile, _program, grid, sweep
 
 DEVICES = 4
-compiler = _program.run  # the sweep's compiler (the spy below replaces run)
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+compiler = _program.run  # the sweep's compiler (conftest's `calls` spy replaces run)
 
 
 @pytest.mark.slow
 def test_on_4_simulated_cpu_devices():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}",
-        "JAX_PLATFORMS": "cpu",
-    }
-    command = [
-        *(sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"),
-        *("-o", "python_functions=multidevice_*", "-o", "addopts=-ra -p no:dash"),
-    ]
-    done = subprocess.run(
-        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    passed = re.search(r"(\d+) passed", done.stdout)
+    passed, out = run_multidevice(__file__, DEVICES, timeout=900)
     # One test per case, and the four below it.
-    assert passed and int(passed.group(1)) == len(cases.CASES) + 4, done.stdout
-    assert "skipped" not in done.stdout, done.stdout
+    assert passed == len(cases.CASES) + 4, out
+    assert "skipped" not in out, out
 
 
 @pytest.fixture
@@ -57,20 +38,6 @@ def four():
     if jax.device_count() != DEVICES:
         pytest.skip(f"needs {DEVICES} devices; run by test_on_4_simulated_cpu_devices")
     return jax.devices()
-
-
-@pytest.fixture
-def calls(monkeypatch):
-    """The (program, *args) of every sweep call."""
-    seen = []
-    run = _program.run
-
-    def spy(program, *args):
-        seen.append((program, *args))
-        return run(program, *args)
-
-    monkeypatch.setattr(_program, "run", spy)
-    return seen
 
 
 # --- on one device, here ----------------------------------------------------------
@@ -179,28 +146,14 @@ def multidevice_each_block_is_one_kernel(four, calls, tmp_path):
     assert "all-gather" in text  # the results, gathered on every device
 
 
-def recorded_rosenbrock(devices, memory_limit):
-    return sweep(
-        rj.rmsprop,
-        cases.rosenbrock,
-        jnp.array([-1.5, 2.0]),
-        grid(decay=[0.0, 0.5, 0.9, 0.99, 0.999], learning_rate=[1e-3, 1e-2, 1.0]),
-        steps=60,
-        record=("loss", "params"),
-        record_every=7,
-        memory_limit=memory_limit,
-        devices=devices,
-    )
-
-
 def multidevice_memory_limit_and_chunks_are_per_device(four, calls):
     # Records of 15 runs x 9 rows x (4 + 8) bytes = 1620 B, a run's 108 B.
     # With 4 devices a device's block is 4 runs: 1620 + 4 x 108 fits 2100 B;
     # on one device, 15 runs in flight would not: chunks of 4.
-    one = recorded_rosenbrock(None, 2100)
+    one = cases.rosenbrock_records(None, 2100)
     assert calls[-1][0].options.chunk_size == 4
-    split = recorded_rosenbrock(four, 2100)
+    split = cases.rosenbrock_records(four, 2100)
     assert calls[-1][0].options.chunk_size is None
     cases.assert_same(cases.arrays(split), cases.arrays(one))
     with pytest.raises(ValueError, match="memory_limit=1700"):
-        recorded_rosenbrock(four, 1700)  # not even one run in flight fits
+        cases.rosenbrock_records(four, 1700)  # not even one run in flight fits

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rmsprop_jax as rj
-from rmsprop_jax.sweep import _program, compilations, grid, renamed, sweep
+from rmsprop_jax.sweep import compilations, grid, renamed, sweep
 
 
 def bowl(w):
@@ -18,19 +18,6 @@ def bowl(w):
 
 
 W0 = jnp.array([1.0, -2.0])
-
-
-@pytest.fixture
-def calls(monkeypatch):
-    seen = []
-    run = _program.run
-
-    def spy(program, *args):
-        seen.append((program, *args))
-        return run(program, *args)
-
-    monkeypatch.setattr(_program, "run", spy)
-    return seen
 
 
 def test_the_module_is_callable():

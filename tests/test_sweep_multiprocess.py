@@ -10,9 +10,7 @@ size differently) and name the four devices.
 
 from __future__ import annotations
 
-import os
 import pathlib
-import subprocess
 import sys
 import time
 
@@ -20,14 +18,10 @@ import numpy as np
 import pytest
 import sweep_devices_cases as cases
 import sweep_multiprocess_worker as worker
+from helpers import ROOT, start_logged
 from integration_problems import load_example
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIMIT = 420.0  # s, hard: the processes are killed (SIGKILL) past it
-ENV = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {
-    "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-    "JAX_PLATFORMS": "cpu",
-}
 
 
 def _launch(out: pathlib.Path) -> tuple[list[int | None], list[str]]:
@@ -41,19 +35,9 @@ def _launch(out: pathlib.Path) -> tuple[list[int | None], list[str]]:
     try:
         for i in range(worker.PROCESSES):
             logs.append(out / f"sweep-{i}.log")
-            with logs[-1].open("w") as log:
-                command = [sys.executable, script, "--process-id", str(i)]
-                command += ["--port", port, "--out", str(out)]
-                processes.append(
-                    subprocess.Popen(
-                        command,
-                        cwd=ROOT,
-                        env=ENV,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
+            command = [sys.executable, script, "--process-id", str(i)]
+            command += ["--port", port, "--out", str(out)]
+            processes.append(start_logged(command, logs[-1]))
         while time.monotonic() - started < LIMIT:
             if all(p.poll() is not None for p in processes):
                 break

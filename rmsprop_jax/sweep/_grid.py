@@ -11,7 +11,6 @@ int | None``: a count that fixes the program's structure, never an array).
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import itertools
 import math
@@ -23,6 +22,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from rmsprop_jax import _checks
 
 Value = bool | int | float | str | None
 _NUMBER, _BOOL, _STR, _NONE, _ANY = "number", "bool", "str", "none", "any"
@@ -322,8 +323,7 @@ def check_against(
         ]
         if not takers:
             known = sorted({p for params in signatures.values() for p in params or ()})
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = _checks.did_you_mean(name, known)
             if len(factories) == 1:
                 make_tx = next(iter(factories.values()))
                 first = next(iter(signatures.values()))

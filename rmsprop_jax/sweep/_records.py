@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rmsprop_jax import declarations, diagnostics
+from rmsprop_jax import _checks, declarations, diagnostics
 from rmsprop_jax.transforms import (
     AccumulateSquaresState,
     ScaleByRmsState,
@@ -39,15 +39,12 @@ _POST_UPDATE = ("updates", "effective_lr", "gradient_rms", "second_moment", "ste
 
 def check_record(record: Sequence[str] | str) -> tuple[str, ...]:
     """The record names as a tuple, or ValueError naming the unknown one."""
-    import difflib
-
     if isinstance(record, str):
         record = (record,)
     names = tuple(record)
     for name in names:
         if name not in RECORDABLE:
-            close = difflib.get_close_matches(str(name), RECORDABLE, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = _checks.did_you_mean(name, RECORDABLE)
             raise ValueError(
                 f"`record` got {name!r}, which is not a recordable quantity; "
                 f"choose from {', '.join(map(repr, RECORDABLE))}.{hint}"

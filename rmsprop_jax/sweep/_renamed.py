@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 import optax
+
+from rmsprop_jax import _checks
 
 
 def _signature(make_tx: Callable) -> inspect.Signature:
@@ -57,8 +58,7 @@ class renamed:  # noqa: N801 (used like a function: renamed(rj.adam, decay="b2")
         own = signature.parameters
         for new, old in names.items():
             if old not in own:
-                close = difflib.get_close_matches(str(old), list(own), 1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = _checks.did_you_mean(old, list(own))
                 raise ValueError(
                     f"renamed: `{new}`={old!r} names no parameter of "
                     f"{getattr(make_tx, '__name__', make_tx)!r}; it takes "

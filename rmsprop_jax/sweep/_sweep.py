@@ -3,7 +3,6 @@ static structure, run them as one compiled program, and shape the results."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -11,6 +10,7 @@ import jax
 import numpy as np
 import optax
 
+from rmsprop_jax import _checks
 from rmsprop_jax.sweep import _arguments, _batches, _devices, _program, _records
 from rmsprop_jax.sweep._grid import Grid, as_grid, check_against, grid, is_static
 from rmsprop_jax.sweep._result import Group, SweepResult
@@ -61,8 +61,7 @@ def _layout(
         if LANDSCAPE in g.names:
             for value in set(g.column(LANDSCAPE)):
                 if value not in landscapes:
-                    close = difflib.get_close_matches(str(value), list(landscapes), 1)
-                    hint = f" Did you mean {close[0]!r}?" if close else ""
+                    hint = _checks.did_you_mean(value, list(landscapes))
                     raise ValueError(
                         f"`landscape` got {value!r}, which is not a landscape of "
                         f"`loss_fn`; choose from {', '.join(map(repr, landscapes))}."

@@ -21,6 +21,7 @@ rounded :math:`\sqrt{1-\beta}` is off by up to two roundings.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -55,23 +56,28 @@ def _sqrt0_jvp(primals: tuple, tangents: tuple) -> tuple:
     return y, jnp.where(positive, t / (2 * jnp.where(positive, y, 1)), 0)
 
 
-def power_of_two_scale(magnitude: jax.Array) -> tuple[jax.Array, jax.Array]:
-    r"""``(k, 1/k)``, exact powers of two with :math:`k m \in [1, 2)` for a
-    normal ``m >= 0`` (``[1, 4)`` at the top binade, ``< 1`` below the
-    second-smallest), read from the exponent bits: an ``and``, a clamp and a
-    subtraction on integers, no division. Scaling by them is exact, so
-    :math:`(k m)^2` never leaves the range; infinities and NaN give finite
-    factors (and stay what they are when scaled)."""
-    info = jnp.finfo(magnitude.dtype)
+def power_of_two_scale(*values: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""``(k, 1/k)``, exact powers of two with :math:`k m \in [1, 2)` for the
+    largest magnitude :math:`m = \max_i |v_i|` of ``values`` when it is
+    normal (``[1, 4)`` at the top binade, ``< 1`` below the smallest normal),
+    read from the exponent bits: each value's exponent field (an ``and``,
+    which also drops the sign), their integer maximum, a clamp and a
+    subtraction: no division, and no floating-point maximum (which, letting
+    NaN win, is three instructions on x86 to the integer one). Scaling by
+    them is exact, so :math:`(k v)^2` never leaves the range; infinities and
+    NaN give finite factors (and stay what they are when scaled)."""
+    dtype = values[0].dtype
+    info = jnp.finfo(dtype)
     nmant = info.nmant
     bias = 2 ** (info.nexp - 1) - 1
     int_type = jnp.int64 if info.bits == 64 else jnp.int32
-    bits = lax.bitcast_convert_type(magnitude, int_type)
-    exponent = bits & (((1 << info.nexp) - 1) << nmant)
-    # biased exponents in [2, 2 bias - 1]: both k and 1/k normal
-    exponent = jnp.clip(exponent, 2 << nmant, (2 * bias - 1) << nmant)
-    k = lax.bitcast_convert_type(((2 * bias) << nmant) - exponent, magnitude.dtype)
-    return k, lax.bitcast_convert_type(exponent, magnitude.dtype)
+    field = ((1 << info.nexp) - 1) << nmant
+    exponents = [lax.bitcast_convert_type(v, int_type) & field for v in values]
+    exponent = functools.reduce(jnp.maximum, exponents)
+    # biased exponents in [1, 2 bias - 1]: both k and 1/k normal
+    exponent = jnp.clip(exponent, 1 << nmant, (2 * bias - 1) << nmant)
+    k = lax.bitcast_convert_type(((2 * bias) << nmant) - exponent, dtype)
+    return k, lax.bitcast_convert_type(exponent, dtype)
 
 
 def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -82,8 +88,7 @@ def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
     scaled back: one square root, no division. NaN in, NaN out; an infinite
     input gives inf.
     """
-    x, y = jnp.abs(x), jnp.abs(y)
-    k, unscale = power_of_two_scale(jnp.maximum(x, y))
+    k, unscale = power_of_two_scale(x, y)
     a, b = x * k, y * k
     return sqrt0(a * a + b * b) * unscale
 
@@ -105,9 +110,8 @@ def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
     1` gives :math:`|g|` exactly (the root of a rounded square is the number).
     No finite input overflows or underflows; NaN in, NaN out.
     """
-    magnitude = jnp.abs(g)
-    k, unscale = power_of_two_scale(jnp.maximum(root, magnitude))
-    x, y = root * k, magnitude * k
+    k, unscale = power_of_two_scale(root, g)
+    x, y = root * k, g * k
     x2, y2 = x * x, y * y
     # From the nearer end: x2 + a (y2 - x2), or y2 + (a - 1)(y2 - x2) for a
     # rate of at least 1/2 (a - 1 is then exact); the choice is a scalar's, so
@@ -145,10 +149,21 @@ def _overflow_scale(rms: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.where(big, 2.0**-half, 1.0), jnp.where(big, 2.0**half, 1.0)
 
 
+def _at_least_zero(x: jax.Array) -> jax.Array:
+    """``max(x, 0)`` as the integer maximum of the bits with 0: one
+    instruction, where a floating-point maximum that lets NaN win is three on
+    x86. A negative NaN becomes 0 (a positive one stays): only for a factor
+    whose product with a NaN-carrying partner keeps the NaN."""
+    int_type = jnp.int64 if jnp.finfo(x.dtype).bits == 64 else jnp.int32
+    bits = lax.bitcast_convert_type(x, int_type)
+    return lax.bitcast_convert_type(jnp.maximum(bits, 0), x.dtype)
+
+
 def _variance(rms: jax.Array, mean: jax.Array, c: jax.Array) -> jax.Array:
     """``c**2 (rms**2 - mean**2)`` as ``(c (rms - |m|)) (c (rms + |m|))``,
-    clamped at 0: no cancellation of two squares."""
-    return (jnp.maximum(rms - mean, 0) * c) * ((rms + mean) * c)
+    clamped at 0: no cancellation of two squares. (A NaN in either input is
+    NaN in ``rms + mean``, so the product stays NaN.)"""
+    return (_at_least_zero(rms - mean) * c) * ((rms + mean) * c)
 
 
 def spread(rms: jax.Array, mean: jax.Array) -> jax.Array:

@@ -43,7 +43,12 @@ def rms_init(
 
 
 def rms_accumulate(
-    grads: optax.Updates, state: Any, decay: ArrayLike, *, corrected: bool
+    grads: optax.Updates,
+    state: Any,
+    decay: ArrayLike,
+    *,
+    corrected: bool,
+    zero_start: bool = False,
 ) -> Any:
     """One EMA step of the root second moment (and, if kept, the first moment)
     of a state with fields ``count``, ``rms`` and ``mu`` (a
@@ -51,27 +56,35 @@ def rms_accumulate(
     :func:`ema_step`.
 
     ``corrected=True`` (for a state with a count) keeps the bias-corrected
-    moments, with the rates of :func:`ema_rates`.
+    moments, with the rates of :func:`ema_rates`. The first moment always
+    starts at 0, and so does the second with ``zero_start=True`` (a state
+    from ``rms_init`` with ``initial_scale`` 0): the weight that the first
+    corrected step gives the initial value (``EmaRates.extra``) multiplies
+    a 0 there, and is left out (one multiply-add per element fewer).
     """
     count = increment(state.count)
     rates: dict = {}
 
-    def rates_in(dtype: Any) -> EmaRates:
+    def rates_in(dtype: Any, *, from_zero: bool) -> EmaRates:
         if dtype not in rates:
             rates[dtype] = ema_rates(decay, count, dtype, corrected=corrected)
-        return rates[dtype]
+        return rates[dtype]._replace(extra=None) if from_zero else rates[dtype]
 
     def second(g: jax.Array, old: jax.Array) -> jax.Array:
         dtype = _dtypes.compute_dtype(g, old)
         new = root_ema_step(
-            _dtypes.cast(old, dtype), _dtypes.cast(g, dtype), rates_in(dtype)
+            _dtypes.cast(old, dtype),
+            _dtypes.cast(g, dtype),
+            rates_in(dtype, from_zero=zero_start),
         )
         return _dtypes.cast(new, old.dtype)
 
     def first(g: jax.Array, old: jax.Array) -> jax.Array:
         dtype = _dtypes.compute_dtype(g, old)
         new = ema_step(
-            _dtypes.cast(old, dtype), _dtypes.cast(g, dtype), rates_in(dtype)
+            _dtypes.cast(old, dtype),
+            _dtypes.cast(g, dtype),
+            rates_in(dtype, from_zero=True),
         )
         return _dtypes.cast(new, old.dtype)
 

@@ -109,7 +109,9 @@ def precondition_by_max_rms(
 
     def update_fn(updates, state, params=None, **extra_args):
         moments = ScaleByRmsState(state.count, state.rms, None)
-        moments = rms_accumulate(updates, moments, decay, corrected=corrected)
+        moments = rms_accumulate(
+            updates, moments, decay, corrected=corrected, zero_start=True
+        )
         rms_max = jax.tree.map(jnp.maximum, state.rms_max, moments.rms)
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args

@@ -145,7 +145,9 @@ def precondition_by_rms(
         return PreconditionByRmsState(rms, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
-        rms = rms_accumulate(updates, state.rms, decay, corrected=bias_correction)
+        rms = rms_accumulate(
+            updates, state.rms, decay, corrected=bias_correction, zero_start=True
+        )
         numerators, inner_state = inner.update(
             updates, state.inner, params, **extra_args
         )

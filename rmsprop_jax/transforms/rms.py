@@ -136,6 +136,9 @@ def scale_by_rms(
     check_not_frozen("decay", decay, "initial_scale", initial_scale)
     storage = _state_dtype.resolve(state_dtype, accumulator_dtype)
     dtype = _state_dtype.float_dtype(storage)
+    # The literal 0 (the default) starts the root at 0: its first corrected
+    # step has no initial value to weigh in. A traced 0 takes the general path.
+    zero_start = type(initial_scale) in (int, float) and bool(initial_scale == 0)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState:
         count, rms, mu = rms_init(
@@ -149,7 +152,9 @@ def scale_by_rms(
 
     def update_fn(updates, state, params=None):
         del params
-        state = rms_accumulate(updates, state, decay, corrected=bias_correction)
+        state = rms_accumulate(
+            updates, state, decay, corrected=bias_correction, zero_start=zero_start
+        )
         if bias_correction:  # the state keeps the corrected moments
             out = divide_by_corrected_rms(
                 updates, state, eps=eps, eps_in_sqrt=eps_in_sqrt

@@ -281,6 +281,21 @@ def _framework_kwargs(case: dict) -> dict:
     return kwargs
 
 
+def torch_classes() -> dict[str, type]:
+    """The ``torch.optim`` class that each ``torch_*`` preset reproduces."""
+    import torch
+
+    return {
+        "torch_rmsprop": torch.optim.RMSprop,
+        "torch_rprop": torch.optim.Rprop,
+        "torch_adagrad": torch.optim.Adagrad,
+        "torch_sgd": torch.optim.SGD,
+        "torch_adam": torch.optim.Adam,
+        "torch_adamw": torch.optim.AdamW,
+        "torch_adadelta": torch.optim.Adadelta,
+    }
+
+
 def run_torch(
     case: dict, steps: int = STEPS, foreach: bool = False, dtype: str = "float64"
 ) -> tuple[np.ndarray, dict]:
@@ -293,15 +308,6 @@ def run_torch(
     """
     import torch
 
-    optimizers = {
-        "torch_rmsprop": torch.optim.RMSprop,
-        "torch_rprop": torch.optim.Rprop,
-        "torch_adagrad": torch.optim.Adagrad,
-        "torch_sgd": torch.optim.SGD,
-        "torch_adam": torch.optim.Adam,
-        "torch_adamw": torch.optim.AdamW,
-        "torch_adadelta": torch.optim.Adadelta,
-    }
     w0 = initial_params()
     complex_ = dtype == "complex128"
     params = [
@@ -312,7 +318,9 @@ def run_torch(
         )
         for k in SHAPES
     ]
-    opt = optimizers[case["preset"]](params, foreach=foreach, **_framework_kwargs(case))
+    opt = torch_classes()[case["preset"]](
+        params, foreach=foreach, **_framework_kwargs(case)
+    )
     scheduler = None
     if case["schedule"]:
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule_factor)
