@@ -196,11 +196,19 @@ def start_logged(command: list[str], log: pathlib.Path) -> subprocess.Popen:
         )
 
 
-def run_multidevice(test_file: str, devices: int, timeout: float | None = None):
+def run_multidevice(
+    test_file: str,
+    devices: int,
+    timeout: float | None = None,
+    *,
+    select: str | None = None,
+):
     """Runs the ``multidevice_*`` tests of ``test_file`` in a pytest subprocess
     with ``devices`` simulated CPU devices (a JAX process's device count is fixed
     when its backend starts, so the rest of the suite keeps its one device);
     asserts that it passed and returns the number of tests passed and its output.
+    ``select``: the tests of a ``-k`` expression instead (chex's generated
+    ``with_pmap`` variants are methods, not ``multidevice_*`` functions).
     """
     env = {
         **os.environ,
@@ -209,7 +217,12 @@ def run_multidevice(test_file: str, devices: int, timeout: float | None = None):
     }
     command = [
         *(sys.executable, "-m", "pytest", test_file, "-q", "-p", "no:cacheprovider"),
-        *("-o", "python_functions=multidevice_*", "-o", "addopts=-ra -p no:dash"),
+        *(
+            ("-o", "python_functions=multidevice_*")
+            if select is None
+            else ("-k", select)
+        ),
+        *("-o", "addopts=-ra -p no:dash"),
     ]
     done = subprocess.run(
         command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
