@@ -66,7 +66,17 @@ PARITY: dict[str, Callable] = {
 
 
 def _name(state_dtype) -> str:
+    if isinstance(state_dtype, rj.StochasticRounding):
+        return f"{state_dtype.dtype}+sr"
     return "float32" if state_dtype is None else str(state_dtype)
+
+
+def storage(name: str):
+    """A ``state_dtype`` from its name here: ``"float32"`` (None), a dtype
+    name, ``"int8"``, or any of them with ``"+sr"`` (stochastic rounding)."""
+    if name.endswith("+sr"):
+        return rj.StochasticRounding(name[: -len("+sr")], key=0)
+    return None if name == "float32" else name
 
 
 def gpt2_small() -> dict:
@@ -190,43 +200,46 @@ def _distance(a, b) -> np.ndarray:
     return np.sqrt(np.asarray(total))
 
 
-def parity(seeds: int, steps: int, plot: str | None) -> None:
+def parity(
+    seeds: int,
+    steps: int,
+    plot: str | None,
+    low: tuple[str, ...] = ("bfloat16", "int8"),
+    names: tuple[str, ...] = tuple(PARITY),
+) -> None:
     every = 10
-    names = tuple(PARITY)
     print(f"digits MLP 64-256-256-10, batch 128, {steps} steps, {seeds} seeds")
     print(f"load: {os.getloadavg()[0]:.1f}")
     print(
-        f"{'optimizer':<15}{'float32 loss':>14}"
-        f"{'bf16 rel. diff':>24}{'int8 rel. diff':>24}"
-        f"{'bf16 drift':>12}{'int8 drift':>12}"
+        f"{'optimizer':<15}{'float32 loss':>14}{'state_dtype':>14}"
+        f"{'rel. diff of the loss':>28}{'drift':>8}"
     )
     drifts = {}
     for name in names:
-        results = {
-            sd: _train(PARITY[name](sd), seeds, steps, 128, every)
-            for sd in STATE_DTYPES
-        }
-        loss32, w0, path32 = results[None]
+        loss32, w0, path32 = _train(PARITY[name](None), seeds, steps, 128, every)
         moved = _distance(path32, w0)
-        row = f"{name:<15}{float(jnp.mean(loss32)):>14.4f}"
-        ends = []
-        for sd in ("bfloat16", "int8"):
-            rel = np.asarray((results[sd][0] - loss32) / loss32)
-            row += f"{rel.mean():>+9.2%} [{rel.min():+.2%},{rel.max():+.2%}]"
-            apart = _distance(results[sd][2], path32)
-            drift = apart / moved
+        for sd in low:
+            loss, _, path = _train(PARITY[name](storage(sd)), seeds, steps, 128, every)
+            rel = np.asarray((loss - loss32) / loss32)
+            drift = _distance(path, path32) / moved
             drifts[name, sd] = drift
-            ends.append(float(np.mean(drift[:, -1])))
-        print(row + f"{ends[0]:>12.3f}{ends[1]:>12.3f}")
+            print(
+                f"{name:<15}{float(jnp.mean(loss32)):>14.4f}{sd:>14}"
+                f"{rel.mean():>+11.2%} [{rel.min():+.2%},{rel.max():+.2%}]"
+                f"{float(np.mean(drift[:, -1])):>8.3f}",
+                flush=True,
+            )
     if plot:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+        fig, axes = plt.subplots(
+            1, len(low), figsize=(5 * len(low), 3.6), sharey=True, squeeze=False
+        )
         t = np.arange(1, steps // every + 1) * every
-        for ax, sd in zip(axes, ("bfloat16", "int8"), strict=True):
+        for ax, sd in zip(axes[0], low, strict=True):
             for name in names:
                 d = drifts[name, sd]
                 ax.plot(t, d.mean(axis=0), label=name)
@@ -234,8 +247,8 @@ def parity(seeds: int, steps: int, plot: str | None) -> None:
             ax.set_title(f"state_dtype={sd!r}")
             ax.set_xlabel("step")
             ax.set_yscale("log")
-        axes[0].set_ylabel("|w - w_f32| / |w_f32 - w_0|")
-        axes[1].legend(fontsize=8)
+        axes[0][0].set_ylabel("|w - w_f32| / |w_f32 - w_0|")
+        axes[0][-1].legend(fontsize=8)
         fig.suptitle(
             "Drift from the float32-state run (digits MLP, seeds: mean, range)"
         )
@@ -257,8 +270,9 @@ def ema(decay: float, steps: int) -> None:
     )
     print(f"{'state_dtype':<12}{'after phase 1':>28}{'after phase 2':>28}")
     roots = {}
-    for sd in STATE_DTYPES:
-        tx = rj.scale_by_rms(decay, state_dtype=sd)
+    storages = (None, "bfloat16", "bfloat16+sr", "int8", "int8+sr")
+    for sd in storages:
+        tx = rj.scale_by_rms(decay, state_dtype=storage(sd) if sd else None)
 
         def run(state, c, key, tx=tx):
             def step(state, k):
@@ -273,19 +287,19 @@ def ema(decay: float, steps: int) -> None:
         first = np.asarray(_rms(state))
         state = run(state, base / 10, jax.random.key(2))
         roots[sd] = first, np.asarray(_rms(state))
-    for sd in STATE_DTYPES:
+    for sd in storages[1:]:
         cells = ""
         for phase in range(2):
             r = roots[sd][phase] / roots[None][phase]
             lo, mid, hi = np.percentile(r, [5, 50, 95])
             cells += f"{mid:>14.3f} [{lo:.3f}, {hi:.3f}]"
-        print(f"{_name(sd):<12}{cells}")
+        print(f"{sd:<12}{cells}")
 
 
 def _rms(state) -> jax.Array:
     """The float32 root second moment of a scale_by_rms state, decoded."""
     rms = state.rms
-    if isinstance(rms, tuple):  # block-wise 8 bit: codes and scales
+    if isinstance(rms, tuple):  # block-wise 8 bit, or stochastically rounded
         from rmsprop_jax import diagnostics
 
         return diagnostics.find_states(state)[""].rms
@@ -306,6 +320,14 @@ def main() -> None:
     experiment.add_argument("--seeds", type=int, default=3)
     experiment.add_argument("--steps", type=int, default=1000)
     experiment.add_argument("--plot", default=None)
+    experiment.add_argument(
+        "--state-dtypes",
+        nargs="+",
+        default=["bfloat16", "int8"],
+        help="storages to compare with float32 ('bfloat16', 'int8', "
+        "'bfloat16+sr', 'int8+sr', ...)",
+    )
+    experiment.add_argument("--optimizers", nargs="+", default=list(PARITY))
     args = parser.parse_args()
     if args.command == "memory":
         memory()
@@ -314,7 +336,13 @@ def main() -> None:
     elif args.command == "time":
         step_time(args.size, args.repeats)
     else:
-        parity(args.seeds, args.steps, args.plot)
+        parity(
+            args.seeds,
+            args.steps,
+            args.plot,
+            tuple(args.state_dtypes),
+            tuple(args.optimizers),
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from rmsprop_jax import presets as presets
 from rmsprop_jax import sweep as sweep
 from rmsprop_jax._guard import SkipNonfiniteState as SkipNonfiniteState
 from rmsprop_jax._guard import skip_nonfinite as skip_nonfinite
+from rmsprop_jax._state_dtype import RoundedLeaf as RoundedLeaf
+from rmsprop_jax._state_dtype import StochasticRounding as StochasticRounding
 from rmsprop_jax.optimizers import adadelta as adadelta
 from rmsprop_jax.optimizers import adagrad as adagrad
 from rmsprop_jax.optimizers import adam as adam
@@ -43,11 +45,13 @@ __all__ = [
     "AccumulateSquaresState",
     "MomentumState",
     "PreconditionByRmsState",
+    "RoundedLeaf",
     "RpropVariant",
     "ScaleByAdadeltaState",
     "ScaleByRmsState",
     "ScaleByRpropState",
     "SkipNonfiniteState",
+    "StochasticRounding",
     "accumulate_squares",
     "adadelta",
     "adagrad",

@@ -56,6 +56,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from rmsprop_jax import _rounding
+
 BLOCK_SIZE = 256
 """Elements per block (bitsandbytes' CPU and GPU kernels allow 64 to 4096)."""
 
@@ -129,16 +131,26 @@ def _from_blocks(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return flat.reshape(shape)
 
 
-def _encode_magnitude(y: jax.Array, fmt: _Format) -> jax.Array:
-    """Codes (int32) of ``0 <= y <= fmt.largest``, to nearest, ties to even."""
+def _encode_magnitude(
+    y: jax.Array, fmt: _Format, noise: jax.Array | None = None
+) -> jax.Array:
+    """Codes (int32) of ``0 <= y <= fmt.largest``: to nearest, ties to even;
+    or, given ``noise`` (uniform integers below ``2**_rounding.NOISE_BITS``),
+    stochastically: up with probability the fraction of a step."""
     drop = 23 - fmt.mantissa_bits  # float32 mantissa bits below the code's
     bits = jax.lax.bitcast_convert_type(y, jnp.int32)
-    odd = (bits >> drop) & 1
-    rounded = (bits + ((1 << (drop - 1)) - 1) + odd) >> drop
+    step = 2.0 ** (1 - _BIAS - fmt.mantissa_bits)  # the subnormal step
+    if noise is None:
+        odd = (bits >> drop) & 1
+        rounded = (bits + ((1 << (drop - 1)) - 1) + odd) >> drop
+        subnormal = jnp.round(y * (1 / step)).astype(jnp.int32)
+    else:
+        noise = noise.astype(jnp.int32)
+        rounded = (bits + (noise << (drop - _rounding.NOISE_BITS))) >> drop
+        uniform = noise.astype(jnp.float32) * 2.0**-_rounding.NOISE_BITS
+        subnormal = jnp.floor(y * (1 / step) + uniform).astype(jnp.int32)
     normal = rounded - ((127 - _BIAS) << fmt.mantissa_bits)
     smallest_normal = 2.0 ** (1 - _BIAS)
-    step = 2.0 ** (1 - _BIAS - fmt.mantissa_bits)  # the subnormal step
-    subnormal = jnp.round(y * (1 / step)).astype(jnp.int32)
     return jnp.where(y < smallest_normal, subnormal, normal)
 
 
@@ -162,8 +174,20 @@ def _scales(blocks: jax.Array, fmt: _Format) -> tuple[jax.Array, jax.Array]:
 
 
 @functools.partial(jax.jit, static_argnames=("signed", "block_size"))
-def encode(x: jax.Array, signed: bool, block_size: int = BLOCK_SIZE) -> Blocks:
+def encode(
+    x: jax.Array,
+    signed: bool,
+    block_size: int = BLOCK_SIZE,
+    noise: jax.Array | None = None,
+) -> Blocks:
     """``x`` (float, cast to float32) in 8 bits: codes and per-block scales.
+
+    The codes are rounded to nearest, ties to even; or stochastically, given
+    ``noise`` shaped like ``x`` (uniform integers below
+    ``2**_rounding.NOISE_BITS``, see :mod:`rmsprop_jax._rounding`): a value
+    between two codes takes the upper one with probability its distance from
+    the lower one over the gap. A block's maximum maps exactly onto the
+    largest code either way.
 
     Jitted (one dispatch when called eagerly; inlined into an enclosing jit).
     """
@@ -176,7 +200,9 @@ def encode(x: jax.Array, signed: bool, block_size: int = BLOCK_SIZE) -> Blocks:
     # maximum is below ~1e-38 would give 0 * inf).
     y = jnp.minimum(jnp.abs(blocks) * inverse, fmt.largest)
     y = jnp.where(blocks == 0, 0, y)
-    code = _encode_magnitude(y, fmt)
+    if noise is not None:
+        noise = _to_blocks(noise, 0, block_size)
+    code = _encode_magnitude(y, fmt, noise)
     code = jnp.where(jnp.isfinite(scales)[..., None], code, 0)
     if signed:
         code = jnp.where(blocks < 0, -code, code)

@@ -14,22 +14,84 @@ r"""``state_dtype=``: the storage of the float accumulators of a state.
   decodes those fields, runs the primitive's own float arithmetic and encodes
   the result again, all in one traced function that XLA fuses.
 
+* :class:`StochasticRounding` (``StochasticRounding("bfloat16", key=0)``,
+  also ``"float16"`` or ``"int8"``): the same storage, rounded
+  stochastically (:mod:`rmsprop_jax._rounding`) with random bits drawn from
+  a key kept next to each stored leaf (:class:`RoundedLeaf`), split at every
+  step: a pure function of the state, the same run twice gives the same bits.
+
 Integer step counts, Rprop's int8 signs and scalars are never affected.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from rmsprop_jax import _blockwise
+from rmsprop_jax import _blockwise, _rounding
 
 INT8 = "int8"
+_STOCHASTIC = ("bfloat16", "float16", INT8)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StochasticRounding:
+    r"""``state_dtype=StochasticRounding(dtype, key)``: store the float
+    accumulators in ``dtype``, rounded stochastically.
+
+    A value :math:`x` between two neighbouring stored values :math:`a < x < b`
+    is stored as :math:`b` with probability :math:`(x-a)/(b-a)`, else as
+    :math:`a`: :math:`x` in expectation. Rounded to nearest (a plain
+    ``state_dtype="bfloat16"``), an update below half the gap is lost every
+    step, so an EMA at decay 0.999 stops moving once :math:`(1-eta)|g^2 -
+    s|` is below :math:`2^{-9}s`; rounded stochastically it follows the
+    float32 EMA up to a random error of a few gaps (measured in
+    ``docs/low_precision_states.md``).
+
+    Each stored leaf keeps its own PRNG key (two uint32, the raw data of
+    ``jax.random.key``), derived at ``init`` from ``key`` and the leaf's
+    position and split at every ``update``: the transformation stays a pure
+    function of its state (jit, scan, vmap, checkpoints, resuming all give
+    the same bits). For ``"int8"`` only the leaves stored in 8 bits (at least
+    4096 elements) round stochastically; smaller ones stay in float.
+
+    Args:
+      dtype: ``"bfloat16"`` (or ``jnp.bfloat16``), ``"float16"`` or
+        ``"int8"`` (block-wise 8-bit codes).
+      key: an ``int`` seed or a ``jax.random.key``. Default 0.
+
+    Raises:
+      ValueError: (when a factory resolves it) another ``dtype``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import rmsprop_jax as rj
+      >>> tx = rj.rmsprop(0.01, state_dtype=rj.StochasticRounding("bfloat16", key=0))
+      >>> state = tx.init(jnp.zeros(3))
+      >>> state.rms.value.dtype
+      dtype(bfloat16)
+    """
+
+    dtype: Any
+    key: Any = 0
+
+
+class RoundedLeaf(NamedTuple):
+    """A stored accumulator leaf rounded stochastically: its ``value`` (a
+    bfloat16/float16 array or 8-bit blocks) and the raw PRNG ``key`` data
+    (uint32) its next rounding draws from."""
+
+    value: Any
+    key: jax.Array
+
+
 NAMES = ("bfloat16", "float16", "float32", "float64", INT8)
 _ALLOWED = (
     "None, a floating dtype (jnp.bfloat16, 'bfloat16', jnp.float16, "
@@ -51,6 +113,8 @@ def resolve(state_dtype: Any, accumulator_dtype: Any | None = None) -> Any:
     """
     if state_dtype is None:
         return None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
+    if isinstance(state_dtype, StochasticRounding):
+        return _resolve_stochastic(state_dtype, accumulator_dtype)
     if isinstance(state_dtype, str) and state_dtype == INT8:
         resolved: Any = INT8
     else:
@@ -80,10 +144,40 @@ def resolve(state_dtype: Any, accumulator_dtype: Any | None = None) -> Any:
     return resolved
 
 
+def _resolve_stochastic(spec: StochasticRounding, accumulator_dtype: Any) -> Any:
+    if accumulator_dtype is not None:
+        raise ValueError(
+            f"`state_dtype={spec!r}` and `accumulator_dtype={accumulator_dtype!r}` "
+            f"both set the accumulators' storage: pass only `state_dtype`."
+        )
+    inner = resolve(spec.dtype)
+    name = inner if inner == INT8 else getattr(inner, "name", None)
+    if name not in _STOCHASTIC:
+        raise ValueError(
+            f"`state_dtype=StochasticRounding({spec.dtype!r}, ...)`: stochastic "
+            f"rounding stores in one of {', '.join(map(repr, _STOCHASTIC))}; "
+            f"got {spec.dtype!r}."
+        )
+    key = spec.key
+    if isinstance(key, int) and not isinstance(key, bool):
+        key = jax.random.key(key)
+    elif not (
+        isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    ):
+        raise ValueError(
+            f"`state_dtype=StochasticRounding(..., key={key!r})`: the key must "
+            f"be an int seed or a jax.random.key(...)."
+        )
+    return StochasticRounding(name, key)
+
+
 def float_dtype(resolved: Any) -> Any:
     """The ``accumulator_dtype`` the float arithmetic stores in: the dtype
-    itself, or None (the default rule) for ``"int8"`` and None."""
-    return None if resolved is None or resolved == INT8 else resolved
+    itself, or None (the default rule) for ``"int8"``, None and stochastic
+    rounding (whose wrapper stores)."""
+    if resolved is None or resolved == INT8 or isinstance(resolved, StochasticRounding):
+        return None
+    return resolved
 
 
 def check_has_accumulator(owner: str, state_dtype: Any, why: str) -> None:
@@ -99,6 +193,16 @@ def _is_blocks(x: Any) -> bool:
     return isinstance(x, _blockwise.UnsignedBlocks | _blockwise.SignedBlocks)
 
 
+def _is_stored(x: Any) -> bool:
+    return _is_blocks(x) or isinstance(x, RoundedLeaf)
+
+
+def _decode_leaf(x: Any) -> Any:
+    if isinstance(x, RoundedLeaf):  # float32, as the arithmetic stores it
+        x = x.value if _is_blocks(x.value) else x.value.astype(jnp.float32)
+    return _blockwise.decode(x) if _is_blocks(x) else x
+
+
 def _encode_tree(tree: Any, signed: bool) -> Any:
     def leaf(x: Any) -> Any:
         small = x is None or x.size < _blockwise.MIN_QUANTIZED_SIZE
@@ -110,17 +214,86 @@ def _encode_tree(tree: Any, signed: bool) -> Any:
 
 
 def _decode_tree(tree: Any) -> Any:
-    return jax.tree.map(
-        lambda x: _blockwise.decode(x) if _is_blocks(x) else x,
-        tree,
-        is_leaf=_is_blocks,
-    )
+    return jax.tree.map(_decode_leaf, tree, is_leaf=_is_stored)
 
 
 def decoded(state: Any) -> Any:
-    """``state`` with every block-wise 8-bit leaf decoded to float32 (a
-    float state unchanged): how diagnostics and tools read a state."""
+    """``state`` with every block-wise 8-bit or stochastically rounded leaf
+    decoded to float32 (a float state unchanged): how diagnostics and tools
+    read a state."""
     return _decode_tree(state)
+
+
+def _rounds(x: Any, spec: StochasticRounding) -> bool:
+    """Whether a leaf of an accumulator field is stored stochastically."""
+    if x is None or not jnp.issubdtype(x.dtype, jnp.floating):
+        return False
+    return spec.dtype != INT8 or x.size >= _blockwise.MIN_QUANTIZED_SIZE
+
+
+def _store(x: jax.Array, signed: bool, spec: StochasticRounding, key: Any) -> Any:
+    """``x`` rounded stochastically with ``key``'s bits."""
+    bits = _rounding.noise(key, x.shape)
+    if spec.dtype == INT8:
+        return _blockwise.encode(x, signed, noise=bits)
+    return _rounding.to_float(x, spec.dtype, bits)
+
+
+def _stochastic(tx: Any, spec: StochasticRounding, fields: Mapping[str, bool]) -> Any:
+    def init_fn(params: optax.Params) -> Any:
+        state = tx.init(params)
+
+        def wrap(name: str, tree: Any, signed: bool) -> Any:
+            # a key per field (by name: Adam's two primitives share `spec`)
+            # and leaf
+            field_key = jax.random.fold_in(spec.key, zlib.crc32(name.encode()))
+            count = 0
+
+            def leaf(x: Any) -> Any:
+                nonlocal count
+                if not _rounds(x, spec):
+                    return x
+                count += 1
+                key = jax.random.fold_in(field_key, count)
+                x = jax.lax.optimization_barrier(x)  # as `blockwise`'s init
+                if spec.dtype == INT8:
+                    value = _blockwise.encode(x, signed)
+                else:
+                    value = x.astype(spec.dtype)  # init values: to nearest
+                return RoundedLeaf(value, jax.random.key_data(key))
+
+            return jax.tree.map(leaf, tree)
+
+        changes = {
+            name: wrap(name, getattr(state, name), signed)
+            for name, signed in fields.items()
+            if getattr(state, name) is not None
+        }
+        return state._replace(**changes)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        floats = _map_fields(state, fields, lambda tree, _: _decode_tree(tree))
+        updates, new = tx.update(updates, floats, params, **extra_args)
+
+        def store(old_tree: Any, signed: bool, new_tree: Any) -> Any:
+            def leaf(old: Any, x: Any) -> Any:
+                if not isinstance(old, RoundedLeaf):
+                    return x
+                key, now = jax.random.split(jax.random.wrap_key_data(old.key))
+                return RoundedLeaf(
+                    _store(x, signed, spec, now), jax.random.key_data(key)
+                )
+
+            return jax.tree.map(leaf, old_tree, new_tree, is_leaf=_is_stored)
+
+        changes = {
+            name: store(getattr(state, name), signed, getattr(new, name))
+            for name, signed in fields.items()
+            if getattr(state, name) is not None
+        }
+        return updates, new._replace(**changes)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def _map_fields(state: Any, fields: Mapping[str, bool], f: Any) -> Any:
@@ -136,12 +309,15 @@ def blockwise(
     tx: optax.GradientTransformation, resolved: Any, fields: Mapping[str, bool]
 ) -> Any:
     """``tx`` whose state fields ``fields`` (name -> signed) are stored in
-    8 bits when ``resolved == "int8"``; ``tx`` itself otherwise.
+    8 bits when ``resolved == "int8"``, rounded stochastically when it is a
+    :class:`StochasticRounding`; ``tx`` itself otherwise.
 
     The state is a NamedTuple; each named field holds a tree of float leaves
     (or None). ``update`` decodes them, runs ``tx.update`` on float32 values
     and encodes its new state; ``init`` encodes ``tx.init``'s.
     """
+    if isinstance(resolved, StochasticRounding):
+        return _stochastic(optax.with_extra_args_support(tx), resolved, fields)
     if resolved != INT8:
         return tx
     inner = optax.with_extra_args_support(tx)

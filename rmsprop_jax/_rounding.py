@@ -1,0 +1,65 @@
+r"""Stochastic rounding of a float32 value to a narrower float dtype.
+
+A value :math:`x` between two neighbours :math:`a < x < b` of the storage
+dtype is stored as :math:`b` with probability :math:`(x - a)/(b - a)` and as
+:math:`a` otherwise, so that the stored value is :math:`x` in expectation.
+Rounded to nearest, an update smaller than half the gap is lost every time
+(an EMA at decay 0.999 in bfloat16 stops moving once its step is below
+2⁻⁹ of its value); rounded stochastically it moves by the right amount on
+average (Gupta et al. 2015, *Deep Learning with Limited Numerical
+Precision*; Zamirai et al. 2020, *Revisiting BFloat16 Training*).
+
+The random bits are 16 per element (``jax.random.bits`` of a key the caller
+keeps in its state, so the transformation stays a pure function): the
+probability is resolved to :math:`2^{-16}` of a gap, a bias at most
+:math:`2^{-16}` of a gap.
+
+* bfloat16 is float32 with its 16 low mantissa bits dropped: adding 16
+  random bits to the float32 bit pattern and truncating rounds up exactly
+  when the random bits carry into the kept bits (as PyTorch users do it,
+  pytorch/pytorch#120376; torchao's low-bit optimizers do the same). Signs,
+  infinities and NaNs are preserved; a value within a gap of the largest
+  finite bfloat16 may round up to infinity, as to nearest.
+* other dtypes (float16, float8, ...): the nearest value :math:`r`, its
+  neighbour :math:`r'` on the other side of :math:`x` (``nextafter``), and
+  :math:`r'` with probability :math:`|x - r| / |r' - r|`. Where the
+  neighbour is infinite (:math:`x` beyond the largest finite value) the
+  nearest value is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+NOISE_BITS = 16
+"""Random bits per element."""
+
+
+def noise(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """``NOISE_BITS`` uniformly random bits per element (uint32), from a
+    typed PRNG key."""
+    return jax.random.bits(key, shape, jnp.uint16).astype(jnp.uint32)
+
+
+def to_float(x: jax.Array, dtype: Any, bits: jax.Array) -> jax.Array:
+    """``x`` stochastically rounded to the float ``dtype`` using ``bits``
+    (uint32 below :math:`2^{16}`, shaped like ``x``)."""
+    dtype = jnp.dtype(dtype)
+    x = x.astype(jnp.float32)
+    if dtype == jnp.bfloat16:
+        pattern = jax.lax.bitcast_convert_type(x, jnp.uint32)
+        kept = (pattern + bits) & jnp.uint32(0xFFFF0000)
+        return jax.lax.bitcast_convert_type(kept, jnp.float32).astype(dtype)
+    nearest = x.astype(dtype)
+    back = nearest.astype(jnp.float32)
+    error = x - back
+    toward = jnp.where(error > 0, jnp.inf, -jnp.inf).astype(dtype)
+    other = jnp.nextafter(nearest, toward)
+    gap = other.astype(jnp.float32) - back  # same sign as error, or 0 or inf
+    # P(other) = error / gap in [0, 1/2]; a uniform u < it with u = bits/2^16
+    threshold = jnp.where(jnp.isfinite(gap) & (gap != 0), error / gap, 0)
+    uniform = bits.astype(jnp.float32) * 2.0**-NOISE_BITS
+    return jnp.where(uniform < threshold, other, nearest)
