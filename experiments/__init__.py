@@ -6,9 +6,11 @@ a module with ``LETTER``, ``TITLE``, ``units(ctx)`` and ``run(ctx) -> Section``;
 they use only the public API of ``rmsprop_jax``. ``run`` is three parts, as a
 solver's set up / run / judge: ``setup(ctx)`` picks the sizes of the run
 (a frozen ``Setup``), ``measure(ctx, s)`` makes ONE call of
-:func:`rmsprop_jax.sweep.sweep` and returns the raw measurements (read with
-the helpers of ``_numerics``), and ``judge(ctx, s, measured)`` draws the
-figures and decides the claims with ``_report.judge`` (the worked example has
+:func:`rmsprop_jax.sweep.sweep` (``train_mlp`` a second, over seeds) and
+returns the raw measurements (read with the helpers of ``_numerics``), and
+``judge(ctx, s, measured)`` draws the figures and decides the claims with
+``_report.judge``, or from 95 % intervals with ``_stats`` where the sample is
+seeds or landscapes (the worked example has
 nothing to set up; ``valley_race``, the short demo, is one ``run``).
 """
 

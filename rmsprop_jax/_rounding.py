@@ -9,8 +9,13 @@ Rounded to nearest, an update smaller than half the gap is lost every time
 average (Gupta et al. 2015, *Deep Learning with Limited Numerical
 Precision*; Zamirai et al. 2020, *Revisiting BFloat16 Training*).
 
-The random bits are 16 per element (``jax.random.bits`` of a key the caller
-keeps in its state, so the transformation stays a pure function): the
+The random bits are 16 per element: the top half of a 32-bit integer hash
+(two rounds of MurmurHash3's finaliser) of the element's flat index and two
+32-bit seeds drawn from a ``jax.random`` key the caller keeps in its state,
+so the transformation stays a pure function. A counter-based hash is what
+llm.c's stochastic rounding does (SquirrelNoise5 of the index and a seed);
+it is elementwise, so XLA fuses it into the update (``jax.random.bits`` of
+the whole leaf, threefry, costs several times the update on CPU). The
 probability is resolved to :math:`2^{-16}` of a gap, a bias at most
 :math:`2^{-16}` of a gap.
 
@@ -29,6 +34,7 @@ probability is resolved to :math:`2^{-16}` of a gap, a bias at most
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -38,10 +44,24 @@ NOISE_BITS = 16
 """Random bits per element."""
 
 
+def _mix(h: jax.Array) -> jax.Array:
+    """MurmurHash3's 32-bit finaliser (a bijection with full avalanche)."""
+    h = h ^ (h >> 16)
+    h = h * jnp.uint32(0x85EBCA6B)
+    h = h ^ (h >> 13)
+    h = h * jnp.uint32(0xC2B2AE35)
+    return h ^ (h >> 16)
+
+
 def noise(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """``NOISE_BITS`` uniformly random bits per element (uint32), from a
-    typed PRNG key."""
-    return jax.random.bits(key, shape, jnp.uint16).astype(jnp.uint32)
+    """``NOISE_BITS`` uniformly random bits per element (uint32 below
+    :math:`2^{16}`), a hash of the flat index and two seeds from the typed
+    PRNG ``key``."""
+    seeds = jax.random.bits(key, (2,), jnp.uint32)
+    size = math.prod(shape)
+    index = jax.lax.iota(jnp.uint32, size).reshape(shape)
+    h = _mix(_mix(index ^ seeds[0]) + seeds[1])
+    return h >> (32 - NOISE_BITS)
 
 
 def to_float(x: jax.Array, dtype: Any, bits: jax.Array) -> jax.Array:

@@ -200,15 +200,13 @@ def run_multidevice(
     test_file: str,
     devices: int,
     timeout: float | None = None,
-    *,
-    select: str | None = None,
+    select: tuple[str, ...] = ("-o", "python_functions=multidevice_*"),
 ):
-    """Runs the ``multidevice_*`` tests of ``test_file`` in a pytest subprocess
-    with ``devices`` simulated CPU devices (a JAX process's device count is fixed
-    when its backend starts, so the rest of the suite keeps its one device);
-    asserts that it passed and returns the number of tests passed and its output.
-    ``select``: the tests of a ``-k`` expression instead (chex's generated
-    ``with_pmap`` variants are methods, not ``multidevice_*`` functions).
+    """Runs the ``multidevice_*`` tests of ``test_file`` (or those ``select``
+    picks: pytest options) in a pytest subprocess with ``devices`` simulated CPU
+    devices (a JAX process's device count is fixed when its backend starts, so
+    the rest of the suite keeps its one device); asserts that it passed and
+    returns the number of tests passed and its output.
     """
     env = {
         **os.environ,
@@ -217,11 +215,7 @@ def run_multidevice(
     }
     command = [
         *(sys.executable, "-m", "pytest", test_file, "-q", "-p", "no:cacheprovider"),
-        *(
-            ("-o", "python_functions=multidevice_*")
-            if select is None
-            else ("-k", select)
-        ),
+        *select,
         *("-o", "addopts=-ra -p no:dash"),
     ]
     done = subprocess.run(
