@@ -78,7 +78,7 @@ def _draw_request(app, state) -> dict:
 
 
 def server_compute(repeats: int) -> dict[str, str]:
-    from rmsprop_jax.explorer import DEFAULT, create_app, paths
+    from rmsprop_jax.explorer import DEFAULT, create_app, digits_plane, paths
 
     state = DEFAULT.replace(optimizers=SIX, steps=1000)
     paths(state)
@@ -88,6 +88,13 @@ def server_compute(repeats: int) -> dict[str, str]:
         t = time.perf_counter()
         paths(s)
         compute.append(time.perf_counter() - t)
+    digits = DEFAULT.replace(landscape="mlp-digits", start=digits_plane().start)
+    paths(digits)
+    compute_digits = []
+    for i in range(max(repeats // 3, 3)):
+        t = time.perf_counter()
+        paths(digits.replace(decay=0.5 + 0.01 * i))
+        compute_digits.append(time.perf_counter() - t)
     app = create_app()
     client = app.server.test_client()
 
@@ -108,6 +115,9 @@ def server_compute(repeats: int) -> dict[str, str]:
         formulas_cpu.append(time.process_time() - c)
     return {
         "server compute, all 13 optimizers x 1000 steps (one sweep call)": _ms(compute),
+        "server compute on mlp-digits (the network's loss), 13 x 1000 steps": _ms(
+            compute_digits
+        ),
         "draw request (compute + figures + JSON, through Flask)": _ms(callback),
         "new typed formula, draw request (parse, minima, compile, run, figures)": _ms(
             formulas

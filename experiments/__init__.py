@@ -3,9 +3,15 @@
 ``python -m experiments [NAME ...] [--out DIR] [--quick]`` runs them, writes PNG
 figures, ``report.md`` and a self-contained ``report.html``. Each experiment is
 a module with ``LETTER``, ``TITLE``, ``units(ctx)`` and ``run(ctx) -> Section``;
-they use only the public API of ``rmsprop_jax``. Each one measures (ONE call of
-:func:`rmsprop_jax.sweep.sweep`, read with the helpers of ``_numerics``), draws
-its figures, and judges the claims with ``_report.judge``.
+they use only the public API of ``rmsprop_jax``. ``run`` is three parts, as a
+solver's set up / run / judge: ``setup(ctx)`` picks the sizes of the run
+(a frozen ``Setup``), ``measure(ctx, s)`` makes ONE call of
+:func:`rmsprop_jax.sweep.sweep` (``train_mlp`` a second, over seeds) and
+returns the raw measurements (read with the helpers of ``_numerics``), and
+``judge(ctx, s, measured)`` draws the figures and decides the claims with
+``_report.judge``, or from 95 % intervals with ``_stats`` where the sample is
+seeds or landscapes (the worked example has
+nothing to set up; ``valley_race``, the short demo, is one ``run``).
 """
 
 from __future__ import annotations

@@ -130,7 +130,11 @@ def _verdict(s: Setup, drift: dict[str, float]) -> Verdict:
         f"{ratio:.0f}x less than Rprop."
     )
     return Verdict(
-        6, verdict, evidence, "one weight, a fixed cycle of mini-batch gradients"
+        6,
+        verdict,
+        evidence,
+        "one weight, a fixed cycle of mini-batch gradients, at ONE learning rate "
+        f"(eta = {STEP:g} for every optimizer; not varied)",
     )
 
 

@@ -45,13 +45,14 @@ class Saddle(NamedTuple):
     land: landscapes.Landscape
     escape: Callable[[np.ndarray], np.ndarray]  # (..., 2) -> the unstable coordinate
     start: Callable[[float], tuple[float, float]]  # offset -> start
+    coordinate: str  # the unstable coordinate as a formula, for the axis labels
 
 
 _R = 1 / np.sqrt(2)
 SADDLES = {
     # The library's saddle: the unstable direction is the w2 axis.
     "aligned": Saddle(
-        LANDSCAPES["saddle"], lambda w: w[..., 1], lambda off: (-2.0, off)
+        LANDSCAPES["saddle"], lambda w: w[..., 1], lambda off: (-2.0, off), "$w_2$"
     ),
     # The same saddle turned by 45 degrees, typed as a formula: u = (w1 + w2)/sqrt 2,
     # v = (w1 - w2)/sqrt 2, u^2 - v^2 + v^4/2 = 2 w1 w2 + (w1 - w2)^4/8. The approach
@@ -68,6 +69,7 @@ SADDLES = {
         ),
         lambda w: (w[..., 0] - w[..., 1]) * _R,
         lambda off: (-2.0 + off * _R, -2.0 - off * _R),
+        "$(w_1 - w_2)/\\sqrt{2}$",
     ),
 }
 
@@ -151,18 +153,27 @@ def _figure(ctx, key, results, lrs) -> str:
         axes[1].semilogy(np.abs(saddle.escape(r["ws"])), color=color, label=label)
         passes = r["passes"][:, column]
         axes[2].loglog(lrs, passes, "o-", ms=3, color=color, label=nx.LABELS[name])
+    distance = f"|{saddle.coordinate}|"
     axes[1].axhline(THRESHOLD, color="k", ls=":", lw=1)
+    axes[1].annotate(
+        f"passed: {distance} = {THRESHOLD:g}",
+        (0.02, THRESHOLD),
+        xycoords=("axes fraction", "data"),
+        xytext=(0, 3),
+        textcoords="offset points",
+        fontsize=8.5,
+    )
     axes[0].set_title(f"{key} saddle: paths at the best learning rates")
     axes[1].set(
-        title=f"distance from the stable line (passed at {THRESHOLD})",
+        title="distance from the stable line, at the best learning rates",
         xlabel="step",
-        ylabel="|unstable coordinate|",
+        ylabel=f"distance from the stable line, {distance} (log scale)",
         ylim=(3e-4, 3),
     )
     axes[2].set(
-        title="steps to pass vs learning rate (offset 1e-3)",
-        xlabel="learning rate",
-        ylabel="steps to pass (missing: never)",
+        title=f"steps to pass, from {OFFSETS[column]:g} off the stable line",
+        xlabel="learning rate (log scale)",
+        ylabel=f"steps until {distance} >= {THRESHOLD:g} (log scale; no point: never)",
     )
     axes[1].legend(loc="lower right")
     axes[2].legend(loc="upper right")

@@ -81,13 +81,14 @@ def closed_form(decay: float, g1: np.ndarray, g2: np.ndarray) -> np.ndarray:
     return np.abs(g2) / np.sqrt(s2 + EPS) - np.abs(g2)
 
 
-def _row(fig, axes, x, y, maps, norm, xlabel, ylabel, label) -> None:
+def _row(fig, axes, x, y, maps, norm, xlabel, ylabel, label, what) -> None:
+    """One row of heatmaps, one per beta; ``what`` says what the row's axes are."""
     for ax, decay in zip(axes, DECAYS, strict=True):
         image = ax.pcolormesh(
             x, y, maps[decay], cmap="RdBu_r", norm=norm, shading="auto"
         )
         ax.contour(x, y, maps[decay], levels=[0.0], colors="k", linewidths=1.0)
-        ax.set_title(f"beta = {decay:g}")
+        ax.set_title(f"{what}, beta = {decay:g}", fontsize=9.5)
         ax.set_xlabel(xlabel)
         ax.set_aspect("equal")
         ax.grid(False)
@@ -151,7 +152,8 @@ def _figure(ctx: Context, s: Setup, measured: Measured) -> str:
     low = min(float(m.min()) for m in maps.values())
     high = max(float(m.max()) for m in maps.values())
     fig, axes = plt.subplots(2, 4, figsize=(16, 8.4))
-    label = "C_a = |v(2)| - |g2|\n(red: amplified, blue: attenuated)"
+    # C_a: RMSprop's second step minus plain GD's, both at eta = 1.
+    label = "$C_a = |v_2| - |g_2|$ (eta = 1)\nred: RMSprop's step longer than GD's"
     _row(
         fig,
         axes[0],
@@ -162,6 +164,7 @@ def _figure(ctx: Context, s: Setup, measured: Measured) -> str:
         "first gradient $g_1$",
         "second gradient $g_2$",
         label,
+        "signed",
     )
     lo = min(float(m.min()) for m in wide.values())
     hi = max(float(m.max()) for m in wide.values())
@@ -172,9 +175,10 @@ def _figure(ctx: Context, s: Setup, measured: Measured) -> str:
         s.e2,
         wide,
         SymLogNorm(linthresh=0.1, vmin=lo, vmax=-lo if hi < -lo else hi),
-        "$\\log_{10} |g_1|$",
-        "$\\log_{10} |g_2|$",
-        label + ", symlog scale",
+        "size of the first gradient, $\\log_{10} |g_1|$",
+        "size of the second gradient, $\\log_{10} |g_2|$",
+        label.replace("(eta = 1)", "(eta = 1), symlog scale"),
+        "sizes, 1e-3 to 1e3",
     )
     return plot.save(fig, ctx.out, "amplification.png")
 

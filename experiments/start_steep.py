@@ -125,7 +125,14 @@ def _verdict(results: dict[str, dict]) -> Verdict:
         f"increases in the first {EARLY} steps: Adagrad {ada['rises']} (largest "
         f"factor {ada['worst']:.3g}), RMSprop {rms['rises']}, momentum {mom['rises']}."
     )
-    return Verdict(4, verdict, evidence, "the steep bowl from (6, -8), full batch")
+    return Verdict(
+        4,
+        verdict,
+        evidence,
+        "the steep bowl from (6, -8), full batch; RMSprop's path and Adagrad's "
+        "early rises at ONE learning rate each (its best), momentum's overshoot "
+        "at its best and over the learning rates",
+    )
 
 
 def judge(ctx: Context, s: Setup, results: dict[str, dict]) -> Section:

@@ -20,7 +20,9 @@ the transformation it returns
   the compute dtype (at least float32).
 
 Each decorator also attaches the factory's declaration of how its state is
-read (:mod:`rmsprop_jax.declarations`) to every transformation it builds.
+read (:mod:`rmsprop_jax.declarations`) to every transformation it builds,
+and renders the factory's docstring with the shared texts of
+:mod:`rmsprop_jax._docstrings` (``{{state_dtype_choices}}`` ...).
 
 An unknown keyword to the factory raises a TypeError with "did you mean" and
 the valid names (:func:`rmsprop_jax._checks.keywords`).
@@ -36,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rmsprop_jax import _checks, _tree, declarations
+from rmsprop_jax import _checks, _docstrings, _tree, declarations
 
 # The states' NamedTuple types, in order, -> the factories whose init made them
 # (several factories can make the same layout: adagrad and torch_adagrad).
@@ -145,6 +147,7 @@ def _wrap(
 
 
 def _decorate(factory: Any, cast_output: bool, declared: dict[str, Any]) -> Any:
+    factory.__doc__ = _docstrings.render(factory.__doc__)
     checked = _checks.keywords(factory)
 
     @functools.wraps(factory)

@@ -87,10 +87,8 @@ def rmsprop(
       eps_in_sqrt: eps inside (True) or outside the root.
       initial_scale: :math:`s_0` >= 0.
       bias_correction: divide the moments by :math:`1-\beta^t`.
-      state_dtype: storage of the optimizer's float accumulators: None
-        (float32 for 16-bit parameters, else the parameters' dtype), a
-        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
-        (block-wise 8-bit); see ``docs/low_precision_states.md``.
+      state_dtype: storage of the optimizer's float accumulators:
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -171,10 +169,8 @@ def rprop(
       min_step: smallest step, > 0. Default 1e-6.
       max_step: largest step, >= ``min_step``. Default 50.
       variant: ``"rprop+"``, ``"rprop-"``, ``"irprop+"`` or ``"irprop-"``.
-      state_dtype: storage of the optimizer's float accumulators: None
-        (float32 for 16-bit parameters, else the parameters' dtype), a
-        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
-        (block-wise 8-bit); see ``docs/low_precision_states.md``.
+      state_dtype: storage of the optimizer's float accumulators:
+        {{state_dtype_choices}}
       min_step_size: optax's name of ``min_step``, accepted for it.
       max_step_size: optax's name of ``max_step``, accepted for it.
 
@@ -249,10 +245,8 @@ def adagrad(
       learning_rate: :math:`\eta` >= 0, or a schedule. Default 0.01.
       initial_accumulator_value: :math:`G_0` >= 0. Default 0.
       eps: :math:`\epsilon` >= 0, inside the root. Default 1e-10.
-      state_dtype: storage of the optimizer's float accumulators: None
-        (float32 for 16-bit parameters, else the parameters' dtype), a
-        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
-        (block-wise 8-bit); see ``docs/low_precision_states.md``.
+      state_dtype: storage of the optimizer's float accumulators:
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -303,10 +297,8 @@ def sgd(
         default float32 for float16/bfloat16 parameters, else the
         parameters' dtype (optax: the parameters' dtype). Unused without
         ``momentum``.
-      state_dtype: storage of the optimizer's float accumulators: None
-        (float32 for 16-bit parameters, else the parameters' dtype), a
-        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
-        (block-wise 8-bit); see ``docs/low_precision_states.md``.
+      state_dtype: storage of the optimizer's float accumulators:
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -417,10 +409,8 @@ def adam(
       nesterov: NAdam (Dozat 2016) as optax computes it: the numerator is
         :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`.
         Default False.
-      state_dtype: storage of the optimizer's float accumulators: None
-        (float32 for 16-bit parameters, else the parameters' dtype), a
-        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
-        (block-wise 8-bit); see ``docs/low_precision_states.md``.
+      state_dtype: storage of the optimizer's float accumulators:
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -498,10 +488,8 @@ def laprop(
       b1: :math:`\beta_1` in [0, 1). Default 0.9.
       b2: :math:`\beta_2` in [0, 1). Default 0.999.
       eps: :math:`\epsilon` >= 0, outside the root. Default 1e-15.
-      state_dtype: storage of the optimizer's float accumulators: None
-        (float32 for 16-bit parameters, else the parameters' dtype), a
-        floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
-        (block-wise 8-bit); see ``docs/low_precision_states.md``.
+      state_dtype: storage of the optimizer's float accumulators:
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -569,10 +557,8 @@ def amsgrad(
       mu_dtype: storage dtype of the first moment; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
       state_dtype: storage of the optimizer's float accumulators (both
-        second-moment roots and the first moment): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        second-moment roots and the first moment):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -656,10 +642,8 @@ def adadelta(
       weight_decay_mask: where to apply it, as ``optax.add_decayed_weights``'s
         ``mask``. Default None (everywhere).
       state_dtype: storage of the optimizer's float accumulators (the RMS of
-        the gradients and of the updates): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        the gradients and of the updates):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformation``.

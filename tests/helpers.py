@@ -196,11 +196,17 @@ def start_logged(command: list[str], log: pathlib.Path) -> subprocess.Popen:
         )
 
 
-def run_multidevice(test_file: str, devices: int, timeout: float | None = None):
-    """Runs the ``multidevice_*`` tests of ``test_file`` in a pytest subprocess
-    with ``devices`` simulated CPU devices (a JAX process's device count is fixed
-    when its backend starts, so the rest of the suite keeps its one device);
-    asserts that it passed and returns the number of tests passed and its output.
+def run_multidevice(
+    test_file: str,
+    devices: int,
+    timeout: float | None = None,
+    select: tuple[str, ...] = ("-o", "python_functions=multidevice_*"),
+):
+    """Runs the ``multidevice_*`` tests of ``test_file`` (or those ``select``
+    picks: pytest options) in a pytest subprocess with ``devices`` simulated CPU
+    devices (a JAX process's device count is fixed when its backend starts, so
+    the rest of the suite keeps its one device); asserts that it passed and
+    returns the number of tests passed and its output.
     """
     env = {
         **os.environ,
@@ -209,7 +215,8 @@ def run_multidevice(test_file: str, devices: int, timeout: float | None = None):
     }
     command = [
         *(sys.executable, "-m", "pytest", test_file, "-q", "-p", "no:cacheprovider"),
-        *("-o", "python_functions=multidevice_*", "-o", "addopts=-ra -p no:dash"),
+        *select,
+        *("-o", "addopts=-ra -p no:dash"),
     ]
     done = subprocess.run(
         command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout

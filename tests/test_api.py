@@ -82,6 +82,39 @@ def test_public_functions_are_documented_and_typed():
             assert "return" in hints, name
 
 
+def test_shared_docstring_texts_are_rendered_in_every_factory():
+    # The texts written once in rmsprop_jax._docstrings (and the Keras common
+    # arguments) are substituted into each public factory's docstring.
+    from rmsprop_jax import _docstrings, presets, transforms
+
+    factories = [
+        getattr(module, name)
+        for module in (rmsprop_jax, presets, transforms)
+        for name in module.__all__
+        if inspect.isfunction(getattr(module, name))
+    ]
+    for fn in factories:
+        assert "{{" not in fn.__doc__, fn.__name__
+    choices = " ".join(_docstrings.TEXTS["state_dtype_choices"].split())
+    for fn in (rmsprop_jax.adam, presets.torch_adam, presets.keras_adam):
+        assert choices in " ".join(inspect.getdoc(fn).split()), fn.__name__
+    primitive = " ".join(_docstrings.TEXTS["state_dtype_primitive"].split())
+    assert primitive in " ".join(inspect.getdoc(transforms.scale_by_rms).split())
+
+
+def test_docstring_placeholders_are_indented_and_checked():
+    from rmsprop_jax import _docstrings
+
+    texts = {"two": "first line\n\nthird line"}
+    doc = "Args:\n  x: what:\n    {{two}}\n"
+    assert _docstrings.render(doc, texts) == (
+        "Args:\n  x: what:\n    first line\n\n    third line\n"
+    )
+    assert _docstrings.render("a {{two}} inline", texts) == "a {{two}} inline"
+    with pytest.raises(KeyError, match=r"\{\{tow\}\} has no text.*'two'"):
+        _docstrings.render("  {{tow}}", texts)
+
+
 def test_ships_py_typed():
     assert (pathlib.Path(rmsprop_jax.__file__).parent / "py.typed").is_file()
 

@@ -24,13 +24,13 @@ if str(ROOT) not in sys.path:  # `experiments/` is run from the repository root
 import references as ref  # noqa: E402
 
 import experiments  # noqa: E402
-from experiments import _report, cli  # noqa: E402
+from experiments import _report, _stats, cli  # noqa: E402
 from experiments._progress import Progress  # noqa: E402
 from experiments.external import (  # noqa: E402
-    _stats,
     adding,
     counterexample,
     deepobs,
+    libfann,
     proben1,
 )
 
@@ -379,6 +379,35 @@ def test_verdicts_come_from_the_interval_of_the_difference():
     )
 
 
+def test_threshold_verdicts_say_when_the_interval_straddles_the_threshold():
+    high, low = [2.0, 2.1, 1.9, 2.05, 2.0], [0.2, 0.3, 0.25, 0.1, 0.2]
+    assert _stats.beyond(high, 1.0, above=True).startswith("holds: mean 2.01 [")
+    assert _stats.beyond(low, 1.0, above=True).startswith("does not hold: ")
+    assert _stats.beyond(low, 1.0, above=False).startswith("holds: ")
+    noisy = _stats.beyond([0.5, 1.5, 0.9, 1.4, 0.8], 1.0, above=True, unit="starts")
+    assert noisy.startswith("does not hold at 95 % (not resolved: the interval")
+    assert "(95 %, 5 starts) against 1" in noisy
+    # One value has no interval: never resolved.
+    assert "straddles" in _stats.beyond([3.0], 1.0, above=True)
+
+
+def test_mlp_verdicts_come_from_intervals_over_seeds():
+    from experiments import train_mlp
+
+    lrs = np.logspace(-4, 1, 4)
+    seeded = {  # final train loss (seeds, lrs)
+        "sgd": np.array([[1.0, 0.05, 2.0, np.inf]] * 5),
+        "rmsprop": np.array([[0.05, 0.05, 0.08, 3.0]] * 4 + [[0.05, 0.05, 0.2, 3.0]]),
+        "rprop": np.full((5, 4), 2.0) + np.arange(5)[:, None] * 0.01,
+    }
+    works = {n: seeded.get(n, seeded["sgd"])[0] <= 0.1 for n in train_mlp.ALL}
+    s = train_mlp.Setup(3, lrs, 5)
+    one, six = train_mlp._verdicts(s, seeded, works)
+    assert one.claim == 1 and one.verdict.startswith("holds: difference")
+    assert "5 seeds" in one.evidence and "rmsprop 0.70 [" in one.evidence
+    assert six.claim == 6 and six.verdict.startswith("holds: log10")
+
+
 # --- the section end to end --------------------------------------------------------------
 
 
@@ -431,5 +460,8 @@ def test_external_section_writes_the_schema(tmp_path):
         "external_mnist1d_lr.png",
         "external_adding_problem.png",
         "external_further_claims.png",
+        *(["external_libfann.png"] if libfann.available() else []),
     ):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG"), name
+    if libfann.available():
+        assert "FANN's own C iRprop- (Debian's libfann2 2.2.0)" in markdown

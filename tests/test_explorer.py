@@ -18,7 +18,15 @@ import pytest
 
 import rmsprop_jax as rj
 from rmsprop_jax import landscapes
-from rmsprop_jax.explorer import _catalog, _compute, _figures, _snippet, _state
+from rmsprop_jax.explorer import (
+    _catalog,
+    _compute,
+    _csv,
+    _figures,
+    _snippet,
+    _state,
+    _surface,
+)
 from rmsprop_jax.explorer._state import WORKED_EXAMPLE, InvalidValue, State
 from rmsprop_jax.sweep import compilations, grid, sweep
 
@@ -27,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def reference_path(state: State, name: str, steps: int) -> np.ndarray:
     """w(0) .. w(steps) from a plain optax loop with the library's optimizer."""
-    fn = _compute.surface(state).fns[_compute.surface(state).selected]
+    fn = _compute.surface(state).loss
     tx = _catalog.make_optimizer(**_compute.hyperparameters(state, name))
     w = jnp.asarray(state.start, jnp.float32)
     opt_state, out = tx.init(w), [w]
@@ -236,7 +244,7 @@ def test_showing_or_hiding_optimizers_computes_nothing():
 @pytest.mark.slow
 def test_formula_programs_are_bounded(monkeypatch):
     # Each new formula compiles programs of a few MB; only the last few are kept.
-    monkeypatch.setattr(_compute, "FORMULAS_KEPT", 2)
+    monkeypatch.setattr(_surface, "FORMULAS_KEPT", 2)
 
     def rss_mb() -> float:
         with open("/proc/self/statm") as f:
@@ -321,7 +329,7 @@ def test_gradient_noise_is_seeded_and_added_to_the_gradient():
     normal = np.random.default_rng(_compute.NOISE_SEED).standard_normal((1000, 2))
     np.testing.assert_array_equal(noise, (scale * normal).astype(np.float32))
     p = _compute.paths(state)
-    fn = surf.fns[surf.selected]
+    fn = surf.loss
     for i, name in enumerate(p.optimizers):
         tx = _catalog.make_optimizer(**_compute.hyperparameters(state, name))
         w = jnp.asarray(state.start, jnp.float32)
@@ -360,7 +368,7 @@ def test_gradient_noise_is_seeded_and_added_to_the_gradient():
 def test_csv_holds_every_shown_point():
     state = WORKED_EXAMPLE.replace(steps=7, optimizers=("rmsprop", "irprop-"))
     p = _compute.paths(state)
-    text = _figures.paths_csv(state, p)
+    text = _csv.paths_csv(state, p)
     comment, body = text.split("\n", 1)
     assert _state.from_query(comment.split(" view ")[1]) == state  # its settings
     rows = list(csv.DictReader(io.StringIO(body)))

@@ -60,7 +60,7 @@ if _missing():
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from rmsprop_jax.explorer import _compute  # noqa: E402
+from rmsprop_jax.explorer import _compute, _figures  # noqa: E402
 from rmsprop_jax.explorer._catalog import OPTIMIZERS  # noqa: E402
 from rmsprop_jax.explorer._figures import FIRST_PATH_TRACE  # noqa: E402
 from rmsprop_jax.explorer._state import (  # noqa: E402
@@ -272,8 +272,15 @@ def test_beta_and_eta_sliders(page, server):
     page.focus("#decay [role=slider]")
     page.keyboard.press("Home")  # beta = 0
     for _ in range(5):
-        page.keyboard.press("ArrowRight")  # 5 steps of 0.005
-    wait_for_view(page, until=lambda state: state.decay == 0.025)
+        page.keyboard.press("ArrowRight")  # 5 steps of 0.1
+    wait_for_view(page, until=lambda state: state.decay == 0.5)
+    for _ in range(6):
+        page.keyboard.press("ArrowRight")  # 0.6 .. 0.9, then 0.91, 0.92
+    wait_for_view(page, until=lambda state: state.decay == 0.92)
+    for _ in range(8):
+        page.keyboard.press("ArrowRight")  # 0.93 .. 0.99, 0.991
+    data = wait_for_view(page, until=lambda state: state.decay == 0.991)
+    assert data["decay"] == "0.991"
     page.focus("#learning-rate [role=slider]")
     for _ in range(30):
         page.keyboard.press("ArrowRight")
@@ -286,7 +293,7 @@ def test_beta_and_eta_sliders(page, server):
         "learning_rate", float(slider.get_attribute("aria-valuenow"))
     )
     data = wait_for_view(page, until=lambda state: state.learning_rate == expected)
-    assert from_query(data["search"]).decay == 0.025
+    assert from_query(data["search"]).decay == 0.991
     assert data["lr"] == "0.398"
 
 
@@ -521,3 +528,107 @@ def test_compare_decay_step_through_pin_and_sensitivity(page, server):
         "() => document.querySelector('#paths .js-plotly-plot')._fullData"
         ".some(t => t.visible === true && (t.name || '').startsWith('pinned RMSprop'))"
     )
+
+
+SLIDER_NAMES = """() => Array.from(document.querySelectorAll('[role=slider]')).map(t => {
+  let s = t.parentElement;
+  while (s && !(s.id && document.querySelector(`label[for="${s.id}"]`))) {
+    s = s.parentElement;
+  }
+  const named = s && document.querySelector(`label[for="${s.id}"]`);
+  return {id: s ? s.id : null, label: t.getAttribute('aria-label'),
+  shown: named ? named.textContent.trim() : null,
+  text: t.getAttribute('aria-valuetext'), now: t.getAttribute('aria-valuenow')};
+})"""
+
+
+def test_every_slider_has_a_label_and_announces_its_value(page, server):
+    open_view(page, server)
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('[role=slider]'))"
+        ".every(t => t.getAttribute('aria-label'))"
+    )
+    sliders = {s["id"]: s for s in page.evaluate(SLIDER_NAMES)}
+    assert {"decay", "learning-rate", "condition", "noise", "step-through"} <= set(
+        sliders
+    )
+    for slider in sliders.values():
+        assert slider["label"] and slider["label"] == slider["shown"], slider
+        assert slider["text"], slider
+    assert sliders["decay"]["label"].startswith("β")
+    assert sliders["decay"]["text"] == "0.9" and sliders["decay"]["now"] == "0.9"
+    assert sliders["learning-rate"]["text"] == "0.2"  # not its position -0.7
+    assert sliders["step-through"]["text"] == "step 0"
+    page.focus("#decay [role=slider]")
+    page.keyboard.press("End")
+    page.wait_for_function(
+        "() => document.querySelector('#decay [role=slider]')"
+        ".getAttribute('aria-valuetext') === '0.999'"
+    )
+
+
+def _contour(page, id_: str = "paths") -> dict:
+    return page.evaluate(
+        f"() => {{ const t = document.querySelector('#{id_} .js-plotly-plot')"
+        "._fullData[0]; return {x: Array.from(t.x), y: Array.from(t.y),"
+        " z: t.z.map(r => Array.from(r)), levels: t.contours}; }"
+    )
+
+
+def test_condition_slider_redraws_the_valley(page, server):
+    open_view(page, server, WORKED_EXAMPLE.replace(condition=100.0))
+    contour = _contour(page)
+    state = WORKED_EXAMPLE.replace(condition=100.0)
+    surf = _compute.surface(state)
+    grid = _compute.contour_grid(surf)
+    np.testing.assert_array_equal(contour["x"], grid[0].astype(np.float64))
+    # The levels drawn are those of the library's 0.1 w1^2 + 10 w2^2.
+    expected = _figures.contour_trace(surf, grid)["z"]
+    np.testing.assert_allclose(np.asarray(contour["z"]), expected, rtol=1e-12)
+    page.focus("#condition [role=slider]")
+    page.keyboard.press("Home")  # kappa = 1: a round bowl
+    data = wait_for_view(page, until=lambda s: s.condition == 1.0)
+    assert "κ = 1 " in page.inner_text("#explain-paths")
+    assert from_query(data["search"]).condition == 1.0
+
+
+def test_schedule_and_mlp_digits(page, server):
+    open_view(page, server)
+    page.click("#schedule")
+    page.get_by_role("option", name=re.compile("^cosine")).click()
+    wait_for_view(page, until=lambda s: s.schedule == "cosine")
+    page.wait_for_function(
+        "() => document.getElementById('explain-paths').innerText"
+        ".includes('schedule cosine')"
+    )
+    page.click("#landscape")
+    page.get_by_role("option", name=re.compile("^mlp-digits")).click()
+    data = wait_for_view(page, until=lambda s: s.landscape == "mlp-digits")
+    state = from_query(data["search"])
+    assert state.schedule == "cosine" and state.start == _compute.start_of("mlp-digits")
+    page.wait_for_function(
+        "() => document.getElementById('explain-paths').innerText.includes('64-16-10')"
+    )
+
+
+def test_ackley_contours_show_its_local_minima(page, server):
+    # Levels at the quantiles of the gap: the dips around the integer points
+    # are closed contours, not one flat colour.
+    lands = "ackley"
+    open_view(page, server, DEFAULT.replace(landscape=lands, start=(-3.3, 2.6)))
+    contour = _contour(page)
+    z = np.asarray(contour["z"])
+    x, y = np.asarray(contour["x"]), np.asarray(contour["y"])
+    # At (-2, 1), a local minimum, the drawn level is below all 8 neighbours
+    # half a unit away.
+    i, j = np.argmin(np.abs(y - 1.0)), np.argmin(np.abs(x + 2.0))
+    step = int(round(0.5 / (x[1] - x[0])))
+    centre = z[i, j]
+    ring = [z[i + a * step, j + b * step] for a in (-1, 0, 1) for b in (-1, 0, 1)]
+    assert sum(v > centre for v in ring) == 8
+    lo, size = contour["levels"]["start"], contour["levels"]["size"]
+    bands = np.floor((z - lo) / size).astype(int)
+    counts = np.bincount(bands.ravel() - bands.min())
+    # With levels at equal steps of log10(gap) 3 bands held over 1% of the box
+    # each (one grey); now at least 20 do.
+    assert np.sum(counts > 0.01 * z.size) >= 20

@@ -119,16 +119,16 @@ def test_initial_load_reads_the_url(client, callbacks):
     )
     out = sync(client, callbacks, changed=[], url=to_query(shared))
     assert validate(out["view-state"]["data"]) == shared
-    assert out["decay"]["value"] == 3.0  # the slider's position for 0.99
+    assert out["decay"]["value"] == 1.8  # the slider's position for 0.99
     assert out["decay-readout"]["children"] == "0.99"
     assert out["optimizers"]["value"] == ["adam", "irprop+"]
     assert out["start"]["children"] == "start: (-1.5, 2.5)"
 
 
 def test_slider_moves_update_state_and_url(client, callbacks):
-    out = sync(client, callbacks, decay=2.0)
+    out = sync(client, callbacks, decay=1.4)
     state = validate(out["view-state"]["data"])
-    assert state == DEFAULT.replace(decay=0.9)
+    assert state == DEFAULT.replace(decay=0.95)
     out = sync(client, callbacks, **{"learning-rate": -2.0})
     assert validate(out["view-state"]["data"]).learning_rate == 0.01
     assert from_query(out["url"]["search"]).learning_rate == 0.01
@@ -139,7 +139,7 @@ def test_slider_moves_update_state_and_url(client, callbacks):
     ("control", "value", "message"),
     [
         ("decay", "abc", "`decay` must be a number"),
-        ("decay", 1e9, "slider position must lie in [0, 4]"),
+        ("decay", 1e9, "slider position must lie in [0, 2.7]"),
         ("decay", None, "`decay` must be a number"),
         ("learning-rate", [1, 2], "`learning-rate` must be a number"),
         ("steps", 2.5, "whole number"),
@@ -195,7 +195,7 @@ def test_worked_example_and_its_table(client, callbacks):
         client, callbacks, state=DEFAULT.replace(decay=0.3), **{"worked-example": 1}
     )
     assert validate(out["view-state"]["data"]) == WORKED_EXAMPLE
-    assert out["decay"]["value"] == 2.0
+    assert out["decay"]["value"] == 0.9
     response = draw(client, callbacks, WORKED_EXAMPLE)
     table = response["worked-example-table"]["children"]
     cells = [
@@ -283,7 +283,7 @@ def test_sweep_map_click_sets_the_sliders(client, callbacks):
     out = sync(client, callbacks, state=state, sweep=click)
     new = validate(out["view-state"]["data"])
     assert (new.learning_rate, new.decay) == (0.1, 0.99)
-    assert out["learning-rate"]["value"] == -1.0 and out["decay"]["value"] == 3.0
+    assert out["learning-rate"]["value"] == -1.0 and out["decay"]["value"] == 1.8
 
 
 def test_click_sets_the_start(client, callbacks):

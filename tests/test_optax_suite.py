@@ -10,6 +10,11 @@ a shared name (and optax's for any other, e.g. ``scale_by_adam`` as the
 reference of ``test_rms_match_adam``). So drop-in stays true as either
 library changes.
 
+The quick selection (``pytest -m "not slow"``) runs one case per optax test
+method and optimizer (the float32 one where optax runs several dtypes):
+:func:`_representatives`; the full suite (``.ci/run``) runs every case, and
+optax's 10,000-step ``test_optimization`` cases only there.
+
 Where this library deliberately differs, the case is replaced by a test of
 what it does instead, each named here with its reason (:data:`DIFFERENCES`):
 
@@ -113,8 +118,34 @@ def _kept(name: str, params: dict) -> bool:
     return opt_name in SHARED_ALIASES
 
 
+def _family(name: str) -> str:
+    """The test method a generated case belongs to (its name less the index)."""
+    return name.rstrip("0123456789")
+
+
+def _representatives(cases: list) -> set[str]:
+    """One case per (test method, optimizer): the float32 one where the
+    method runs several dtypes, else the first generated. The quick selection
+    (``-m "not slow"``) runs these; the full suite runs every case."""
+    chosen: dict[tuple, tuple] = {}
+    every = set()
+    for name, _, params in cases:
+        if _family(name) == "test_explicit_dtype":  # 8 cases, 0.3 s of CPU in all
+            every.add(name)
+            continue
+        constructor = params.get("scaler_constr")
+        optimizer = params.get("opt_name") or getattr(constructor, "__name__", None)
+        group = (_family(name), optimizer)
+        index = int(name[len(group[0]) :] or 0)
+        rank = (params.get("dtype", "float32") not in ("float32", jnp.float32), index)
+        if group not in chosen or rank < chosen[group][0]:
+            chosen[group] = (rank, name)
+    return every | {name for _, name in chosen.values()}
+
+
 def _build(base: type, cases: list, patches: list[tuple]) -> dict:
     body: dict = {}
+    quick = _representatives(cases)
 
     def setUp(self):  # noqa: N802 (unittest's name)
         base.setUp(self)
@@ -130,7 +161,9 @@ def _build(base: type, cases: list, patches: list[tuple]) -> dict:
             function(self, **params)
 
         test.__name__ = f"{name}_{params.get('opt_name', '')}".rstrip("_")
-        if name.startswith("test_optimization"):  # 10,000 steps each
+        if name.startswith("test_optimization") or name not in quick:
+            # 10,000 steps each; or a further dtype / setting of an optimizer
+            # whose representative case runs in the quick selection.
             test = pytest.mark.slow(test)
         body[name] = test
     # Disable every inherited test that is not one of the kept cases.
@@ -238,9 +271,14 @@ def _rms_and_adam(dtype):
         optax.scale_by_adam(b1=0),
     ):
         p, state = params, tx.init(params)
-        for _ in range(5):
+
+        @jax.jit  # one compiled step instead of op-by-op dispatch in a loop
+        def step(p, state, tx=tx):
             updates, state = tx.update(jax.grad(loss)(p), state)
-            p = optax.apply_updates(p, updates)
+            return optax.apply_updates(p, updates), state
+
+        for _ in range(5):
+            p, state = step(p, state)
         out.append(np.concatenate([np.asarray(x, np.float64) for x in p]))
     return out
 

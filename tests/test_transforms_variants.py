@@ -23,11 +23,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
-import pathlib
-import re
-import subprocess
-import sys
 
 import chex
 import jax
@@ -37,13 +32,18 @@ import optax
 import pytest
 import references as ref
 from absl.testing import parameterized
-from helpers import nonlinear_loss, nonlinear_params, run, run_reference
+from helpers import (
+    nonlinear_loss,
+    nonlinear_params,
+    run,
+    run_multidevice,
+    run_reference,
+)
 from test_transforms import ALL_PRIMITIVES, PRIMITIVES, RPROP_CASES, Pair, _rprop_loss
 
 import rmsprop_jax as rj
 
 DEVICES = 4
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The pmap variant exists only where there are several devices (the
 # subprocess below); chex would otherwise generate it and skip it.
 VARIANTS = chex.variants(
@@ -208,19 +208,8 @@ def _pmap_tests() -> int:
 
 @pytest.mark.slow
 def test_under_pmap_on_4_simulated_cpu_devices():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={DEVICES}",
-        "JAX_PLATFORMS": "cpu",
-    }
-    command = [
-        *(sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider"),
-        *("-k", "with_pmap", "-o", "addopts=-ra -p no:dash"),
-    ]
-    done = subprocess.run(
-        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900
+    passed, out = run_multidevice(
+        __file__, DEVICES, timeout=900, select=("-k", "with_pmap")
     )
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    passed = re.search(r"(\d+) passed", done.stdout)
-    assert passed and int(passed.group(1)) == _pmap_tests(), done.stdout[-3000:]
-    assert "skipped" not in done.stdout, done.stdout[-3000:]
+    assert passed == _pmap_tests(), out[-3000:]
+    assert "skipped" not in out, out[-3000:]

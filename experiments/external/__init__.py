@@ -3,8 +3,9 @@
 ``python -m experiments --only external`` runs this section: published numbers
 on problems others defined (DeepOBS's ``quadratic_deep``, MNIST-1D), Hinton's
 mini-batch counterexample in exact numbers, the adding problem with an LSTM,
-Proben1-style data sets from Debian's libfann-doc, and the demo page's further
-claims. Every random quantity is
+Proben1-style data sets from Debian's libfann-doc, FANN's own C iRprop-
+(Debian's libfann2, through ctypes) step by step against this library's, and
+the demo page's further claims. Every random quantity is
 measured over seeds (the sweep engine's restart axis: each seed its own
 initialisation and batch order) next to the hyperparameter axes of the grid,
 and every verdict is read from a 95 % interval (:mod:`._stats`), never from one
@@ -30,6 +31,7 @@ from experiments.external import (
     counterexample,
     deepobs,
     further,
+    libfann,
     mnist1d,
     proben1,
 )
@@ -65,6 +67,8 @@ class Setup:
     further_seeds: int
     proben1_epochs: int
     proben1_seeds: int
+    libfann_epochs: int  # FANN's C iRprop- against this library's, parity8
+    libfann_seeds: int
 
 
 def setup(ctx: Context) -> Setup:
@@ -88,11 +92,13 @@ def setup(ctx: Context) -> Setup:
         further_seeds=ctx.pick(2, 5, 10),
         proben1_epochs=ctx.pick(20, 300, 1000),
         proben1_seeds=ctx.pick(2, 5, 5),
+        libfann_epochs=ctx.pick(30, 1000, 1000),
+        libfann_seeds=ctx.pick(2, 5, 5),
     )
 
 
 def units(ctx: Context) -> int:
-    return 7
+    return 8
 
 
 def measure(ctx: Context, s: Setup) -> dict:
@@ -118,6 +124,8 @@ def measure(ctx: Context, s: Setup) -> dict:
     ctx.progress.advance("external: the demo page's further claims")
     m["proben1"] = proben1.measure(s.proben1_epochs, s.proben1_seeds)
     ctx.progress.advance("external: Proben1-style data sets")
+    m["libfann"] = libfann.measure(s.libfann_epochs, s.libfann_seeds)
+    ctx.progress.advance("external: FANN's C iRprop- step by step")
     return m
 
 
@@ -143,7 +151,8 @@ def judge(ctx: Context, s: Setup, m: dict) -> Section:
     blocks3, rows3 = adding.judge(ctx, *m["adding"])
     blocks6, rows6 = further.judge(ctx, m["further"])
     blocks5, rows5 = proben1.judge(ctx, m["proben1"], s.proben1_epochs)
-    rows = rows4 + rows1 + rows2 + rows3 + rows5 + rows6
+    blocks5f, rows5f = libfann.judge(ctx, m["libfann"])
+    rows = rows4 + rows1 + rows2 + rows3 + rows5 + rows5f + rows6
     summary = Table(
         "Verdicts of this section (each from 95 % intervals over the seeds; "
         "deterministic items say so)",
@@ -158,9 +167,11 @@ def judge(ctx: Context, s: Setup, m: dict) -> Section:
         "Numbers others published, on their problems, reproduced with this "
         "library's optimizers through the sweep engine; seeds are a grid axis "
         "(each seed its own initialisation and batch order); where a problem "
-        "is deterministic the verdict says so. Not measured: FANN's own C iRprop- "
-        "step by step against this library's (item 5's second part).",
-        [summary, *blocks4, *blocks1, *blocks2, *blocks3, *blocks5, *blocks6],
+        "is deterministic the verdict says so. FANN's own C iRprop- (Debian's "
+        "libfann2, float64 build) is compared with this library's weight-step "
+        "by weight-step.",
+        [summary, *blocks4, *blocks1, *blocks2, *blocks3, *blocks5, *blocks5f]
+        + blocks6,
         verdicts4 + verdicts2,
     )
 

@@ -25,7 +25,7 @@ import optax
 import rmsprop_jax as rj
 from experiments._report import Figure, Table
 from experiments._report import judge as judge_parts
-from experiments.external._stats import better, interval
+from experiments._stats import better, interval
 from rmsprop_jax.sweep import grid, sweep
 
 BASELINE = 1.0 / 6.0  # the error of always answering 1

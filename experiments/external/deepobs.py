@@ -27,7 +27,7 @@ import numpy as np
 
 import rmsprop_jax as rj
 from experiments._report import Figure, Table
-from experiments.external._stats import better, interval
+from experiments._stats import better, interval
 from rmsprop_jax.sweep import grid, sweep
 
 DIM, N, BATCH, EPOCHS = 100, 1000, 128, 100

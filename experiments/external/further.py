@@ -28,7 +28,7 @@ import numpy as np
 import rmsprop_jax as rj
 from experiments._report import Figure
 from experiments._report import judge as judge_parts
-from experiments.external._stats import better, interval
+from experiments._stats import better, interval
 from rmsprop_jax.sweep import grid, sweep
 
 TRACK = {"sgd": rj.sgd, "adagrad": rj.adagrad, "rmsprop": rj.rmsprop, "adam": rj.adam}

@@ -20,7 +20,7 @@ import optax
 
 import rmsprop_jax as rj
 from experiments._report import Figure, Table, Verdict
-from experiments.external._stats import better, interval
+from experiments._stats import better, interval
 from rmsprop_jax.sweep import grid, sweep
 
 BATCH, STEPS = 100, 8000  # the published setup

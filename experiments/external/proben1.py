@@ -128,7 +128,7 @@ def judge(ctx, measured: dict, epochs: int):
     import matplotlib.pyplot as plt
 
     from experiments._report import Figure, Table
-    from experiments.external._stats import better, interval
+    from experiments._stats import better, interval
 
     if not measured:
         text = (

@@ -23,6 +23,10 @@ from typing import Any
 
 from rmsprop_jax.explorer._compute import Paths as Paths
 from rmsprop_jax.explorer._compute import paths as paths
+from rmsprop_jax.explorer._digits import Plane as Plane
+from rmsprop_jax.explorer._digits import plane as digits_plane
+from rmsprop_jax.explorer._schedules import SCHEDULES as SCHEDULES
+from rmsprop_jax.explorer._schedules import schedule as schedule
 from rmsprop_jax.explorer._state import DEFAULT as DEFAULT
 from rmsprop_jax.explorer._state import WORKED_EXAMPLE as WORKED_EXAMPLE
 from rmsprop_jax.explorer._state import InvalidValue as InvalidValue
@@ -32,13 +36,17 @@ from rmsprop_jax.explorer._state import to_query as to_query
 
 __all__ = [
     "DEFAULT",
+    "SCHEDULES",
+    "Plane",
     "WORKED_EXAMPLE",
     "InvalidValue",
     "Paths",
     "State",
     "create_app",
+    "digits_plane",
     "from_query",
     "paths",
+    "schedule",
     "to_query",
 ]
 

@@ -80,6 +80,11 @@ def _warm_up() -> None:
     # The figures below the paths: compiled (or loaded) before they are asked for.
     _compute.compare_decay(DEFAULT)
     _compute.sensitivity(DEFAULT)
+    # The network's landscape: trained (seconds) before it is picked.
+    try:
+        _compute.surface(DEFAULT.replace(landscape="mlp-digits"))
+    except ValueError:  # scikit-learn missing: the page says so when it is picked
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,9 +22,11 @@ import numpy as np
 
 from rmsprop_jax.explorer import (
     _compute,
+    _csv,
     _figures,
     _lessons,
     _prose,
+    _prose_views,
     _snippet,
     _sync,
 )
@@ -43,7 +45,11 @@ _READY_TIMEOUT_S = 300.0
 
 def landscape_key(state: State) -> str:
     """What identifies the drawn landscape (its contour is sent only anew)."""
-    return state.formula if state.landscape == CUSTOM else state.landscape
+    if state.landscape == CUSTOM:
+        return state.formula
+    if state.landscape == "valley":
+        return f"valley, condition {state.condition!r}"
+    return state.landscape
 
 
 @_compute.on_forget
@@ -140,6 +146,9 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
                     minima,
                     state.noise and state.noise * _compute.gradient_scale(surf),
                 ),
+                _prose_views.explain_condition(state, paths),
+                _prose_views.explain_mlp(state),
+                _prose_views.explain_schedule(state),
             ]
         ).strip(),
         _prose.explain_loss(state, paths, low),
@@ -445,7 +454,7 @@ def _register_download(app: Any) -> None:
     def download(n_clicks: Any, data: Any) -> list[Any]:
         def csv() -> dict[str, Any]:
             state = _sync.state_from_store(data)
-            text = _figures.paths_csv(state, _compute.paths(state))
+            text = _csv.paths_csv(state, _compute.paths(state))
             return dcc.send_string(text, "rmsprop_jax_paths.csv")
 
         return _answer("download", csv, ValueError, no_update)

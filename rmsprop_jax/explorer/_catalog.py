@@ -21,6 +21,7 @@ from typing import Any
 import optax
 
 import rmsprop_jax as rj
+from rmsprop_jax.explorer._schedules import scheduled
 
 FIELDS = (
     "learning_rate",
@@ -42,6 +43,12 @@ class Optimizer:
     function: str  # the rmsprop_jax function that builds it
     reads: tuple[tuple[str, str], ...]  # (function argument, page value)
     switches: tuple[tuple[str, Any], ...] = ()  # static arguments
+
+    @property
+    def takes_schedule(self) -> bool:
+        """Whether its learning rate may be a schedule (not Rprop's, whose
+        eta is the initial step size, read once)."""
+        return self.function != "rprop"
 
     @property
     def uses(self) -> tuple[str, ...]:
@@ -100,6 +107,11 @@ OPTIMIZERS: dict[str, Optimizer] = {
     },
 }
 """Every optimizer of the page, by the key used in URLs and the checklist."""
+
+SCHEDULED = ("schedule", "horizon")
+"""The engine's names of the schedule's kind (an index into
+:data:`._schedules.SCHEDULES`) and its horizon, which every factory whose
+optimizer takes a schedule accepts."""
 
 SWEEPABLE: tuple[str, ...] = ("rmsprop", "centered", "rmsprop-momentum", "adam")
 """The optimizers with both a learning rate and a decay: the (beta, eta) sweep's."""
@@ -183,7 +195,7 @@ class Factory:
     Examples:
       >>> import inspect
       >>> list(inspect.signature(Factory("momentum")).parameters)
-      ['sgd_learning_rate', 'momentum']
+      ['sgd_learning_rate', 'momentum', 'schedule', 'horizon']
     """
 
     def __init__(self, key: str) -> None:
@@ -197,14 +209,22 @@ class Factory:
                     kind,
                     annotation=bool if field == "eps_in_sqrt" else Any,
                 )
-                for field in _row(key).uses
+                for field in (
+                    *_row(key).uses,
+                    *(SCHEDULED if _row(key).takes_schedule else ()),
+                )
             ]
         )
 
     def __call__(self, **values: Any) -> optax.GradientTransformation:
         row = _row(self.key)
         page = {field: values[field] for field in FIELDS if field in values}
-        return getattr(rj, row.function)(**row.arguments(page))
+        kwargs = row.arguments(page)
+        if "schedule" in values:
+            kwargs["learning_rate"] = scheduled(
+                kwargs["learning_rate"], values["schedule"], values["horizon"]
+            )
+        return getattr(rj, row.function)(**kwargs)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Factory) and other.key == self.key

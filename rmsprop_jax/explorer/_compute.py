@@ -19,28 +19,31 @@ and the learning-rate sensitivity are one ``sweep`` call each.
 
 from __future__ import annotations
 
-import collections
 import functools
 import inspect
-import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import rmsprop_jax as rj
-from rmsprop_jax import landscapes
 from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS, OPTIMIZERS
-from rmsprop_jax.explorer._state import CUSTOM, MAX_STEPS, State
+from rmsprop_jax.explorer._state import MAX_STEPS, SCHEDULES, State
+from rmsprop_jax.explorer._surface import CUSTOM_BOX as CUSTOM_BOX
+from rmsprop_jax.explorer._surface import CUSTOM_START as CUSTOM_START
+from rmsprop_jax.explorer._surface import FORMULAS_KEPT as FORMULAS_KEPT
+from rmsprop_jax.explorer._surface import Surface as Surface
+from rmsprop_jax.explorer._surface import contour_grid as contour_grid
+from rmsprop_jax.explorer._surface import formula as formula
+from rmsprop_jax.explorer._surface import formulas_kept as formulas_kept
+from rmsprop_jax.explorer._surface import gradient_scale as gradient_scale
+from rmsprop_jax.explorer._surface import on_forget as on_forget
+from rmsprop_jax.explorer._surface import program_names, selected_name, values
+from rmsprop_jax.explorer._surface import start_of as start_of
+from rmsprop_jax.explorer._surface import surface as surface
 from rmsprop_jax.sweep import grid, sweep, zipped
-
-CUSTOM_BOX = (-5.0, 5.0, -5.0, 5.0)
-"""The plot box of a typed formula."""
-
-CUSTOM_START = (-4.0, 3.0)
-"""The start a typed formula gets when the current start lies outside its box."""
 
 AMPLIFICATION_BETAS = (0.0, 0.5, 0.9, 0.99)
 """The small multiples of the amplification map."""
@@ -63,103 +66,16 @@ QUANTITIES = (
 """What :func:`paths` records at each step, each of shape (steps, 2)."""
 
 
-class Surface(NamedTuple):
-    """The landscape of a view."""
-
-    name: str  # a key of LANDSCAPES, or CUSTOM
-    fns: tuple[Callable[[jax.Array], jax.Array], ...]  # the set the program holds
-    selected: int  # which of ``fns`` this view uses
-    box: tuple[float, float, float, float]
-    minima: tuple[tuple[float, float], ...]  # estimated for a typed formula
-    minimum_value: float
-
-
-_BUILTIN = tuple(lands.fn for lands in landscapes.LANDSCAPES.values())
-_NAMES = tuple(landscapes.LANDSCAPES)
-
-
-FORMULAS_KEPT = 24
-"""How many typed formulas keep their compiled programs (least recently used
-first out). Each holds a few MB of XLA executables; past this many the older
-half is forgotten at once and JAX's caches are cleared (the built-in
-landscapes' programs then load again from the persistent compilation cache)."""
-
-_formulas: collections.OrderedDict[str, landscapes.Landscape] = (
-    collections.OrderedDict()
-)
-_formulas_lock = threading.Lock()
-_forgetters: list[Callable[[], None]] = []
-_Cache = TypeVar("_Cache")
-
-
-def on_forget(cache: _Cache) -> _Cache:
-    """Registers ``cache`` (a ``functools.lru_cache``) to be cleared when old
-    formulas are forgotten: caches that hold their results let go of them too."""
-    _forgetters.append(cache.cache_clear)  # type: ignore[attr-defined]
-    return cache
-
-
-def formula(text: str) -> landscapes.Landscape:
-    """The typed formula's landscape over :data:`CUSTOM_BOX`, made once per text
-    by :func:`rmsprop_jax.landscapes.from_formula` (which parses it with
-    ``from_expression`` and estimates its minima); the last
-    :data:`FORMULAS_KEPT` are kept.
-
-    Raises:
-      ValueError: the parser's message with the column of the problem, or a
-        formula not finite over the box or with no minimum inside it.
-    """
-    with _formulas_lock:
-        if text in _formulas:
-            _formulas.move_to_end(text)
-            return _formulas[text]
-    lands = landscapes.from_formula(text, box=CUSTOM_BOX, start=CUSTOM_START)
-    with _formulas_lock:
-        _formulas[text] = lands
-        if len(_formulas) > FORMULAS_KEPT:
-            while len(_formulas) > FORMULAS_KEPT // 2:
-                _formulas.popitem(last=False)
-            for clear in _forgetters:
-                clear()
-            jax.clear_caches()
-    return lands
-
-
-def formulas_kept() -> tuple[str, ...]:
-    """The typed formulas whose programs are kept, least recently used first."""
-    with _formulas_lock:
-        return tuple(_formulas)
-
-
-def surface(state: State) -> Surface:
-    """The landscape ``state`` shows.
-
-    Raises:
-      ValueError: a typed formula the parser rejects.
-    """
-    if state.landscape == CUSTOM:
-        lands = formula(state.formula)
-        return Surface(
-            CUSTOM, (lands.fn,), 0, lands.box, lands.minima, lands.minimum_value
-        )
-    lands = landscapes.LANDSCAPES[state.landscape]
-    return Surface(
-        lands.name,
-        _BUILTIN,
-        _NAMES.index(lands.name),
-        lands.box,
-        lands.minima,
-        lands.minimum_value,
-    )
-
-
 def _grid_values(state: State, landscape: str) -> dict[str, list[Any]]:
     """The single configuration of a view, by the page's names (each factory
-    takes those its optimizer reads)."""
-    values = {"landscape": [landscape]}
+    takes those its optimizer reads), with the schedule's index and horizon
+    (the steps shown)."""
+    out: dict[str, list[Any]] = {"landscape": [landscape]}
     for field in FIELDS:
-        values[field] = [getattr(state, field)]
-    return values
+        out[field] = [getattr(state, field)]
+    out["schedule"] = [SCHEDULES.index(state.schedule)]
+    out["horizon"] = [state.steps]
+    return out
 
 
 def _taken(factories: Any) -> set[str]:
@@ -170,12 +86,15 @@ def _taken(factories: Any) -> set[str]:
 
 
 def _mapping(surf: Surface) -> dict[str, Callable]:
-    names = _NAMES if surf.name != CUSTOM else ("formula",)
-    return dict(zip(names, surf.fns, strict=True))
+    """The program's landscapes, each ``loss(w, batch)`` of the sweep's data
+    (see :func:`step_data`)."""
+    return {
+        name: _noisy(fn) for name, fn in zip(program_names(surf), surf.fns, strict=True)
+    }
 
 
 def _landscape_name(surf: Surface) -> str:
-    return _NAMES[surf.selected] if surf.name != CUSTOM else "formula"
+    return selected_name(surf)
 
 
 class Paths(NamedTuple):
@@ -217,27 +136,18 @@ NOISE_SEED = 0
 """The seed of the gradient noise (the same noise for every view)."""
 
 
+@on_forget
 @functools.lru_cache(maxsize=64)
-def _noisy(fn: Callable[[jax.Array], jax.Array]) -> Callable[..., jax.Array]:
-    """``fn`` plus the linear term ``n . w`` of this step's noise sample ``n``:
-    its gradient is the exact one plus ``n`` (exactly it for ``n = 0``)."""
+def _noisy(fn: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+    """``fn(w, c)`` plus the linear term ``n . w`` of this step's noise sample
+    ``n``: its gradient is the exact one plus ``n`` (exactly it for ``n =
+    0``). The step's data row is ``(n1, n2, c)``."""
 
     def loss(w: jax.Array, batch: jax.Array) -> jax.Array:
-        return fn(w) + jnp.vdot(batch[0], w)
+        return fn(w, batch[0, 2]) + jnp.vdot(batch[0, :2], w)
 
     loss.__name__ = loss.__qualname__ = f"noisy_{getattr(fn, '__name__', 'loss')}"
     return loss
-
-
-def gradient_scale(surf: Surface) -> float:
-    """The median gradient norm over the landscape's box (finite differences
-    of its contour grid): what the noise level is relative to."""
-    x, y, z = contour_grid(surf)
-    with np.errstate(invalid="ignore", over="ignore"):
-        g2, g1 = np.gradient(z.astype(np.float64), y, x)
-        norm = np.hypot(g1, g2)
-    finite = norm[np.isfinite(norm)]
-    return float(np.median(finite)) if finite.size else 1.0
 
 
 def noise_samples(state: State, surf: Surface) -> np.ndarray:
@@ -249,6 +159,14 @@ def noise_samples(state: State, surf: Surface) -> np.ndarray:
     return (scale * normal).astype(np.float32)
 
 
+def step_data(state: State, surf: Surface) -> np.ndarray:
+    """The sweep's data, one row per step, ``(MAX_STEPS, 3)`` float32: the
+    gradient noise :func:`noise_samples` and the landscape's number ``c``
+    (the valley's coefficient of :math:`w_1^2`): neither changes the program."""
+    column = np.full((MAX_STEPS, 1), surf.param, np.float32)
+    return np.concatenate([noise_samples(state, surf), column], axis=1)
+
+
 def _run_all(state: State) -> Paths:
     """Every optimizer of the catalogue on ``state``'s landscape, start and
     hyperparameters: one ``sweep`` call, one compiled program per landscape
@@ -258,14 +176,14 @@ def _run_all(state: State) -> Paths:
     names = tuple(FACTORIES)
     result = sweep(
         dict(FACTORIES),
-        {name: _noisy(fn) for name, fn in _mapping(surf).items()},
+        _mapping(surf),
         np.asarray(state.start, np.float32),
         grid(**_grid_values(state, _landscape_name(surf))),
         steps=MAX_STEPS,
         record=("loss", *QUANTITIES),
         divergence_threshold=DIVERGENCE_THRESHOLD,
-        data=noise_samples(state, surf),
-        batch_size=1,
+        data=step_data(state, surf),
+        batch_size=1,  # one data row per step, in order
         shuffle=False,
     )
     n = len(names)
@@ -295,14 +213,20 @@ def _run_all(state: State) -> Paths:
 
 def _true_loss(surf: Surface, params: np.ndarray) -> np.ndarray:
     w = np.moveaxis(np.nan_to_num(params, nan=0.0), -1, 0)
-    loss = np.asarray(_surface_values(np.int32(surf.selected), w, fns=surf.fns))
+    loss = values(surf, w)
     return np.where(np.isfinite(params).all(axis=-1), loss, np.nan)
 
 
 def run_key(state: State) -> State:
     """What the paths depend on: ``state`` without what only selects or cuts
-    (the optimizers shown, the steps shown, the map's optimizer)."""
-    return state.replace(optimizers=(), steps=MAX_STEPS, sweep_optimizer="rmsprop")
+    (the optimizers shown, the steps shown unless a schedule spans them, the
+    map's optimizer, the condition of a landscape other than the valley)."""
+    return state.replace(
+        optimizers=(),
+        steps=state.steps if state.schedule != "constant" else MAX_STEPS,
+        sweep_optimizer="rmsprop",
+        condition=state.condition if state.landscape == "valley" else 1.0,
+    )
 
 
 _run_all_cached = on_forget(functools.lru_cache(maxsize=16)(_run_all))
@@ -333,22 +257,6 @@ def paths(state: State) -> Paths:
        [-14.84  19.84]]
     """
     return _select(_run_all_cached(run_key(state)), state.optimizers)
-
-
-@functools.partial(jax.jit, static_argnames="fns")
-def _surface_values(index: jax.Array, w: jax.Array, *, fns: tuple) -> jax.Array:
-    return jax.lax.switch(index, fns, w)
-
-
-def contour_grid(
-    surf: Surface, size: int = 121
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(w1, w2, loss)`` of ``surf`` on a ``size`` x ``size`` grid of its box."""
-    x = np.linspace(surf.box[0], surf.box[1], size, dtype=np.float32)
-    y = np.linspace(surf.box[2], surf.box[3], size, dtype=np.float32)
-    w = np.stack(np.meshgrid(x, y))
-    z = _surface_values(np.int32(surf.selected), w, fns=surf.fns)
-    return x, y, np.asarray(z)
 
 
 @jax.jit
@@ -421,6 +329,9 @@ def final_loss_map(state: State) -> SweepMap:
         ),
         steps=MAX_STEPS,
         divergence_threshold=DIVERGENCE_THRESHOLD,
+        data=step_data(state, surf),
+        batch_size=1,  # one data row per step, in order
+        shuffle=False,
     )
     shape = (len(SWEEP_DECAYS), len(SWEEP_LEARNING_RATES))
     losses, final = jax.device_get((result.losses, result.final_loss))
@@ -438,8 +349,9 @@ COMPARED_DECAYS = (0.0, 0.9)
 
 def _compare_decay(key: State) -> np.ndarray:
     surf = surface(key)
-    values = _grid_values(key, _landscape_name(surf))
-    fixed = {n: values[n] for n in ("landscape", "learning_rate", "eps", "eps_in_sqrt")}
+    given = _grid_values(key, _landscape_name(surf))
+    names = ("landscape", "learning_rate", "eps", "eps_in_sqrt", "schedule", "horizon")
+    fixed = {n: given[n] for n in names}
     result = sweep(
         FACTORIES["rmsprop"],
         _mapping(surf),
@@ -448,6 +360,9 @@ def _compare_decay(key: State) -> np.ndarray:
         steps=MAX_STEPS,
         record=("params",),
         divergence_threshold=DIVERGENCE_THRESHOLD,
+        data=step_data(key, surf),
+        batch_size=1,  # one data row per step, in order
+        shuffle=False,
     )
     n = len(COMPARED_DECAYS)
     records, final, diverged = jax.device_get(
@@ -489,9 +404,9 @@ SENSITIVITY_SGD_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-5, 0, 17))
 
 def _sensitivity(key: State) -> np.ndarray:
     surf = surface(key)
-    values = _grid_values(key, _landscape_name(surf))
+    given = _grid_values(key, _landscape_name(surf))
     rates = {"learning_rate", "sgd_learning_rate"}
-    fixed = grid(**{n: v for n, v in values.items() if n not in rates})
+    fixed = grid(**{n: v for n, v in given.items() if n not in rates})
     result = sweep(
         dict(FACTORIES),
         _mapping(surf),
@@ -503,6 +418,9 @@ def _sensitivity(key: State) -> np.ndarray:
         ),
         steps=MAX_STEPS,
         divergence_threshold=DIVERGENCE_THRESHOLD,
+        data=step_data(key, surf),
+        batch_size=1,  # one data row per step, in order
+        shuffle=False,
     )
     losses, final, diverged = jax.device_get(
         (result.losses, result.final_loss, result.diverged_at)

@@ -4,8 +4,6 @@ the first-steps table and the CSV export, all from :mod:`._compute` results."""
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import math
 from typing import Any
 
@@ -13,7 +11,7 @@ import numpy as np
 
 from rmsprop_jax.explorer._catalog import OPTIMIZERS
 from rmsprop_jax.explorer._compute import Paths, Surface, SweepMap
-from rmsprop_jax.explorer._state import CUSTOM, State, to_query
+from rmsprop_jax.explorer._state import CUSTOM, State
 
 FIRST_PATH_TRACE = 3
 """Index of the first path trace in the ``paths`` figure: one per optimizer of
@@ -89,12 +87,6 @@ def _visible_steps(paths: Paths, i: int, steps: int) -> int:
     finite one."""
     k = int(paths.diverged_at[i])
     return (min(k, steps) if k >= 0 else steps) + 1
-
-
-def gap_floor(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    spread = float(finite.max() - finite.min()) if finite.size else 1.0
-    return max(spread * 1e-7, 1e-12)
 
 
 def minimum_value(surf: Surface, z: np.ndarray) -> float:
@@ -208,13 +200,34 @@ def _levels(z: np.ndarray, count: int = 24) -> dict[str, float]:
     return {"start": lo, "end": hi, "size": max((hi - lo) / count, 1e-9)}
 
 
+def equalized(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among the finite ones, from 0 to 1 (ties share the
+    lowest; NaN stays NaN): contour levels at equal steps of it lie at the
+    quantiles of ``values``, so every level band covers an equal area.
+
+    Examples:
+      >>> print(equalized(np.array([10.0, 1.0, 1000.0, np.nan, 1.0])))
+      [0.66666667 0.         1.                nan 0.        ]
+    """
+    out = np.full(values.shape, np.nan)
+    finite = np.isfinite(values)
+    ordered = np.sort(values[finite])
+    if ordered.size:
+        rank = np.searchsorted(ordered, values[finite], side="left")
+        out[finite] = rank / max(ordered.size - 1, 1)
+    return out
+
+
 def contour_trace(
     surf: Surface, grid: tuple[np.ndarray, np.ndarray, np.ndarray], **extra: Any
 ) -> dict[str, Any]:
-    """The landscape's contours: the log of the gap to its minimum."""
+    """The landscape's contours: lines at the quantiles (24 equal steps of
+    :func:`equalized`) of the gap to its minimum, so that the structure shows
+    where most of the box lies -- Ackley's local minima, a plateau's rim --
+    and not only where the gap spans decades; darker is lower."""
     x, y, z = grid
     low = minimum_value(surf, z)
-    gap = np.log10(np.maximum(z - low, 0) + gap_floor(z))
+    gap = equalized(np.maximum(z - low, 0).astype(np.float64))
     return {
         "type": "contour",
         "x": x,
@@ -225,7 +238,7 @@ def contour_trace(
         "showscale": False,
         "hoverinfo": "skip",
         "line": {"width": 0.7, "color": "rgba(90,90,90,0.45)"},
-        "name": "log10(loss - min)",
+        "name": "rank of loss - min",
         "showlegend": False,
         **extra,
     }
@@ -640,56 +653,3 @@ def first_steps(paths: Paths, count: int = 2) -> list[dict[str, str]]:
                 }
             )
     return rows
-
-
-CSV_COLUMNS = (
-    "optimizer",
-    "step",
-    "w1",
-    "w2",
-    "loss",
-    "update1",
-    "update2",
-    "grad1",
-    "grad2",
-    "effective_lr1",
-    "effective_lr2",
-    "gradient_rms1",
-    "gradient_rms2",
-    "second_moment1",
-    "second_moment2",
-)
-
-
-def paths_csv(state: State, paths: Paths) -> str:
-    """Every shown point of every path: w(t), the loss there, and update t's
-    quantities (blank at the last point and where a run diverged)."""
-    out = io.StringIO()
-    out.write(f"# rmsprop_jax explorer view {to_query(state)}\n")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-
-    def fmt(v: float) -> str:  # the shortest text that reads back as the float32
-        return "" if not np.isfinite(v) else str(np.float32(v))
-
-    for i, key in enumerate(paths.optimizers):
-        n = _visible_steps(paths, i, state.steps)
-        for t in range(n):
-            row = [
-                key,
-                t,
-                fmt(paths.params[i, t, 0]),
-                fmt(paths.params[i, t, 1]),
-                fmt(paths.loss[i, t]),
-            ]
-            for q in (
-                "updates",
-                "grads",
-                "effective_lr",
-                "gradient_rms",
-                "second_moment",
-            ):
-                values = getattr(paths, q)[i, t] if t < state.steps else (np.nan,) * 2
-                row += [fmt(values[0]), fmt(values[1])]
-            writer.writerow(row)
-    return out.getvalue()

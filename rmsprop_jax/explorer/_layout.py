@@ -15,6 +15,8 @@ from rmsprop_jax.explorer._state import (
     CONTROL_IDS,
     CUSTOM,
     DEFAULT,
+    MLP,
+    SCHEDULES,
     SLIDERS,
     State,
     to_slider,
@@ -31,6 +33,7 @@ _LABELS = {
     "momentum": "momentum (Adam's β₁)",
     "steps": "steps",
     "noise": "gradient noise (σ relative to the gradients)",
+    "condition": "valley's condition κ (curvature ratio; valley only)",
 }
 _MARKS = {
     "learning_rate": {-4: "1e-4", -3: "1e-3", -2: "0.01", -1: "0.1", 0: "1"},
@@ -42,11 +45,19 @@ _MARKS = {
         -1: "0.1",
         0: "1",
     },
-    "decay": {0: "0", 1: "0.5", 2: "0.9", 3: "0.99", 4: "0.999"},
+    "decay": {0: "0", 0.5: "0.5", 0.9: "0.9", 1.8: "0.99", 2.7: "0.999"},
     "eps": {-12: "1e-12", -8: "1e-8", -4: "1e-4", 0: "1"},
     "momentum": {0: "0", 0.5: "0.5", 0.9: "0.9"},
     "steps": {1: "1", 250: "250", 500: "500", 750: "750", 1000: "1000"},
     "noise": {0: "0 (exact)", 0.5: "0.5", 1: "1"},
+    "condition": {0: "1", 1: "10", 2: "100", 3: "1000"},
+}
+
+_SCHEDULE_LABELS = {
+    "constant": "constant η",
+    "cosine": "cosine decay to 0",
+    "step": "step: η/10 at half, η/100 at three quarters",
+    "warmup": "linear warm-up over the first tenth",
 }
 
 GRAPH_CONFIG: Any = {"displaylogo": False, "scrollZoom": False}
@@ -66,7 +77,9 @@ INTRO = (
 
 def readout(name: str, value: float) -> str:
     """The text next to a slider."""
-    return f"{value:g}" if name != "steps" else str(int(value))
+    if name == "steps":
+        return str(int(value))
+    return f"{value:.3g}" if name == "condition" else f"{value:g}"
 
 
 def start_text(state: State) -> str:
@@ -135,7 +148,13 @@ def _landscape_controls() -> list[Any]:
     options = [
         {"label": f"{name} — {lands.description}", "value": name}
         for name, lands in landscapes.LANDSCAPES.items()
-    ] + [{"label": "custom formula (type it below)", "value": CUSTOM}]
+    ] + [
+        {
+            "label": f"{MLP} — a real network's loss (an MLP on digits)",
+            "value": MLP,
+        },
+        {"label": "custom formula (type it below)", "value": CUSTOM},
+    ]
     return [
         _control(
             "Landscape",
@@ -184,6 +203,19 @@ def _controls() -> Any:
                 ),
             ),
             *(_slider(name) for name in SLIDER_IDS),
+            _control(
+                "Learning-rate schedule (over the steps shown; not Rprop's)",
+                dcc.Dropdown(
+                    id="schedule",
+                    options=[
+                        {"label": _SCHEDULE_LABELS[k], "value": k} for k in SCHEDULES
+                    ],
+                    value=DEFAULT.schedule,
+                    clearable=False,
+                    searchable=False,
+                ),
+                for_="schedule",
+            ),
             _control(
                 "ε (RMSprop family)",
                 dcc.RadioItems(

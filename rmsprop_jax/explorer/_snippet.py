@@ -4,7 +4,7 @@ hyperparameters) and leaves each path in ``paths[name]``."""
 
 from __future__ import annotations
 
-from rmsprop_jax.explorer._catalog import arguments
+from rmsprop_jax.explorer._catalog import OPTIMIZERS, arguments
 from rmsprop_jax.explorer._compute import (
     CUSTOM_BOX,
     CUSTOM_START,
@@ -13,7 +13,15 @@ from rmsprop_jax.explorer._compute import (
     hyperparameters,
     surface,
 )
-from rmsprop_jax.explorer._state import CUSTOM, MAX_STEPS, State, to_query
+from rmsprop_jax.explorer._state import (
+    CUSTOM,
+    MAX_STEPS,
+    MLP,
+    VALLEY_CONDITION,
+    State,
+    to_query,
+)
+from rmsprop_jax.explorer._surface import valley_coefficient
 
 _RUN = '''
 
@@ -57,7 +65,7 @@ def snippet(state: State) -> str:
     Examples:
       >>> from rmsprop_jax.explorer._state import WORKED_EXAMPLE
       >>> code = snippet(WORKED_EXAMPLE)
-      >>> for line in code.splitlines()[14:17]:
+      >>> for line in code.splitlines()[16:19]:
       ...     print(line[:72])
       optimizers = {
           "sgd": rj.sgd(learning_rate=0.001),
@@ -69,24 +77,41 @@ def snippet(state: State) -> str:
             f'landscapes.from_formula(\n    "{text}",\n'
             f"    box={CUSTOM_BOX!r},\n    start={CUSTOM_START!r},\n).fn"
         )
+    elif state.landscape == MLP:
+        loss = "functools.partial(explorer.digits_plane().fn, c=0.0)"
+    elif state.landscape == "valley" and state.condition != VALLEY_CONDITION:
+        c = valley_coefficient(state.condition)
+        loss = (
+            f"lambda w: np.float32({c!r}) * w[0] ** 2 + 10 * w[1] ** 2"
+            f"  # condition {state.condition:g}"
+        )
     else:
         loss = f"landscapes.{state.landscape}"
     calls = []
     for name in state.optimizers:
         function, kwargs = arguments(**hyperparameters(state, name))
         args = ", ".join(f"{k}={_value(v)}" for k, v in kwargs.items())
+        if state.schedule != "constant" and OPTIMIZERS[name].takes_schedule:
+            lr = _value(kwargs["learning_rate"])
+            args = args.replace(
+                f"learning_rate={lr}",
+                f"learning_rate=explorer.schedule({state.schedule!r}, {lr}, steps)",
+                1,
+            )
         calls.append(f"    {name!r}: rj.{function}({args}),".replace("'", '"'))
     lines = [
         '"""A view of the rmsprop_jax explorer (python -m rmsprop_jax.explorer):',
         f"append {to_query(state)}",
         'to its address to open it there."""',
+        "import functools",
+        "",
         "import jax",
         "import jax.numpy as jnp",
         "import numpy as np",
         "import optax",
         "",
         "import rmsprop_jax as rj",
-        "from rmsprop_jax import landscapes",
+        "from rmsprop_jax import explorer, landscapes",
         "",
         f"loss = {loss}",
         f"start = jnp.array([{state.start[0]!r}, {state.start[1]!r}])",

@@ -9,6 +9,7 @@ the value and what is allowed; the callbacks turn it into a message on the page.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import numbers
 import urllib.parse
@@ -17,9 +18,17 @@ from typing import Any
 
 from rmsprop_jax import landscapes
 from rmsprop_jax.explorer._catalog import OPTIMIZERS, SWEEPABLE
+from rmsprop_jax.explorer._schedules import SCHEDULES
 
 CUSTOM = "custom"
 """The ``landscape`` value of a typed formula."""
+
+MLP = "mlp-digits"
+"""The ``landscape`` value of the small network's loss on scikit-learn's digits."""
+
+
+VALLEY_CONDITION = 10.0 / 3.0
+"""The worked example's valley 3 w1^2 + 10 w2^2: curvatures 6 and 20."""
 
 MAX_STEPS = 1000
 """The most steps a view shows; every path is computed this long."""
@@ -32,6 +41,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "momentum": (0.0, 0.99),
     "steps": (1, MAX_STEPS),
     "noise": (0.0, 1.0),
+    "condition": (1.0, 1000.0),
 }
 """Allowed ranges of the numeric controls (the sliders' ends)."""
 
@@ -46,6 +56,7 @@ CONTROL_IDS = {
     "momentum": "momentum",
     "steps": "steps",
     "noise": "noise",
+    "condition": "condition",
 }
 
 
@@ -70,6 +81,8 @@ class State:
     start: tuple[float, float] = (-15.0, 20.0)
     sweep_optimizer: str = "rmsprop"
     noise: float = 0.0
+    condition: float = VALLEY_CONDITION
+    schedule: str = "constant"
 
     def replace(self, **changes: Any) -> State:
         return dataclasses.replace(self, **changes)
@@ -177,7 +190,9 @@ def _flag(name: str, value: Any) -> bool:
 
 
 _FIELDS = {
-    "landscape": lambda v: _choice("landscape", v, (*landscapes.LANDSCAPES, CUSTOM)),
+    "landscape": lambda v: _choice(
+        "landscape", v, (*landscapes.LANDSCAPES, MLP, CUSTOM)
+    ),
     "formula": _formula,
     "optimizers": _optimizers,
     "learning_rate": lambda v: _number("learning_rate", v),
@@ -187,6 +202,8 @@ _FIELDS = {
     "momentum": lambda v: _number("momentum", v),
     "steps": lambda v: _number("steps", v, integer=True),
     "noise": lambda v: _number("noise", v),
+    "condition": lambda v: _number("condition", v),
+    "schedule": lambda v: _choice("schedule", v, SCHEDULES),
     "eps_in_sqrt": lambda v: _flag("eps-placement", v),
     "start": _start,
     "sweep_optimizer": lambda v: _choice("sweep-optimizer", v, SWEEPABLE),
@@ -229,6 +246,8 @@ _QUERY = {  # query key -> field
     "start": "start",
     "sweep": "sweep_optimizer",
     "noise": "noise",
+    "condition": "condition",
+    "schedule": "schedule",
 }
 
 
@@ -255,6 +274,10 @@ def to_query(state: State) -> str:
     }
     if state.noise:
         values["noise"] = repr(state.noise)
+    if state.condition != VALLEY_CONDITION:
+        values["condition"] = repr(state.condition)
+    if state.schedule != "constant":
+        values["schedule"] = state.schedule
     if state.landscape == CUSTOM:
         values["formula"] = state.formula
     return "?" + urllib.parse.urlencode(values)
@@ -288,20 +311,26 @@ def from_query(search: Any) -> State:
     return validate(values)
 
 
-# The sliders' positions: learning rates and eps on a log10 scale; decay
-# piecewise linear through 0, 0.5, 0.9, 0.99 and 0.999 at positions 0, 1, 2, 3
-# and 4 (marked, on the step grid, so each is hit exactly); the readouts show
-# the values themselves.
-DECAY_KNOTS = (0.0, 0.5, 0.9, 0.99, 0.999)
+# The sliders' positions: learning rates, eps and the condition number on a
+# log10 scale; decay piecewise linear through 0, 0.9, 0.99 and 0.999 at
+# positions 0, 0.9, 1.8 and 2.7, so that each step of 0.1 (a drag step, an
+# arrow key) changes the last digit of beta: 0.1, 0.2 .. 0.9, 0.91 .. 0.99,
+# 0.991 .. 0.999. The readouts show the values themselves.
+DECAY_KNOTS = ((0.0, 0.0), (0.9, 0.9), (1.8, 0.99), (2.7, 0.999))
+"""(slider position, decay) at the ends of the decay slider's linear pieces."""
 SLIDERS: dict[str, tuple[float, float, float]] = {  # field -> (min, max, step)
     "learning_rate": (-4.0, 0.0, 0.01),
     "sgd_learning_rate": (-5.0, 0.0, 0.01),
-    "decay": (0.0, 4.0, 0.01),
+    "decay": (0.0, 2.7, 0.1),
     "eps": (-12.0, 0.0, 0.1),
     "momentum": (0.0, 0.99, 0.01),
     "steps": (1, MAX_STEPS, 1),
     "noise": (0.0, 1.0, 0.05),
+    "condition": (0.0, 3.0, 0.01),
 }
+
+
+_LOG_SLIDERS = ("learning_rate", "sgd_learning_rate", "eps", "condition")
 
 
 def to_slider(name: str, value: float) -> float:
@@ -309,29 +338,28 @@ def to_slider(name: str, value: float) -> float:
 
     Examples:
       >>> to_slider("decay", 0.99), to_slider("decay", 0.95), to_slider("eps", 1e-8)
-      (3.0, 2.5, -8.0)
+      (1.8, 1.4, -8.0)
     """
-    if name in ("learning_rate", "sgd_learning_rate", "eps"):
+    if name in _LOG_SLIDERS:
         return round(math.log10(value), 6)
     if name == "decay":
-        for i in range(len(DECAY_KNOTS) - 1):
-            lo, hi = DECAY_KNOTS[i], DECAY_KNOTS[i + 1]
+        for (p0, lo), (p1, hi) in itertools.pairwise(DECAY_KNOTS):
             if value <= hi:
-                return round(i + (value - lo) / (hi - lo), 6)
-        return float(len(DECAY_KNOTS) - 1)
+                return round(p0 + (value - lo) / (hi - lo) * (p1 - p0), 6)
+        return DECAY_KNOTS[-1][0]
     return value
 
 
 def from_slider(name: str, position: Any) -> float:
     """The value of field ``name`` at slider ``position`` (3 significant digits
-    on log scales, 6 decimals for decay), validated.
+    on log scales, decay to its step's last digit), validated.
 
     Raises:
       InvalidValue: a position that is not a number or lies off the slider.
 
     Examples:
-      >>> from_slider("decay", 2.0), from_slider("decay", 3.5)
-      (0.9, 0.9945)
+      >>> from_slider("decay", 0.9), from_slider("decay", 2.3)
+      (0.9, 0.995)
       >>> from_slider("learning_rate", -1.3)
       0.0501
     """
@@ -345,12 +373,14 @@ def from_slider(name: str, position: Any) -> float:
             f"`{control}` slider position must lie in [{lo:g}, {hi:g}], "
             f"got {position!r}."
         )
-    if name in ("learning_rate", "sgd_learning_rate", "eps"):
+    if name in _LOG_SLIDERS:
         value = float(f"{10.0**position:.3g}")
     elif name == "decay":
-        i = min(int(position), len(DECAY_KNOTS) - 2)
-        lo, hi = DECAY_KNOTS[i], DECAY_KNOTS[i + 1]
-        value = round(lo + (position - i) * (hi - lo), 6)
+        pieces = list(itertools.pairwise(DECAY_KNOTS))
+        (p0, lo), (p1, hi) = next(
+            (piece for piece in pieces if position <= piece[1][0]), pieces[-1]
+        )
+        value = round(lo + (position - p0) / (p1 - p0) * (hi - lo), 6)
     else:
         value = round(position, 6)  # no float noise from the slider's steps
     return validate({name: value}).__getattribute__(name)

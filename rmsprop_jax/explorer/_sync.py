@@ -8,7 +8,6 @@ import math
 import urllib.parse
 from typing import Any
 
-from rmsprop_jax import landscapes
 from rmsprop_jax.explorer import _compute
 from rmsprop_jax.explorer._layout import SLIDER_IDS, readout, start_text
 from rmsprop_jax.explorer._state import (
@@ -31,6 +30,7 @@ CONTROL_IDS = (
     *SLIDER_IDS.values(),
     "eps-placement",
     "sweep-optimizer",
+    "schedule",
 )
 """The controls that show a part of the state (``sync`` sets them back)."""
 
@@ -93,10 +93,7 @@ def _shared(search: Any) -> State:
         _compute.formula(state.formula)  # the parser's ValueError
     query = urllib.parse.parse_qs(str(search or "").lstrip("?"))
     if "start" not in query:
-        if state.landscape == CUSTOM:
-            state = state.replace(start=_compute.CUSTOM_START)
-        else:
-            state = state.replace(start=landscapes.LANDSCAPES[state.landscape].start)
+        state = state.replace(start=_compute.start_of(state.landscape))
     return state
 
 
@@ -104,13 +101,14 @@ def _landscape(prev: State, value: Any) -> State:
     name = validate({"landscape": value}).landscape
     if name == CUSTOM:
         return _formula_state(prev, prev.formula)
-    return prev.replace(landscape=name, start=landscapes.LANDSCAPES[name].start)
+    return prev.replace(landscape=name, start=_compute.start_of(name))
 
 
 _SIMPLE = {  # control -> the state field it sets directly
     "optimizers": "optimizers",
     "eps-placement": "eps_in_sqrt",
     "sweep-optimizer": "sweep_optimizer",
+    "schedule": "schedule",
 }
 
 
@@ -150,6 +148,7 @@ def control_values(state: State) -> dict[str, Any]:
         "optimizers": list(state.optimizers),
         "eps-placement": "inside" if state.eps_in_sqrt else "outside",
         "sweep-optimizer": state.sweep_optimizer,
+        "schedule": state.schedule,
     }
     for name, control in SLIDER_IDS.items():
         out[control] = to_slider(name, getattr(state, name))

@@ -105,10 +105,8 @@ def keras_rmsprop(
       centered: divide by the root of the variance estimate.
       {{keras_arguments}}
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not Keras's):
+        {{state_dtype_choices}}
 
     Returns:
       {{keras_returns}}
@@ -177,10 +175,8 @@ def keras_adagrad(
       epsilon: :math:`\epsilon` >= 0. Default 1e-7.
       {{keras_arguments}}
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not Keras's):
+        {{state_dtype_choices}}
 
     Returns:
       {{keras_returns}}
@@ -256,10 +252,8 @@ def keras_adadelta(
       epsilon: :math:`\epsilon` >= 0, inside both roots. Default 1e-7.
       {{keras_arguments}}
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not Keras's):
+        {{state_dtype_choices}}
 
     Returns:
       {{keras_returns}}
@@ -370,10 +364,8 @@ def keras_adam(
       amsgrad: divide by the running maximum of :math:`v_t`.
       {{keras_arguments}}
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not Keras's):
+        {{state_dtype_choices}}
 
     Returns:
       {{keras_returns}}
@@ -465,10 +457,8 @@ def keras_sgd(
       nesterov: the Nesterov form.
       {{keras_arguments}}
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not Keras's):
+        {{state_dtype_choices}}
 
     Returns:
       {{keras_returns}}
@@ -549,10 +539,8 @@ def tf1_rmsprop(
       epsilon: :math:`\epsilon` >= 0. Default 1e-10.
       centered: divide by the root of the variance estimate.
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not TF1's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not TF1's):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.

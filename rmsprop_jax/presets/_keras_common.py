@@ -42,7 +42,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from rmsprop_jax import _checks, _dtypes
+from rmsprop_jax import _checks, _docstrings, _dtypes
 from rmsprop_jax._learning_rate import schedule_value
 
 _RULE = "keras.optimizers.Optimizer"
@@ -127,21 +127,6 @@ An ``optax.GradientTransformationExtraArgs`` (with ``weight_decay`` or
 ``use_ema``, ``update`` needs ``params``; with accumulation, EMA or a
 loss scale its state is a :class:`KerasState`).""",
 }
-
-
-def _substitute(doc: str) -> str:
-    """``doc`` with each ``{{name}}`` line of :data:`DOCS` replaced by its text,
-    indented as the placeholder is."""
-    lines = []
-    for line in doc.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("{{") and stripped.endswith("}}"):
-            indent = line[: len(line) - len(line.lstrip())]
-            text = DOCS[stripped[2:-2]]
-            lines += [indent + part if part else part for part in text.splitlines()]
-        else:
-            lines.append(line)
-    return "\n".join(lines) + ("\n" if doc.endswith("\n") else "")
 
 
 # The arguments that set the state's structure and the update's control flow:
@@ -434,7 +419,8 @@ def keras_optimizer(
       and the moving average (:func:`with_keras_options`).
 
     The docstring's ``{{keras_order}}``, ``{{keras_arguments}}`` and
-    ``{{keras_returns}}`` lines are replaced by :data:`DOCS`.
+    ``{{keras_returns}}`` lines are replaced by :data:`DOCS` (and those of
+    :data:`rmsprop_jax._docstrings.TEXTS` by theirs).
     """
     signature = inspect.signature(update_step)
     for name, default in DEFAULTS._asdict().items():
@@ -450,7 +436,9 @@ def keras_optimizer(
             )
     if "learning_rate" not in signature.parameters:
         raise TypeError(f"{update_step.__name__} must take `learning_rate`.")
-    update_step.__doc__ = _substitute(update_step.__doc__ or "")
+    update_step.__doc__ = _docstrings.render(
+        update_step.__doc__, {**_docstrings.TEXTS, **DOCS}
+    )
 
     @functools.wraps(update_step)
     def factory(*args: Any, **kwargs: Any) -> optax.GradientTransformationExtraArgs:

@@ -82,10 +82,8 @@ def torch_rmsprop(
       centered: divide by the root of the variance estimate.
       maximize: ascend: the gradient is negated first, before weight decay.
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not torch's):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -172,10 +170,8 @@ def torch_rprop(
       step_sizes: :math:`(\Delta_{\min}, \Delta_{\max})`. Default (1e-6, 50).
       maximize: ascend: the gradient is negated first.
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not torch's):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -265,10 +261,8 @@ def torch_adagrad(
       eps: :math:`\epsilon` >= 0. Default 1e-10.
       maximize: ascend: the gradient is negated first, before weight decay.
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not torch's):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -342,10 +336,8 @@ def torch_sgd(
       nesterov: Nesterov momentum; needs ``momentum > 0`` and ``dampening == 0``.
       maximize: ascend: the gradient is negated first, before weight decay.
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not torch's):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -479,10 +471,8 @@ def torch_adam(
       amsgrad: divide by the running maximum of :math:`v_t`.
       maximize: ascend: the gradient is negated first, before weight decay.
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not torch's):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -547,10 +537,8 @@ def torch_adamw(
       amsgrad: divide by the running maximum of :math:`v_t`.
       maximize: ascend: the gradient is negated first.
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not torch's):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -614,10 +602,8 @@ def torch_adadelta(
       weight_decay: :math:`\lambda` >= 0, coupled L2 added to the gradient.
       maximize: ascend: the gradient is negated first, before weight decay.
       state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's): None (float32 for 16-bit
-        parameters, else the parameters' dtype), a floating dtype
-        (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"`` (block-wise
-        8-bit); see ``docs/low_precision_states.md``.
+        library's argument, not torch's):
+        {{state_dtype_choices}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.

@@ -67,12 +67,9 @@ def scale_by_adadelta(
       eps: :math:`\epsilon` >= 0, inside both roots. Default 1e-6.
       accumulator_dtype: storage dtype of both moments; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
-      state_dtype: storage of the float accumulators: None (the default
-        rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
-        ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
-        nearest-even when stored) or ``"int8"`` (block-wise 8-bit unsigned
-        codes for the three roots, leaves of at least 4096 elements; see
-        ``docs/low_precision_states.md``).
+      state_dtype: storage of the float accumulators:
+        {{state_dtype_primitive}}
+        The ``"int8"`` codes of the three roots are unsigned.
 
     Returns:
       An ``optax.GradientTransformation`` with state

@@ -89,12 +89,9 @@ def precondition_by_rms(
         :math:`\sqrt{\hat s_t + \epsilon_r}` (``optax.scale_by_adam``'s
         ``eps_root``, which keeps gradients *through* the update finite).
         Default 0.
-      state_dtype: storage of the float accumulators: None (the default
-        rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
-        ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
-        nearest-even when stored) or ``"int8"`` (block-wise 8-bit codes for
-        leaves of at least 4096 elements, unsigned; ``inner`` keeps its own; see
-        ``docs/low_precision_states.md``).
+      state_dtype: storage of the float accumulators:
+        {{state_dtype_primitive}}
+        The ``"int8"`` codes are unsigned; ``inner`` keeps its own.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` with state

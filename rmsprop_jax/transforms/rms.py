@@ -99,12 +99,9 @@ def scale_by_rms(
       bias_correction: divide the moments by :math:`1-\beta^t`.
       accumulator_dtype: storage dtype of :math:`s` and :math:`m`; default
         float32 for float16/bfloat16 parameters, else the parameters' dtype.
-      state_dtype: storage of the float accumulators: None (the default
-        rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
-        ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
-        nearest-even when stored) or ``"int8"`` (block-wise 8-bit codes for
-        leaves of at least 4096 elements, unsigned for the root, signed for
-        :math:`m`; see ``docs/low_precision_states.md``).
+      state_dtype: storage of the float accumulators:
+        {{state_dtype_primitive}}
+        The ``"int8"`` codes are unsigned for the root, signed for :math:`m`.
 
     Returns:
       An ``optax.GradientTransformation`` with state :class:`ScaleByRmsState`.

@@ -62,12 +62,9 @@ def momentum(
       undamped_first_step: no dampening on the first step (PyTorch SGD).
       accumulator_dtype: storage dtype of :math:`v`; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
-      state_dtype: storage of the float accumulators: None (the default
-        rule, as ``accumulator_dtype``), a floating dtype (``jnp.bfloat16``,
-        ``"bfloat16"``, ...: arithmetic in at least float32, rounded once to
-        nearest-even when stored) or ``"int8"`` (block-wise 8-bit codes for
-        leaves of at least 4096 elements, signed; see
-        ``docs/low_precision_states.md``).
+      state_dtype: storage of the float accumulators:
+        {{state_dtype_primitive}}
+        The ``"int8"`` codes are signed.
 
     Returns:
       An ``optax.GradientTransformation`` with state :class:`MomentumState`.

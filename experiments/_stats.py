@@ -1,10 +1,11 @@
 """Means over seeds, their 95 % intervals, and verdicts read from intervals.
 
-Every verdict of the external section is computed here from Student-t
-intervals over seeds (never from one run): a claim that one optimizer does
-better than another *holds* when the whole 95 % interval of the difference of
-the means lies on the claimed side, *does not hold* when it lies on the other
-side, and is *not resolved* when the interval contains 0.
+Every verdict on a random quantity is computed here from Student-t intervals
+over seeds (never from one run): a claim that one optimizer does better than
+another *holds* when the whole 95 % interval of the difference of the means
+lies on the claimed side, *does not hold* when it lies on the other side, and
+is *not resolved* when the interval contains 0; a claim that a mean passes a
+threshold likewise, with the threshold in place of 0 (:func:`beyond`).
 """
 
 from __future__ import annotations
@@ -83,3 +84,33 @@ def better(a, b, *, lower_is_better: bool) -> str:
     if sign < 0:
         return f"does not hold: {where}"
     return f"does not hold at 95 % (no resolved difference): {where}"
+
+
+def beyond(
+    values, threshold: float, *, above: bool, what: str = "mean", unit: str = "seeds"
+) -> str:
+    """Verdict on "the mean of ``values`` is above (or below) ``threshold``"
+    over seeds, read from the 95 % interval of the mean; when the interval
+    straddles the threshold the verdict says so. ``unit`` names what the
+    values are drawn over (seeds, landscapes, ...).
+
+    Examples:
+      >>> beyond([2.0, 2.2, 1.9, 2.1, 2.0], 1.0, above=True)[:5]
+      'holds'
+      >>> beyond([0.5, 1.5, 0.9, 1.4, 0.8], 1.0, above=True)[:40]
+      'does not hold at 95 % (not resolved: the'
+    """
+    i = interval(values)
+    where = f"{what} {i.text('.3g')} (95 %, {i.n} {unit}) against {threshold:.3g}"
+    side_ = side(
+        Interval(i.mean - threshold, i.low - threshold, i.high - threshold, i.n)
+    )
+    sign = side_ if above else -side_
+    if sign > 0:
+        return f"holds: {where}"
+    if sign < 0:
+        return f"does not hold: {where}"
+    return (
+        "does not hold at 95 % (not resolved: the interval straddles the "
+        f"threshold): {where}"
+    )
