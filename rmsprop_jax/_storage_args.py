@@ -27,7 +27,7 @@ def _show(value: Any) -> str:
         return repr(value)
     try:
         return jnp.dtype(value).name
-    except TypeError:
+    except (TypeError, ValueError):  # StochasticRounding(...), a wrong value
         return repr(value)
 
 

@@ -296,7 +296,8 @@ def sgd(
       accumulator_dtype: storage dtype of :math:`v` (optax's argument);
         default float32 for float16/bfloat16 parameters, else the
         parameters' dtype (optax: the parameters' dtype). Unused without
-        ``momentum``.
+        ``momentum``. With ``state_dtype``, only the same floating dtype is
+        accepted.
       state_dtype: storage of the optimizer's float accumulators:
         {{state_dtype_choices}}
 
@@ -404,8 +405,10 @@ def adam(
       eps: :math:`\epsilon` >= 0, outside the root. Default 1e-8.
       eps_root: :math:`\epsilon_r` >= 0 under the root,
         :math:`\sqrt{\hat s_t + \epsilon_r} + \epsilon`. Default 0.
-      mu_dtype: storage dtype of the first moment; default float32 for
-        float16/bfloat16 parameters, else the parameters' dtype.
+      mu_dtype: storage dtype of the first moment (optax's argument), None
+        or a floating dtype; default float32 for float16/bfloat16
+        parameters, else the parameters' dtype. With ``state_dtype``, only
+        the same floating dtype is accepted.
       nesterov: NAdam (Dozat 2016) as optax computes it: the numerator is
         :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`.
         Default False.
@@ -554,8 +557,10 @@ def amsgrad(
       b2: :math:`\beta_2` in [0, 1). Default 0.999.
       eps: :math:`\epsilon` >= 0, outside the root. Default 1e-8.
       eps_root: :math:`\epsilon_r` >= 0, under the root. Default 0.
-      mu_dtype: storage dtype of the first moment; default float32 for
-        float16/bfloat16 parameters, else the parameters' dtype.
+      mu_dtype: storage dtype of the first moment (optax's argument), None
+        or a floating dtype; default float32 for float16/bfloat16
+        parameters, else the parameters' dtype. With ``state_dtype``, only
+        the same floating dtype is accepted.
       state_dtype: storage of the optimizer's float accumulators (both
         second-moment roots and the first moment):
         {{state_dtype_choices}}

@@ -8,6 +8,16 @@ import jax
 import pytest
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """chex's eager variants (``..._without_jit``) run in the full suite only:
+    the README's quick selection keeps the jitted variant of every test, the
+    same checks on the same transformations (op by op, the eager ones cost
+    3-5x more)."""
+    for item in items:
+        if item.name.endswith("__without_jit"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(params=[False, True], ids=["eager", "jit"])
 def maybe_jit(request) -> Callable:
     """Runs a test body both eagerly and under ``jax.jit``."""

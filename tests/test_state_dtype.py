@@ -343,6 +343,11 @@ def test_optax_storage_arguments_beside_state_dtype_are_named_as_passed(
         assert "multi_transform" in message
         if name != "accumulator_dtype":
             assert "accumulator_dtype" not in message
+    # Stochastic rounding of every accumulator is another storage than the
+    # optax argument's round-to-nearest.
+    stochastic = rj.StochasticRounding("bfloat16", key=0)
+    with pytest.raises(ValueError, match=f"{name}=bfloat16, state_dtype=Stoch"):
+        factory(**kwargs, **{name: jnp.bfloat16}, state_dtype=stochastic)
     # Both the same floating dtype: allowed, one storage.
     tx = factory(**kwargs, **{name: "bfloat16"}, state_dtype=jnp.bfloat16)
     floats = [
@@ -573,3 +578,27 @@ def test_8_bit_codes_follow_the_state_declarations():
                         assert isinstance(value["w"], kind), (name, field)
                         seen += 1
         assert seen >= 1, name
+
+
+@pytest.mark.parametrize("name", ["amsgrad", "adadelta"])
+@pytest.mark.parametrize("storage", ["bfloat16", "int8"])
+def test_new_factories_take_stochastic_rounding(name, storage):
+    """``StochasticRounding`` reaches AMSGrad's maximum and Adadelta's roots
+    (and the presets built on them) as it reaches the other states: the
+    state keeps its structure and types through a jitted step."""
+    params, x, y = _problem()
+    stochastic = rj.StochasticRounding(storage, key=0)
+    for tx in (
+        FACTORIES[name](stochastic),
+        {
+            "amsgrad": PRESETS["torch_adam_amsgrad"],
+            "adadelta": PRESETS["keras_adadelta"],
+        }[name](stochastic),
+    ):
+        state = tx.init(params)
+        grads = jax.grad(_loss)(params, x, y)
+        u, after = jax.jit(tx.update)(grads, state, params)
+        assert jax.tree.structure(after) == jax.tree.structure(state)
+        for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(state), strict=True):
+            assert (a.shape, a.dtype) == (b.shape, b.dtype)
+        assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(u))

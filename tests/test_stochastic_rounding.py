@@ -70,7 +70,7 @@ def test_bfloat16_keeps_signs_infinities_and_nans() -> None:
     assert out[5] == 3.0  # exact values never move
 
 
-@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("signed", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_8_bit_codes_round_to_a_neighbour_and_are_unbiased(signed: bool) -> None:
     rng = np.random.default_rng(1)
     x = 10 ** rng.uniform(-5, 0, 4096)
@@ -129,7 +129,11 @@ def _ema_roots(state_dtype, c, steps):
 
 @pytest.mark.parametrize(
     ("dtype", "frozen", "tolerance"),
-    [("bfloat16", 0.5, 0.03), ("float16", 0.15, 0.01), ("int8", None, 0.08)],
+    [
+        pytest.param("bfloat16", 0.5, 0.03, marks=pytest.mark.slow),
+        ("float16", 0.15, 0.01),
+        ("int8", None, 0.08),
+    ],
 )
 def test_an_ema_at_decay_0999_no_longer_freezes(dtype, frozen, tolerance) -> None:
     """The EMA of a constant's square at decay 0.999 over 6000 steps: the
@@ -195,6 +199,7 @@ def _bound(x, dtype, signed, bits) -> np.ndarray:
     return np.asarray(stored, np.float64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["bfloat16", "int8"])
 def test_adam_step_is_the_float32_step_rounded_to_a_neighbour(dtype) -> None:
     params, x, y = _problem()
@@ -237,6 +242,7 @@ def test_adam_step_is_the_float32_step_rounded_to_a_neighbour(dtype) -> None:
         state, params = new, optax.apply_updates(params, u)
 
 
+@pytest.mark.slow
 def test_keys_live_in_the_state_so_runs_repeat_and_differ_by_key() -> None:
     tx = rj.rmsprop(0.01, state_dtype=SR("bfloat16", key=7))
     a, b = _run(tx, 20), _run(tx, 20)
@@ -267,6 +273,7 @@ def test_state_layout_and_bytes() -> None:
     assert not np.array_equal(rms["b"].key, rms["w"].key)
 
 
+@pytest.mark.slow
 def test_vmap_over_hyperparameters_and_diagnostics() -> None:
     params, x, y = _problem()
     rates = jnp.array([0.01, 0.003])
