@@ -338,16 +338,23 @@ def test_live_keras_matches_preset_and_golden(keras_jax, name):
     assert_paths_close(live, _golden(name), rtol=1e-12, atol=1e-14)
 
 
+# This library's arguments on every preset, keyword-only and last: the
+# framework's own signature has no such argument.
+OUR_ARGUMENTS = {"state_dtype"}
+
+
 def test_live_torch_defaults_and_rules_match_presets():
     torch = pytest.importorskip("torch")
     for name, cls in generate.torch_classes().items():
         ours = inspect.signature(getattr(presets, name)).parameters
         theirs = inspect.signature(cls).parameters
         for arg, param in ours.items():
-            assert theirs[arg].default == param.default, (name, arg)
+            if arg not in OUR_ARGUMENTS:
+                assert theirs[arg].default == param.default, (name, arg)
         # every argument of torch's that changes a value is taken
         implementation = {"params", "foreach", "capturable", "differentiable", "fused"}
         assert set(theirs) - implementation - set(ours) <= {"decoupled_weight_decay"}
+        assert set(ours) - set(theirs) == OUR_ARGUMENTS, name
     w = [torch.zeros(2, requires_grad=True)]
     with pytest.raises(ValueError, match="Nesterov"):
         torch.optim.SGD(w, lr=0.1, nesterov=True)
@@ -366,8 +373,10 @@ def test_live_keras_defaults_match_presets(keras_jax):
         ours = inspect.signature(getattr(presets, name)).parameters
         theirs = inspect.signature(cls).parameters
         for arg, param in ours.items():
-            assert theirs[arg].default == param.default, (name, arg)
+            if arg not in OUR_ARGUMENTS:
+                assert theirs[arg].default == param.default, (name, arg)
         assert set(theirs) - set(ours) == {"name", "kwargs"}, name
+        assert set(ours) - set(theirs) == OUR_ARGUMENTS, name
     base = inspect.signature(keras_jax.optimizers.Optimizer).parameters
     for arg, default in KERAS_COMMON.items():
         assert base[arg].default == default, arg
@@ -378,21 +387,21 @@ def test_live_keras_defaults_match_presets(keras_jax):
 _KERAS_TAIL = (
     "*, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, "
     "use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, "
-    "loss_scale_factor=None, gradient_accumulation_steps=None)"
+    "loss_scale_factor=None, gradient_accumulation_steps=None, state_dtype=None)"
 )
 SIGNATURES = {
     "torch_rmsprop": "(lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0.0, "
-    "momentum=0.0, centered=False, *, maximize=False)",
+    "momentum=0.0, centered=False, *, maximize=False, state_dtype=None)",
     "torch_rprop": "(lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-06, 50.0), *, "
-    "maximize=False)",
+    "maximize=False, state_dtype=None)",
     "torch_adagrad": "(lr=0.01, lr_decay=0.0, weight_decay=0.0, "
-    "initial_accumulator_value=0.0, eps=1e-10, *, maximize=False)",
+    "initial_accumulator_value=0.0, eps=1e-10, *, maximize=False, state_dtype=None)",
     "torch_sgd": "(lr=0.001, momentum=0.0, dampening=0.0, weight_decay=0.0, "
-    "nesterov=False, *, maximize=False)",
+    "nesterov=False, *, maximize=False, state_dtype=None)",
     "torch_adam": "(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, "
-    "amsgrad=False, *, maximize=False)",
+    "amsgrad=False, *, maximize=False, state_dtype=None)",
     "torch_adamw": "(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, "
-    "amsgrad=False, *, maximize=False)",
+    "amsgrad=False, *, maximize=False, state_dtype=None)",
     "keras_rmsprop": "(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-07, "
     "centered=False, " + _KERAS_TAIL,
     "keras_adagrad": "(learning_rate=0.001, initial_accumulator_value=0.1, "
@@ -401,12 +410,12 @@ SIGNATURES = {
     "amsgrad=False, " + _KERAS_TAIL,
     "keras_sgd": "(learning_rate=0.01, momentum=0.0, nesterov=False, " + _KERAS_TAIL,
     "torch_adadelta": "(lr=1.0, rho=0.9, eps=1e-06, weight_decay=0.0, *, "
-    "maximize=False)",
+    "maximize=False, state_dtype=None)",
     "keras_adadelta": "(learning_rate=0.001, rho=0.95, epsilon=1e-07, " + _KERAS_TAIL,
-    "from_torch": "(optimizer)",
-    "from_keras": "(optimizer, class_name=None)",
+    "from_torch": "(optimizer, *, state_dtype=None)",
+    "from_keras": "(optimizer, class_name=None, *, state_dtype=None)",
     "tf1_rmsprop": "(learning_rate, decay=0.9, momentum=0.0, epsilon=1e-10, "
-    "centered=False)",
+    "centered=False, *, state_dtype=None)",
 }
 
 
