@@ -74,9 +74,9 @@ class StochasticRounding:
       >>> import jax.numpy as jnp
       >>> import rmsprop_jax as rj
       >>> tx = rj.rmsprop(0.01, state_dtype=rj.StochasticRounding("bfloat16", key=0))
-      >>> state = tx.init(jnp.zeros(3))
-      >>> state.rms.value.dtype
-      dtype(bfloat16)
+      >>> rms_state, _ = tx.init(jnp.zeros(3))  # scale_by_rms's, then the rate's
+      >>> rms_state.rms.value.dtype, rms_state.rms.key.dtype  # a key per leaf
+      (dtype(bfloat16), dtype('uint32'))
     """
 
     dtype: Any

@@ -240,7 +240,8 @@ def test_a_schedule_where_a_number_is_read_once():
         rj.rprop(learning_rate=sched)
     with pytest.raises(TypeError, match=r"`initial_step` is .*" + match):
         rj.transforms.scale_by_rprop(initial_step=sched)
-    with pytest.raises(TypeError, match=r"`initial_step` is .*" + match):
+    # optax's spelling: the error names the argument the caller passed
+    with pytest.raises(TypeError, match=r"`learning_rate` is .*" + match):
         rj.transforms.scale_by_rprop(learning_rate=sched)
     # The fix the message names: the schedule's first value.
     g = jnp.array([3.0, -0.01])

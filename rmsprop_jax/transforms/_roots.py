@@ -149,14 +149,26 @@ def _overflow_scale(rms: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.where(big, 2.0**-half, 1.0), jnp.where(big, 2.0**half, 1.0)
 
 
+@jax.custom_jvp
 def _at_least_zero(x: jax.Array) -> jax.Array:
     """``max(x, 0)`` as the integer maximum of the bits with 0: one
     instruction, where a floating-point maximum that lets NaN win is three on
     x86. A negative NaN becomes 0 (a positive one stays): only for a factor
-    whose product with a NaN-carrying partner keeps the NaN."""
-    int_type = jnp.int64 if jnp.finfo(x.dtype).bits == 64 else jnp.int32
+    whose product with a NaN-carrying partner keeps the NaN. Its derivative
+    is ``jnp.maximum(x, 0)``'s (a bit cast has none: meta-gradients through
+    a centred root need it)."""
+    int_type = {16: jnp.int16, 32: jnp.int32, 64: jnp.int64}[jnp.finfo(x.dtype).bits]
     bits = lax.bitcast_convert_type(x, int_type)
     return lax.bitcast_convert_type(jnp.maximum(bits, 0), x.dtype)
+
+
+@_at_least_zero.defjvp
+def _at_least_zero_jvp(
+    primals: tuple[jax.Array], tangents: tuple[jax.Array]
+) -> tuple[jax.Array, jax.Array]:
+    (x,), (t,) = primals, tangents
+    _, dx = jax.jvp(lambda v: jnp.maximum(v, 0), (x,), (t,))
+    return _at_least_zero(x), dx
 
 
 def _variance(rms: jax.Array, mean: jax.Array, c: jax.Array) -> jax.Array:
