@@ -172,6 +172,7 @@ def test_a_bad_shared_url_shows_the_defaults_and_says_why(client, callbacks):
     assert "`learning-rate` must lie in" in out["message"]["children"]
 
 
+@pytest.mark.slow  # over 8 s; the full suite runs it
 def test_formulas(client, callbacks):
     out = sync(client, callbacks, formula="w1 ** 2 + (w2")
     assert "column" in out["formula-error"]["children"]
@@ -190,6 +191,7 @@ def test_formulas(client, callbacks):
     )
 
 
+@pytest.mark.slow  # over 8 s; the full suite runs it
 def test_worked_example_and_its_table(client, callbacks):
     out = sync(
         client, callbacks, state=DEFAULT.replace(decay=0.3), **{"worked-example": 1}
@@ -477,6 +479,7 @@ def test_play_walks_the_steps(client, callbacks):
     assert out["play-timer"]["disabled"] is True  # stops at the last step
 
 
+@pytest.mark.slow  # over 8 s; the full suite runs it
 def test_lr_sensitivity_is_one_sweep_of_every_rate(client, callbacks):
     state = WORKED_EXAMPLE.replace(optimizers=("sgd", "rmsprop"), steps=150)
     data = {"drawn-state.data": state.to_dict()}

@@ -248,6 +248,7 @@ def _wrong_chains() -> dict:
     }
 
 
+@pytest.mark.slow  # over 8 s; the full suite runs it
 def test_golden_trajectories_tell_the_quirks_apart(x64):
     """Negative controls: changing any one quirk misses the golden trajectory."""
     for name, tx in _wrong_chains().items():
@@ -546,19 +547,38 @@ def _constant(value):
     return lambda count: value * jnp.ones([], dtype=float)
 
 
+# The quick selection: one preset per framework (torch, Keras, TF1) and Keras's
+# gradient accumulation; the full suite every one.
 @pytest.mark.parametrize(
     "name, lr_name, kwargs",
     [
         ("torch_rmsprop", "lr", {"momentum": 0.9, "centered": True}),
-        ("torch_adagrad", "lr", {"lr_decay": 0.1}),
-        ("torch_sgd", "lr", {"momentum": 0.9, "nesterov": True}),
+        pytest.param("torch_adagrad", "lr", {"lr_decay": 0.1}, marks=pytest.mark.slow),
+        pytest.param(
+            "torch_sgd",
+            "lr",
+            {"momentum": 0.9, "nesterov": True},
+            marks=pytest.mark.slow,
+        ),
         ("keras_rmsprop", "learning_rate", {"momentum": 0.9}),
-        ("keras_adagrad", "learning_rate", {}),
+        pytest.param("keras_adagrad", "learning_rate", {}, marks=pytest.mark.slow),
         ("tf1_rmsprop", "learning_rate", {"momentum": 0.9}),
-        ("torch_adam", "lr", {"amsgrad": True, "weight_decay": 0.1}),
-        ("torch_adamw", "lr", {}),
-        ("keras_adam", "learning_rate", {"weight_decay": 0.1}),
-        ("keras_sgd", "learning_rate", {"momentum": 0.9, "nesterov": True}),
+        pytest.param(
+            "torch_adam",
+            "lr",
+            {"amsgrad": True, "weight_decay": 0.1},
+            marks=pytest.mark.slow,
+        ),
+        pytest.param("torch_adamw", "lr", {}, marks=pytest.mark.slow),
+        pytest.param(
+            "keras_adam", "learning_rate", {"weight_decay": 0.1}, marks=pytest.mark.slow
+        ),
+        pytest.param(
+            "keras_sgd",
+            "learning_rate",
+            {"momentum": 0.9, "nesterov": True},
+            marks=pytest.mark.slow,
+        ),
         (
             "keras_sgd",
             "learning_rate",
@@ -573,6 +593,7 @@ def test_constant_schedule_equals_constant_learning_rate(x64, name, lr_name, kwa
     assert_paths_close(scheduled, fixed, rtol=1e-14, atol=0)
 
 
+@pytest.mark.slow  # over 8 s; the full suite runs it
 def test_learning_rate_inside_vs_outside_momentum(x64):
     """torch: w -= lr_t * buf; Keras/TF1: buf = m * buf + lr_t * u, w -= buf.
 

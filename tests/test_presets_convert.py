@@ -214,6 +214,7 @@ def _keras_schedules(keras):
     }
 
 
+@pytest.mark.slow  # over 8 s; the full suite runs it
 def test_keras_schedules_equal_their_optax_counterparts(keras_jax):
     """At steps 0-59 around the boundaries. Measured: exponential and polynomial bit for bit;
     cosine within 1.6e-7 relative, as Keras computes its cosine in float32
@@ -284,6 +285,7 @@ def test_from_keras_drops_what_keras_ignores(x64):
     assert_paths_close(got, want, rtol=0, atol=0)
 
 
+@pytest.mark.slow  # over 8 s; the full suite runs it
 def test_live_keras_moving_average_matches_the_state(keras_jax):
     """``use_ema`` without overwriting: the weights follow the plain path and
     the state's average equals Keras's ``average`` variables."""
@@ -343,6 +345,7 @@ def test_live_keras_clipping_arithmetic_is_keras_own(keras_jax):
     assert not np.isnan(np.asarray(optax_clipped[1])).any()
 
 
+@pytest.mark.slow  # over 8 s; the full suite runs it
 def test_traced_hyperparameters_of_the_new_presets(x64):
     """No Python branching on a value: vmap over them matches a loop."""
     g = jnp.array([1.0, -2.0, 0.5])

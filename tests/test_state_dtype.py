@@ -228,7 +228,18 @@ def test_state_keeps_its_types_and_only_large_float_leaves_are_8_bit(name, state
             assert leaf.dtype == expected
 
 
-@pytest.mark.parametrize("name", PRESET_NAMES)
+# The quick selection: one torch, one Keras preset and a converter (each with
+# the most accumulators: AMSGrad's maximum); the full suite every preset.
+_QUICK_PRESETS = {"torch_adam_amsgrad", "keras_adam_amsgrad", "from_keras_adam"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        n if n in _QUICK_PRESETS else pytest.param(n, marks=pytest.mark.slow)
+        for n in PRESET_NAMES
+    ],
+)
 def test_presets_int8_and_bfloat16_states_are_the_float32_step_stored(name):
     """Each preset's 8-bit step is its float32 step on the decoded state,
     stored; its bfloat16 step the float32 step rounded (to one ulp, see
@@ -581,7 +592,9 @@ def test_8_bit_codes_follow_the_state_declarations():
 
 
 @pytest.mark.parametrize("name", ["amsgrad", "adadelta"])
-@pytest.mark.parametrize("storage", ["bfloat16", "int8"])
+@pytest.mark.parametrize(
+    "storage", [pytest.param("bfloat16", marks=pytest.mark.slow), "int8"]
+)
 def test_new_factories_take_stochastic_rounding(name, storage):
     """``StochasticRounding`` reaches AMSGrad's maximum and Adadelta's roots
     (and the presets built on them) as it reaches the other states: the

@@ -79,6 +79,7 @@ def test_bad_devices_raise(devices, match):
         quadratic_sweep(devices)
 
 
+@pytest.mark.slow  # over 8 s; the full suite runs it
 def test_one_device_mesh_equals_the_default_device():
     for name, case in cases.CASES.items():
         expected = case(None)
