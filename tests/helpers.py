@@ -224,3 +224,34 @@ def run_multidevice(
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     passed = re.search(r"(\d+) passed", done.stdout)
     return (int(passed.group(1)) if passed else 0), done.stdout
+
+
+def plain_loop(fn: Callable, tx, start, steps: int) -> np.ndarray:
+    """w(0) .. w(steps) of ``tx`` minimizing ``fn`` from ``start`` in a plain
+    optax loop (float32; the loss passed as ``value=``), ``(steps + 1, n)``."""
+    w = jnp.asarray(start, jnp.float32)
+    state, out = tx.init(w), [w]
+    for _ in range(steps):
+        value, g = jax.value_and_grad(fn)(w)
+        u, state = tx.update(g, state, w, value=value)
+        w = optax.apply_updates(w, u)
+        out.append(w)
+    return np.asarray(jnp.stack(out))
+
+
+def regression_problem() -> tuple[dict, jax.Array, jax.Array]:
+    """A float32 linear regression ``(params, x, y)`` with one leaf above the
+    8-bit state threshold (``w``, 64 x 128) and one below (``b``, 128)."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(32, 64)), jnp.float32)
+    y = jnp.asarray(rng.normal(size=(32, 128)), jnp.float32)
+    params = {
+        "w": jnp.asarray(0.1 * rng.normal(size=(64, 128)), jnp.float32),
+        "b": jnp.zeros(128, jnp.float32),
+    }
+    return params, x, y
+
+
+def regression_loss(params: dict, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Half the mean squared error of :func:`regression_problem`'s model."""
+    return 0.5 * jnp.mean((x @ params["w"] + params["b"] - y) ** 2)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import plain_loop
 
 import rmsprop_jax as rj
 from rmsprop_jax import landscapes
@@ -35,16 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def reference_path(state: State, name: str, steps: int) -> np.ndarray:
     """w(0) .. w(steps) from a plain optax loop with the library's optimizer."""
-    fn = _compute.surface(state).loss
     tx = _catalog.make_optimizer(**_compute.hyperparameters(state, name))
-    w = jnp.asarray(state.start, jnp.float32)
-    opt_state, out = tx.init(w), [w]
-    for _ in range(steps):
-        value, g = jax.value_and_grad(fn)(w)
-        u, opt_state = tx.update(g, opt_state, w, value=value)
-        w = optax.apply_updates(w, u)
-        out.append(w)
-    return np.asarray(jnp.stack(out))
+    return plain_loop(_compute.surface(state).loss, tx, state.start, steps)
 
 
 @contextlib.contextmanager

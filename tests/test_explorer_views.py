@@ -10,8 +10,8 @@ import io
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
+from helpers import plain_loop
 
 import rmsprop_jax as rj
 from rmsprop_jax import landscapes
@@ -25,18 +25,6 @@ from rmsprop_jax.explorer._prose_views import (
 )
 from rmsprop_jax.explorer._state import WORKED_EXAMPLE, State
 from rmsprop_jax.sweep import compilations
-
-
-def plain_loop(fn, tx, start, steps: int) -> np.ndarray:
-    w = jnp.asarray(start, jnp.float32)
-    state, out = tx.init(w), [w]
-    for _ in range(steps):
-        value, g = jax.value_and_grad(fn)(w)
-        u, state = tx.update(g, state, w, value=value)
-        w = optax.apply_updates(w, u)
-        out.append(w)
-    return np.asarray(jnp.stack(out))
-
 
 # --- condition ------------------------------------------------------------------
 

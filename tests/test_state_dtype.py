@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import PRESET_FACTORIES
+from helpers import PRESET_FACTORIES, regression_loss, regression_problem
 
 import rmsprop_jax as rj
 from rmsprop_jax import _blockwise, _state_dtype, presets
@@ -80,20 +80,7 @@ def _is_blocks(x) -> bool:
     return isinstance(x, _blockwise.UnsignedBlocks | _blockwise.SignedBlocks)
 
 
-def _problem():
-    """A linear regression with one leaf above the 8-bit threshold, one below."""
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(32, 64)), jnp.float32)
-    y = jnp.asarray(rng.normal(size=(32, 128)), jnp.float32)
-    params = {
-        "w": jnp.asarray(0.1 * rng.normal(size=(64, 128)), jnp.float32),
-        "b": jnp.zeros(128, jnp.float32),
-    }
-    return params, x, y
-
-
-def _loss(params, x, y):
-    return 0.5 * jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+_problem, _loss = regression_problem, regression_loss
 
 
 def _to_float32(state):

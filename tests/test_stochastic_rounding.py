@@ -14,6 +14,7 @@ import ml_dtypes
 import numpy as np
 import optax
 import pytest
+from helpers import regression_loss, regression_problem
 
 import rmsprop_jax as rj
 from rmsprop_jax import _blockwise, _rounding, _state_dtype
@@ -157,19 +158,7 @@ def test_an_ema_at_decay_0999_no_longer_freezes(dtype, frozen, tolerance) -> Non
             assert np.median(nearest) < -frozen
 
 
-def _problem():
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(32, 64)), jnp.float32)
-    y = jnp.asarray(rng.normal(size=(32, 128)), jnp.float32)
-    params = {
-        "w": jnp.asarray(0.1 * rng.normal(size=(64, 128)), jnp.float32),
-        "b": jnp.zeros(128, jnp.float32),
-    }
-    return params, x, y
-
-
-def _loss(params, x, y):
-    return 0.5 * jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+_problem, _loss = regression_problem, regression_loss
 
 
 def _run(tx, steps, params=None, state=None):

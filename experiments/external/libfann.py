@@ -279,18 +279,14 @@ def _library_path(w0, shape, x, y, epochs: int) -> np.ndarray:
     return np.array(path)
 
 
-def trajectories(seed: int, epochs: int, name: str = DATA, hidden: int = HIDDEN):
-    """From the same weights, float64: the weights ``(epochs + 1, P)`` of
-    FANN's C (``"fann"``), of :func:`fann_irpropm` (``"transcription"``) and of
-    this library's irprop- (``"library"``); along the transcription's path its
-    slopes, stored steps and stored slopes before each epoch (``(epochs, P)``:
-    ``"slopes"``, ``"prev_step"``, ``"prev_slope"``); the network's
-    ``"shape"`` and the data ``"x"``, ``"y"``."""
-    path = proben1.FOLDER / f"{name}.train"
+def _fann_path(
+    path: pathlib.Path, hidden: int, seed: int, epochs: int
+) -> tuple[list[np.ndarray], tuple[int, ...]]:
+    """FANN's C trained ``epochs`` epochs on the data file ``path`` from
+    :func:`initial_weights`: its weights before each epoch and after the
+    last, and the network's shape."""
     net = Network(path, hidden)
     try:
-        x, y = proben1.read(path)
-        x, y = x.astype(np.float64), y.astype(np.float64)
         w0 = initial_weights(seed, net.shape)
         net.set(w0)
         if np.max(np.abs(net.get() - w0)) != 0.0:
@@ -301,7 +297,21 @@ def trajectories(seed: int, epochs: int, name: str = DATA, hidden: int = HIDDEN)
             c.append(net.get())
     finally:
         net.close()
-    shape = net.shape
+    return c, net.shape
+
+
+def trajectories(seed: int, epochs: int, name: str = DATA, hidden: int = HIDDEN):
+    """From the same weights, float64: the weights ``(epochs + 1, P)`` of
+    FANN's C (``"fann"``), of :func:`fann_irpropm` (``"transcription"``) and of
+    this library's irprop- (``"library"``); along the transcription's path its
+    slopes, stored steps and stored slopes before each epoch (``(epochs, P)``:
+    ``"slopes"``, ``"prev_step"``, ``"prev_slope"``); the network's
+    ``"shape"`` and the data ``"x"``, ``"y"``."""
+    path = proben1.FOLDER / f"{name}.train"
+    x, y = proben1.read(path)
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    c, shape = _fann_path(path, hidden, seed, epochs)
+    w0 = c[0]
     r, s, prev_steps, prev_slopes = [w0], [], [], []
     step, prev = np.full_like(w0, DELTA_ZERO), np.zeros_like(w0)
     for _ in range(epochs):
@@ -337,17 +347,8 @@ def zero_gradient(epochs: int, seed: int = 0) -> dict[str, np.ndarray]:
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder) / "parity8_zero.train"
         path.write_text("\n".join(lines) + "\n")
-        net = Network(path, HIDDEN)
-        try:
-            w0 = initial_weights(seed, net.shape)
-            net.set(w0)
-            c = [w0]
-            for _ in range(epochs):
-                net.epoch()
-                c.append(net.get())
-        finally:
-            net.close()
-    shape = net.shape
+        c, shape = _fann_path(path, HIDDEN, seed, epochs)
+    w0 = c[0]
     x, y = x.astype(np.float64), y.astype(np.float64)
     zero = np.arange(HIDDEN) * (shape[0] + 1) + shape[0] - 1  # input 9 -> hidden j
     c = np.array(c)
