@@ -70,6 +70,7 @@ from rmsprop_jax.explorer._state import (  # noqa: E402
     from_query,
     from_slider,
     to_query,
+    to_slider,
 )
 
 WAIT_S = 240.0  # first compilations on a loaded 2-core machine
@@ -357,7 +358,11 @@ def test_shared_url_restores_the_view(page, server, browser):
     again = wait_for_view(page, search=to_query(shared))
     assert again["traces"] == data["traces"]
     slider = page.locator("#decay [role=slider]")
-    assert float(slider.get_attribute("aria-valuenow")) == 1.0  # beta = 0.5
+    # the slider stands where the restored beta = 0.5 puts it (0.5: the first
+    # linear piece, 0 to 0.9, is the identity), not at its default
+    position = float(slider.get_attribute("aria-valuenow"))
+    assert position == to_slider("decay", 0.5) == 0.5
+    assert position != to_slider("decay", DEFAULT.decay)
 
 
 def test_copy_as_code_reproduces_the_page(page, server):
