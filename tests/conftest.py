@@ -7,13 +7,29 @@ from collections.abc import Callable
 import jax
 import pytest
 
+# Files whose module-scoped fixtures train or build something costly (a
+# training run per optimizer, a checkpoint, the docs site): under -n 2 each
+# runs whole in one worker (``--dist loadgroup``), so the fixture is made once;
+# every other test goes to whichever worker is free (the long browser file
+# too: two warm servers finish sooner than one).
+_ONE_WORKER_FILES = frozenset(
+    """test_docs_site.py test_experiments.py test_experiments_libfann.py
+    test_explorer_callbacks.py test_integrations_flax_orbax.py
+    test_integrations_guard.py test_integrations_optax.py
+    test_integrations_orbax.py test_integrations_sharding.py
+    test_multiprocess.py test_state_dtype_sharding.py""".split()
+)
 
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """chex's eager variants (``..._without_jit``) run in the full suite only:
-    the README's quick selection keeps the jitted variant of every test, the
-    same checks on the same transformations (op by op, the eager ones cost
-    3-5x more)."""
+    """Groups the files above for ``--dist loadgroup``; and chex's eager
+    variants (``..._without_jit``) run in the full suite only: the README's
+    quick selection keeps the jitted variant of every test, the same checks
+    on the same transformations (op by op, the eager ones cost 3-5x more)."""
     for item in items:
+        if item.path.name in _ONE_WORKER_FILES:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
         if item.name.endswith("__without_jit"):
             item.add_marker(pytest.mark.slow)
 
