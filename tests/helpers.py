@@ -255,3 +255,18 @@ def regression_problem() -> tuple[dict, jax.Array, jax.Array]:
 def regression_loss(params: dict, x: jax.Array, y: jax.Array) -> jax.Array:
     """Half the mean squared error of :func:`regression_problem`'s model."""
     return 0.5 * jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+
+def snippet_paths(state) -> dict[str, np.ndarray]:
+    """The ``paths`` (optimizer -> ``(steps + 1, 2)``) that the explorer's
+    copy-as-code snippet for ``state`` computes when run on its own (its
+    printing silenced)."""
+    import contextlib
+    import io
+
+    from rmsprop_jax.explorer import _snippet
+
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(_snippet.snippet(state), "<snippet>", "exec"), namespace)
+    return namespace["paths"]

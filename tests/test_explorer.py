@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import plain_loop
+from helpers import plain_loop, snippet_paths
 
 import rmsprop_jax as rj
 from rmsprop_jax import landscapes
@@ -24,7 +24,6 @@ from rmsprop_jax.explorer import (
     _compute,
     _csv,
     _figures,
-    _snippet,
     _state,
     _surface,
 )
@@ -295,13 +294,11 @@ def test_snippet_reproduces_the_paths():
         steps=60,
         eps_in_sqrt=False,
     )
-    namespace: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(_snippet.snippet(state), "<snippet>", "exec"), namespace)
+    paths = snippet_paths(state)
     p = _compute.paths(state)
     for i, name in enumerate(p.optimizers):
         np.testing.assert_allclose(
-            namespace["paths"][name],
+            paths[name],
             p.params[i, : state.steps + 1],
             rtol=1e-5,
             atol=1e-6,
@@ -349,13 +346,9 @@ def test_gradient_noise_is_seeded_and_added_to_the_gradient():
     np.testing.assert_array_equal(again.params, p.params)
     clean = _compute.paths(state.replace(noise=0.0))
     assert not np.array_equal(clean.params[:, 5], p.params[:, 5])
-    namespace: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(_snippet.snippet(state), "<snippet>", "exec"), namespace)
+    paths = snippet_paths(state)
     for i, name in enumerate(p.optimizers):
-        np.testing.assert_allclose(
-            namespace["paths"][name], p.params[i, :41], rtol=2e-5, atol=1e-5
-        )
+        np.testing.assert_allclose(paths[name], p.params[i, :41], rtol=2e-5, atol=1e-5)
 
 
 def test_csv_holds_every_shown_point():

@@ -4,18 +4,15 @@ independent computation."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import plain_loop
+from helpers import plain_loop, snippet_paths
 
 import rmsprop_jax as rj
 from rmsprop_jax import landscapes
-from rmsprop_jax.explorer import _catalog, _compute, _digits, _snippet, _state
+from rmsprop_jax.explorer import _catalog, _compute, _digits, _state
 from rmsprop_jax.explorer import schedule as explorer_schedule
 from rmsprop_jax.explorer._prose_views import (
     explain_condition,
@@ -148,14 +145,10 @@ def test_snippet_reproduces_a_conditioned_scheduled_view():
         steps=30,
         optimizers=("sgd", "rmsprop", "irprop-"),
     )
-    namespace: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(_snippet.snippet(state), "<snippet>", "exec"), namespace)
+    paths = snippet_paths(state)
     p = _compute.paths(state)
     for i, name in enumerate(p.optimizers):
-        np.testing.assert_allclose(
-            namespace["paths"][name], p.params[i, :31], rtol=2e-5, atol=1e-5
-        )
+        np.testing.assert_allclose(paths[name], p.params[i, :31], rtol=2e-5, atol=1e-5)
 
 
 def test_decay_slider_steps_land_on_round_values():
