@@ -103,6 +103,13 @@ def _error(value: Any, hint: str) -> ValueError:
     return ValueError(f"`state_dtype` must be {_ALLOWED}; got {value!r}{hint}.")
 
 
+def spelling_hint(value: Any, names: tuple[str, ...]) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for the (at most two) storage names
+    spelled closest to ``value``, or ``""`` where none is close."""
+    close = difflib.get_close_matches(str(value), names, n=2, cutoff=0.5)
+    return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+
+
 def resolve(state_dtype: Any, accumulator_dtype: Any | None = None) -> Any:
     """``state_dtype`` checked and normalised: None, a float ``jnp.dtype`` or
     ``"int8"``. A primitive's older ``accumulator_dtype`` is the same setting
@@ -121,10 +128,7 @@ def resolve(state_dtype: Any, accumulator_dtype: Any | None = None) -> Any:
         try:
             dtype = jnp.dtype(state_dtype)
         except TypeError:
-            name = str(state_dtype)
-            close = difflib.get_close_matches(name, NAMES, n=2, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-            raise _error(state_dtype, hint) from None
+            raise _error(state_dtype, spelling_hint(state_dtype, NAMES)) from None
         if not jnp.issubdtype(dtype, jnp.floating):
             hint = (
                 "; did you mean 'int8' (the string, block-wise 8-bit storage)?"

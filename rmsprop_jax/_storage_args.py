@@ -11,7 +11,6 @@ typed: :func:`check` runs first, in the optimizer, and names the optimizer's.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import jax.numpy as jnp
@@ -45,8 +44,7 @@ def _float_dtype(name: str, value: Any) -> Any:
     try:
         dtype = jnp.dtype(value)
     except TypeError:
-        close = difflib.get_close_matches(str(value), _FLOATS, n=2, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else "."
+        hint = _state_dtype.spelling_hint(value, _FLOATS) or "."
         raise ValueError(f"{allowed}; got {value!r}{hint}") from None
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(
