@@ -16,35 +16,51 @@ import pytest
 # browser file too: two warm servers finish sooner than one).
 _ONE_WORKER_FILES = frozenset(
     """test_docs_site.py test_experiments.py test_experiments_libfann.py
-    test_explorer_callbacks.py test_integrations_flax_orbax.py
-    test_integrations_guard.py test_integrations_optax.py
-    test_integrations_orbax.py test_integrations_sharding.py
-    test_multiprocess.py test_presets.py test_state_dtype_sharding.py""".split()
+    test_integrations_flax_orbax.py test_integrations_guard.py
+    test_integrations_optax.py test_integrations_orbax.py
+    test_integrations_sharding.py test_multiprocess.py test_presets.py
+    test_state_dtype_sharding.py""".split()
 )
+# The explorer's compiled runs are cached in the process
+# (rmsprop_jax.explorer._compute): its tests and doctests share one worker, so
+# each landscape's program is compiled once, not once per worker.
+_EXPLORER = (
+    "tests/test_explorer.py",
+    "tests/test_explorer_views.py",
+    "tests/test_explorer_callbacks.py",
+    "rmsprop_jax/explorer/",
+)
+
+
+def _work_unit(nodeid: str) -> str:
+    """The unit of ``--dist loadgroup`` a test belongs to: its file, the
+    explorer's group, or the test alone."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(_EXPLORER):
+        return "explorer"
+    return path if pathlib.PurePath(path).name in _ONE_WORKER_FILES else nodeid
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log) -> object | None:
-    """``--dist loadgroup`` (pyproject.toml's addopts) with the groups named
-    here: each file of ``_ONE_WORKER_FILES`` is one work unit, every other
-    test its own; the largest units are sent first (xdist's scope reorder).
+    """``--dist loadgroup`` (pyproject.toml's addopts) with the units of
+    :func:`_work_unit`; the largest units are sent first (xdist's scope
+    reorder), so no group is left alone on one worker at the end.
 
     pytest-xdist's own loadgroup renames each marked test's node id in the
-    worker (``item._nodeid``), which pytest 9 no longer reads: the
+    worker (``item._nodeid``), which pytest 9 no longer reads: its
     ``xdist_group`` marks grouped nothing there, and each worker rebuilt the
-    module fixtures of the files above. Grouping by file name in the
-    scheduler works on every pytest."""
+    module fixtures of the files above. Grouping in the scheduler works on
+    every pytest."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class FileGroups(LoadScopeScheduling):
+    class Groups(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            grouped = pathlib.PurePath(path).name in _ONE_WORKER_FILES
-            return path if grouped else nodeid
+            return _work_unit(nodeid)
 
-    return FileGroups(config, log)
+    return Groups(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
@@ -58,9 +74,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-@pytest.fixture(params=[False, True], ids=["eager", "jit"])
+@pytest.fixture(
+    params=[pytest.param(False, marks=pytest.mark.slow), True], ids=["eager", "jit"]
+)
 def maybe_jit(request) -> Callable:
-    """Runs a test body both eagerly and under ``jax.jit``."""
+    """Runs a test body both eagerly and under ``jax.jit``; as chex's
+    variants, the eager one runs in the full suite only."""
     return jax.jit if request.param else (lambda f: f)
 
 

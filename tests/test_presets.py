@@ -87,6 +87,43 @@ def trajectory(
     )
 
 
+def _quick_cases() -> frozenset[str]:
+    """The golden cases of the quick selection (``-m "not slow"``): picked
+    greedily (most new uses first, then the shorter name), the fewest cases
+    that together run every preset, pass every keyword argument of each,
+    give each preset a schedule where any case does, and hit each bound of
+    torch's Rprop. The full suite runs every case."""
+
+    def uses(name: str) -> set[tuple]:
+        case = CASES[name]
+        preset = case["preset"]
+        out = {(preset,), *((preset, k) for k in case["kwargs"])}
+        if case["schedule"]:
+            out.add((preset, "schedule"))
+        hits = case["rprop_bounds_hit"] or {}
+        out.update((preset, "hit", bound) for bound, hit in hits.items() if hit)
+        return out
+
+    needed = set().union(*map(uses, CASES))
+    chosen = set()
+    while needed:
+        best = max(sorted(CASES), key=lambda n: (len(uses(n) & needed), -len(n)))
+        chosen.add(best)
+        needed -= uses(best)
+    return frozenset(chosen)
+
+
+QUICK_CASES = _quick_cases()
+
+
+def _params(names) -> list:
+    """``names`` as parameters, the ones outside :data:`QUICK_CASES` slow."""
+    return [
+        n if n in QUICK_CASES else pytest.param(n, marks=pytest.mark.slow)
+        for n in names
+    ]
+
+
 @functools.cache
 def preset_path(name: str) -> np.ndarray:
     with jax.enable_x64(True):
@@ -168,7 +205,7 @@ KERAS_COMMON = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", _params(sorted(CASES)))
 def test_preset_matches_golden_trajectory(name):
     want = _golden(name)
     assert want.shape == (HEADER["steps"] + 1, 17)
@@ -263,7 +300,7 @@ def _live_cases(framework):
     return sorted(n for n, c in CASES.items() if c["framework"] == framework)
 
 
-@pytest.mark.parametrize("name", _live_cases("torch"))
+@pytest.mark.parametrize("name", _params(_live_cases("torch")))
 def test_live_torch_matches_preset_and_golden(name):
     pytest.importorskip("torch")
     live, hits = generate.run_torch(CASES[name])
