@@ -42,8 +42,8 @@ codes for leaves of at least 4096 elements; see
     # ``mu_dtype`` of ``adam`` and ``amsgrad`` (optax's argument).
     "mu_dtype_choices": """\
 None or a floating dtype; default float32 for float16/bfloat16
-parameters, else the parameters' dtype. With ``state_dtype``, only the
-same floating dtype is accepted.""",
+parameters, else the parameters' dtype. With ``state_dtype``, only
+the same floating dtype is accepted.""",
     # The errors of torch_adam and torch_adamw, which check alike.
     "torch_adam_raises": """\
 ValueError: torch's rules (``lr``, ``eps``, ``weight_decay`` >= 0,
