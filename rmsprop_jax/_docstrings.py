@@ -44,6 +44,10 @@ codes for leaves of at least 4096 elements; see
 None or a floating dtype; default float32 for float16/bfloat16
 parameters, else the parameters' dtype. With ``state_dtype``, only
 the same floating dtype is accepted.""",
+    # The errors of adam and amsgrad, which check alike.
+    "adam_raises": """\
+ValueError: a concrete hyperparameter out of range; ``mu_dtype`` not
+  None or a floating dtype, or given with a different ``state_dtype``.""",
     # The errors of torch_adam and torch_adamw, which check alike.
     "torch_adam_raises": """\
 ValueError: torch's rules (``lr``, ``eps``, ``weight_decay`` >= 0,

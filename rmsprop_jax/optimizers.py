@@ -415,8 +415,7 @@ def adam(
       An ``optax.GradientTransformationExtraArgs``.
 
     Raises:
-      ValueError: a concrete hyperparameter out of range; ``mu_dtype`` not
-        None or a floating dtype, or given with a different ``state_dtype``.
+      {{adam_raises}}
 
     Examples:
       >>> import jax.numpy as jnp
@@ -553,8 +552,7 @@ def amsgrad(
       An ``optax.GradientTransformationExtraArgs``.
 
     Raises:
-      ValueError: a concrete hyperparameter out of range; ``mu_dtype`` not
-        None or a floating dtype, or given with a different ``state_dtype``.
+      {{adam_raises}}
 
     Examples:
       >>> import jax.numpy as jnp
