@@ -135,7 +135,7 @@ def rmsprop(
             bias_correction=bias_correction,
             state_dtype=state_dtype,
         ),
-        *optional_momentum(momentum, nesterov, state_dtype),
+        *optional_momentum(momentum, nesterov, state_dtype=state_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
