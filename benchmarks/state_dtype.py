@@ -14,6 +14,9 @@ Three measurements, each its own subcommand::
   state, grads) = apply_updates(params, tx.update(...))`` on one 16M float32
   leaf, float32 / bfloat16 / int8 states timed interleaved (every repeat runs
   each once, in a random order); the ratio of minima. Prints the load.
+  ``--state-dtypes optax int8`` adds optax's own float32 optimizer as a
+  column (``optax.rmsprop``, ``optax.adagrad``, ``optax.sgd``,
+  ``optax.adam``).
 * ``parity``: a 64-256-256-10 tanh MLP on scikit-learn's digits (1797
   images; mini-batches of 128, 1000 steps, 3 seeds that set the
   initialisation and the batch order), trained with each optimizer's
@@ -52,6 +55,15 @@ OPTIMIZERS: dict[str, Callable] = {
     "rprop+": lambda sd: rj.rprop(1e-3, variant="rprop+", state_dtype=sd),
     "amsgrad": lambda sd: rj.amsgrad(1e-3, state_dtype=sd),
     "adadelta": lambda sd: rj.adadelta(1.0, state_dtype=sd),
+}
+
+
+# optax's own float32 optimizer for the timing's "optax" column.
+OPTAX: dict[str, Callable] = {
+    "rmsprop": lambda: optax.rmsprop(1e-3, 0.99),
+    "adagrad": lambda: optax.adagrad(0.05),
+    "sgd(momentum)": lambda: optax.sgd(0.05, momentum=0.9),
+    "adam": lambda: optax.adam(1e-3),
 }
 
 
@@ -139,7 +151,7 @@ def step_time(
     runs = {}
     for name in names:
         for sd in storages:
-            tx = OPTIMIZERS[name](storage(sd))
+            tx = OPTAX[name]() if sd == "optax" else OPTIMIZERS[name](storage(sd))
             step = _step(tx)
             params = jnp.zeros(size, jnp.float32)
             state = tx.init(params)
