@@ -79,15 +79,19 @@ PARITY: dict[str, Callable] = {
 
 def _name(state_dtype) -> str:
     if isinstance(state_dtype, rj.StochasticRounding):
-        return f"{state_dtype.dtype}+sr"
+        suffix = "+hsr" if state_dtype.key is None else "+sr"
+        return f"{state_dtype.dtype}{suffix}"
     return "float32" if state_dtype is None else str(state_dtype)
 
 
 def storage(name: str):
     """A ``state_dtype`` from its name here: ``"float32"`` (None), a dtype
-    name, ``"int8"``, or any of them with ``"+sr"`` (stochastic rounding)."""
+    name, ``"int8"``, or any of them with ``"+sr"`` (stochastic rounding,
+    ``key=0``) or ``"+hsr"`` (keyless stochastic rounding, ``key=None``)."""
     if name.endswith("+sr"):
         return rj.StochasticRounding(name[: -len("+sr")], key=0)
+    if name.endswith("+hsr"):  # keyless: bits hashed from the values
+        return rj.StochasticRounding(name[: -len("+hsr")], key=None)
     return None if name == "float32" else name
 
 
@@ -287,7 +291,15 @@ def ema(decay: float, steps: int) -> None:
     )
     print(f"{'state_dtype':<12}{'after phase 1':>28}{'after phase 2':>28}")
     roots = {}
-    storages = (None, "bfloat16", "bfloat16+sr", "int8", "int8+sr")
+    storages = (
+        None,
+        "bfloat16",
+        "bfloat16+sr",
+        "bfloat16+hsr",
+        "int8",
+        "int8+sr",
+        "int8+hsr",
+    )
     for sd in storages:
         tx = rj.scale_by_rms(decay, state_dtype=storage(sd) if sd else None)
 

@@ -17,7 +17,9 @@ llm.c's stochastic rounding does (SquirrelNoise5 of the index and a seed);
 it is elementwise, so XLA fuses it into the update (``jax.random.bits`` of
 the whole leaf, threefry, costs several times the update on CPU). The
 probability is resolved to :math:`2^{-16}` of a gap, a bias at most
-:math:`2^{-16}` of a gap.
+:math:`2^{-16}` of a gap. Keyless (:func:`hashed_noise`), the seeds are the
+bit patterns of the values being rounded: a hash of each value and of four
+values of its leaf.
 
 * bfloat16 is float32 with its 16 low mantissa bits dropped: adding 16
   random bits to the float32 bit pattern and truncating rounds up exactly
@@ -61,6 +63,28 @@ def noise(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     size = math.prod(shape)
     index = jax.lax.iota(jnp.uint32, size).reshape(shape)
     h = _mix(_mix(index ^ seeds[0]) + seeds[1])
+    return h >> (32 - NOISE_BITS)
+
+
+def hashed_noise(x: jax.Array, salt: int) -> jax.Array:
+    """``NOISE_BITS`` random-looking bits per element (uint32 below
+    :math:`2^{16}`) with no key: a hash of the flat index, ``salt`` (a
+    Python int), the bit pattern of ``x`` (float32, the values about to be
+    rounded) and four of its elements (first, at a third, at two thirds,
+    last). Deterministic and keyless, yet fresh at every step where the
+    leaf moves: hashing an element's own value alone, a weight whose new
+    value repeats (an EMA of a gradient near zero: nearly the same decay
+    every step) would draw the same bits every time and stall (with the
+    four samples, the ``ema`` benchmark of ``benchmarks.state_dtype``
+    follows float32 as with a key). A leaf none of whose sampled values
+    changes (all its gradients constant) draws the same bits again."""
+    pattern = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+    flat = pattern.reshape(-1)
+    step = jnp.uint32(salt & 0xFFFFFFFF)
+    for i in sorted({0, flat.size // 3, 2 * flat.size // 3, flat.size - 1}):
+        step = _mix(step ^ flat[i])
+    index = jax.lax.iota(jnp.uint32, x.size).reshape(x.shape)
+    h = _mix(_mix(index + step) ^ pattern)
     return h >> (32 - NOISE_BITS)
 
 

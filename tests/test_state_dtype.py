@@ -492,10 +492,34 @@ def test_a_precision_per_parameter_group_through_multi_transform():
     np.testing.assert_allclose(u["w"], -0.01, rtol=1e-6)
 
 
-def test_orbax_restores_an_int8_state_bit_for_bit_and_resumes_exactly(tmp_path):
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "int8",
+        pytest.param(
+            rj.StochasticRounding("int8", key=0), marks=pytest.mark.slow, id="int8+sr"
+        ),
+        pytest.param(
+            rj.StochasticRounding("bfloat16", key=0),
+            marks=pytest.mark.slow,
+            id="bfloat16+sr",
+        ),
+        pytest.param(
+            rj.StochasticRounding("int8", key=None),
+            marks=pytest.mark.slow,
+            id="int8+keyless",
+        ),
+    ],
+)
+def test_orbax_restores_an_int8_state_bit_for_bit_and_resumes_exactly(
+    tmp_path, storage
+):
+    """Saved after 4 steps and restored: the state bit for bit (codes,
+    scales, and a stochastically rounded leaf's key), and 4 more steps from
+    it equal 8 steps without stopping."""
     ocp = pytest.importorskip("orbax.checkpoint")
     params, x, y = _problem()
-    tx = rj.adam(0.01, state_dtype="int8")
+    tx = rj.adam(0.01, state_dtype=storage)
     run = jax.jit(functools.partial(_run_from, tx, steps=4))
     half, half_state = run(params, tx.init(params), x, y)
     straight = run(half, half_state, x, y)
