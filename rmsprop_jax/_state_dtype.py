@@ -66,13 +66,14 @@ class StochasticRounding:
     4096 elements) round stochastically; smaller ones stay in float.
 
     ``key=None`` is *keyless*: the random bits are a hash of each new
-    float32 value's bit pattern, its flat position and its field
-    (:func:`rmsprop_jax._rounding.hashed_noise`), so the state is laid out
+    float32 value's bit pattern, its flat position, its field, and four
+    entries of the step's gradients (:func:`rmsprop_jax._rounding.hashed_noise`,
+    :func:`~rmsprop_jax._rounding.fingerprint`), so the state is laid out
     exactly as with the plain storage name (no key, no extra bytes) and the
     run is as deterministic and resumable as rounding to nearest. The bits
-    change whenever the value does, as in training; a value that stops
-    changing (a constant gradient at a fixed point of the stored state)
-    draws the same bits again and may stall as rounding to nearest does.
+    change whenever the gradients do, as in training; constant gradients at
+    a fixed point of the stored state draw the same bits again and may stall
+    as rounding to nearest does.
     Measured in ``docs/low_precision_states.md``.
 
     Args:
@@ -372,6 +373,7 @@ def _keyless(tx: Any, spec: StochasticRounding, fields: Mapping[str, bool]) -> A
             return jax.tree.map(leaf, tree, is_leaf=_is_blocks)
 
         floats = _map_fields(state, fields, widen)
+        step = _rounding.fingerprint(updates)
         updates, new = tx.update(updates, floats, params, **extra_args)
 
         def store(name: str, old_tree: Any, signed: bool, new_tree: Any) -> Any:
@@ -387,7 +389,7 @@ def _keyless(tx: Any, spec: StochasticRounding, fields: Mapping[str, bool]) -> A
                 if not stored:
                     return x
                 count += 1
-                bits = _rounding.hashed_noise(x, _salt(name, count))
+                bits = _rounding.hashed_noise(x, _salt(name, count), step)
                 return _store(x, signed, spec, None, bits)
 
             return jax.tree.map(leaf, old_tree, new_tree, is_leaf=_is_blocks)
