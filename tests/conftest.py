@@ -19,7 +19,7 @@ _ONE_WORKER_FILES = frozenset(
     test_integrations_flax_orbax.py test_integrations_guard.py
     test_integrations_optax.py test_integrations_orbax.py
     test_integrations_sharding.py test_multiprocess.py test_presets.py
-    test_state_dtype_sharding.py""".split()
+    test_state_dtype_multiprocess.py test_state_dtype_sharding.py""".split()
 )
 # The explorer's compiled runs are cached in the process
 # (rmsprop_jax.explorer._compute): its tests and doctests share one worker, so
