@@ -64,7 +64,8 @@ _ELEMENTWISE = frozenset(
 )
 _STRUCTURAL = frozenset(
     """broadcast_in_dim concatenate dynamic_slice dynamic_update_slice
-    expand_dims iota pad reshape rev slice split squeeze stack transpose""".split()
+    expand_dims iota optimization_barrier pad reshape rev slice split squeeze stack
+    transpose""".split()
 )
 _CONTROL = frozenset(
     """closed_call cond custom_jvp_call custom_vjp_call jit pjit scan while""".split()

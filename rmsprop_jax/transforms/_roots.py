@@ -89,8 +89,21 @@ def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
     input gives inf.
     """
     k, unscale = power_of_two_scale(x, y)
-    a, b = x * k, y * k
+    a, b = _kept_apart(x * k, y * k)
     return sqrt0(a * a + b * b) * unscale
+
+
+def _kept_apart(*scaled: jax.Array) -> tuple[jax.Array, ...]:
+    """``scaled`` as they are, behind ``lax.optimization_barrier``: XLA
+    squares each product ``v k`` as it is. Without it, in a program that also
+    squares ``v`` itself (several unrolled steps under ``jax.jit``: one
+    step's divide squares the root that the next step rescales), XLA's
+    simplifier rewrote ``(v k)(v k)`` as ``(v v)(k k)``, which is inf times 0
+    (NaN) where ``v = 0`` (``k`` is then near the largest power of two) and
+    overflows where ``v**2`` does: the very squares the scaling exists to
+    avoid. The barrier costs no pass (the step's fusions are the same) and
+    no rounding."""
+    return lax.optimization_barrier(scaled)
 
 
 def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
@@ -111,7 +124,7 @@ def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
     No finite input overflows or underflows; NaN in, NaN out.
     """
     k, unscale = power_of_two_scale(root, g)
-    x, y = root * k, g * k
+    x, y = _kept_apart(root * k, g * k)
     x2, y2 = x * x, y * y
     # From the nearer end: x2 + a (y2 - x2), or y2 + (a - 1)(y2 - x2) for a
     # rate of at least 1/2 (a - 1 is then exact); the choice is a scalar's, so
