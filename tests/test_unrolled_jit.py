@@ -79,7 +79,9 @@ def test_a_zero_gradient_weight_unrolled_under_jit(name, x64):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["rmsprop", "adam", "adagrad", "adadelta"])
+@pytest.mark.parametrize(
+    "name", ["rmsprop", "rmsprop-centered", "adam", "adagrad", "adadelta"]
+)
 def test_gradients_whose_squares_overflow_unrolled_under_jit(name):
     """float32 gradients of 1e30 (squares 1e60): the jitted unrolled run is
     finite and equals the eager one."""
