@@ -234,26 +234,39 @@ def test_showing_or_hiding_optimizers_computes_nothing():
 
 
 @pytest.mark.slow
-def test_formula_programs_are_bounded(monkeypatch):
-    # Each new formula compiles programs of a few MB; only the last few are kept.
+def test_a_new_formula_compiles_nothing_and_memory_stays_bounded(monkeypatch):
+    # A typed formula is data for the one compiled evaluator: after the first,
+    # a new formula's paths, contour, beta comparison and learning-rate sweep
+    # compile nothing, and only the last few formulas are kept.
     monkeypatch.setattr(_surface, "FORMULAS_KEPT", 2)
 
     def rss_mb() -> float:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * 4096 / 2**20
 
-    sizes = []
-    for i in range(8):
-        text = f"(w1 - {i / 10})**2 + 2*(w2 + {i / 20})**2"
-        state = State(landscape="custom", formula=text, start=(-4.0, 3.0))
+    def view(i: int) -> State:
+        text = f"(w1 - {i / 10})**2 + 2*(w2 + {i / 20})**2 + 0.1*sin({i}*w1)"
+        return State(landscape="custom", formula=text, start=(-4.0, 3.0))
+
+    def compute(state: State) -> None:
         p = _compute.paths(state)
-        np.testing.assert_allclose(p.params[0, 0], [-4.0, 3.0])
-        assert len(_compute.formulas_kept()) <= 2
-        assert _compute.formulas_kept()[-1] == text
-        sizes.append(rss_mb())
-    # Unbounded, each formula added ~6-18 MB; bounded, the last five add less
-    # than two formulas' worth.
-    assert sizes[-1] - sizes[2] < 30, sizes
+        np.testing.assert_allclose(p.params[:, 0], [[-4.0, 3.0]] * len(p.params))
+        _compute.contour_grid(_compute.surface(state))
+        _compute.compare_decay(state)
+        _compute.sensitivity(state)
+
+    compute(view(0))
+    before = compilations()
+    sizes = []
+    with count_compilations() as compiled:
+        for i in range(1, 9):
+            compute(view(i))
+            assert _compute.formulas_kept() == (view(i - 1).formula, view(i).formula)
+            sizes.append(rss_mb())
+    assert compiled == [] and compilations() == before
+    # Each formula once compiled programs of ~6-18 MB; now the last five add
+    # less than a few MB (the views' results, in bounded caches).
+    assert sizes[-1] - sizes[2] < 10, sizes
 
 
 def test_the_default_view_shows_rmsprop_at_work():

@@ -52,7 +52,6 @@ def landscape_key(state: State) -> str:
     return state.landscape
 
 
-@_compute.on_forget
 @functools.lru_cache(maxsize=64)
 def _sweep_map(key: tuple) -> _compute.SweepMap:
     return _compute.final_loss_map(State(**dict(key)))

@@ -9,8 +9,10 @@ start point and every hyperparameter as traced arrays, always
 :data:`MAX_STEPS` steps (the ``steps`` control only cuts the view), and
 ``record=`` for the per-step params, gradients, updates and diagnostics. All
 paths of a view are one compiled program; moving a slider or the start,
-showing or hiding an optimizer never recompiles. A typed formula is a program
-of its own; :func:`formula` keeps the last :data:`FORMULAS_KEPT`.
+showing or hiding an optimizer never recompiles. A typed formula's program
+is data for one compiled evaluator (the sweep's data, with the noise): a new
+formula compiles nothing either; :func:`formula` keeps the last
+:data:`FORMULAS_KEPT` parsed.
 
 The amplification map uses :func:`rmsprop_jax.scale_by_rms`, vmapped over a
 grid of gradient pairs; the (beta, eta) map, the beta = 0 / 0.9 comparison
@@ -39,7 +41,7 @@ from rmsprop_jax.explorer._surface import contour_grid as contour_grid
 from rmsprop_jax.explorer._surface import formula as formula
 from rmsprop_jax.explorer._surface import formulas_kept as formulas_kept
 from rmsprop_jax.explorer._surface import gradient_scale as gradient_scale
-from rmsprop_jax.explorer._surface import on_forget as on_forget
+from rmsprop_jax.explorer._surface import landscape_data as landscape_data
 from rmsprop_jax.explorer._surface import program_names, selected_name, values
 from rmsprop_jax.explorer._surface import start_of as start_of
 from rmsprop_jax.explorer._surface import surface as surface
@@ -136,15 +138,17 @@ NOISE_SEED = 0
 """The seed of the gradient noise (the same noise for every view)."""
 
 
-@on_forget
 @functools.lru_cache(maxsize=64)
 def _noisy(fn: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-    """``fn(w, c)`` plus the linear term ``n . w`` of this step's noise sample
-    ``n``: its gradient is the exact one plus ``n`` (exactly it for ``n =
-    0``). The step's data row is ``(n1, n2, c)``."""
+    """``fn(w, data)`` plus the linear term ``n . w`` of this step's noise
+    sample ``n``: its gradient is the exact one plus ``n`` (exactly it for
+    ``n = 0``). The step's batch is ``(n, data)``, each with a leading axis
+    of one (see :func:`step_data`)."""
 
-    def loss(w: jax.Array, batch: jax.Array) -> jax.Array:
-        return fn(w, batch[0, 2]) + jnp.vdot(batch[0, :2], w)
+    def loss(w: jax.Array, batch: tuple[jax.Array, Any]) -> jax.Array:
+        noise, data = batch
+        data = jax.tree.map(lambda x: x[0], data)
+        return fn(w, data) + jnp.vdot(noise[0], w)
 
     loss.__name__ = loss.__qualname__ = f"noisy_{getattr(fn, '__name__', 'loss')}"
     return loss
@@ -159,12 +163,16 @@ def noise_samples(state: State, surf: Surface) -> np.ndarray:
     return (scale * normal).astype(np.float32)
 
 
-def step_data(state: State, surf: Surface) -> np.ndarray:
-    """The sweep's data, one row per step, ``(MAX_STEPS, 3)`` float32: the
-    gradient noise :func:`noise_samples` and the landscape's number ``c``
-    (the valley's coefficient of :math:`w_1^2`): neither changes the program."""
-    column = np.full((MAX_STEPS, 1), surf.param, np.float32)
-    return np.concatenate([noise_samples(state, surf), column], axis=1)
+def step_data(state: State, surf: Surface) -> tuple[np.ndarray, Any]:
+    """The sweep's data, one sample per step: the gradient noise
+    :func:`noise_samples` ``(MAX_STEPS, 2)`` and the landscape's data
+    :func:`landscape_data` repeated (``c``, the valley's coefficient of
+    :math:`w_1^2`, ``(MAX_STEPS,)``; or a typed formula's program, each
+    array with a leading ``MAX_STEPS`` axis): none of it changes the program."""
+    data = jax.tree.map(
+        lambda x: np.broadcast_to(x, (MAX_STEPS, *np.shape(x))), landscape_data(surf)
+    )
+    return noise_samples(state, surf), data
 
 
 def _run_all(state: State) -> Paths:
@@ -229,7 +237,7 @@ def run_key(state: State) -> State:
     )
 
 
-_run_all_cached = on_forget(functools.lru_cache(maxsize=16)(_run_all))
+_run_all_cached = functools.lru_cache(maxsize=16)(_run_all)
 
 
 def _select(every: Paths, names: tuple[str, ...]) -> Paths:
@@ -377,7 +385,7 @@ def _compare_decay(key: State) -> np.ndarray:
     return params
 
 
-_compare_decay_cached = on_forget(functools.lru_cache(maxsize=16)(_compare_decay))
+_compare_decay_cached = functools.lru_cache(maxsize=16)(_compare_decay)
 
 
 def compare_decay(state: State) -> np.ndarray:
@@ -436,7 +444,7 @@ def _sensitivity(key: State) -> np.ndarray:
     return np.where(after, np.nan, loss)
 
 
-_sensitivity_cached = on_forget(functools.lru_cache(maxsize=8)(_sensitivity))
+_sensitivity_cached = functools.lru_cache(maxsize=8)(_sensitivity)
 
 
 def sensitivity(state: State) -> tuple[tuple[str, ...], np.ndarray]:
