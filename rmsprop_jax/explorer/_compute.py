@@ -32,7 +32,7 @@ import numpy as np
 
 import rmsprop_jax as rj
 from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS, OPTIMIZERS
-from rmsprop_jax.explorer._state import MAX_STEPS, SCHEDULES, State
+from rmsprop_jax.explorer._state import MAX_STEPS, MLP, SCHEDULES, State
 from rmsprop_jax.explorer._surface import CUSTOM_BOX as CUSTOM_BOX
 from rmsprop_jax.explorer._surface import CUSTOM_START as CUSTOM_START
 from rmsprop_jax.explorer._surface import FORMULAS_KEPT as FORMULAS_KEPT
@@ -175,6 +175,28 @@ def step_data(state: State, surf: Surface) -> tuple[np.ndarray, Any]:
     return noise_samples(state, surf), data
 
 
+MLP_STEPS = (200, MAX_STEPS)
+"""The run lengths of the ``mlp-digits`` views: the shortest that covers the
+steps shown (each step of the network's loss costs what a thousand of a
+2-D formula do; the runs beyond the shown steps are not computed)."""
+
+
+def computed_steps(state: State) -> int:
+    """How many steps the runs of ``state`` are computed for: :data:`MAX_STEPS`
+    (the ``steps`` control only cuts the view), on ``mlp-digits`` the first of
+    :data:`MLP_STEPS` that covers ``state.steps``."""
+    if state.landscape != MLP:
+        return MAX_STEPS
+    return next(n for n in MLP_STEPS if n >= state.steps)
+
+
+def _padded(x: np.ndarray, axis: int, length: int) -> np.ndarray:
+    """``x`` with NaN appended along ``axis`` up to ``length``."""
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (0, length - x.shape[axis])
+    return np.pad(x.astype(np.float32), widths, constant_values=np.nan)
+
+
 def _run_all(state: State) -> Paths:
     """Every optimizer of the catalogue on ``state``'s landscape, start and
     hyperparameters: one ``sweep`` call, one compiled program per landscape
@@ -182,12 +204,13 @@ def _run_all(state: State) -> Paths:
     sweep's data, one sample per step: another level changes no program."""
     surf = surface(state)
     names = tuple(FACTORIES)
+    steps = computed_steps(state)
     result = sweep(
         dict(FACTORIES),
         _mapping(surf),
         np.asarray(state.start, np.float32),
         grid(**_grid_values(state, _landscape_name(surf))),
-        steps=MAX_STEPS,
+        steps=steps,
         record=("loss", *QUANTITIES),
         divergence_threshold=DIVERGENCE_THRESHOLD,
         data=step_data(state, surf),
@@ -198,13 +221,13 @@ def _run_all(state: State) -> Paths:
     records, final_loss, final_params, diverged_at = jax.device_get(
         (result.records, result.final_loss, result.final_params, result.diverged_at)
     )
-    out = {q: np.asarray(records[q]).reshape(n, MAX_STEPS, 2) for q in QUANTITIES}
+    out = {q: np.asarray(records[q]).reshape(n, steps, 2) for q in QUANTITIES}
     final_params = np.asarray(final_params).reshape(n, 2)
     diverged_at = np.asarray(diverged_at, np.int64).reshape(n)
     params = np.concatenate([out.pop("params"), final_params[:, None]], axis=1)
     loss = np.concatenate(
         [
-            np.asarray(records["loss"]).reshape(n, MAX_STEPS),
+            np.asarray(records["loss"]).reshape(n, steps),
             np.asarray(final_loss).reshape(n, 1),
         ],
         axis=1,
@@ -216,6 +239,12 @@ def _run_all(state: State) -> Paths:
             params[i, k] = final_params[i]
             params[i, k + 1 :] = np.nan
             loss[i, k + 1 :] = np.nan
+    if steps < MAX_STEPS:  # not computed: NaN
+        params, loss = (
+            _padded(params, 1, MAX_STEPS + 1),
+            _padded(loss, 1, MAX_STEPS + 1),
+        )
+        out = {q: _padded(x, 1, MAX_STEPS) for q, x in out.items()}
     return Paths(names, params, loss, diverged_at=diverged_at, **out)
 
 
@@ -227,11 +256,12 @@ def _true_loss(surf: Surface, params: np.ndarray) -> np.ndarray:
 
 def run_key(state: State) -> State:
     """What the paths depend on: ``state`` without what only selects or cuts
-    (the optimizers shown, the steps shown unless a schedule spans them, the
-    map's optimizer, the condition of a landscape other than the valley)."""
+    (the optimizers shown, the steps shown unless a schedule spans them --
+    beyond :func:`computed_steps` --, the map's optimizer, the condition of a
+    landscape other than the valley)."""
     return state.replace(
         optimizers=(),
-        steps=state.steps if state.schedule != "constant" else MAX_STEPS,
+        steps=state.steps if state.schedule != "constant" else computed_steps(state),
         sweep_optimizer="rmsprop",
         condition=state.condition if state.landscape == "valley" else 1.0,
     )
@@ -335,7 +365,7 @@ def final_loss_map(state: State) -> SweepMap:
             decay=list(SWEEP_DECAYS),
             learning_rate=list(SWEEP_LEARNING_RATES),
         ),
-        steps=MAX_STEPS,
+        steps=computed_steps(state),
         divergence_threshold=DIVERGENCE_THRESHOLD,
         data=step_data(state, surf),
         batch_size=1,  # one data row per step, in order
@@ -343,9 +373,9 @@ def final_loss_map(state: State) -> SweepMap:
     )
     shape = (len(SWEEP_DECAYS), len(SWEEP_LEARNING_RATES))
     losses, final = jax.device_get((result.losses, result.final_loss))
-    losses = np.asarray(losses).reshape(*shape, MAX_STEPS)
+    losses = np.asarray(losses).reshape(*shape, computed_steps(state))
     final = np.asarray(final).reshape(shape)
-    loss = final if state.steps == MAX_STEPS else losses[..., state.steps]
+    loss = final if state.steps == computed_steps(state) else losses[..., state.steps]
     diverged_at = np.asarray(result.diverged_at).reshape(shape)
     diverged_at = np.where(diverged_at < state.steps, diverged_at, -1)
     return SweepMap(SWEEP_DECAYS, SWEEP_LEARNING_RATES, loss, diverged_at)
@@ -365,7 +395,7 @@ def _compare_decay(key: State) -> np.ndarray:
         _mapping(surf),
         np.asarray(key.start, np.float32),
         grid(**fixed, decay=list(COMPARED_DECAYS)),
-        steps=MAX_STEPS,
+        steps=computed_steps(key),
         record=("params",),
         divergence_threshold=DIVERGENCE_THRESHOLD,
         data=step_data(key, surf),
@@ -377,12 +407,13 @@ def _compare_decay(key: State) -> np.ndarray:
         (result.records["params"], result.final_params, result.diverged_at)
     )
     final = np.asarray(final).reshape(n, 1, 2)
-    params = np.concatenate([np.asarray(records).reshape(n, MAX_STEPS, 2), final], 1)
+    steps = computed_steps(key)
+    params = np.concatenate([np.asarray(records).reshape(n, steps, 2), final], 1)
     for i, k in enumerate(np.asarray(diverged).reshape(n)):
         if k >= 0:
             params[i, k] = final[i, 0]
             params[i, k + 1 :] = np.nan
-    return params
+    return _padded(params, 1, MAX_STEPS + 1)
 
 
 _compare_decay_cached = functools.lru_cache(maxsize=16)(_compare_decay)
@@ -424,7 +455,7 @@ def _sensitivity(key: State) -> np.ndarray:
             learning_rate=list(SENSITIVITY_RATES),
             sgd_learning_rate=list(SENSITIVITY_SGD_RATES),
         ),
-        steps=MAX_STEPS,
+        steps=computed_steps(key),
         divergence_threshold=DIVERGENCE_THRESHOLD,
         data=step_data(key, surf),
         batch_size=1,  # one data row per step, in order
@@ -434,14 +465,15 @@ def _sensitivity(key: State) -> np.ndarray:
         (result.losses, result.final_loss, result.diverged_at)
     )
     shape = (len(FACTORIES), len(SENSITIVITY_RATES))
+    steps = computed_steps(key)
     loss = np.concatenate(
-        [np.asarray(losses).reshape(*shape, MAX_STEPS), np.reshape(final, (*shape, 1))],
+        [np.asarray(losses).reshape(*shape, steps), np.reshape(final, (*shape, 1))],
         axis=-1,
     )
     diverged = np.asarray(diverged).reshape(shape)
-    steps = np.arange(MAX_STEPS + 1)
-    after = (diverged[..., None] >= 0) & (steps >= diverged[..., None])
-    return np.where(after, np.nan, loss)
+    t = np.arange(steps + 1)
+    after = (diverged[..., None] >= 0) & (t >= diverged[..., None])
+    return _padded(np.where(after, np.nan, loss), -1, MAX_STEPS + 1)
 
 
 _sensitivity_cached = functools.lru_cache(maxsize=8)(_sensitivity)
