@@ -45,7 +45,7 @@ from rmsprop_jax.explorer._surface import landscape_data as landscape_data
 from rmsprop_jax.explorer._surface import program_names, selected_name, values
 from rmsprop_jax.explorer._surface import start_of as start_of
 from rmsprop_jax.explorer._surface import surface as surface
-from rmsprop_jax.sweep import grid, sweep, zipped
+from rmsprop_jax.sweep import RECORDABLE, grid, sweep, zipped
 
 AMPLIFICATION_BETAS = (0.0, 0.5, 0.9, 0.99)
 """The small multiples of the amplification map."""
@@ -57,15 +57,10 @@ SWEEP_LEARNING_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-4, 0, 13))
 DIVERGENCE_THRESHOLD = 1e6
 """A run diverges when its loss exceeds this factor times its initial loss."""
 
-QUANTITIES = (
-    "params",
-    "grads",
-    "updates",
-    "effective_lr",
-    "gradient_rms",
-    "second_moment",
-)
-"""What :func:`paths` records at each step, each of shape (steps, 2)."""
+QUANTITIES = tuple(q for q in RECORDABLE if q not in ("loss", "step_size"))
+"""What :func:`paths` records at each step, each of shape (steps, 2): the
+engine's recordable quantities but the loss and Rprop's step size (its
+effective learning rate)."""
 
 
 def _grid_values(state: State, landscape: str) -> dict[str, list[Any]]:
@@ -197,6 +192,25 @@ def _padded(x: np.ndarray, axis: int, length: int) -> np.ndarray:
     return np.pad(x.astype(np.float32), widths, constant_values=np.nan)
 
 
+def _view_sweep(
+    factories: Any, state: State, surf: Surface, configurations: Any, **record: Any
+) -> Any:
+    """One ``sweep`` of ``factories`` over ``configurations`` on the view's
+    landscape, start and gradient noise, for :func:`computed_steps` steps."""
+    return sweep(
+        factories,
+        _mapping(surf),
+        np.asarray(state.start, np.float32),
+        configurations,
+        steps=computed_steps(state),
+        divergence_threshold=DIVERGENCE_THRESHOLD,
+        data=step_data(state, surf),
+        batch_size=1,  # one data row per step, in order
+        shuffle=False,
+        **record,
+    )
+
+
 def _run_all(state: State) -> Paths:
     """Every optimizer of the catalogue on ``state``'s landscape, start and
     hyperparameters: one ``sweep`` call, one compiled program per landscape
@@ -205,17 +219,12 @@ def _run_all(state: State) -> Paths:
     surf = surface(state)
     names = tuple(FACTORIES)
     steps = computed_steps(state)
-    result = sweep(
+    result = _view_sweep(
         dict(FACTORIES),
-        _mapping(surf),
-        np.asarray(state.start, np.float32),
+        state,
+        surf,
         grid(**_grid_values(state, _landscape_name(surf))),
-        steps=steps,
         record=("loss", *QUANTITIES),
-        divergence_threshold=DIVERGENCE_THRESHOLD,
-        data=step_data(state, surf),
-        batch_size=1,  # one data row per step, in order
-        shuffle=False,
     )
     n = len(names)
     records, final_loss, final_params, diverged_at = jax.device_get(
@@ -356,21 +365,10 @@ def final_loss_map(state: State) -> SweepMap:
         for n, v in _grid_values(state, _landscape_name(surf)).items()
         if n in _taken([factory]) - {"decay", "learning_rate"}
     }
-    result = sweep(
-        factory,
-        _mapping(surf),
-        np.asarray(state.start, np.float32),
-        grid(
-            **fixed,
-            decay=list(SWEEP_DECAYS),
-            learning_rate=list(SWEEP_LEARNING_RATES),
-        ),
-        steps=computed_steps(state),
-        divergence_threshold=DIVERGENCE_THRESHOLD,
-        data=step_data(state, surf),
-        batch_size=1,  # one data row per step, in order
-        shuffle=False,
+    configurations = grid(
+        **fixed, decay=list(SWEEP_DECAYS), learning_rate=list(SWEEP_LEARNING_RATES)
     )
+    result = _view_sweep(factory, state, surf, configurations)
     shape = (len(SWEEP_DECAYS), len(SWEEP_LEARNING_RATES))
     losses, final = jax.device_get((result.losses, result.final_loss))
     losses = np.asarray(losses).reshape(*shape, computed_steps(state))
@@ -390,17 +388,9 @@ def _compare_decay(key: State) -> np.ndarray:
     given = _grid_values(key, _landscape_name(surf))
     names = ("landscape", "learning_rate", "eps", "eps_in_sqrt", "schedule", "horizon")
     fixed = {n: given[n] for n in names}
-    result = sweep(
-        FACTORIES["rmsprop"],
-        _mapping(surf),
-        np.asarray(key.start, np.float32),
-        grid(**fixed, decay=list(COMPARED_DECAYS)),
-        steps=computed_steps(key),
-        record=("params",),
-        divergence_threshold=DIVERGENCE_THRESHOLD,
-        data=step_data(key, surf),
-        batch_size=1,  # one data row per step, in order
-        shuffle=False,
+    configurations = grid(**fixed, decay=list(COMPARED_DECAYS))
+    result = _view_sweep(
+        FACTORIES["rmsprop"], key, surf, configurations, record=("params",)
     )
     n = len(COMPARED_DECAYS)
     records, final, diverged = jax.device_get(
@@ -444,23 +434,13 @@ SENSITIVITY_SGD_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-5, 0, 17))
 def _sensitivity(key: State) -> np.ndarray:
     surf = surface(key)
     given = _grid_values(key, _landscape_name(surf))
-    rates = {"learning_rate", "sgd_learning_rate"}
-    fixed = grid(**{n: v for n, v in given.items() if n not in rates})
-    result = sweep(
-        dict(FACTORIES),
-        _mapping(surf),
-        np.asarray(key.start, np.float32),
-        fixed
-        * zipped(
-            learning_rate=list(SENSITIVITY_RATES),
-            sgd_learning_rate=list(SENSITIVITY_SGD_RATES),
-        ),
-        steps=computed_steps(key),
-        divergence_threshold=DIVERGENCE_THRESHOLD,
-        data=step_data(key, surf),
-        batch_size=1,  # one data row per step, in order
-        shuffle=False,
+    swept = {"learning_rate", "sgd_learning_rate"}
+    fixed = grid(**{n: v for n, v in given.items() if n not in swept})
+    rates = zipped(
+        learning_rate=list(SENSITIVITY_RATES),
+        sgd_learning_rate=list(SENSITIVITY_SGD_RATES),
     )
+    result = _view_sweep(dict(FACTORIES), key, surf, fixed * rates)
     losses, final, diverged = jax.device_get(
         (result.losses, result.final_loss, result.diverged_at)
     )
