@@ -21,6 +21,10 @@ from pathlib import Path
 EXTRA_MODULES = ("dash", "plotly", "werkzeug")
 
 
+WARM_LINE = "Warm-up done: every program of the page compiled or loaded."
+"""What the server writes to stderr once the background warm-up is done."""
+
+
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rmsprop_jax" / "jax"
@@ -92,6 +96,7 @@ def _warm_up() -> None:
     _compute.contour_grid(_compute.surface(formula))
     _compute.compare_decay(formula)
     _compute.sensitivity(formula)
+    print(WARM_LINE, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
