@@ -459,3 +459,19 @@ def test_library_optimizers_are_the_catalogue_calls():
         u1, _ = tx.update(g, tx.init(w), w, value=1.0)
         u2, _ = ours.update(g, ours.init(w), w, value=1.0)
         np.testing.assert_array_equal(u1, u2, err_msg=name)
+
+
+@pytest.mark.slow  # compiles every program of the page
+def test_the_warm_up_compiles_the_formulas_evaluator_and_says_when_done(capsys):
+    from rmsprop_jax.explorer import __main__, _app
+
+    _app.READY.clear()
+    __main__._warm_up()
+    assert _app.READY.is_set()
+    assert capsys.readouterr().err.strip().endswith(__main__.WARM_LINE)
+    state = State(landscape="custom", formula="w1**4 + (w2 - w1)**2", start=(2.0, 1.0))
+    before = compilations()
+    with count_compilations() as compiled:
+        _compute.paths(state)
+        _compute.contour_grid(_compute.surface(state))
+    assert compiled == [] and compilations() == before
