@@ -281,6 +281,7 @@ def test_the_default_view_shows_rmsprop_at_work():
     assert np.hypot(*p.params[rms, steps]) < 0.1
 
 
+@pytest.mark.slow  # compiles the formulas' evaluator into the 13 optimizers' program
 def test_typed_formula_goes_through_the_parser():
     state = State(
         landscape="custom", formula="(w1 - 1)**2 + 3*(w2 + 2)**2", start=(-4.0, 3.0)
