@@ -121,7 +121,7 @@ def server_compute(repeats: int) -> dict[str, str]:
     ]
     return {
         "server compute, all 13 optimizers x 1000 steps (one sweep call)": _ms(compute),
-        "server compute on mlp-digits (the network's loss), 13 x 1000 steps": _ms(
+        "server compute on mlp-digits (the network's loss), 13 x 200 steps": _ms(
             compute_digits
         ),
         "draw request (compute + figures + JSON, through Flask)": _ms(callback),
