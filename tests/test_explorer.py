@@ -264,9 +264,9 @@ def test_a_new_formula_compiles_nothing_and_memory_stays_bounded(monkeypatch):
             assert _compute.formulas_kept() == (view(i - 1).formula, view(i).formula)
             sizes.append(rss_mb())
     assert compiled == [] and compilations() == before
-    # Each formula once compiled programs of ~6-18 MB; now the last five add
-    # less than a few MB (the views' results, in bounded caches).
-    assert sizes[-1] - sizes[2] < 10, sizes
+    # Each formula once compiled programs of ~6-18 MB; now it adds its views'
+    # results (~2 MB, in caches of bounded size) and nothing compiled.
+    assert (sizes[-1] - sizes[2]) / 5 < 4, sizes
 
 
 def test_the_default_view_shows_rmsprop_at_work():
