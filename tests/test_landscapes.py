@@ -216,6 +216,7 @@ def _both(text: str, w: jax.Array) -> tuple[np.ndarray, ...]:
     )
 
 
+@pytest.mark.slow  # compiles ten traced formulas (over 2 s)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_run_formula_equals_the_traced_formula(dtype):
     with jax.enable_x64(dtype == "float64"):
@@ -238,6 +239,7 @@ def test_run_formula_compiles_once_for_every_formula():
     assert f._cache_size() == grad._cache_size() == 1
 
 
+@pytest.mark.slow  # compiles the grid evaluation's programs (over 2 s)
 def test_run_formula_on_grids_and_under_forward_mode():
     # Over 4096 points a grid is evaluated in blocks; shapes and values hold.
     text = "sin(w1)*w2**2 - w1/3"
@@ -288,6 +290,7 @@ def _deepest_accepted(unit: str) -> str:
     return accepted
 
 
+@pytest.mark.slow  # compiles the longest formulas traced (over 2 s)
 def test_formulas_at_the_parsers_limits_fit_the_evaluator():
     # The deepest stacks and longest programs the parser accepts (50 levels,
     # 500 characters) evaluate as the traced formula does.
