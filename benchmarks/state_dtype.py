@@ -14,6 +14,9 @@ Three measurements, each its own subcommand::
   state, grads) = apply_updates(params, tx.update(...))`` on one 16M float32
   leaf, float32 / bfloat16 / int8 states timed interleaved (every repeat runs
   each once, in a random order); the ratio of minima. Prints the load.
+  ``--state-dtypes optax int8`` adds optax's own float32 optimizer as a
+  column (``optax.rmsprop``, ``optax.adagrad``, ``optax.sgd``,
+  ``optax.adam``).
 * ``parity``: a 64-256-256-10 tanh MLP on scikit-learn's digits (1797
   images; mini-batches of 128, 1000 steps, 3 seeds that set the
   initialisation and the batch order), trained with each optimizer's
@@ -55,6 +58,15 @@ OPTIMIZERS: dict[str, Callable] = {
 }
 
 
+# optax's own float32 optimizer for the timing's "optax" column.
+OPTAX: dict[str, Callable] = {
+    "rmsprop": lambda: optax.rmsprop(1e-3, 0.99),
+    "adagrad": lambda: optax.adagrad(0.05),
+    "sgd(momentum)": lambda: optax.sgd(0.05, momentum=0.9),
+    "adam": lambda: optax.adam(1e-3),
+}
+
+
 # Rates low enough that 1000 steps do not fit the training set to a loss of
 # ~0 (where a relative difference of final losses means nothing).
 PARITY: dict[str, Callable] = {
@@ -67,15 +79,19 @@ PARITY: dict[str, Callable] = {
 
 def _name(state_dtype) -> str:
     if isinstance(state_dtype, rj.StochasticRounding):
-        return f"{state_dtype.dtype}+sr"
+        suffix = "+hsr" if state_dtype.key is None else "+sr"
+        return f"{state_dtype.dtype}{suffix}"
     return "float32" if state_dtype is None else str(state_dtype)
 
 
 def storage(name: str):
     """A ``state_dtype`` from its name here: ``"float32"`` (None), a dtype
-    name, ``"int8"``, or any of them with ``"+sr"`` (stochastic rounding)."""
+    name, ``"int8"``, or any of them with ``"+sr"`` (stochastic rounding,
+    ``key=0``) or ``"+hsr"`` (keyless stochastic rounding, ``key=None``)."""
     if name.endswith("+sr"):
         return rj.StochasticRounding(name[: -len("+sr")], key=0)
+    if name.endswith("+hsr"):  # keyless: bits hashed from the values
+        return rj.StochasticRounding(name[: -len("+hsr")], key=None)
     return None if name == "float32" else name
 
 
@@ -139,7 +155,7 @@ def step_time(
     runs = {}
     for name in names:
         for sd in storages:
-            tx = OPTIMIZERS[name](storage(sd))
+            tx = OPTAX[name]() if sd == "optax" else OPTIMIZERS[name](storage(sd))
             step = _step(tx)
             params = jnp.zeros(size, jnp.float32)
             state = tx.init(params)
@@ -275,7 +291,15 @@ def ema(decay: float, steps: int) -> None:
     )
     print(f"{'state_dtype':<12}{'after phase 1':>28}{'after phase 2':>28}")
     roots = {}
-    storages = (None, "bfloat16", "bfloat16+sr", "int8", "int8+sr")
+    storages = (
+        None,
+        "bfloat16",
+        "bfloat16+sr",
+        "bfloat16+hsr",
+        "int8",
+        "int8+sr",
+        "int8+hsr",
+    )
     for sd in storages:
         tx = rj.scale_by_rms(decay, state_dtype=storage(sd) if sd else None)
 

@@ -353,10 +353,7 @@ def main() -> None:
     rows += measure(ros, ros_grid, args.repeats, ros_limit)
 
     print(f"# {machine()}")
-    print(
-        f"# load average (1 min) {load:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end"
-    )
+    print(f"# {_markdown.load_span(load)}")
     print(
         f"# MLP batch size {args.batch_size or 'full'}; best of {args.repeats} "
         "(naive end to end: one run); x = time / sweep time (> 1: sweep faster)"

@@ -27,6 +27,16 @@ from benchmarks import _markdown
 from benchmarks._extras import require_extra
 
 ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = (
+    "problem",
+    "method",
+    "cold wall (s)",
+    "cold CPU (s)",
+    "warm wall (s)",
+    "x",
+    "warm CPU (s)",
+    "x",
+)
 
 _CHILD = """
 import json, sys, time
@@ -97,23 +107,8 @@ def main() -> None:
                 f"{cold[0]:.3f} | {cold[1]:.3f} | {wall:.3f} | {x_wall:.2f} | "
                 f"{cpu:.3f} | {x_cpu:.2f} |"
             )
-    print(
-        f"# load average (1 min) {load:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end; warm: best of {repeats} new processes"
-    )
-    print(
-        _markdown.header(
-            "problem",
-            "method",
-            "cold wall (s)",
-            "cold CPU (s)",
-            "warm wall (s)",
-            "x",
-            "warm CPU (s)",
-            "x",
-        )
-    )
-    print("\n".join(rows))
+    print(f"# {_markdown.load_span(load)}; warm: best of {repeats} new processes")
+    print(_markdown.table(COLUMNS, rows))
 
 
 if __name__ == "__main__":

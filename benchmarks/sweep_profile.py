@@ -28,6 +28,14 @@ from benchmarks._extras import require_extra
 from benchmarks.sweep import Problem, one_config, rosenbrock, sweep_run
 from rmsprop_jax.sweep import zipped
 
+COLUMNS = (
+    "problem",
+    "configs x steps",
+    "program",
+    "trace+lower (s)",
+    "XLA compile (s)",
+    "run, all configs (s)",
+)
 _EVENTS: dict[str, float] = {}
 
 
@@ -139,25 +147,12 @@ def main() -> None:
     )
     d, r = np.meshgrid(np.linspace(0.0, 0.999, k), np.logspace(-4, 0, k), indexing="ij")
     lines += profile(ros, d.ravel(), r.ravel())
-    print(
-        f"# load average (1 min) {load:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end"
-    )
+    print(f"# {_markdown.load_span(load)}")
     print(
         "<!-- wall (CPU) seconds; the sweep() rows: compile events of jax.monitoring "
         "(wall), and the whole call -->"
     )
-    print(
-        _markdown.header(
-            "problem",
-            "configs x steps",
-            "program",
-            "trace+lower (s)",
-            "XLA compile (s)",
-            "run, all configs (s)",
-        )
-    )
-    print("\n".join(lines))
+    print(_markdown.table(COLUMNS, lines))
 
 
 if __name__ == "__main__":

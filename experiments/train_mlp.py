@@ -162,7 +162,7 @@ class Setup:
 def setup(ctx: Context) -> Setup:
     """The run size of ``ctx.size``."""
     return Setup(
-        ctx.pick(1, 15, 30), np.logspace(-4, 1, ctx.pick(3, 21, 21)), ctx.pick(2, 5, 5)
+        ctx.pick(1, 10, 30), np.logspace(-4, 1, ctx.pick(3, 11, 21)), ctx.pick(2, 5, 5)
     )
 
 

@@ -3,7 +3,8 @@
 A docstring line that holds only ``{{name}}`` is replaced by the text of
 ``name``, indented as the placeholder is (as Keras substitutes its
 ``{{base_optimizer_keyword_args}}``). :data:`TEXTS` holds the texts that
-every family of factories shares; the decorators of
+more than one factory shares (an argument, the errors of a common check);
+the decorators of
 :mod:`rmsprop_jax._inputs` render each public factory's docstring with them
 (:func:`rendered` those of other public functions),
 and the Keras presets add their common arguments'
@@ -13,6 +14,7 @@ raises a KeyError when the module that holds it is imported.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -37,7 +39,28 @@ None (the default rule, as ``accumulator_dtype``), a floating dtype
 rounded once to nearest-even when stored) or ``"int8"`` (block-wise 8-bit
 codes for leaves of at least 4096 elements; see
 ``docs/low_precision_states.md``).""",
+    # ``mu_dtype`` of ``adam`` and ``amsgrad`` (optax's argument).
+    "mu_dtype_choices": """\
+None or a floating dtype; default float32 for float16/bfloat16
+parameters, else the parameters' dtype. With ``state_dtype``, only
+the same floating dtype is accepted.""",
+    # The errors of adam and amsgrad, which check alike.
+    "adam_raises": """\
+ValueError: a concrete hyperparameter out of range; ``mu_dtype`` not
+  None or a floating dtype, or given with a different ``state_dtype``.""",
+    # The errors of torch_adam and torch_adamw, which check alike.
+    "torch_adam_raises": """\
+ValueError: torch's rules (``lr``, ``eps``, ``weight_decay`` >= 0,
+  ``0 <= betas[i] < 1``), or ``betas`` not a pair.
+TypeError: ``amsgrad`` or ``maximize`` not a bool.""",
 }
+
+# The ``state_dtype`` argument of every preset, after its own arguments.
+TEXTS["state_dtype_preset"] = (
+    "state_dtype: storage of the preset's float accumulators (this library's\n"
+    "  argument; the framework's optimizer has none):\n"
+    + textwrap.indent(TEXTS["state_dtype_choices"], "  ")
+)
 
 
 def rendered(function: F) -> F:

@@ -1,5 +1,6 @@
-"""The momentum links the optimizers append: heavy ball where asked for, and
-NAdam's numerator (optax's ``scale_by_adam(nesterov=True)``)."""
+"""The momentum links the optimizers append: heavy ball where asked for,
+Adam's first moment, and NAdam's numerator (optax's
+``scale_by_adam(nesterov=True)``)."""
 
 from __future__ import annotations
 
@@ -33,19 +34,32 @@ def optional_momentum(
     )
 
 
+def first_moment(
+    b1: ArrayLike,
+    mu_dtype: Any | None = None,
+    state_dtype: Any | None = None,
+    *,
+    bias_correction: bool = False,
+) -> optax.GradientTransformation:
+    r"""Adam's first moment :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t`
+    (``momentum(b1, dampening=b1)``), stored in ``mu_dtype`` (optax's
+    argument) or by ``state_dtype``."""
+    return transforms.momentum(
+        b1,
+        dampening=b1,
+        bias_correction=bias_correction,
+        accumulator_dtype=mu_dtype,
+        state_dtype=state_dtype,
+    )
+
+
 def nesterov_moment(
     b1: ArrayLike, mu_dtype: Any | None, state_dtype: Any | None = None
 ) -> optax.GradientTransformation:
     r"""NAdam's numerator (optax's ``scale_by_adam(nesterov=True)``),
     :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`,
     from the bias-corrected momentum :math:`\hat m_t = m_t/(1-\beta_1^t)`."""
-    trace = transforms.momentum(
-        b1,
-        dampening=b1,
-        bias_correction=True,
-        accumulator_dtype=mu_dtype,
-        state_dtype=state_dtype,
-    )
+    trace = first_moment(b1, mu_dtype, state_dtype, bias_correction=True)
 
     def update_fn(updates, state, params=None):
         corrected, state = trace.update(updates, state, params)

@@ -17,7 +17,9 @@ llm.c's stochastic rounding does (SquirrelNoise5 of the index and a seed);
 it is elementwise, so XLA fuses it into the update (``jax.random.bits`` of
 the whole leaf, threefry, costs several times the update on CPU). The
 probability is resolved to :math:`2^{-16}` of a gap, a bias at most
-:math:`2^{-16}` of a gap.
+:math:`2^{-16}` of a gap. Keyless (:func:`hashed_noise`), the seeds are the
+bit patterns of the values being rounded and a :func:`fingerprint` of the
+step's gradients.
 
 * bfloat16 is float32 with its 16 low mantissa bits dropped: adding 16
   random bits to the float32 bit pattern and truncating rounds up exactly
@@ -61,6 +63,44 @@ def noise(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     size = math.prod(shape)
     index = jax.lax.iota(jnp.uint32, size).reshape(shape)
     h = _mix(_mix(index ^ seeds[0]) + seeds[1])
+    return h >> (32 - NOISE_BITS)
+
+
+def fingerprint(tree: Any) -> jax.Array:
+    """A uint32 scalar that changes whenever ``tree`` does, in practice: a
+    hash of the bit patterns of four elements (first, at a third, at two
+    thirds, last) of its first non-empty array leaf; 0 for a tree without
+    one. Reading four scalars, it costs nothing next to a step."""
+    h = jnp.uint32(0)
+    for leaf in jax.tree.leaves(tree):
+        if not hasattr(leaf, "dtype") or leaf.size == 0:
+            continue
+        flat = jnp.ravel(leaf)
+        if jnp.issubdtype(flat.dtype, jnp.complexfloating):
+            flat = jnp.real(flat)
+        if flat.dtype.itemsize != 4:
+            flat = flat.astype(jnp.float32)
+        pattern = jax.lax.bitcast_convert_type(flat, jnp.uint32)
+        for i in sorted({0, flat.size // 3, 2 * flat.size // 3, flat.size - 1}):
+            h = _mix(h ^ pattern[i])
+        return h
+    return h
+
+
+def hashed_noise(x: jax.Array, salt: int, step: jax.Array) -> jax.Array:
+    """``NOISE_BITS`` random-looking bits per element (uint32 below
+    :math:`2^{16}`) with no key: a hash of the flat index, ``salt`` (a
+    Python int), ``step`` (a uint32 scalar, e.g. the :func:`fingerprint` of
+    the step's gradients) and the bit pattern of ``x`` (float32, the values
+    about to be rounded). Deterministic and keyless. Hashing an element's
+    own value alone, a weight whose new value repeats (an EMA of a gradient
+    near zero: nearly the same decay every step) would draw the same bits
+    every time and stall; ``step`` makes them fresh at every step whose
+    gradients differ."""
+    pattern = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+    index = jax.lax.iota(jnp.uint32, x.size).reshape(x.shape)
+    seed = jnp.uint32(salt & 0xFFFFFFFF) + step.astype(jnp.uint32)
+    h = _mix(_mix(index + seed) ^ pattern)
     return h >> (32 - NOISE_BITS)
 
 

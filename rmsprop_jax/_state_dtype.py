@@ -19,6 +19,9 @@ r"""``state_dtype=``: the storage of the float accumulators of a state.
   stochastically (:mod:`rmsprop_jax._rounding`) with random bits drawn from
   a key kept next to each stored leaf (:class:`RoundedLeaf`), split at every
   step: a pure function of the state, the same run twice gives the same bits.
+  ``StochasticRounding(dtype, key=None)``: keyless, the bits hashed from each
+  new value, its position and its field; the state laid out as the plain
+  storage's.
 
 Integer step counts, Rprop's int8 signs and scalars are never affected.
 """
@@ -62,10 +65,22 @@ class StochasticRounding:
     the same bits). For ``"int8"`` only the leaves stored in 8 bits (at least
     4096 elements) round stochastically; smaller ones stay in float.
 
+    ``key=None`` is *keyless*: the random bits are a hash of each new
+    float32 value's bit pattern, its flat position, its field, and four
+    entries of the step's gradients (:func:`rmsprop_jax._rounding.hashed_noise`,
+    :func:`~rmsprop_jax._rounding.fingerprint`), so the state is laid out
+    exactly as with the plain storage name (no key, no extra bytes) and the
+    run is as deterministic and resumable as rounding to nearest. The bits
+    change whenever the gradients do, as in training; constant gradients at
+    a fixed point of the stored state draw the same bits again and may stall
+    as rounding to nearest does.
+    Measured in ``docs/low_precision_states.md``.
+
     Args:
       dtype: ``"bfloat16"`` (or ``jnp.bfloat16``), ``"float16"`` or
         ``"int8"`` (block-wise 8-bit codes).
-      key: an ``int`` seed or a ``jax.random.key``. Default 0.
+      key: an ``int`` seed, a ``jax.random.key``, or None (keyless).
+        Default 0.
 
     Raises:
       ValueError: (when a factory resolves it) another ``dtype``.
@@ -77,6 +92,10 @@ class StochasticRounding:
       >>> rms_state, _ = tx.init(jnp.zeros(3))  # scale_by_rms's, then the rate's
       >>> rms_state.rms.value.dtype, rms_state.rms.key.dtype  # a key per leaf
       (dtype(bfloat16), dtype('uint32'))
+      >>> keyless = rj.StochasticRounding("bfloat16", key=None)
+      >>> tx = rj.rmsprop(0.01, state_dtype=keyless)
+      >>> tx.init(jnp.zeros(3))[0].rms.dtype  # laid out as "bfloat16"
+      dtype(bfloat16)
     """
 
     dtype: Any
@@ -163,6 +182,8 @@ def _resolve_stochastic(spec: StochasticRounding, accumulator_dtype: Any) -> Any
             f"got {spec.dtype!r}."
         )
     key = spec.key
+    if key is None:  # keyless: bits hashed from the values themselves
+        return StochasticRounding(name, None)
     if isinstance(key, int) and not isinstance(key, bool):
         key = jax.random.key(key)
     elif not (
@@ -170,7 +191,7 @@ def _resolve_stochastic(spec: StochasticRounding, accumulator_dtype: Any) -> Any
     ):
         raise ValueError(
             f"`state_dtype=StochasticRounding(..., key={key!r})`: the key must "
-            f"be an int seed or a jax.random.key(...)."
+            f"be an int seed, a jax.random.key(...) or None (keyless)."
         )
     return StochasticRounding(name, key)
 
@@ -235,9 +256,16 @@ def _rounds(x: Any, spec: StochasticRounding) -> bool:
     return spec.dtype != INT8 or x.size >= _blockwise.MIN_QUANTIZED_SIZE
 
 
-def _store(x: jax.Array, signed: bool, spec: StochasticRounding, key: Any) -> Any:
-    """``x`` rounded stochastically with ``key``'s bits."""
-    bits = _rounding.noise(key, x.shape)
+def _store(
+    x: jax.Array,
+    signed: bool,
+    spec: StochasticRounding,
+    key: Any,
+    bits: jax.Array | None = None,
+) -> Any:
+    """``x`` rounded stochastically with ``key``'s bits (or ``bits``)."""
+    if bits is None:
+        bits = _rounding.noise(key, x.shape)
     if spec.dtype == INT8:
         return _blockwise.encode(x, signed, noise=bits)
     return _rounding.to_float(x, spec.dtype, bits)
@@ -309,6 +337,73 @@ def _map_fields(state: Any, fields: Mapping[str, bool], f: Any) -> Any:
     return state._replace(**changes)
 
 
+def _salt(name: str, count: int) -> int:
+    """A leaf's salt for :func:`_rounding.hashed_noise`: its field and place."""
+    return zlib.crc32(f"{name}/{count}".encode())
+
+
+def _keyless(tx: Any, spec: StochasticRounding, fields: Mapping[str, bool]) -> Any:
+    """``tx`` storing ``fields`` in ``spec.dtype``, rounded stochastically with
+    bits hashed from each new value, its position and its field: no key, the
+    state laid out as with the plain storage name."""
+
+    def init_fn(params: optax.Params) -> Any:
+        def store(tree: Any, signed: bool) -> Any:
+            def leaf(x: Any) -> Any:
+                if not _rounds(x, spec):
+                    return x
+                if spec.dtype == INT8:
+                    return _blockwise.encode(x, signed)
+                return x.astype(spec.dtype)
+
+            return jax.tree.map(leaf, jax.lax.optimization_barrier(tree))
+
+        return _map_fields(tx.init(params), fields, store)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        def widen(tree: Any, _: bool) -> Any:
+            def leaf(x: Any) -> Any:
+                if _is_blocks(x):
+                    return _blockwise.decode(x)
+                if x is not None and jnp.issubdtype(x.dtype, jnp.floating):
+                    wide = x.dtype == jnp.dtype(spec.dtype)
+                    return x.astype(jnp.float32) if wide else x
+                return x
+
+            return jax.tree.map(leaf, tree, is_leaf=_is_blocks)
+
+        floats = _map_fields(state, fields, widen)
+        step = _rounding.fingerprint(updates)
+        updates, new = tx.update(updates, floats, params, **extra_args)
+
+        def store(name: str, old_tree: Any, signed: bool, new_tree: Any) -> Any:
+            count = 0
+
+            def leaf(old: Any, x: Any) -> Any:
+                nonlocal count
+                stored = _is_blocks(old) or (
+                    old is not None
+                    and spec.dtype != INT8
+                    and getattr(old, "dtype", None) == jnp.dtype(spec.dtype)
+                )
+                if not stored:
+                    return x
+                count += 1
+                bits = _rounding.hashed_noise(x, _salt(name, count), step)
+                return _store(x, signed, spec, None, bits)
+
+            return jax.tree.map(leaf, old_tree, new_tree, is_leaf=_is_blocks)
+
+        changes = {
+            name: store(name, getattr(state, name), signed, getattr(new, name))
+            for name, signed in fields.items()
+            if getattr(state, name) is not None
+        }
+        return updates, new._replace(**changes)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
 def blockwise(
     tx: optax.GradientTransformation, resolved: Any, fields: Mapping[str, bool]
 ) -> Any:
@@ -320,6 +415,8 @@ def blockwise(
     (or None). ``update`` decodes them, runs ``tx.update`` on float32 values
     and encodes its new state; ``init`` encodes ``tx.init``'s.
     """
+    if isinstance(resolved, StochasticRounding) and resolved.key is None:
+        return _keyless(optax.with_extra_args_support(tx), resolved, fields)
     if isinstance(resolved, StochasticRounding):
         return _stochastic(optax.with_extra_args_support(tx), resolved, fields)
     if resolved != INT8:

@@ -16,10 +16,15 @@ from jax.typing import ArrayLike
 
 from rmsprop_jax import _checks, _inputs, _state_dtype, _storage_args, transforms
 from rmsprop_jax._learning_rate import scale_by_learning_rate
-from rmsprop_jax._momentum_links import nesterov_moment, optional_momentum
+from rmsprop_jax._momentum_links import (
+    first_moment,
+    nesterov_moment,
+    optional_momentum,
+)
 from rmsprop_jax._weight_decay import add_decayed_weights
 from rmsprop_jax.transforms._validation import check_decay
 from rmsprop_jax.transforms.max_rms import precondition_by_max_rms
+from rmsprop_jax.transforms.rms import RMS_DECLARATION
 
 __all__ = [
     "adadelta",
@@ -41,14 +46,7 @@ def _check_betas(b1: ArrayLike, b2: ArrayLike) -> None:
     check_decay("b2", b2, bias_correction=True)
 
 
-@_inputs.optimizer(
-    learning_rate="learning_rate",
-    eps="eps",
-    eps_placement=_inputs.eps_placement,
-    decay="decay",
-    bias_correction=_inputs.flag("bias_correction"),
-    centered=_inputs.flag("centered"),
-)
+@_inputs.optimizer(learning_rate="learning_rate", **RMS_DECLARATION)
 def rmsprop(
     learning_rate: optax.ScalarOrSchedule = 0.01,
     decay: ArrayLike = 0.9,
@@ -137,7 +135,7 @@ def rmsprop(
             bias_correction=bias_correction,
             state_dtype=state_dtype,
         ),
-        *optional_momentum(momentum, nesterov, state_dtype),
+        *optional_momentum(momentum, nesterov, state_dtype=state_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -405,10 +403,8 @@ def adam(
       eps: :math:`\epsilon` >= 0, outside the root. Default 1e-8.
       eps_root: :math:`\epsilon_r` >= 0 under the root,
         :math:`\sqrt{\hat s_t + \epsilon_r} + \epsilon`. Default 0.
-      mu_dtype: storage dtype of the first moment (optax's argument), None
-        or a floating dtype; default float32 for float16/bfloat16
-        parameters, else the parameters' dtype. With ``state_dtype``, only
-        the same floating dtype is accepted.
+      mu_dtype: storage dtype of the first moment (optax's argument):
+        {{mu_dtype_choices}}
       nesterov: NAdam (Dozat 2016) as optax computes it: the numerator is
         :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`.
         Default False.
@@ -419,8 +415,7 @@ def adam(
       An ``optax.GradientTransformationExtraArgs``.
 
     Raises:
-      ValueError: a concrete hyperparameter out of range; ``mu_dtype`` not
-        None or a floating dtype, or given with a different ``state_dtype``.
+      {{adam_raises}}
 
     Examples:
       >>> import jax.numpy as jnp
@@ -438,29 +433,19 @@ def adam(
     _storage_args.check("adam", "mu_dtype", mu_dtype, state_dtype, "the first moment")
     if not isinstance(nesterov, bool):
         raise TypeError(f"`nesterov` must be True or False, got {nesterov!r}.")
-    if nesterov:
-        numerator = nesterov_moment(b1, mu_dtype, state_dtype)
-        core = transforms.precondition_by_rms(
-            numerator,
-            b2,
-            eps,
-            eps_in_sqrt=False,
-            eps_root=eps_root,
-            state_dtype=state_dtype,
-        )
-    else:
-        first_moment = transforms.momentum(
-            b1, dampening=b1, accumulator_dtype=mu_dtype, state_dtype=state_dtype
-        )
-        core = transforms.precondition_by_rms(
-            first_moment,
-            b2,
-            eps,
-            eps_in_sqrt=False,
-            inner_decay=b1,
-            eps_root=eps_root,
-            state_dtype=state_dtype,
-        )
+    if nesterov:  # NAdam's numerator corrects itself
+        numerator, inner_decay = nesterov_moment(b1, mu_dtype, state_dtype), None
+    else:  # Adam's moment, corrected with the second moment's count
+        numerator, inner_decay = first_moment(b1, mu_dtype, state_dtype), b1
+    core = transforms.precondition_by_rms(
+        numerator,
+        b2,
+        eps,
+        eps_in_sqrt=False,
+        inner_decay=inner_decay,
+        eps_root=eps_root,
+        state_dtype=state_dtype,
+    )
     return optax.chain(core, scale_by_learning_rate(learning_rate))
 
 
@@ -557,10 +542,8 @@ def amsgrad(
       b2: :math:`\beta_2` in [0, 1). Default 0.999.
       eps: :math:`\epsilon` >= 0, outside the root. Default 1e-8.
       eps_root: :math:`\epsilon_r` >= 0, under the root. Default 0.
-      mu_dtype: storage dtype of the first moment (optax's argument), None
-        or a floating dtype; default float32 for float16/bfloat16
-        parameters, else the parameters' dtype. With ``state_dtype``, only
-        the same floating dtype is accepted.
+      mu_dtype: storage dtype of the first moment (optax's argument):
+        {{mu_dtype_choices}}
       state_dtype: storage of the optimizer's float accumulators (both
         second-moment roots and the first moment):
         {{state_dtype_choices}}
@@ -569,8 +552,7 @@ def amsgrad(
       An ``optax.GradientTransformationExtraArgs``.
 
     Raises:
-      ValueError: a concrete hyperparameter out of range; ``mu_dtype`` not
-        None or a floating dtype, or given with a different ``state_dtype``.
+      {{adam_raises}}
 
     Examples:
       >>> import jax.numpy as jnp
@@ -592,12 +574,9 @@ def amsgrad(
     _storage_args.check(
         "amsgrad", "mu_dtype", mu_dtype, state_dtype, "the first moment"
     )
-    first_moment = transforms.momentum(
-        b1, dampening=b1, accumulator_dtype=mu_dtype, state_dtype=state_dtype
-    )
     return optax.chain(
         precondition_by_max_rms(
-            first_moment,
+            first_moment(b1, mu_dtype, state_dtype),
             b2,
             eps,
             bias_correction=True,

@@ -13,6 +13,7 @@ import dataclasses
 import importlib.util
 import pathlib
 from collections.abc import Callable, Mapping
+from functools import partial
 from types import ModuleType
 
 import jax
@@ -37,6 +38,7 @@ OPTIMIZERS: dict[str, tuple[Callable, dict]] = {
     "adam": (rj.adam, {"learning_rate": 0.03}),
     "laprop": (rj.laprop, {"learning_rate": 0.03}),
 }
+NAMES = sorted(OPTIMIZERS)
 
 
 def make(name: str, **overrides) -> optax.GradientTransformation:
@@ -91,6 +93,12 @@ def train(
     host = jax.device_get({f: getattr(result, f) for f in fields})
     result = dataclasses.replace(result, **host)
     return {name: result[i] for i, name in enumerate(result.optimizers)}
+
+
+def train_all(steps: int, **options) -> dict[str, ConfigResult]:
+    """Every optimizer of :data:`OPTIMIZERS` as :func:`make` builds it, for
+    ``steps`` steps through :func:`train` (``options``: its keywords)."""
+    return train({name: partial(make, name) for name in NAMES}, steps, **options)
 
 
 def load_example(name: str) -> ModuleType:

@@ -6,26 +6,23 @@ The explicit-sharding case runs on 8 simulated devices in
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from integration_problems import (
-    OPTIMIZERS,
+    NAMES,
     assert_trees_close,
     data,
     init_params,
     loss,
     make,
-    train,
+    train_all,
 )
 
 import rmsprop_jax as rj
 
-NAMES = sorted(OPTIMIZERS)
 BAD_STEPS = (3, 7, 8)  # NaN, Inf, NaN gradients at these steps
 STEPS = 30
 
@@ -72,7 +69,7 @@ def guarded():
             }
 
         guarded = jax.jit(guarded_runs)()
-    clean = train({n: partial(make, n) for n in NAMES}, STEPS - len(BAD_STEPS))
+    clean = train_all(STEPS - len(BAD_STEPS))
     return {n: (*guarded[n], clean[n].final_params) for n in NAMES}
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import optax
 import pytest
 from integration_problems import (
+    NAMES,
     OPTIMIZERS,
     STEPS,
     TARGET,
@@ -34,11 +35,11 @@ from integration_problems import (
     loss,
     make,
     train,
+    train_all,
 )
 
 import rmsprop_jax as rj
 
-NAMES = sorted(OPTIMIZERS)
 SCHEDULABLE = [name for name in NAMES if name != "rprop"]
 STEPS_COMPARED = 30
 
@@ -72,7 +73,7 @@ def _final_params(runs: dict, how: str, names) -> dict:
 
 @pytest.fixture(scope="module")
 def to_target():
-    return train({n: partial(make, n) for n in NAMES}, STEPS, dtype=jnp.float32)
+    return train_all(STEPS, dtype=jnp.float32)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -189,7 +190,7 @@ def accumulated():
 
     with jax.enable_x64(True):
         actual = jax.jit(lambda: {n: multisteps(n) for n in NAMES})()
-    full_batch = train({n: partial(make, n) for n in NAMES}, steps)
+    full_batch = train_all(steps)
     return actual, {n: full_batch[n].final_params for n in NAMES}
 
 
@@ -238,9 +239,7 @@ def decayed():
         STEPS_COMPARED,
         loss_fn=_valued_as_penalised,
     )
-    penalty = train(
-        {n: partial(make, n) for n in NAMES}, STEPS_COMPARED, loss_fn=_penalised
-    )
+    penalty = train_all(STEPS_COMPARED, loss_fn=_penalised)
     return (
         _final_params(wrapped, "masked", NAMES),
         _final_params(wrapped, "everywhere", NAMES),

@@ -12,12 +12,10 @@ ocp = pytest.importorskip(
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from integration_problems import OPTIMIZERS, load_example, make  # noqa: E402
+from integration_problems import NAMES, load_example, make  # noqa: E402
 
 import rmsprop_jax as rj  # noqa: E402
 from rmsprop_jax.checkpointing import check_restorable, migrate  # noqa: E402
-
-NAMES = sorted(OPTIMIZERS)
 
 
 @pytest.fixture(scope="module")

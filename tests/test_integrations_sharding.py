@@ -19,14 +19,13 @@ import numpy as np
 import optax
 import pytest
 from helpers import run_multidevice
-from integration_problems import OPTIMIZERS, assert_trees_close, make
+from integration_problems import NAMES, assert_trees_close, make
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import rmsprop_jax as rj
 
 DEVICES = 8
-NAMES = sorted(OPTIMIZERS)
 COLLECTIVES = ("all-gather", "all-to-all", "collective-permute", "all-reduce")
 
 

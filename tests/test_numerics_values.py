@@ -163,7 +163,19 @@ def _ulp_error(u, lr):
     return np.max(np.abs(np.asarray(u, np.float64) - exact) / ulp)
 
 
-@pytest.mark.parametrize("b", [0.0, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999])
+# The ends and a common decay in the quick selection; all seven in the full suite.
+@pytest.mark.parametrize(
+    "b",
+    [
+        0.0,
+        pytest.param(0.5, marks=pytest.mark.slow),
+        0.9,
+        pytest.param(0.99, marks=pytest.mark.slow),
+        pytest.param(0.999, marks=pytest.mark.slow),
+        pytest.param(0.9999, marks=pytest.mark.slow),
+        0.99999,
+    ],
+)
 def test_first_bias_corrected_update_is_exact_to_rounding(b):
     # Within 2 ulp of -lr g / (|g| + eps) (exact lr = 0.1, so float32(0.1)'s
     # own 0.2 ulp counts too). The states keep the corrected moments, so

@@ -73,18 +73,54 @@ def trajectory(
     tx: optax.GradientTransformation, steps: int, *, jit: bool = True
 ) -> np.ndarray:
     """``(steps + 1, 17)`` flattened params of ``tx`` on the golden loss,
-    trained by the sweep engine (:func:`helpers.trajectory`), or with
-    ``jit=False`` stepped one update at a time by the oracle loop
-    (:func:`helpers.run`: a few steps, nothing to compile but the gradient)."""
+    stepped one update at a time by the oracle loop (:func:`helpers.run`),
+    its update under ``jax.jit`` (one small compile per case: 2.5x cheaper
+    than the engine's scan of loss, update and records), or with
+    ``jit=False`` eagerly (a few steps, nothing to compile but the gradient)."""
     w0 = {k: jnp.asarray(v) for k, v in generate.initial_params().items()}
-    if jit:
-        path = helpers.trajectory(tx, generate.jax_loss, w0, steps)
-    else:
-        steps_taken = helpers.run(tx, generate.jax_loss, w0, steps)
-        path = jax.tree.map(lambda *xs: np.stack(xs), *steps_taken)
+    wrap = jax.jit if jit else (lambda f: f)
+    steps_taken = helpers.run(tx, generate.jax_loss, w0, steps, wrap=wrap)
+    path = jax.tree.map(lambda *xs: np.stack(xs), *steps_taken)
     return np.concatenate(
         [np.reshape(path[k], (steps + 1, -1)) for k in generate.SHAPES], axis=1
     )
+
+
+def _quick_cases() -> frozenset[str]:
+    """The golden cases of the quick selection (``-m "not slow"``): picked
+    greedily (most new uses first, then the shorter name), the fewest cases
+    that together run every preset, pass every keyword argument of each,
+    give each preset a schedule where any case does, and hit each bound of
+    torch's Rprop. The full suite runs every case."""
+
+    def uses(name: str) -> set[tuple]:
+        case = CASES[name]
+        preset = case["preset"]
+        out = {(preset,), *((preset, k) for k in case["kwargs"])}
+        if case["schedule"]:
+            out.add((preset, "schedule"))
+        hits = case["rprop_bounds_hit"] or {}
+        out.update((preset, "hit", bound) for bound, hit in hits.items() if hit)
+        return out
+
+    needed = set().union(*map(uses, CASES))
+    chosen = set()
+    while needed:
+        best = max(sorted(CASES), key=lambda n: (len(uses(n) & needed), -len(n)))
+        chosen.add(best)
+        needed -= uses(best)
+    return frozenset(chosen)
+
+
+QUICK_CASES = _quick_cases()
+
+
+def _params(names) -> list:
+    """``names`` as parameters, the ones outside :data:`QUICK_CASES` slow."""
+    return [
+        n if n in QUICK_CASES else pytest.param(n, marks=pytest.mark.slow)
+        for n in names
+    ]
 
 
 @functools.cache
@@ -168,7 +204,7 @@ KERAS_COMMON = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", _params(sorted(CASES)))
 def test_preset_matches_golden_trajectory(name):
     want = _golden(name)
     assert want.shape == (HEADER["steps"] + 1, 17)
@@ -263,7 +299,7 @@ def _live_cases(framework):
     return sorted(n for n, c in CASES.items() if c["framework"] == framework)
 
 
-@pytest.mark.parametrize("name", _live_cases("torch"))
+@pytest.mark.parametrize("name", _params(_live_cases("torch")))
 def test_live_torch_matches_preset_and_golden(name):
     pytest.importorskip("torch")
     live, hits = generate.run_torch(CASES[name])

@@ -22,6 +22,14 @@ from rmsprop_jax._learning_rate import scale_by_learning_rate
 from rmsprop_jax.presets import _keras_common, _rules
 from rmsprop_jax.transforms.max_rms import precondition_by_max_rms
 
+# How the states of :func:`_rms_inside` are read (the decay is named apart).
+_RMS_INSIDE = dict(
+    learning_rate="learning_rate",
+    eps="epsilon",
+    eps_placement="inside",
+    centered=_inputs.flag("centered"),
+)
+
 
 def _rms_inside(
     learning_rate: optax.ScalarOrSchedule,
@@ -49,13 +57,7 @@ def _rms_inside(
     )
 
 
-@_inputs.optimizer(
-    learning_rate="learning_rate",
-    eps="epsilon",
-    eps_placement="inside",
-    decay="rho",
-    centered=_inputs.flag("centered"),
-)
+@_inputs.optimizer(**_RMS_INSIDE, decay="rho")
 @_keras_common.keras_optimizer
 def keras_rmsprop(
     learning_rate: optax.ScalarOrSchedule = 0.001,
@@ -88,7 +90,6 @@ def keras_rmsprop(
     momentum(momentum))``: the learning rate enters the momentum buffer.
 
     {{keras_order}}
-    Schedules see every call (the raw counter).
 
     .. warning::
        With a scheduled learning rate and ``momentum > 0`` this differs from
@@ -104,9 +105,7 @@ def keras_rmsprop(
       epsilon: :math:`\epsilon` >= 0. Default 1e-7.
       centered: divide by the root of the variance estimate.
       {{keras_arguments}}
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       {{keras_returns}}
@@ -167,16 +166,13 @@ def keras_adagrad(
     scale_by_learning_rate(learning_rate))``.
 
     {{keras_order}}
-    Schedules see every call (the raw counter).
 
     Args:
       learning_rate: :math:`\eta` >= 0, or an optax schedule. Default 0.001.
       initial_accumulator_value: :math:`G_0` >= 0. Default 0.1.
       epsilon: :math:`\epsilon` >= 0. Default 1e-7.
       {{keras_arguments}}
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       {{keras_returns}}
@@ -244,16 +240,13 @@ def keras_adadelta(
     epsilon), scale_by_learning_rate(learning_rate))``.
 
     {{keras_order}}
-    Schedules see every call (the raw counter).
 
     Args:
       learning_rate: :math:`\eta` >= 0, or an optax schedule. Default 0.001.
       rho: :math:`\rho` in [0, 1]. Default 0.95.
       epsilon: :math:`\epsilon` >= 0, inside both roots. Default 1e-7.
       {{keras_arguments}}
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       {{keras_returns}}
@@ -354,7 +347,8 @@ def keras_adam(
        visibly slower in Keras.
 
     {{keras_order}}
-    Schedules see every call (the raw counter); :math:`t` counts updates.
+
+    In :math:`\alpha_t`, :math:`t` counts the updates, not the calls.
 
     Args:
       learning_rate: :math:`\eta` >= 0, or an optax schedule. Default 0.001.
@@ -363,9 +357,7 @@ def keras_adam(
       epsilon: :math:`\epsilon` >= 0. Default 1e-7.
       amsgrad: divide by the running maximum of :math:`v_t`.
       {{keras_arguments}}
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       {{keras_returns}}
@@ -449,16 +441,13 @@ def keras_sgd(
     because there is no dampening.
 
     {{keras_order}}
-    Schedules see every call (the raw counter).
 
     Args:
       learning_rate: :math:`\eta` >= 0, or an optax schedule. Default 0.01.
       momentum: :math:`\mu` in [0, 1] (Keras's rule). Default 0.
       nesterov: the Nesterov form.
       {{keras_arguments}}
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not Keras's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       {{keras_returns}}
@@ -494,13 +483,7 @@ def keras_sgd(
     )
 
 
-@_inputs.optimizer(
-    learning_rate="learning_rate",
-    eps="epsilon",
-    eps_placement="inside",
-    decay="decay",
-    centered=_inputs.flag("centered"),
-)
+@_inputs.optimizer(**_RMS_INSIDE, decay="decay")
 def tf1_rmsprop(
     learning_rate: optax.ScalarOrSchedule,
     decay: ArrayLike = 0.9,
@@ -538,9 +521,7 @@ def tf1_rmsprop(
       momentum: :math:`\mu` in [0, 1]. Default 0.
       epsilon: :math:`\epsilon` >= 0. Default 1e-10.
       centered: divide by the root of the variance estimate.
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not TF1's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.

@@ -99,8 +99,9 @@ loss_scale_factor``; (2) gradient accumulation: only every
 ``gradient_accumulation_steps``-th call updates, with the mean of the
 window's gradients (the other calls only add to the sum); (3) clipping
 (``clipnorm``, ``global_clipnorm`` or ``clipvalue``); (4) decoupled
-``weight_decay``: ``w - w * weight_decay * lr_t``; (5) the update above;
-(6) on every call, the weights' moving average, and every
+``weight_decay``: ``w - w * weight_decay * lr_t``; (5) the update above,
+whose learning-rate schedule sees every call (the raw counter); (6) on
+every call, the weights' moving average, and every
 ``ema_overwrite_frequency`` updates ``w <- average``.
 
 ``gradient_accumulation_steps`` and ``ema_overwrite_frequency`` are static

@@ -81,9 +81,7 @@ def torch_rmsprop(
       momentum: :math:`\mu` in [0, 1]. Default 0.
       centered: divide by the root of the variance estimate.
       maximize: ascend: the gradient is negated first, before weight decay.
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -169,9 +167,7 @@ def torch_rprop(
         Default (0.5, 1.2).
       step_sizes: :math:`(\Delta_{\min}, \Delta_{\max})`. Default (1e-6, 50).
       maximize: ascend: the gradient is negated first.
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -260,9 +256,7 @@ def torch_adagrad(
       initial_accumulator_value: :math:`G_0` >= 0. Default 0.
       eps: :math:`\epsilon` >= 0. Default 1e-10.
       maximize: ascend: the gradient is negated first, before weight decay.
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -335,9 +329,7 @@ def torch_sgd(
       weight_decay: :math:`\lambda` >= 0, coupled L2 added to the gradient.
       nesterov: Nesterov momentum; needs ``momentum > 0`` and ``dampening == 0``.
       maximize: ascend: the gradient is negated first, before weight decay.
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -470,17 +462,13 @@ def torch_adam(
       weight_decay: :math:`\lambda` >= 0, coupled L2 added to the gradient.
       amsgrad: divide by the running maximum of :math:`v_t`.
       maximize: ascend: the gradient is negated first, before weight decay.
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
 
     Raises:
-      ValueError: torch's rules (``lr``, ``eps``, ``weight_decay`` >= 0,
-        ``0 <= betas[i] < 1``), or ``betas`` not a pair.
-      TypeError: ``amsgrad`` or ``maximize`` not a bool.
+      {{torch_adam_raises}}
 
     Examples:
       >>> import jax.numpy as jnp
@@ -536,17 +524,13 @@ def torch_adamw(
       weight_decay: :math:`\lambda` >= 0, decoupled. Default 1e-2.
       amsgrad: divide by the running maximum of :math:`v_t`.
       maximize: ascend: the gradient is negated first.
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
 
     Raises:
-      ValueError: torch's rules (``lr``, ``eps``, ``weight_decay`` >= 0,
-        ``0 <= betas[i] < 1``), or ``betas`` not a pair.
-      TypeError: ``amsgrad`` or ``maximize`` not a bool.
+      {{torch_adam_raises}}
 
     Examples:
       >>> import jax.numpy as jnp
@@ -601,9 +585,7 @@ def torch_adadelta(
       eps: :math:`\epsilon` >= 0, inside both roots. Default 1e-6.
       weight_decay: :math:`\lambda` >= 0, coupled L2 added to the gradient.
       maximize: ascend: the gradient is negated first, before weight decay.
-      state_dtype: storage of the preset's float accumulators (this
-        library's argument, not torch's):
-        {{state_dtype_choices}}
+      {{state_dtype_preset}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.

@@ -43,6 +43,18 @@ def rms_init(
     )
 
 
+def raw_rms_init(
+    params: optax.Params, *, counted: bool, dtype: Any
+) -> tuple[jax.Array | None, optax.Updates]:
+    """``(count, rms)`` of a fresh second moment of the raw gradients, as the
+    preconditioners (``precondition_by_rms``, ``precondition_by_max_rms``)
+    keep it: zeros, not centered, the count 0 (None unless ``counted``)."""
+    count, rms, _ = rms_init(
+        params, initial_scale=0.0, centered=False, counted=counted, dtype=dtype
+    )
+    return count, rms
+
+
 def rms_accumulate(
     grads: optax.Updates,
     state: Any,

@@ -25,7 +25,7 @@ from jax.typing import ArrayLike
 from rmsprop_jax import _state_dtype, declarations
 from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
 from rmsprop_jax.transforms._roots import with_eps_root
-from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
+from rmsprop_jax.transforms._second_moment import raw_rms_init, rms_accumulate
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
 
@@ -95,13 +95,7 @@ def precondition_by_max_rms(
     dtype = _state_dtype.float_dtype(storage)
 
     def init_fn(params: optax.Params) -> PreconditionByMaxRmsState:
-        count, rms, _ = rms_init(
-            params,
-            initial_scale=0.0,
-            centered=False,
-            counted=bias_correction,
-            dtype=dtype,
-        )
+        count, rms = raw_rms_init(params, counted=bias_correction, dtype=dtype)
         # The maximum gets buffers of its own: leaves sharing a buffer cannot
         # be donated to a jitted step ("donate the same buffer twice").
         rms_max = jax.tree.map(jnp.copy, rms)

@@ -10,7 +10,7 @@ from jax.typing import ArrayLike
 from rmsprop_jax import _checks, _inputs, _state_dtype, declarations
 from rmsprop_jax.transforms._divide import divide_by_corrected_rms, divide_by_rms
 from rmsprop_jax.transforms._roots import with_eps_root
-from rmsprop_jax.transforms._second_moment import rms_accumulate, rms_init
+from rmsprop_jax.transforms._second_moment import raw_rms_init, rms_accumulate
 from rmsprop_jax.transforms._validation import check_decay
 from rmsprop_jax.transforms.rms import ScaleByRmsState
 
@@ -131,13 +131,7 @@ def precondition_by_rms(
     dtype = _state_dtype.float_dtype(storage)
 
     def init_fn(params: optax.Params) -> PreconditionByRmsState:
-        count, roots, _ = rms_init(
-            params,
-            initial_scale=0.0,
-            centered=False,
-            counted=bias_correction,
-            dtype=dtype,
-        )
+        count, roots = raw_rms_init(params, counted=bias_correction, dtype=dtype)
         rms = ScaleByRmsState(count, roots, None)
         return PreconditionByRmsState(rms, inner.init(params))
 

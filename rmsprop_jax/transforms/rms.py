@@ -36,13 +36,18 @@ class ScaleByRmsState(NamedTuple):
     mu: optax.Updates | None
 
 
-@_inputs.primitive(
+# How a state of scale_by_rms is read, by the names of its arguments:
+# rmsprop passes them on under the same names and declares the same.
+RMS_DECLARATION = dict(
     eps="eps",
     eps_placement=_inputs.eps_placement,
     decay="decay",
     bias_correction=_inputs.flag("bias_correction"),
     centered=_inputs.flag("centered"),
 )
+
+
+@_inputs.primitive(**RMS_DECLARATION)
 def scale_by_rms(
     decay: ArrayLike = 0.9,
     eps: ArrayLike = 1e-8,
