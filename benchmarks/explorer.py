@@ -5,10 +5,13 @@
    and the whole draw callback (compute + figures + JSON) -- in process;
 2. a slider move and an optimizer toggle to the redrawn paths plot, in
    headless Chromium;
-3. a new typed formula until its paths are drawn (server: parse, minima,
-   compile, run; and in the browser from Enter to the redrawn plot);
+3. a new typed formula until its paths are drawn (server: the first formula
+   of the process compiles the formulas' evaluator, later ones are data for
+   it; and in the browser from Enter to the redrawn plot);
 4. the page usable (paths drawn) after starting the server with a warm
-   persistent compilation cache, from process start.
+   persistent compilation cache, from process start;
+5. a slider move on the network's landscape (``mlp-digits``), in process and
+   in the browser.
 
 Run: ``python -m benchmarks.explorer [--repeats 30]`` (needs the explorer
 extra, playwright and /usr/bin/chromium). Prints a Markdown table.
@@ -107,22 +110,33 @@ def server_compute(repeats: int) -> dict[str, str]:
     draw(state)
     callback = [draw(state.replace(decay=0.5 + 0.01 * i)) for i in range(repeats)]
     formulas, formulas_cpu = [], []
-    for i in range(3):
+    for i in range(1 + max(repeats // 3, 3)):
         text = f"(w1 - {i + 1})**2 + 2*(w2 + 0.{i + 1})**2 + 0.1*sin(3*w1)"
         c = time.process_time()
         s = DEFAULT.replace(landscape="custom", formula=text, start=(-4.0, 3.0))
         formulas.append(draw(s))
         formulas_cpu.append(time.process_time() - c)
+    digits_draw = [
+        draw(digits.replace(decay=0.5 + 0.01 * i)) for i in range(max(repeats // 3, 3))
+    ]
     return {
         "server compute, all 13 optimizers x 1000 steps (one sweep call)": _ms(compute),
-        "server compute on mlp-digits (the network's loss), 13 x 1000 steps": _ms(
+        "server compute on mlp-digits (the network's loss), 13 x 200 steps": _ms(
             compute_digits
         ),
         "draw request (compute + figures + JSON, through Flask)": _ms(callback),
-        "new typed formula, draw request (parse, minima, compile, run, figures)": _ms(
-            formulas
+        "mlp-digits draw request after a slider move (200 steps shown)": _ms(
+            digits_draw
         ),
-        "... the same, CPU time of the process (load-independent)": _ms(formulas_cpu),
+        "first typed formula of the process, draw request (compiles the evaluator)": (
+            f"{formulas[0]:.1f} s ({formulas_cpu[0]:.1f} s of CPU)"
+        ),
+        "later typed formulas, draw request (parse, minima, run, figures)": _ms(
+            formulas[1:]
+        ),
+        "... the same, CPU time of the process (load-independent)": _ms(
+            formulas_cpu[1:]
+        ),
     }
 
 
@@ -162,6 +176,18 @@ class Server:
         utime, stime = fields.split()[11:13]
         return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
+    def wait_warm(self, timeout: float = 900) -> None:
+        """Waits for the server's background warm-up to end (its stderr line)."""
+        from rmsprop_jax.explorer.__main__ import WARM_LINE
+
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            self.log.seek(0)
+            if WARM_LINE in self.log.read():
+                return
+            time.sleep(1.0)
+        raise SystemExit("the server's warm-up did not end")
+
     def close(self) -> None:
         self.process.terminate()
         self.process.wait()
@@ -180,8 +206,13 @@ ARM = """() => { const g = document.querySelector('#paths .js-plotly-plot');
 def browser(repeats: int, cache_dir: str) -> dict[str, str]:
     from playwright.sync_api import sync_playwright
 
+    from rmsprop_jax.explorer import DEFAULT, digits_plane, to_query
+
+    digits = DEFAULT.replace(landscape="mlp-digits", start=digits_plane().start)
+
     out = {}
     warm = Server(cache_dir)  # fills the persistent compilation cache
+    warm.wait_warm()
     warm.close()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -196,6 +227,7 @@ def browser(repeats: int, cache_dir: str) -> dict[str, str]:
             page.close()
             if len(starts) < 3:
                 server.close()
+        server.wait_warm()  # the rows below without the warm-up's loads
         usable = (
             "page usable after start, warm compilation cache (start to paths drawn)"
         )
@@ -239,6 +271,21 @@ def browser(repeats: int, cache_dir: str) -> dict[str, str]:
             typed.append((page.evaluate("() => window.__drawn") - t0) / 1e3)
             page.wait_for_timeout(500)
         out["new typed formula, Enter to redrawn plot, headless Chromium"] = _ms(typed)
+        page.goto(server.url + to_query(digits))
+        page.wait_for_function(DRAWN, timeout=120_000)
+        page.wait_for_timeout(3000)
+        page.focus("#decay [role=slider]")
+        digits_moves = []
+        for i in range(max(repeats // 3, 3)):
+            page.evaluate(ARM)
+            t0 = page.evaluate("() => performance.now()")
+            page.keyboard.press("ArrowLeft" if i % 2 else "ArrowRight")
+            page.wait_for_function("() => window.__drawn !== null", timeout=60_000)
+            digits_moves.append((page.evaluate("() => window.__drawn") - t0) / 1e3)
+            page.wait_for_timeout(1500)  # the maps below follow each move
+        out["mlp-digits slider move to redrawn paths plot, headless Chromium"] = _ms(
+            digits_moves
+        )
         b.close()
         server.close()
     return out

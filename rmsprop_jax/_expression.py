@@ -295,7 +295,7 @@ _NUMPY_BINARY: dict[str, Callable[..., Any]] = {
     "/": np.divide,
     "**": np.power,
 }
-_JNP_BINARY: dict[str, Callable[..., Any]] = {
+BINARY_OPERATIONS: dict[str, Callable[..., Any]] = {
     "+": jnp.add,
     "-": jnp.subtract,
     "*": jnp.multiply,
@@ -335,19 +335,28 @@ def _run(program: list[tuple], w: jax.Array) -> jax.Array:
             stack.append(fn(*arguments))
         else:  # binary
             right, left = stack.pop(), stack.pop()
-            stack.append(_JNP_BINARY[instruction[1]](left, right))
+            stack.append(BINARY_OPERATIONS[instruction[1]](left, right))
     return stack.pop()
 
 
-def parse(text: str) -> Callable[[jax.Array], jax.Array]:
-    """Compiles ``text`` into ``f(w)``; see ``landscapes.from_expression``."""
+def program(text: str) -> list[tuple]:
+    """``text``'s program in reverse Polish notation, one tuple an
+    instruction: ``("constant", value)``, ``("variable", 0 | 1)``,
+    ``("negate",)``, ``("integer_power", n)``, ``("call", name)`` or
+    ``("binary", op)``; see ``landscapes.from_expression`` for what it
+    raises."""
     if not isinstance(text, str):
         raise TypeError(f"the expression must be a str, got {type(text).__name__}.")
     if len(text) > MAX_LENGTH:
         raise ValueError(
             f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}."
         )
-    program = _Parser(text).parse()
+    return _Parser(text).parse()
+
+
+def parse(text: str) -> Callable[[jax.Array], jax.Array]:
+    """Compiles ``text`` into ``f(w)``; see ``landscapes.from_expression``."""
+    instructions = program(text)
 
     def fn(w: jax.Array) -> jax.Array:
         w = jnp.asarray(w)
@@ -355,6 +364,6 @@ def parse(text: str) -> Callable[[jax.Array], jax.Array]:
             raise ValueError(f"`w` must have shape (2, ...), got {w.shape}.")
         dtype = jnp.result_type(w.dtype, jnp.float32)
         w = w.astype(dtype)
-        return jnp.broadcast_to(_run(program, w), w.shape[1:]).astype(dtype)
+        return jnp.broadcast_to(_run(instructions, w), w.shape[1:]).astype(dtype)
 
     return fn

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 _GRID = 401  # points per side of the search grid
@@ -98,17 +97,17 @@ def _refine(
 
 
 def minima(
-    fn: Callable[[jax.Array], jax.Array],
+    f: Callable[[np.ndarray], np.ndarray],
     text: str,
     box: tuple[float, float, float, float],
 ) -> tuple[tuple[tuple[float, float], ...], float]:
-    """``fn``'s global minimisers in ``box`` and the value there (float64).
+    """The global minimisers in ``box`` of the formula ``text`` and the value
+    there (float64); ``f`` evaluates it on a float64 grid ``(2, ...)``.
 
-    Raises ValueError when ``fn`` is not finite over all of the box, constant,
-    or lowest on the box's edge.
+    Raises ValueError when the formula is not finite over all of the box,
+    constant, or lowest on the box's edge.
     """
     with jax.enable_x64(True):
-        f = jax.jit(lambda w: fn(jnp.asarray(w, jnp.float64)))
         mesh = _mesh(*box, _GRID)
         values = np.asarray(f(mesh), np.float64)
         _check_defined(text, values, mesh, box)

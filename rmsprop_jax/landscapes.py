@@ -25,18 +25,23 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from rmsprop_jax import _expression, _formula
+from rmsprop_jax import _expression, _formula, _formula_machine
 
 __all__ = [
+    "FORMULA_LENGTH",
     "LANDSCAPES",
+    "FormulaProgram",
     "Landscape",
     "ackley",
     "bowl",
+    "formula_program",
     "from_expression",
     "from_formula",
     "plateau",
     "rosenbrock",
+    "run_formula",
     "saddle",
     "steep_bowl",
     "valley",
@@ -225,6 +230,106 @@ def from_expression(text: str) -> Callable[[jax.Array], jax.Array]:
     return _expression.parse(text)
 
 
+FORMULA_LENGTH = _formula_machine.LENGTH
+"""The instructions a :class:`FormulaProgram` holds (512): every formula the
+parser accepts fits."""
+
+
+class FormulaProgram(NamedTuple):
+    """A typed formula as data for :func:`run_formula` (a pytree of arrays).
+
+    The first ``length`` instructions are the formula's program in reverse
+    Polish notation, the rest no-ops: ``codes[i]`` is the operation of
+    instruction ``i`` and ``numbers[i]`` its number (a constant's value, an
+    integer power's exponent; 0 for other operations).
+    """
+
+    codes: np.ndarray  # (FORMULA_LENGTH,) int32
+    numbers: np.ndarray  # (FORMULA_LENGTH,) float32, or float64 under x64
+    length: np.ndarray  # () int32: the formula's instructions
+
+
+def formula_program(text: str) -> FormulaProgram:
+    r"""Parses a formula in ``w1`` and ``w2`` into data for :func:`run_formula`.
+
+    The parser, grammar, checks and messages are :func:`from_expression`'s;
+    the program it makes (at most 500 instructions) is written into arrays of
+    :data:`FORMULA_LENGTH` instructions instead of traced.
+
+    Args:
+      text: the formula, at most 500 characters (see :func:`from_expression`).
+
+    Returns:
+      A :class:`FormulaProgram`: ``codes`` ``(FORMULA_LENGTH,)`` int32,
+      ``numbers`` ``(FORMULA_LENGTH,)`` in JAX's default float dtype
+      (float32, or float64 under ``jax_enable_x64``: a constant too large
+      for float32 is inf there, as in :func:`from_expression`'s function),
+      ``length`` ``()`` int32.
+
+    Raises:
+      ValueError: whatever :func:`from_expression` rejects, with its message
+        and column.
+      TypeError: ``text`` is not a str.
+
+    Examples:
+      >>> program = formula_program("(w1 - 1)**2 + w2**2")
+      >>> program.codes.shape, int(program.length)  # w1 1 - ^2 w2 ^2 +
+      ((512,), 7)
+      >>> formula_program("w1 +* 2")
+      Traceback (most recent call last):
+        ...
+      ValueError: expected a number, a name or '(', found '*' at column 5:
+        w1 +* 2
+            ^
+    """
+    codes, numbers, length = _formula_machine.encode(text)
+    with np.errstate(over="ignore"):
+        numbers = numbers.astype(jax.dtypes.canonicalize_dtype(np.float64))
+    return FormulaProgram(codes, numbers, length)
+
+
+def run_formula(program: FormulaProgram, w: jax.Array) -> jax.Array:
+    r"""The value of a :func:`formula_program` at ``w``, by one compiled evaluator.
+
+    A stack machine: a ``lax.fori_loop`` over the program's ``length``
+    instructions whose body is a ``lax.switch`` over the operations. Under
+    ``jax.jit`` (or inside a compiled sweep) ``program`` is an argument like
+    ``w``: every formula is new data for the same compiled program, where the
+    function of :func:`from_expression` is a new program per formula. Each
+    operation is the one :func:`from_expression` traces, so values and
+    gradients equal its function's up to rounding (a few ulp). Differentiable
+    in ``w`` by ``jax.grad`` and ``jax.jvp`` (forward mode through the loop,
+    one pass per variable); not in the program's constants.
+
+    Args:
+      program: from :func:`formula_program`; its arrays may be traced.
+      w: shape ``(2, ...)``; ``w[0]`` is :math:`w_1`, ``w[1]`` is :math:`w_2`.
+
+    Returns:
+      Shape ``w.shape[1:]``, in ``w``'s floating dtype (at least float32).
+      Grids of over 4096 points are evaluated 4096 at a time (the stack holds
+      512 values a point).
+
+    Raises:
+      ValueError: ``w`` is not of shape ``(2, ...)``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> f = jax.jit(run_formula)  # compiled once, on the first call
+      >>> w = jnp.array([0.0, 0.0])
+      >>> print(f(formula_program("sin(w1) + cos(w2)"), w))
+      1.0
+      >>> print(f(formula_program("(w1 - 1)**2 + 3*w2"), w))  # no new compilation
+      1.0
+      >>> print(jax.grad(run_formula, argnums=1)(formula_program("sin(w1) + w2"), w))
+      [1. 1.]
+    """
+    return _formula_machine.evaluate(program.codes, program.numbers, program.length, w)
+
+
+_run_formula = jax.jit(run_formula)
+
+
 def from_formula(
     text: str,
     *,
@@ -234,7 +339,8 @@ def from_formula(
     r"""A :class:`Landscape` from a typed formula, checked over ``box``.
 
     The formula is parsed by :func:`from_expression`, evaluated in float64 on a
-    401 x 401 grid over ``box``, and checked before any optimizer runs on it.
+    401 x 401 grid over ``box`` (by :func:`run_formula`, compiled once for
+    every formula), and checked before any optimizer runs on it.
     Its global minima are the grid's local minima within 1e-3 of the value
     range of the lowest one, each refined by zooming (eight finer 41 x 41
     grids around it, in float64) to about 1e-13 of the box, so gaps
@@ -276,7 +382,11 @@ def from_formula(
     box = (lo1, hi1, lo2, hi2)
     if not (lo1 < start[0] < hi1 and lo2 < start[1] < hi2):
         raise ValueError(f"`start` {tuple(start)!r} must lie inside `box` {box!r}.")
-    minima, value = _formula.minima(fn, text, box)
+    with jax.enable_x64(True):
+        program = formula_program(text)  # float64 constants
+    minima, value = _formula.minima(
+        lambda w: np.asarray(_run_formula(program, w)), text, box
+    )
     return Landscape(
         name="formula",
         fn=fn,

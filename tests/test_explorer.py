@@ -234,26 +234,39 @@ def test_showing_or_hiding_optimizers_computes_nothing():
 
 
 @pytest.mark.slow
-def test_formula_programs_are_bounded(monkeypatch):
-    # Each new formula compiles programs of a few MB; only the last few are kept.
+def test_a_new_formula_compiles_nothing_and_memory_stays_bounded(monkeypatch):
+    # A typed formula is data for the one compiled evaluator: after the first,
+    # a new formula's paths, contour, beta comparison and learning-rate sweep
+    # compile nothing, and only the last few formulas are kept.
     monkeypatch.setattr(_surface, "FORMULAS_KEPT", 2)
 
     def rss_mb() -> float:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * 4096 / 2**20
 
-    sizes = []
-    for i in range(8):
-        text = f"(w1 - {i / 10})**2 + 2*(w2 + {i / 20})**2"
-        state = State(landscape="custom", formula=text, start=(-4.0, 3.0))
+    def view(i: int) -> State:
+        text = f"(w1 - {i / 10})**2 + 2*(w2 + {i / 20})**2 + 0.1*sin({i}*w1)"
+        return State(landscape="custom", formula=text, start=(-4.0, 3.0))
+
+    def compute(state: State) -> None:
         p = _compute.paths(state)
-        np.testing.assert_allclose(p.params[0, 0], [-4.0, 3.0])
-        assert len(_compute.formulas_kept()) <= 2
-        assert _compute.formulas_kept()[-1] == text
-        sizes.append(rss_mb())
-    # Unbounded, each formula added ~6-18 MB; bounded, the last five add less
-    # than two formulas' worth.
-    assert sizes[-1] - sizes[2] < 30, sizes
+        np.testing.assert_allclose(p.params[:, 0], [[-4.0, 3.0]] * len(p.params))
+        _compute.contour_grid(_compute.surface(state))
+        _compute.compare_decay(state)
+        _compute.sensitivity(state)
+
+    compute(view(0))
+    before = compilations()
+    sizes = []
+    with count_compilations() as compiled:
+        for i in range(1, 9):
+            compute(view(i))
+            assert _compute.formulas_kept() == (view(i - 1).formula, view(i).formula)
+            sizes.append(rss_mb())
+    assert compiled == [] and compilations() == before
+    # Each formula once compiled programs of ~6-18 MB; now it adds its views'
+    # results (~2 MB, in caches of bounded size) and nothing compiled.
+    assert (sizes[-1] - sizes[2]) / 5 < 4, sizes
 
 
 def test_the_default_view_shows_rmsprop_at_work():
@@ -268,6 +281,7 @@ def test_the_default_view_shows_rmsprop_at_work():
     assert np.hypot(*p.params[rms, steps]) < 0.1
 
 
+@pytest.mark.slow  # compiles the formulas' evaluator into the 13 optimizers' program
 def test_typed_formula_goes_through_the_parser():
     state = State(
         landscape="custom", formula="(w1 - 1)**2 + 3*(w2 + 2)**2", start=(-4.0, 3.0)
@@ -446,3 +460,19 @@ def test_library_optimizers_are_the_catalogue_calls():
         u1, _ = tx.update(g, tx.init(w), w, value=1.0)
         u2, _ = ours.update(g, ours.init(w), w, value=1.0)
         np.testing.assert_array_equal(u1, u2, err_msg=name)
+
+
+@pytest.mark.slow  # compiles every program of the page
+def test_the_warm_up_compiles_the_formulas_evaluator_and_says_when_done(capsys):
+    from rmsprop_jax.explorer import __main__, _app
+
+    _app.READY.clear()
+    __main__._warm_up()
+    assert _app.READY.is_set()
+    assert capsys.readouterr().err.strip().endswith(__main__.WARM_LINE)
+    state = State(landscape="custom", formula="w1**4 + (w2 - w1)**2", start=(2.0, 1.0))
+    before = compilations()
+    with count_compilations() as compiled:
+        _compute.paths(state)
+        _compute.contour_grid(_compute.surface(state))
+    assert compiled == [] and compilations() == before

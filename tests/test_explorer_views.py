@@ -232,3 +232,26 @@ def test_mlp_digits_paths_are_the_librarys():
     assert p.loss[1, 15] < p.loss[1, 0]  # RMSprop goes down the real loss
     assert "64-16-10" in explain_mlp(state) and "%" in explain_mlp(state)
     assert _state.from_query(_state.to_query(state)) == state
+
+
+@pytest.mark.slow  # compiles the network's programs for both run lengths
+def test_mlp_digits_runs_only_the_steps_shown():
+    # Its runs stop at the first of MLP_STEPS that covers the view (each step
+    # is a network's loss): the same path as the longer run, NaN after it.
+    state = State(landscape="mlp-digits", start=_digits.plane().start, steps=150)
+    assert _compute.computed_steps(state) == 200
+    assert _compute.computed_steps(state.replace(steps=201)) == 1000
+    assert _compute.computed_steps(state.replace(landscape="valley")) == 1000
+    assert _compute.run_key(state) == _compute.run_key(state.replace(steps=37))
+    short = _compute.paths(state.replace(optimizers=tuple(_catalog.OPTIMIZERS)))
+    long = _compute.paths(state.replace(optimizers=short.optimizers, steps=1000))
+    assert short.params.shape == long.params.shape == (13, 1001, 2)
+    np.testing.assert_allclose(short.params[:, :201], long.params[:, :201], rtol=1e-5)
+    assert (
+        np.isnan(short.params[:, 201:]).all() and np.isnan(short.grads[:, 200:]).all()
+    )
+    _, sensitivity = _compute.sensitivity(state.replace(optimizers=("rmsprop",)))
+    assert sensitivity.shape == (1, len(_compute.SENSITIVITY_RATES))
+    assert np.isfinite(sensitivity).any()
+    compared = _compute.compare_decay(state)
+    assert compared.shape == (2, 1001, 2) and np.isnan(compared[:, 201:]).all()

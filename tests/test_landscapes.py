@@ -183,3 +183,129 @@ def test_formula_box_and_start_are_checked():
         "(w1 - 5)**2 + w2**2", box=(0.0, 10.0, -2.0, 2.0), start=(9.0, 1.0)
     )
     np.testing.assert_allclose(land.minima, [(5.0, 0.0)], atol=1e-9)
+
+
+# --- one compiled evaluator for every formula ------------------------------------
+
+EVALUATED = [
+    "(w1 - 1)**2 + 2*(w2 + 0.5)**2 + 0.1*sin(3*w1)",
+    "sin(w1) + cos(w2)",
+    "log(1 + w1**2) + abs(w2)**1.5 - 3/(1 + w2**-2)",
+    "hypot(w1, w2) + 0.1*arctan2(w2, w1) + maximum(w1, -w2) - min(w1, w2)",
+    "-w1**3 + 2*pi*e*w2**-3 + tanh(w1*w2) + w1**10 / 3 + w2**-100 - w1**-7",
+    "sqrt(w1**2 + 1) + log10(2 + cos(w2)) + sign(w1)*square(w2) + exp(-w2)",
+    "2 ^ 3 ^ 0.5 * w1 + --w2 + arcsin(w1/9) + arccos(w2/9) + arctan(w1)",
+    "sinh(w1/3) + cosh(w2/3) + tan(w1/4) + log1p(w2**2) + w1**w1**0 + 7",
+    "w1 ** 0.5 + w2 ** w1",  # nan where w1 < 0: the same nan
+    "1e300 * w1 + w2",  # inf in float32
+]
+
+
+def _both(text: str, w: jax.Array) -> tuple[np.ndarray, ...]:
+    """The value and gradient of ``text`` at every point of ``w`` (2, n), by
+    the traced formula and by the evaluator."""
+    direct = landscapes.from_expression(text)
+    program = landscapes.formula_program(text)
+    evaluate = jax.jit(landscapes.run_formula)
+    grad = jax.jit(jax.vmap(jax.grad(landscapes.run_formula, 1), (None, 1), 1))
+    return (
+        np.asarray(jax.jit(direct)(w)),
+        np.asarray(evaluate(program, w)),
+        np.asarray(jax.jit(jax.vmap(jax.grad(direct), 1, 1))(w)),
+        np.asarray(grad(program, w)),
+    )
+
+
+@pytest.mark.slow  # compiles ten traced formulas (over 2 s)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_run_formula_equals_the_traced_formula(dtype):
+    with jax.enable_x64(dtype == "float64"):
+        rtol = 1e-5 if dtype == "float32" else 1e-13
+        w = jax.random.uniform(jax.random.key(0), (2, 64), dtype, -3.0, 3.0)
+        for text in EVALUATED:
+            value, got, grad, got_grad = _both(text, w)
+            assert got.dtype == value.dtype == np.dtype(dtype), text
+            np.testing.assert_allclose(got, value, rtol=rtol, err_msg=text)
+            np.testing.assert_allclose(got_grad, grad, rtol=rtol, err_msg=text)
+
+
+def test_run_formula_compiles_once_for_every_formula():
+    f = jax.jit(lambda program, w: landscapes.run_formula(program, w))
+    grad = jax.jit(jax.grad(lambda program, w: landscapes.run_formula(program, w), 1))
+    w = jnp.array([0.5, -1.5])
+    for text in EVALUATED:
+        program = landscapes.formula_program(text)
+        f(program, w), grad(program, w)
+    assert f._cache_size() == grad._cache_size() == 1
+
+
+@pytest.mark.slow  # compiles the grid evaluation's programs (over 2 s)
+def test_run_formula_on_grids_and_under_forward_mode():
+    # Over 4096 points a grid is evaluated in blocks; shapes and values hold.
+    text = "sin(w1)*w2**2 - w1/3"
+    program = landscapes.formula_program(text)
+    w = jnp.stack(jnp.meshgrid(jnp.linspace(-2, 2, 70), jnp.linspace(-1, 3, 90)))
+    got = landscapes.run_formula(program, w)
+    assert got.shape == (90, 70) and got.dtype == jnp.float32
+    np.testing.assert_allclose(
+        got, landscapes.from_expression(text)(w), rtol=1e-6, atol=1e-6
+    )
+    assert landscapes.run_formula(program, jnp.zeros((2, 3, 1))).shape == (3, 1)
+    point = jnp.array([0.3, -1.2])
+    tangent = jnp.array([1.0, 2.0])
+    _, slope = jax.jvp(
+        lambda x: landscapes.run_formula(program, x), (point,), (tangent,)
+    )
+    _, expected = jax.jvp(landscapes.from_expression(text), (point,), (tangent,))
+    np.testing.assert_allclose(slope, expected, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=r"`w` must have shape \(2, ...\)"):
+        landscapes.run_formula(program, jnp.zeros(3))
+
+
+def test_formula_program_keeps_the_parsers_checks_and_messages():
+    for text in ("w1 +* 2", "__import__('os')", "w1 ** 101", "w1 + " * 100 + "w1"):
+        with pytest.raises(ValueError) as direct:
+            landscapes.from_expression(text)
+        with pytest.raises(ValueError) as encoded:
+            landscapes.formula_program(text)
+        assert str(encoded.value) == str(direct.value)
+    with pytest.raises(TypeError, match="must be a str"):
+        landscapes.formula_program(3)
+    program = landscapes.formula_program("w1 * 2")
+    assert program.codes.shape == program.numbers.shape == (landscapes.FORMULA_LENGTH,)
+    assert program.codes.dtype == np.int32 and int(program.length) == 3
+    assert program.numbers.dtype == np.float32  # float64 under x64
+
+
+def _deepest_accepted(unit: str) -> str:
+    """``unit`` nested as often as the parser accepts, around ``w1``."""
+    accepted = ""
+    for k in range(1, 60):
+        text = unit * k + "w1" + ")" * k
+        try:
+            landscapes.from_expression(text)
+        except ValueError:
+            return accepted
+        accepted = text
+    return accepted
+
+
+@pytest.mark.slow  # compiles the longest formulas traced (over 2 s)
+def test_formulas_at_the_parsers_limits_fit_the_evaluator():
+    # The deepest stacks and longest programs the parser accepts (50 levels,
+    # 500 characters) evaluate as the traced formula does.
+    from rmsprop_jax import _formula_machine
+
+    deepest = 0
+    w = jnp.array([[0.25], [0.5]])
+    for unit in ("1+1*(", "1+1*hypot(1,", "w1+w2*w1**hypot(w2,", "1+1*min(1,"):
+        text = _deepest_accepted(unit)
+        deepest = max(deepest, _formula_machine.depth(_formula_machine.encode(text)[0]))
+        value, got, grad, got_grad = _both(text, w)
+        np.testing.assert_allclose(got, value, rtol=1e-5, err_msg=text)
+        np.testing.assert_allclose(got_grad, grad, rtol=1e-5, err_msg=text)
+    assert 90 < deepest <= _formula_machine.DEPTH
+    longest = "+".join(["w1*w2"] * 83)  # 497 characters, 331 instructions
+    assert int(landscapes.formula_program(longest).length) == 331
+    value, got, _, _ = _both(longest, w)
+    np.testing.assert_allclose(got, value, rtol=1e-6)

@@ -21,6 +21,10 @@ from pathlib import Path
 EXTRA_MODULES = ("dash", "plotly", "werkzeug")
 
 
+WARM_LINE = "Warm-up done: every program of the page compiled or loaded."
+"""What the server writes to stderr once the background warm-up is done."""
+
+
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rmsprop_jax" / "jax"
@@ -70,7 +74,7 @@ def _warm_up() -> None:
     first page loads; the draw callback waits for ``_app.READY``. The maps
     follow the drawn paths and compile then, off the critical path."""
     from rmsprop_jax.explorer import _app, _compute
-    from rmsprop_jax.explorer._state import DEFAULT
+    from rmsprop_jax.explorer._state import CUSTOM, DEFAULT
 
     try:
         _compute.paths(DEFAULT)
@@ -85,6 +89,14 @@ def _warm_up() -> None:
         _compute.surface(DEFAULT.replace(landscape="mlp-digits"))
     except ValueError:  # scikit-learn missing: the page says so when it is picked
         pass
+    # The typed formulas' evaluator (one program for every formula): compiled
+    # (or loaded) before the first formula is typed.
+    formula = DEFAULT.replace(landscape=CUSTOM, start=_compute.CUSTOM_START)
+    _compute.paths(formula)
+    _compute.contour_grid(_compute.surface(formula))
+    _compute.compare_decay(formula)
+    _compute.sensitivity(formula)
+    print(WARM_LINE, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

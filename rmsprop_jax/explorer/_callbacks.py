@@ -52,7 +52,6 @@ def landscape_key(state: State) -> str:
     return state.landscape
 
 
-@_compute.on_forget
 @functools.lru_cache(maxsize=64)
 def _sweep_map(key: tuple) -> _compute.SweepMap:
     return _compute.final_loss_map(State(**dict(key)))
@@ -90,6 +89,18 @@ def _answer(what: str, compute: Callable[[], Any], expected: Any, keep: Any) -> 
     except Exception:
         _LOG.exception("%s failed", what)
         return [keep, "Internal error."]
+
+
+def _explained(
+    what: str, compute: Callable[[], tuple[Any, str]], expected: Any, keep: Any
+) -> tuple[Any, str, Any]:
+    """``(figure, message, prose)`` of a figure with its paragraph:
+    ``compute()``'s two with an empty message, or ``keep`` twice around the
+    message of an error (see :func:`_answer`)."""
+    out, message = _answer(what, compute, expected, None)
+    if out is None:
+        return keep, message, keep
+    return out[0], message, out[1]
 
 
 def _table(paths: _compute.Paths) -> list[Any]:
@@ -236,10 +247,7 @@ def _register_figures(app: Any) -> None:
             state = _sync.state_from_store(data)
             return _amplification(state.decay), _prose.explain_amplification(state)
 
-        (out, message) = _answer("amplification", figure, InvalidValue, None)
-        if out is None:
-            return [no_update, message, no_update]
-        return [out[0], message, out[1]]
+        return list(_explained("amplification", figure, InvalidValue, no_update))
 
     @app.callback(
         Output("amplification-multiples", "figure"),
@@ -271,10 +279,7 @@ def _register_figures(app: Any) -> None:
                 _prose.explain_sweep(state, result, low),
             )
 
-        (out, message) = _answer("sweep", figure, ValueError, None)
-        if out is None:
-            return [no_update, message, no_update]
-        return [out[0], message, out[1]]
+        return list(_explained("sweep", figure, ValueError, no_update))
 
 
 def _rows(columns: tuple[str, ...], rows: list[dict[str, str]]) -> list[Any]:

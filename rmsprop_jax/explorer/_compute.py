@@ -9,8 +9,10 @@ start point and every hyperparameter as traced arrays, always
 :data:`MAX_STEPS` steps (the ``steps`` control only cuts the view), and
 ``record=`` for the per-step params, gradients, updates and diagnostics. All
 paths of a view are one compiled program; moving a slider or the start,
-showing or hiding an optimizer never recompiles. A typed formula is a program
-of its own; :func:`formula` keeps the last :data:`FORMULAS_KEPT`.
+showing or hiding an optimizer never recompiles. A typed formula's program
+is data for one compiled evaluator (the sweep's data, with the noise): a new
+formula compiles nothing either; :func:`formula` keeps the last
+:data:`FORMULAS_KEPT` parsed.
 
 The amplification map uses :func:`rmsprop_jax.scale_by_rms`, vmapped over a
 grid of gradient pairs; the (beta, eta) map, the beta = 0 / 0.9 comparison
@@ -30,7 +32,7 @@ import numpy as np
 
 import rmsprop_jax as rj
 from rmsprop_jax.explorer._catalog import FACTORIES, FIELDS, OPTIMIZERS
-from rmsprop_jax.explorer._state import MAX_STEPS, SCHEDULES, State
+from rmsprop_jax.explorer._state import MAX_STEPS, MLP, SCHEDULES, State
 from rmsprop_jax.explorer._surface import CUSTOM_BOX as CUSTOM_BOX
 from rmsprop_jax.explorer._surface import CUSTOM_START as CUSTOM_START
 from rmsprop_jax.explorer._surface import FORMULAS_KEPT as FORMULAS_KEPT
@@ -39,11 +41,11 @@ from rmsprop_jax.explorer._surface import contour_grid as contour_grid
 from rmsprop_jax.explorer._surface import formula as formula
 from rmsprop_jax.explorer._surface import formulas_kept as formulas_kept
 from rmsprop_jax.explorer._surface import gradient_scale as gradient_scale
-from rmsprop_jax.explorer._surface import on_forget as on_forget
+from rmsprop_jax.explorer._surface import landscape_data as landscape_data
 from rmsprop_jax.explorer._surface import program_names, selected_name, values
 from rmsprop_jax.explorer._surface import start_of as start_of
 from rmsprop_jax.explorer._surface import surface as surface
-from rmsprop_jax.sweep import grid, sweep, zipped
+from rmsprop_jax.sweep import RECORDABLE, grid, sweep, zipped
 
 AMPLIFICATION_BETAS = (0.0, 0.5, 0.9, 0.99)
 """The small multiples of the amplification map."""
@@ -55,15 +57,10 @@ SWEEP_LEARNING_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-4, 0, 13))
 DIVERGENCE_THRESHOLD = 1e6
 """A run diverges when its loss exceeds this factor times its initial loss."""
 
-QUANTITIES = (
-    "params",
-    "grads",
-    "updates",
-    "effective_lr",
-    "gradient_rms",
-    "second_moment",
-)
-"""What :func:`paths` records at each step, each of shape (steps, 2)."""
+QUANTITIES = tuple(q for q in RECORDABLE if q not in ("loss", "step_size"))
+"""What :func:`paths` records at each step, each of shape (steps, 2): the
+engine's recordable quantities but the loss and Rprop's step size (its
+effective learning rate)."""
 
 
 def _grid_values(state: State, landscape: str) -> dict[str, list[Any]]:
@@ -136,15 +133,17 @@ NOISE_SEED = 0
 """The seed of the gradient noise (the same noise for every view)."""
 
 
-@on_forget
 @functools.lru_cache(maxsize=64)
 def _noisy(fn: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
-    """``fn(w, c)`` plus the linear term ``n . w`` of this step's noise sample
-    ``n``: its gradient is the exact one plus ``n`` (exactly it for ``n =
-    0``). The step's data row is ``(n1, n2, c)``."""
+    """``fn(w, data)`` plus the linear term ``n . w`` of this step's noise
+    sample ``n``: its gradient is the exact one plus ``n`` (exactly it for
+    ``n = 0``). The step's batch is ``(n, data)``, each with a leading axis
+    of one (see :func:`step_data`)."""
 
-    def loss(w: jax.Array, batch: jax.Array) -> jax.Array:
-        return fn(w, batch[0, 2]) + jnp.vdot(batch[0, :2], w)
+    def loss(w: jax.Array, batch: tuple[jax.Array, Any]) -> jax.Array:
+        noise, data = batch
+        data = jax.tree.map(lambda x: x[0], data)
+        return fn(w, data) + jnp.vdot(noise[0], w)
 
     loss.__name__ = loss.__qualname__ = f"noisy_{getattr(fn, '__name__', 'loss')}"
     return loss
@@ -159,12 +158,57 @@ def noise_samples(state: State, surf: Surface) -> np.ndarray:
     return (scale * normal).astype(np.float32)
 
 
-def step_data(state: State, surf: Surface) -> np.ndarray:
-    """The sweep's data, one row per step, ``(MAX_STEPS, 3)`` float32: the
-    gradient noise :func:`noise_samples` and the landscape's number ``c``
-    (the valley's coefficient of :math:`w_1^2`): neither changes the program."""
-    column = np.full((MAX_STEPS, 1), surf.param, np.float32)
-    return np.concatenate([noise_samples(state, surf), column], axis=1)
+def step_data(state: State, surf: Surface) -> tuple[np.ndarray, Any]:
+    """The sweep's data, one sample per step: the gradient noise
+    :func:`noise_samples` ``(MAX_STEPS, 2)`` and the landscape's data
+    :func:`landscape_data` repeated (``c``, the valley's coefficient of
+    :math:`w_1^2`, ``(MAX_STEPS,)``; or a typed formula's program, each
+    array with a leading ``MAX_STEPS`` axis): none of it changes the program."""
+    data = jax.tree.map(
+        lambda x: np.broadcast_to(x, (MAX_STEPS, *np.shape(x))), landscape_data(surf)
+    )
+    return noise_samples(state, surf), data
+
+
+MLP_STEPS = (200, MAX_STEPS)
+"""The run lengths of the ``mlp-digits`` views: the shortest that covers the
+steps shown (each step of the network's loss costs what a thousand of a
+2-D formula do; the runs beyond the shown steps are not computed)."""
+
+
+def computed_steps(state: State) -> int:
+    """How many steps the runs of ``state`` are computed for: :data:`MAX_STEPS`
+    (the ``steps`` control only cuts the view), on ``mlp-digits`` the first of
+    :data:`MLP_STEPS` that covers ``state.steps``."""
+    if state.landscape != MLP:
+        return MAX_STEPS
+    return next(n for n in MLP_STEPS if n >= state.steps)
+
+
+def _padded(x: np.ndarray, axis: int, length: int) -> np.ndarray:
+    """``x`` with NaN appended along ``axis`` up to ``length``."""
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (0, length - x.shape[axis])
+    return np.pad(x.astype(np.float32), widths, constant_values=np.nan)
+
+
+def _view_sweep(
+    factories: Any, state: State, surf: Surface, configurations: Any, **record: Any
+) -> Any:
+    """One ``sweep`` of ``factories`` over ``configurations`` on the view's
+    landscape, start and gradient noise, for :func:`computed_steps` steps."""
+    return sweep(
+        factories,
+        _mapping(surf),
+        np.asarray(state.start, np.float32),
+        configurations,
+        steps=computed_steps(state),
+        divergence_threshold=DIVERGENCE_THRESHOLD,
+        data=step_data(state, surf),
+        batch_size=1,  # one data row per step, in order
+        shuffle=False,
+        **record,
+    )
 
 
 def _run_all(state: State) -> Paths:
@@ -174,29 +218,25 @@ def _run_all(state: State) -> Paths:
     sweep's data, one sample per step: another level changes no program."""
     surf = surface(state)
     names = tuple(FACTORIES)
-    result = sweep(
+    steps = computed_steps(state)
+    result = _view_sweep(
         dict(FACTORIES),
-        _mapping(surf),
-        np.asarray(state.start, np.float32),
+        state,
+        surf,
         grid(**_grid_values(state, _landscape_name(surf))),
-        steps=MAX_STEPS,
         record=("loss", *QUANTITIES),
-        divergence_threshold=DIVERGENCE_THRESHOLD,
-        data=step_data(state, surf),
-        batch_size=1,  # one data row per step, in order
-        shuffle=False,
     )
     n = len(names)
     records, final_loss, final_params, diverged_at = jax.device_get(
         (result.records, result.final_loss, result.final_params, result.diverged_at)
     )
-    out = {q: np.asarray(records[q]).reshape(n, MAX_STEPS, 2) for q in QUANTITIES}
+    out = {q: np.asarray(records[q]).reshape(n, steps, 2) for q in QUANTITIES}
     final_params = np.asarray(final_params).reshape(n, 2)
     diverged_at = np.asarray(diverged_at, np.int64).reshape(n)
     params = np.concatenate([out.pop("params"), final_params[:, None]], axis=1)
     loss = np.concatenate(
         [
-            np.asarray(records["loss"]).reshape(n, MAX_STEPS),
+            np.asarray(records["loss"]).reshape(n, steps),
             np.asarray(final_loss).reshape(n, 1),
         ],
         axis=1,
@@ -208,6 +248,12 @@ def _run_all(state: State) -> Paths:
             params[i, k] = final_params[i]
             params[i, k + 1 :] = np.nan
             loss[i, k + 1 :] = np.nan
+    if steps < MAX_STEPS:  # not computed: NaN
+        params, loss = (
+            _padded(params, 1, MAX_STEPS + 1),
+            _padded(loss, 1, MAX_STEPS + 1),
+        )
+        out = {q: _padded(x, 1, MAX_STEPS) for q, x in out.items()}
     return Paths(names, params, loss, diverged_at=diverged_at, **out)
 
 
@@ -219,17 +265,18 @@ def _true_loss(surf: Surface, params: np.ndarray) -> np.ndarray:
 
 def run_key(state: State) -> State:
     """What the paths depend on: ``state`` without what only selects or cuts
-    (the optimizers shown, the steps shown unless a schedule spans them, the
-    map's optimizer, the condition of a landscape other than the valley)."""
+    (the optimizers shown, the steps shown unless a schedule spans them --
+    beyond :func:`computed_steps` --, the map's optimizer, the condition of a
+    landscape other than the valley)."""
     return state.replace(
         optimizers=(),
-        steps=state.steps if state.schedule != "constant" else MAX_STEPS,
+        steps=state.steps if state.schedule != "constant" else computed_steps(state),
         sweep_optimizer="rmsprop",
         condition=state.condition if state.landscape == "valley" else 1.0,
     )
 
 
-_run_all_cached = on_forget(functools.lru_cache(maxsize=16)(_run_all))
+_run_all_cached = functools.lru_cache(maxsize=16)(_run_all)
 
 
 def _select(every: Paths, names: tuple[str, ...]) -> Paths:
@@ -318,26 +365,15 @@ def final_loss_map(state: State) -> SweepMap:
         for n, v in _grid_values(state, _landscape_name(surf)).items()
         if n in _taken([factory]) - {"decay", "learning_rate"}
     }
-    result = sweep(
-        factory,
-        _mapping(surf),
-        np.asarray(state.start, np.float32),
-        grid(
-            **fixed,
-            decay=list(SWEEP_DECAYS),
-            learning_rate=list(SWEEP_LEARNING_RATES),
-        ),
-        steps=MAX_STEPS,
-        divergence_threshold=DIVERGENCE_THRESHOLD,
-        data=step_data(state, surf),
-        batch_size=1,  # one data row per step, in order
-        shuffle=False,
+    configurations = grid(
+        **fixed, decay=list(SWEEP_DECAYS), learning_rate=list(SWEEP_LEARNING_RATES)
     )
+    result = _view_sweep(factory, state, surf, configurations)
     shape = (len(SWEEP_DECAYS), len(SWEEP_LEARNING_RATES))
     losses, final = jax.device_get((result.losses, result.final_loss))
-    losses = np.asarray(losses).reshape(*shape, MAX_STEPS)
+    losses = np.asarray(losses).reshape(*shape, computed_steps(state))
     final = np.asarray(final).reshape(shape)
-    loss = final if state.steps == MAX_STEPS else losses[..., state.steps]
+    loss = final if state.steps == computed_steps(state) else losses[..., state.steps]
     diverged_at = np.asarray(result.diverged_at).reshape(shape)
     diverged_at = np.where(diverged_at < state.steps, diverged_at, -1)
     return SweepMap(SWEEP_DECAYS, SWEEP_LEARNING_RATES, loss, diverged_at)
@@ -352,32 +388,25 @@ def _compare_decay(key: State) -> np.ndarray:
     given = _grid_values(key, _landscape_name(surf))
     names = ("landscape", "learning_rate", "eps", "eps_in_sqrt", "schedule", "horizon")
     fixed = {n: given[n] for n in names}
-    result = sweep(
-        FACTORIES["rmsprop"],
-        _mapping(surf),
-        np.asarray(key.start, np.float32),
-        grid(**fixed, decay=list(COMPARED_DECAYS)),
-        steps=MAX_STEPS,
-        record=("params",),
-        divergence_threshold=DIVERGENCE_THRESHOLD,
-        data=step_data(key, surf),
-        batch_size=1,  # one data row per step, in order
-        shuffle=False,
+    configurations = grid(**fixed, decay=list(COMPARED_DECAYS))
+    result = _view_sweep(
+        FACTORIES["rmsprop"], key, surf, configurations, record=("params",)
     )
     n = len(COMPARED_DECAYS)
     records, final, diverged = jax.device_get(
         (result.records["params"], result.final_params, result.diverged_at)
     )
     final = np.asarray(final).reshape(n, 1, 2)
-    params = np.concatenate([np.asarray(records).reshape(n, MAX_STEPS, 2), final], 1)
+    steps = computed_steps(key)
+    params = np.concatenate([np.asarray(records).reshape(n, steps, 2), final], 1)
     for i, k in enumerate(np.asarray(diverged).reshape(n)):
         if k >= 0:
             params[i, k] = final[i, 0]
             params[i, k + 1 :] = np.nan
-    return params
+    return _padded(params, 1, MAX_STEPS + 1)
 
 
-_compare_decay_cached = on_forget(functools.lru_cache(maxsize=16)(_compare_decay))
+_compare_decay_cached = functools.lru_cache(maxsize=16)(_compare_decay)
 
 
 def compare_decay(state: State) -> np.ndarray:
@@ -405,38 +434,29 @@ SENSITIVITY_SGD_RATES = tuple(float(f"{x:.3g}") for x in np.logspace(-5, 0, 17))
 def _sensitivity(key: State) -> np.ndarray:
     surf = surface(key)
     given = _grid_values(key, _landscape_name(surf))
-    rates = {"learning_rate", "sgd_learning_rate"}
-    fixed = grid(**{n: v for n, v in given.items() if n not in rates})
-    result = sweep(
-        dict(FACTORIES),
-        _mapping(surf),
-        np.asarray(key.start, np.float32),
-        fixed
-        * zipped(
-            learning_rate=list(SENSITIVITY_RATES),
-            sgd_learning_rate=list(SENSITIVITY_SGD_RATES),
-        ),
-        steps=MAX_STEPS,
-        divergence_threshold=DIVERGENCE_THRESHOLD,
-        data=step_data(key, surf),
-        batch_size=1,  # one data row per step, in order
-        shuffle=False,
+    swept = {"learning_rate", "sgd_learning_rate"}
+    fixed = grid(**{n: v for n, v in given.items() if n not in swept})
+    rates = zipped(
+        learning_rate=list(SENSITIVITY_RATES),
+        sgd_learning_rate=list(SENSITIVITY_SGD_RATES),
     )
+    result = _view_sweep(dict(FACTORIES), key, surf, fixed * rates)
     losses, final, diverged = jax.device_get(
         (result.losses, result.final_loss, result.diverged_at)
     )
     shape = (len(FACTORIES), len(SENSITIVITY_RATES))
+    steps = computed_steps(key)
     loss = np.concatenate(
-        [np.asarray(losses).reshape(*shape, MAX_STEPS), np.reshape(final, (*shape, 1))],
+        [np.asarray(losses).reshape(*shape, steps), np.reshape(final, (*shape, 1))],
         axis=-1,
     )
     diverged = np.asarray(diverged).reshape(shape)
-    steps = np.arange(MAX_STEPS + 1)
-    after = (diverged[..., None] >= 0) & (steps >= diverged[..., None])
-    return np.where(after, np.nan, loss)
+    t = np.arange(steps + 1)
+    after = (diverged[..., None] >= 0) & (t >= diverged[..., None])
+    return _padded(np.where(after, np.nan, loss), -1, MAX_STEPS + 1)
 
 
-_sensitivity_cached = on_forget(functools.lru_cache(maxsize=8)(_sensitivity))
+_sensitivity_cached = functools.lru_cache(maxsize=8)(_sensitivity)
 
 
 def sensitivity(state: State) -> tuple[tuple[str, ...], np.ndarray]:

@@ -133,26 +133,28 @@ def _train(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _loss_on_plane(
     x: np.ndarray, y: np.ndarray, centre: np.ndarray, d1: np.ndarray, d2: np.ndarray
 ) -> Callable[..., jax.Array]:
-    w1s, b1s, w2s, b2s = zip(
-        *(_unpack(jnp.asarray(v)) for v in (centre, d1, d2)), strict=True
-    )
-    # Pre-activations of the first layer at theta(a, b): h0 + a h1 + b h2.
-    h = jnp.stack([x @ w + b for w, b in zip(w1s, b1s, strict=True)])
-    w2, b2 = jnp.stack(w2s), jnp.stack(b2s)
-    labels = jnp.asarray(y)
+    # What does not depend on the point, made once: the first layer's
+    # pre-activations at theta_T, d1 and d2 (h0 + a h1 + b h2 at theta(a, b)),
+    # the second layer's weights and biases likewise, and one-hot labels. A
+    # step's loss and gradient is then element-wise work and one product per
+    # pass: 1.7x faster than products with the coefficients and a gather.
+    parts = [_unpack(jnp.asarray(v)) for v in (centre, d1, d2)]
+    h = np.stack([x @ np.asarray(w1) + np.asarray(b1) for w1, b1, _, _ in parts])
+    w2 = np.stack([np.asarray(p[2]) for p in parts])
+    b2 = np.stack([np.asarray(p[3]) for p in parts])
+    onehot = np.eye(10, dtype=np.float32)[y]
     # |theta(a, b)|^2 = |c|^2 + 2 a c.d1 + 2 b c.d2 + a^2 + b^2 (d1, d2 orthonormal)
     norms = [float(np.dot(centre, v)) for v in (centre, d1, d2)]
 
     def at(w: jax.Array) -> jax.Array:  # one point
-        coeff = jnp.stack([jnp.ones_like(w[0]), w[0], w[1]])
-        pre = jnp.tensordot(coeff, h, axes=(0, 0))  # (N, H)
-        out = jnp.tensordot(coeff, w2, axes=(0, 0))  # (H, 10)
-        bias = jnp.tensordot(coeff, b2, axes=(0, 0))  # (10,)
-        squared = norms[0] + 2 * (w[0] * norms[1] + w[1] * norms[2]) + w[0] ** 2
-        squared = squared + w[1] ** 2
-        return _cross_entropy(jnp.tanh(pre) @ out + bias, labels) + (
-            0.5 * WEIGHT_DECAY * squared
-        )
+        a, b = w[0], w[1]
+        pre = h[0] + a * h[1] + b * h[2]  # (N, H)
+        logits = jnp.tanh(pre) @ (w2[0] + a * w2[1] + b * w2[2])
+        logits = logits + (b2[0] + a * b2[1] + b * b2[2])
+        picked = jnp.sum(onehot * logits, axis=-1)
+        cross_entropy = jnp.mean(jax.nn.logsumexp(logits, axis=-1) - picked)
+        squared = norms[0] + 2 * (a * norms[1] + b * norms[2]) + a**2 + b**2
+        return cross_entropy + 0.5 * WEIGHT_DECAY * squared
 
     def mlp_digits(w: jax.Array, c: jax.Array) -> jax.Array:
         del c

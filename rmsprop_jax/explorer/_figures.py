@@ -34,6 +34,29 @@ _MARGIN = {"l": 60, "r": 20, "t": 40, "b": 45}
 _LINES_MARGIN = {"l": 60, "r": 20, "t": 40, "b": 100}  # legend under the axis
 
 
+def _log_axis(title: str, **extra: Any) -> dict[str, Any]:
+    """A log y axis labelled at each power of ten only (none on minor ticks)."""
+    return {
+        "title": {"text": title},
+        "type": "log",
+        "dtick": 1,
+        "exponentformat": "power",
+        **extra,
+    }
+
+
+def _lines_layout(title: str, **axes: Any) -> dict[str, Any]:
+    """The layout of a figure of lines over the steps, legend under the axis."""
+    return {
+        "title": {"text": title, "x": 0.02},
+        "xaxis": {"title": {"text": "step"}},
+        **axes,
+        "font": FONT,
+        "margin": _LINES_MARGIN,
+        "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
+    }
+
+
 _TYPED = {"float32": "f4", "float64": "f8", "int32": "i4", "uint8": "u1"}
 
 
@@ -325,19 +348,7 @@ def loss_figure(state: State, paths: Paths, low: float) -> dict[str, Any]:
         )
     return {
         "data": data,
-        "layout": {
-            "title": {"text": "Loss − minimum", "x": 0.02},
-            "xaxis": {"title": {"text": "step"}},
-            "yaxis": {
-                "title": {"text": "loss − min"},
-                "type": "log",
-                "dtick": 1,  # a label per power of ten, none on minor ticks
-                "exponentformat": "power",
-            },
-            "font": FONT,
-            "margin": _LINES_MARGIN,
-            "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
-        },
+        "layout": _lines_layout("Loss − minimum", yaxis=_log_axis("loss − min")),
     }
 
 
@@ -379,22 +390,10 @@ def effective_lr_figure(state: State, paths: Paths) -> dict[str, Any]:
     rate)."""
     return {
         "data": _per_weight(paths, "effective_lr", state),
-        "layout": {
-            "title": {
-                "text": "Effective learning rate η/√(s+ε) (Rprop: Δ; SGD, sign: η)",
-                "x": 0.02,
-            },
-            "xaxis": {"title": {"text": "step"}},
-            "yaxis": {
-                "title": {"text": "per-weight rate"},
-                "type": "log",
-                "dtick": 1,  # a label per power of ten, none on minor ticks
-                "exponentformat": "power",
-            },
-            "font": FONT,
-            "margin": _LINES_MARGIN,
-            "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
-        },
+        "layout": _lines_layout(
+            "Effective learning rate η/√(s+ε) (Rprop: Δ; SGD, sign: η)",
+            yaxis=_log_axis("per-weight rate"),
+        ),
     }
 
 
@@ -405,30 +404,12 @@ def rms_figure(state: State, paths: Paths) -> dict[str, Any]:
     )
     return {
         "data": data,
-        "layout": {
-            "title": {
-                "text": "Gradient RMS √s (top) and s per weight (bottom)",
-                "x": 0.02,
-            },
-            "xaxis": {"title": {"text": "step"}, "anchor": "y2"},
-            "yaxis": {
-                "title": {"text": "√s"},
-                "type": "log",
-                "domain": [0.55, 1.0],
-                "dtick": 1,
-                "exponentformat": "power",
-            },
-            "yaxis2": {
-                "title": {"text": "s"},
-                "type": "log",
-                "domain": [0.0, 0.45],
-                "dtick": 1,
-                "exponentformat": "power",
-            },
-            "font": FONT,
-            "margin": _LINES_MARGIN,
-            "legend": {"orientation": "h", "y": -0.42, "yanchor": "top"},
-        },
+        "layout": _lines_layout(
+            "Gradient RMS √s (top) and s per weight (bottom)",
+            xaxis={"title": {"text": "step"}, "anchor": "y2"},
+            yaxis=_log_axis("√s", domain=[0.55, 1.0]),
+            yaxis2=_log_axis("s", domain=[0.0, 0.45]),
+        ),
     }
 
 

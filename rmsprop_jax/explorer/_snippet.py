@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from rmsprop_jax.explorer._catalog import OPTIMIZERS, arguments
 from rmsprop_jax.explorer._compute import (
-    CUSTOM_BOX,
-    CUSTOM_START,
     NOISE_SEED,
     gradient_scale,
     hyperparameters,
@@ -73,9 +71,9 @@ def snippet(state: State) -> str:
     """
     if state.landscape == CUSTOM:
         text = state.formula.replace("\\", "\\\\").replace('"', '\\"')
-        loss = (
-            f'landscapes.from_formula(\n    "{text}",\n'
-            f"    box={CUSTOM_BOX!r},\n    start={CUSTOM_START!r},\n).fn"
+        loss = (  # the page's evaluator: equal to from_expression's to rounding
+            f"functools.partial(\n    landscapes.run_formula,\n"
+            f'    landscapes.formula_program("{text}"),\n)'
         )
     elif state.landscape == MLP:
         loss = "functools.partial(explorer.digits_plane().fn, c=0.0)"

@@ -7,7 +7,10 @@ is :math:`c\, w_1^2 + 10 w_2^2`, whose curvatures :math:`2c` and 20 have the
 ratio (the condition number) :math:`\kappa = 10 / c`; the page's default
 :math:`\kappa = 10/3` is the worked example's :math:`3 w_1^2 + 10 w_2^2`.
 Every other landscape ignores ``c``. So moving the ``condition`` slider
-reuses the compiled program, as the other sliders do.
+reuses the compiled program, as the other sliders do. A typed formula is
+:func:`typed_formula` ``f(w, program)``: its parsed program
+(:func:`rmsprop_jax.landscapes.formula_program`) is data for one compiled
+evaluator, so a new formula compiles nothing either.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import collections
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -42,10 +45,11 @@ class Surface(NamedTuple):
     minima: tuple[tuple[float, float], ...]  # estimated for a typed formula
     minimum_value: float
     param: float = 0.0  # c: the valley's coefficient of w1^2 (float32-exact)
+    formula: str = ""  # the typed formula's text (CUSTOM)
 
     def loss(self, w: Any) -> jax.Array:
         """The view's loss at ``w`` (shape ``(2, ...)``)."""
-        return self.fns[self.selected](w, self.param)
+        return self.fns[self.selected](w, landscape_data(self))
 
 
 def conditioned_valley(w: jax.Array, c: jax.Array) -> jax.Array:
@@ -89,54 +93,63 @@ _BUILTIN = tuple(
 )
 
 
-FORMULAS_KEPT = 24
-"""How many typed formulas keep their compiled programs (least recently used
-first out). Each holds a few MB of XLA executables; past this many the older
-half is forgotten at once and JAX's caches are cleared (the built-in
-landscapes' programs then load again from the persistent compilation cache)."""
+def typed_formula(w: jax.Array, program: landscapes.FormulaProgram) -> jax.Array:
+    """A typed formula's loss at ``w``: its parsed ``program``, data for the one
+    compiled evaluator :func:`rmsprop_jax.landscapes.run_formula`.
 
-_formulas: collections.OrderedDict[str, landscapes.Landscape] = (
-    collections.OrderedDict()
-)
-_formulas_lock = threading.Lock()
-_forgetters: list[Callable[[], None]] = []
-_Cache = TypeVar("_Cache")
-
-
-def on_forget(cache: _Cache) -> _Cache:
-    """Registers ``cache`` (a ``functools.lru_cache``) to be cleared when old
-    formulas are forgotten: caches that hold their results let go of them too."""
-    _forgetters.append(cache.cache_clear)  # type: ignore[attr-defined]
-    return cache
-
-
-_plain_cached = on_forget(functools.lru_cache(maxsize=FORMULAS_KEPT)(_plain))
-
-
-def formula(text: str) -> landscapes.Landscape:
-    """The typed formula's landscape over :data:`CUSTOM_BOX`, made once per text
-    by :func:`rmsprop_jax.landscapes.from_formula` (which parses it with
-    ``from_expression`` and estimates its minima); the last
-    :data:`FORMULAS_KEPT` are kept.
-
-    Raises:
-      ValueError: the parser's message with the column of the problem, or a
-        formula not finite over the box or with no minimum inside it.
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from rmsprop_jax.landscapes import formula_program
+      >>> print(typed_formula(jnp.array([2.0, 1.0]), formula_program("w1**2 - w2")))
+      3.0
     """
+    return landscapes.run_formula(program, w)
+
+
+FORMULAS_KEPT = 24
+"""How many typed formulas keep their landscape (minima, program), least
+recently used first out. A formula compiles nothing (it is data for the
+evaluator), so each holds a few kB."""
+
+_formulas: collections.OrderedDict[
+    str, tuple[landscapes.Landscape, landscapes.FormulaProgram]
+] = collections.OrderedDict()
+_formulas_lock = threading.Lock()
+
+
+def _parsed(text: str) -> tuple[landscapes.Landscape, landscapes.FormulaProgram]:
     with _formulas_lock:
         if text in _formulas:
             _formulas.move_to_end(text)
             return _formulas[text]
     lands = landscapes.from_formula(text, box=CUSTOM_BOX, start=CUSTOM_START)
+    parsed = (lands, landscapes.formula_program(text))
     with _formulas_lock:
-        _formulas[text] = lands
-        if len(_formulas) > FORMULAS_KEPT:
-            while len(_formulas) > FORMULAS_KEPT // 2:
-                _formulas.popitem(last=False)
-            for clear in _forgetters:
-                clear()
-            jax.clear_caches()
-    return lands
+        _formulas[text] = parsed
+        while len(_formulas) > FORMULAS_KEPT:
+            _formulas.popitem(last=False)
+    return parsed
+
+
+def formula(text: str) -> landscapes.Landscape:
+    """The typed formula's landscape over :data:`CUSTOM_BOX`, made once per text
+    by :func:`rmsprop_jax.landscapes.from_formula` (which parses it and
+    estimates its minima); the last :data:`FORMULAS_KEPT` are kept.
+
+    Raises:
+      ValueError: the parser's message with the column of the problem, or a
+        formula not finite over the box or with no minimum inside it.
+    """
+    return _parsed(text)[0]
+
+
+def landscape_data(surf: Surface) -> Any:
+    """What the landscape function of ``surf`` takes after ``w``: the typed
+    formula's :class:`~rmsprop_jax.landscapes.FormulaProgram`, else ``c``
+    (float32)."""
+    if surf.name == CUSTOM:
+        return _parsed(surf.formula)[1]
+    return np.float32(surf.param)
 
 
 def formulas_kept() -> tuple[str, ...]:
@@ -164,11 +177,12 @@ def surface(state: State) -> Surface:
         lands = formula(state.formula)
         return Surface(
             CUSTOM,
-            (_plain_cached(lands.fn),),
+            (typed_formula,),
             0,
             lands.box,
             lands.minima,
             lands.minimum_value,
+            formula=state.formula,
         )
     if state.landscape == MLP:
         plane = _digits.plane()
@@ -202,16 +216,16 @@ def selected_name(surf: Surface) -> str:
 
 
 @functools.partial(jax.jit, static_argnames="fns")
-def _values(index: jax.Array, w: jax.Array, c: jax.Array, *, fns: tuple) -> jax.Array:
-    return jax.lax.switch(index, fns, w, c)
+def _values(index: jax.Array, w: jax.Array, data: Any, *, fns: tuple) -> jax.Array:
+    return jax.lax.switch(index, fns, w, data)
 
 
 def values(surf: Surface, w: np.ndarray) -> np.ndarray:
     """The view's loss at the points ``w`` (shape ``(2, ...)``), one program
-    per landscape set (the built-in landscapes and ``c`` are traced)."""
-    return np.asarray(
-        _values(np.int32(surf.selected), w, np.float32(surf.param), fns=surf.fns)
-    )
+    per landscape set (the built-in landscapes, ``c`` and a typed formula's
+    program are traced)."""
+    data = landscape_data(surf)
+    return np.asarray(_values(np.int32(surf.selected), w, data, fns=surf.fns))
 
 
 def _contour_grid(
@@ -222,7 +236,7 @@ def _contour_grid(
     return x, y, values(surf, np.stack(np.meshgrid(x, y)))
 
 
-_contour_cached = on_forget(functools.lru_cache(maxsize=32)(_contour_grid))
+_contour_cached = functools.lru_cache(maxsize=32)(_contour_grid)
 
 
 def contour_grid(
