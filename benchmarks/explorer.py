@@ -178,7 +178,7 @@ class Server:
 
     def wait_warm(self, timeout: float = 900) -> None:
         """Waits for the server's background warm-up to end (its stderr line)."""
-        from rmsprop_jax.explorer.__main__ import WARM_LINE
+        from rmsprop_jax.explorer import WARM_LINE
 
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:

@@ -18,7 +18,7 @@ import pytest
 from helpers import plain_loop, snippet_paths
 
 import rmsprop_jax as rj
-from rmsprop_jax import landscapes
+from rmsprop_jax import explorer, landscapes
 from rmsprop_jax.explorer import (
     _catalog,
     _compute,
@@ -469,7 +469,7 @@ def test_the_warm_up_compiles_the_formulas_evaluator_and_says_when_done(capsys):
     _app.READY.clear()
     __main__._warm_up()
     assert _app.READY.is_set()
-    assert capsys.readouterr().err.strip().endswith(__main__.WARM_LINE)
+    assert capsys.readouterr().err.strip().endswith(explorer.WARM_LINE)
     state = State(landscape="custom", formula="w1**4 + (w2 - w1)**2", start=(2.0, 1.0))
     before = compilations()
     with count_compilations() as compiled:

@@ -34,10 +34,16 @@ from rmsprop_jax.explorer._state import State as State
 from rmsprop_jax.explorer._state import from_query as from_query
 from rmsprop_jax.explorer._state import to_query as to_query
 
+WARM_LINE = "Warm-up done: every program of the page compiled or loaded."
+"""What the server (``python -m rmsprop_jax.explorer``) writes to stderr once
+its background warm-up is done: every program of the page compiled or loaded
+from the cache."""
+
 __all__ = [
     "DEFAULT",
     "SCHEDULES",
     "Plane",
+    "WARM_LINE",
     "WORKED_EXAMPLE",
     "InvalidValue",
     "Paths",

@@ -21,10 +21,6 @@ from pathlib import Path
 EXTRA_MODULES = ("dash", "plotly", "werkzeug")
 
 
-WARM_LINE = "Warm-up done: every program of the page compiled or loaded."
-"""What the server writes to stderr once the background warm-up is done."""
-
-
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rmsprop_jax" / "jax"
@@ -73,7 +69,7 @@ def _warm_up() -> None:
     """Compiles (or loads from the cache) the default view's paths while the
     first page loads; the draw callback waits for ``_app.READY``. The maps
     follow the drawn paths and compile then, off the critical path."""
-    from rmsprop_jax.explorer import _app, _compute
+    from rmsprop_jax.explorer import WARM_LINE, _app, _compute
     from rmsprop_jax.explorer._state import CUSTOM, DEFAULT
 
     try:
