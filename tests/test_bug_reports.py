@@ -62,6 +62,7 @@ def test_rprop_on_a_group_without_parameters(factory):
     assert updates["w"].shape == (2,)
 
 
+@pytest.mark.slow  # the jitted meta-gradient is in test_unrolled_jit's quick cases
 def test_centered_rmsprop_meta_gradient_with_a_zero_gradient(x64):
     """jax.grad of the loss after k steps w.r.t. the learning rate was NaN
     where one weight's gradient is exactly 0; optax agrees with the finite

@@ -75,6 +75,7 @@ def _csv_rows(path: pathlib.Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # runs the example script (as the other example tests)
 def test_log_diagnostics_writes_to_a_temporary_directory(tmp_path):
     result = _run(tmp_path, "log_diagnostics")
     (written,) = (tmp_path / "tmp").glob("log_diagnostics_*/diagnostics.csv")

@@ -194,6 +194,7 @@ def accumulated():
     return actual, {n: full_batch[n].final_params for n in NAMES}
 
 
+@pytest.mark.slow  # a training run per optimizer (the quick selection: to_target, injected)
 @pytest.mark.parametrize("name", NAMES)
 def test_multisteps_accumulation_equals_full_batch(accumulated, name):
     actual, expected = accumulated
@@ -247,6 +248,7 @@ def decayed():
     )
 
 
+@pytest.mark.slow  # a training run per optimizer (the quick selection: to_target, injected)
 @pytest.mark.parametrize("name", NAMES)
 def test_masked_weight_decay_spares_the_biases(decayed, name):
     masked, everywhere, penalty = (d[name] for d in decayed)
@@ -297,6 +299,7 @@ def partitioned():
     )
 
 
+@pytest.mark.slow  # a training run per optimizer (the quick selection: to_target, injected)
 @pytest.mark.parametrize("name", NAMES)
 def test_multi_transform_trains_each_group_with_its_optimizer(partitioned, name):
     actual, expected = partitioned
@@ -341,6 +344,7 @@ def test_clipping_acts_on_this_problem():
     assert float(optax.tree.norm(grads)) > 4 * MAX_NORM
 
 
+@pytest.mark.slow  # a training run per optimizer (the quick selection: to_target, injected)
 @pytest.mark.parametrize("name", NAMES)
 def test_clip_by_global_norm_before_the_optimizer(clipped, name):
     actual, expected = clipped
@@ -382,6 +386,7 @@ def scheduled():
     return {how: _final_params(runs, how, SCHEDULABLE) for how in hows}
 
 
+@pytest.mark.slow  # a training run per optimizer (the quick selection: to_target, injected)
 @pytest.mark.parametrize("name", SCHEDULABLE)
 def test_schedules_scale_each_step(scheduled, name):
     expected = scheduled["by_hand"][name]
@@ -448,12 +453,14 @@ def contrib():
     return plateaus, schedule_free_runs, runs["plain sign_sgd"].losses[-1]
 
 
+@pytest.mark.slow  # a training run per optimizer (the quick selection: to_target, injected)
 @pytest.mark.parametrize("name", NAMES)
 def test_reduce_on_plateau_after_every_optimizer(contrib, name):
     final, first, _ = contrib[0][name]
     assert float(final) < TARGET < float(first)
 
 
+@pytest.mark.slow  # a training run per optimizer (the quick selection: to_target, injected)
 def test_reduce_on_plateau_lowers_the_floor_of_sign_descent(contrib):
     """Sign descent with a fixed step oscillates around the minimum; the
     plateau detector halves the step and the loss goes well below that floor."""
@@ -462,6 +469,7 @@ def test_reduce_on_plateau_lowers_the_floor_of_sign_descent(contrib):
     assert float(final) < 0.1 * float(contrib[2])
 
 
+@pytest.mark.slow  # a training run per optimizer (the quick selection: to_target, injected)
 @pytest.mark.parametrize("name", sorted(SCHEDULE_FREE_BASES))
 def test_schedule_free_around_each_base(contrib, name):
     final, first = contrib[1][name]

@@ -38,6 +38,13 @@ FACTORIES = {
 }
 NAMES = sorted(FACTORIES)
 
+
+def _some_quick(names, quick) -> list:
+    """``names`` as test parameters: those in ``quick`` run in the quick
+    selection, the rest are marked slow (the full suite runs every one)."""
+    return [n if n in quick else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
 # The presets (and the converters) with every float accumulator they keep:
 # torch's AMSGrad and Keras's (the maximum of the uncorrected moment), the
 # centred RMSprops with momentum, Rprop, Adadelta, TF1's s0 = 1.
@@ -133,7 +140,9 @@ def _assert_equal(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "name", _some_quick(NAMES, {"rmsprop", "adam", "sgd_momentum", "rprop+"})
+)
 def test_int8_step_is_the_float32_step_on_the_decoded_state(name):
     _check_int8_step(FACTORIES[name])
 
@@ -157,7 +166,11 @@ def _check_int8_step(factory, steps=6):
 
 
 @pytest.mark.parametrize(
-    "name", ["rmsprop", "adagrad", "sgd_momentum", "rprop-", "amsgrad", "adadelta"]
+    "name",
+    _some_quick(
+        ["rmsprop", "adagrad", "sgd_momentum", "rprop-", "amsgrad", "adadelta"],
+        {"rmsprop", "adadelta"},
+    ),
 )
 def test_bfloat16_state_is_the_float32_step_rounded_once(name):
     _check_bfloat16_step(FACTORIES[name])
@@ -217,7 +230,7 @@ def test_state_keeps_its_types_and_only_large_float_leaves_are_8_bit(name, state
 
 # The quick selection: one torch, one Keras preset and a converter (each with
 # the most accumulators: AMSGrad's maximum); the full suite every preset.
-_QUICK_PRESETS = {"torch_adam_amsgrad", "keras_adam_amsgrad", "from_keras_adam"}
+_QUICK_PRESETS = {"keras_adam_amsgrad"}
 
 
 @pytest.mark.parametrize(
@@ -384,14 +397,17 @@ def _run(tx, params, x, y, steps):
 
 @pytest.mark.parametrize(
     "name",
-    [
-        "adam",
-        "rprop+",
-        "rmsprop_centered_momentum",
-        "amsgrad",  # a root and its maximum, both zeros at init
-        "adadelta",  # three roots, all zeros at init
-        "keras_adam_amsgrad",  # and Keras's moving average beside them
-    ],
+    _some_quick(
+        [
+            "adam",
+            "rprop+",
+            "rmsprop_centered_momentum",
+            "amsgrad",  # a root and its maximum, both zeros at init
+            "adadelta",  # three roots, all zeros at init
+            "keras_adam_amsgrad",  # and Keras's moving average beside them
+        ],
+        {"adam", "keras_adam_amsgrad"},
+    ),
 )
 def test_scan_equals_a_loop_of_jitted_steps_and_donation_works(name):
     params, x, y = _problem()
@@ -542,7 +558,9 @@ def _run_from(tx, params, state, x, y, steps):
     return jax.lax.scan(step, (params, state), length=steps)[0]
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adam", "adagrad", "rprop-"])
+@pytest.mark.parametrize(
+    "name", _some_quick(["rmsprop", "adam", "adagrad", "rprop-"], {"rmsprop", "rprop-"})
+)
 def test_diagnostics_read_an_int8_state_as_its_float32_values(name):
     from rmsprop_jax import diagnostics
 
