@@ -29,6 +29,9 @@ _EXPLORER = (
     "tests/test_explorer_views.py",
     "tests/test_explorer_callbacks.py",
     "rmsprop_jax/explorer/",
+    # the typed formulas' evaluator, compiled once per process
+    "tests/test_landscapes.py",
+    "rmsprop_jax/landscapes.py",
 )
 
 

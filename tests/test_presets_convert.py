@@ -52,7 +52,20 @@ FIXED_TORCH = sorted(
 )
 
 
-@pytest.mark.parametrize("name", FIXED_TORCH)
+# The quick selection: the first case of each preset; every case in the full suite.
+_FIRST_OF_EACH = {
+    min(n for n in FIXED_TORCH if CASES[n]["preset"] == preset)
+    for preset in {CASES[n]["preset"] for n in FIXED_TORCH}
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        n if n in _FIRST_OF_EACH else pytest.param(n, marks=pytest.mark.slow)
+        for n in FIXED_TORCH
+    ],
+)
 def test_from_torch_equals_the_preset_of_the_same_arguments(x64, name):
     torch = pytest.importorskip("torch")
     tx = presets.from_torch(_torch_optimizer(torch, CASES[name]))

@@ -11,23 +11,30 @@ import jax
 import numpy as np
 import pytest
 
-pytest.importorskip(
-    "bitsandbytes",
-    reason="bitsandbytes is not installed (pip install 'rmsprop_jax[frameworks]'): "
-    "the reference 8-bit optimizers come from it",
-)
-torch = pytest.importorskip("torch", reason="bitsandbytes' optimizers need torch")
-
-import bitsandbytes as bnb  # noqa: E402
-
-import rmsprop_jax as rj  # noqa: E402
-from benchmarks import _digits, state_dtype_bnb  # noqa: E402
+import rmsprop_jax as rj
+from benchmarks import _digits, state_dtype_bnb
 
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def frameworks():
+    """``(torch, bitsandbytes)``, imported when a test here runs: their import
+    takes seconds, which collecting the quick selection would pay too."""
+    pytest.importorskip(
+        "bitsandbytes",
+        reason="bitsandbytes is not installed (pip install 'rmsprop_jax[frameworks]'): "
+        "the reference 8-bit optimizers come from it",
+    )
+    torch = pytest.importorskip("torch", reason="bitsandbytes' optimizers need torch")
+    import bitsandbytes
+
+    return torch, bitsandbytes
+
+
 @pytest.mark.parametrize("name", sorted(state_dtype_bnb.CASES))
-def test_stochastically_rounded_int8_drifts_no_more_than_bitsandbytes(name):
+def test_stochastically_rounded_int8_drifts_no_more_than_bitsandbytes(name, frameworks):
+    torch, bnb = frameworks
     ours, theirs, bnb8 = state_dtype_bnb.CASES[name]
     torch.set_num_threads(1)
     x, y = _digits.load_digits()
