@@ -108,3 +108,29 @@ def load_example(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def join_on_loopback(
+    example: ModuleType,
+    process_id: int,
+    port: int,
+    processes: int,
+    local_devices: int,
+    *,
+    heartbeat: int = 10,
+) -> None:
+    """Joins JAX's distributed runtime on 127.0.0.1 through
+    ``examples/multiprocess.py`` (``example``), after saying which copy of
+    the library this process runs; the multi-process test workers' start."""
+    import rmsprop_jax
+
+    print(f"process {process_id}: rmsprop_jax from {rmsprop_jax.__file__}", flush=True)
+    example.check_loopback()
+    example.initialize(
+        process_id,
+        processes,
+        f"{example.LOOPBACK}:{port}",
+        local_devices=local_devices,
+        heartbeat_timeout_seconds=heartbeat,
+        initialization_timeout=60,
+    )

@@ -36,7 +36,7 @@ STARTED = time.perf_counter(), time.process_time()
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from integration_problems import load_example  # noqa: E402
+from integration_problems import join_on_loopback, load_example  # noqa: E402
 from jax.sharding import AxisType  # noqa: E402
 
 import rmsprop_jax as rj  # noqa: E402
@@ -165,16 +165,13 @@ class Program:
 
 
 def _start(args: argparse.Namespace, heartbeat: int):
-    print(f"process {args.process_id}: rmsprop_jax from {rj.__file__}", flush=True)
-    example.check_loopback()
-    coordinator = f"{example.LOOPBACK}:{args.port}"
-    example.initialize(
+    join_on_loopback(
+        example,
         args.process_id,
+        args.port,
         PROCESSES,
-        coordinator,
-        local_devices=LOCAL_DEVICES,
-        heartbeat_timeout_seconds=heartbeat,
-        initialization_timeout=60,
+        LOCAL_DEVICES,
+        heartbeat=heartbeat,
     )
     jax.config.update("jax_enable_x64", True)
     mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))

@@ -29,9 +29,10 @@ import sys
 
 import jax
 import numpy as np
-from integration_problems import load_example
+from integration_problems import join_on_loopback, load_example
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
+from multiprocess_worker import record
 
 import rmsprop_jax as rj
 
@@ -56,27 +57,8 @@ def problem() -> tuple[dict, np.ndarray, np.ndarray]:
     return example.init_mlp(SIZES, DTYPE), xs, ys
 
 
-def _shards(leaf: jax.Array) -> np.ndarray:
-    held = sorted(leaf.addressable_shards, key=lambda s: s.device.id)
-    return np.stack([np.asarray(s.data) for s in held])
-
-
-def _record(out: dict, prefix: str, tree) -> None:
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        out[prefix + jax.tree_util.keystr(path)] = _shards(leaf)
-
-
 def train(args: argparse.Namespace) -> dict:
-    print(f"process {args.process_id}: rmsprop_jax from {rj.__file__}", flush=True)
-    example.check_loopback()
-    example.initialize(
-        args.process_id,
-        PROCESSES,
-        f"{example.LOOPBACK}:{args.port}",
-        local_devices=LOCAL_DEVICES,
-        heartbeat_timeout_seconds=10,
-        initialization_timeout=60,
-    )
+    join_on_loopback(example, args.process_id, args.port, PROCESSES, LOCAL_DEVICES)
     jax.config.update("jax_enable_x64", True)
     mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
     params, xs, ys = problem()
@@ -97,9 +79,9 @@ def train(args: argparse.Namespace) -> dict:
         out[f"{layout}/total"] = np.array(sum(a.nbytes for a in jax.tree.leaves(state)))
         # every device then holds the whole state: the shards are its copies
         whole = jax.jit(lambda s: s, out_shardings=NamedSharding(mesh, P()))(state)
-        _record(out, f"{layout}/params", p)
-        _record(out, f"{layout}/opt_state", whole)
-        _record(out, f"{layout}/losses", losses)
+        record(out, f"{layout}/params", p)
+        record(out, f"{layout}/opt_state", whole)
+        record(out, f"{layout}/losses", losses)
         print(f"process {args.process_id}: {layout} trained", flush=True)
     return out
 

@@ -21,9 +21,7 @@ import sys
 import jax
 import numpy as np
 import sweep_devices_cases as cases
-from integration_problems import load_example
-
-import rmsprop_jax as rj
+from integration_problems import join_on_loopback, load_example
 
 PROCESSES = 2
 LOCAL_DEVICES = 2
@@ -35,17 +33,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=pathlib.Path, required=True)
     args = parser.parse_args()
-    print(f"process {args.process_id}: rmsprop_jax from {rj.__file__}", flush=True)
     example = load_example("multiprocess")
-    example.check_loopback()
-    example.initialize(
-        args.process_id,
-        PROCESSES,
-        f"{example.LOOPBACK}:{args.port}",
-        local_devices=LOCAL_DEVICES,
-        heartbeat_timeout_seconds=10,
-        initialization_timeout=60,
-    )
+    join_on_loopback(example, args.process_id, args.port, PROCESSES, LOCAL_DEVICES)
     print(f"{jax.process_count()} processes, {jax.device_count()} devices", flush=True)
     out = {}
     for name, case in cases.CASES.items():
