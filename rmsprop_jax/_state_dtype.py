@@ -257,18 +257,21 @@ def _rounds(x: Any, spec: StochasticRounding) -> bool:
 
 
 def _store(
-    x: jax.Array,
-    signed: bool,
-    spec: StochasticRounding,
-    key: Any,
-    bits: jax.Array | None = None,
+    x: jax.Array, signed: bool, spec: StochasticRounding, bits: jax.Array
 ) -> Any:
-    """``x`` rounded stochastically with ``key``'s bits (or ``bits``)."""
-    if bits is None:
-        bits = _rounding.noise(key, x.shape)
+    """``x`` rounded stochastically with ``bits`` (:mod:`._rounding`'s)."""
     if spec.dtype == INT8:
         return _blockwise.encode(x, signed, noise=bits)
     return _rounding.to_float(x, spec.dtype, bits)
+
+
+def _store_initial(x: jax.Array, signed: bool, spec: StochasticRounding) -> Any:
+    """An initial value stored in ``spec.dtype``, rounded to nearest (behind
+    a barrier, as ``blockwise``'s init: no constant folding of the encoding)."""
+    x = jax.lax.optimization_barrier(x)
+    if spec.dtype == INT8:
+        return _blockwise.encode(x, signed)
+    return x.astype(spec.dtype)
 
 
 def _stochastic(tx: Any, spec: StochasticRounding, fields: Mapping[str, bool]) -> Any:
@@ -287,11 +290,7 @@ def _stochastic(tx: Any, spec: StochasticRounding, fields: Mapping[str, bool]) -
                     return x
                 count += 1
                 key = jax.random.fold_in(field_key, count)
-                x = jax.lax.optimization_barrier(x)  # as `blockwise`'s init
-                if spec.dtype == INT8:
-                    value = _blockwise.encode(x, signed)
-                else:
-                    value = x.astype(spec.dtype)  # init values: to nearest
+                value = _store_initial(x, signed, spec)
                 return RoundedLeaf(value, jax.random.key_data(key))
 
             return jax.tree.map(leaf, tree)
@@ -312,8 +311,9 @@ def _stochastic(tx: Any, spec: StochasticRounding, fields: Mapping[str, bool]) -
                 if not isinstance(old, RoundedLeaf):
                     return x
                 key, now = jax.random.split(jax.random.wrap_key_data(old.key))
+                bits = _rounding.noise(now, x.shape)
                 return RoundedLeaf(
-                    _store(x, signed, spec, now), jax.random.key_data(key)
+                    _store(x, signed, spec, bits), jax.random.key_data(key)
                 )
 
             return jax.tree.map(leaf, old_tree, new_tree, is_leaf=_is_stored)
@@ -350,13 +350,9 @@ def _keyless(tx: Any, spec: StochasticRounding, fields: Mapping[str, bool]) -> A
     def init_fn(params: optax.Params) -> Any:
         def store(tree: Any, signed: bool) -> Any:
             def leaf(x: Any) -> Any:
-                if not _rounds(x, spec):
-                    return x
-                if spec.dtype == INT8:
-                    return _blockwise.encode(x, signed)
-                return x.astype(spec.dtype)
+                return _store_initial(x, signed, spec) if _rounds(x, spec) else x
 
-            return jax.tree.map(leaf, jax.lax.optimization_barrier(tree))
+            return jax.tree.map(leaf, tree)
 
         return _map_fields(tx.init(params), fields, store)
 
@@ -390,7 +386,7 @@ def _keyless(tx: Any, spec: StochasticRounding, fields: Mapping[str, bool]) -> A
                     return x
                 count += 1
                 bits = _rounding.hashed_noise(x, _salt(name, count), step)
-                return _store(x, signed, spec, None, bits)
+                return _store(x, signed, spec, bits)
 
             return jax.tree.map(leaf, old_tree, new_tree, is_leaf=_is_blocks)
 

@@ -239,6 +239,19 @@ def plain_loop(fn: Callable, tx, start, steps: int) -> np.ndarray:
     return np.asarray(jnp.stack(out))
 
 
+def scanned_steps(loss: Callable, tx, params, state, x, y, steps: int) -> tuple:
+    """``(params, state)`` after ``steps`` full-batch steps of ``tx`` on
+    ``loss(params, x, y)``, as one ``lax.scan``."""
+
+    def step(carry, _):
+        params, state = carry
+        grads = jax.grad(loss)(params, x, y)
+        updates, state = tx.update(grads, state, params)
+        return (optax.apply_updates(params, updates), state), None
+
+    return jax.lax.scan(step, (params, state), length=steps)[0]
+
+
 def regression_problem() -> tuple[dict, jax.Array, jax.Array]:
     """A float32 linear regression ``(params, x, y)`` with one leaf above the
     8-bit state threshold (``w``, 64 x 128) and one below (``b``, 128)."""

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import PRESET_FACTORIES, regression_loss, regression_problem
+from helpers import PRESET_FACTORIES, regression_loss, regression_problem, scanned_steps
 
 import rmsprop_jax as rj
 from rmsprop_jax import _blockwise, _state_dtype, presets
@@ -536,7 +536,7 @@ def test_orbax_restores_an_int8_state_bit_for_bit_and_resumes_exactly(
     ocp = pytest.importorskip("orbax.checkpoint")
     params, x, y = _problem()
     tx = rj.adam(0.01, state_dtype=storage)
-    run = jax.jit(functools.partial(_run_from, tx, steps=4))
+    run = jax.jit(functools.partial(scanned_steps, _loss, tx, steps=4))
     half, half_state = run(params, tx.init(params), x, y)
     straight = run(half, half_state, x, y)
     with ocp.StandardCheckpointer() as checkpointer:
@@ -546,16 +546,6 @@ def test_orbax_restores_an_int8_state_bit_for_bit_and_resumes_exactly(
         restored = checkpointer.restore(tmp_path / "ckpt", target)
     _assert_equal(restored["s"], half_state)
     _assert_equal(run(restored["p"], restored["s"], x, y), straight)
-
-
-def _run_from(tx, params, state, x, y, steps):
-    def step(carry, _):
-        params, state = carry
-        grads = jax.grad(_loss)(params, x, y)
-        updates, state = tx.update(grads, state, params)
-        return (optax.apply_updates(params, updates), state), None
-
-    return jax.lax.scan(step, (params, state), length=steps)[0]
 
 
 @pytest.mark.parametrize(

@@ -26,8 +26,7 @@ ocp = pytest.importorskip(
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from helpers import regression_loss, regression_problem  # noqa: E402
+from helpers import regression_loss, regression_problem, scanned_steps  # noqa: E402
 
 import rmsprop_jax as rj  # noqa: E402
 from rmsprop_jax import _blockwise  # noqa: E402
@@ -60,16 +59,6 @@ def _stored(x) -> bool:
     return isinstance(
         x, rj.RoundedLeaf | _blockwise.UnsignedBlocks | _blockwise.SignedBlocks
     )
-
-
-def _steps(tx, params, state, x, y):
-    def step(carry, _):
-        params, state = carry
-        grads = jax.grad(regression_loss)(params, x, y)
-        updates, state = tx.update(grads, state, params)
-        return (optax.apply_updates(params, updates), state), None
-
-    return jax.lax.scan(step, (params, state), length=STEPS)[0]
 
 
 def _assert_identical(a, b) -> None:
@@ -116,7 +105,7 @@ def test_low_bit_state_restores_bit_for_bit_and_resumes_exactly(
 ):
     params, x, y = problem
     tx = OPTIMIZERS[name](STORAGES[storage]())
-    run = jax.jit(functools.partial(_steps, tx))
+    run = jax.jit(functools.partial(scanned_steps, regression_loss, tx, steps=STEPS))
     half, half_state = run(params, tx.init(params), x, y)
     straight = run(half, half_state, x, y)
     stored = [s for s in jax.tree.leaves(half_state, is_leaf=_stored) if _stored(s)]
