@@ -7,6 +7,7 @@ restarts; it sees one run's hyperparameters as traced scalars.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -51,6 +52,33 @@ def _nan_unless(keep: jax.Array, tree: Any) -> Any:
     return jax.tree.map(lambda x: jnp.where(keep, x, jnp.nan).astype(x.dtype), tree)
 
 
+@functools.cache
+def _batched_at(levels: int) -> Callable[[Any, jax.Array], Any]:
+    """``lift(tree, witness)``: ``tree`` as it is, but batched under each of
+    the ``levels`` enclosing vmaps (its unbatched leaves broadcast
+    along the batch axis). ``witness`` is an array batched at every level:
+    it is what makes each level's batching rule run."""
+    if levels == 0:
+        return lambda tree, witness: tree
+    outer = _batched_at(levels - 1)
+
+    @jax.custom_batching.custom_vmap
+    def lift(tree: Any, witness: jax.Array) -> Any:
+        del witness
+        return tree
+
+    @lift.def_vmap
+    def rule(axis_size: int, in_batched: tuple, tree: Any, witness: jax.Array):
+        tree = jax.tree.map(
+            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))),
+            tree,
+            in_batched[0],
+        )
+        return outer(tree, witness), jax.tree.map(lambda _: True, tree)
+
+    return lift
+
+
 def landscape(losses: tuple[Fn, ...], grad: bool) -> Callable:
     """``f(index, params, *args)``: the loss (and gradient) of landscape
     ``index``; a ``lax.switch`` over the landscapes when there are several."""
@@ -77,12 +105,15 @@ def train(
     idx: jax.Array | None,
     params: Any,
     data: Any,
+    witness: jax.Array,
 ) -> dict[str, Any]:
     """One run: ``steps`` updates under ``lax.scan``.
 
     ``index`` picks the landscape among ``losses``; ``key`` initialises the
     params (with ``init_params``); ``idx`` holds the ``(steps, batch_size)``
-    sample indices (with ``batch_size``).
+    sample indices (with ``batch_size``). ``train`` runs under one ``vmap``
+    per axis of runs, starts and restarts; ``witness`` is a scalar batched
+    by every one of them.
     """
     if options.init_params is not None:
         params = options.init_params(key)
@@ -168,6 +199,13 @@ def train(
         t=jnp.zeros((), jnp.int32),
         losses=jnp.zeros(options.steps, float_dtype()),
     )
+    # Every part of the carry but the step index batched from the start, as
+    # the divergence freezing makes it after one step: scan's batching rule
+    # then settles its carry in one round (else up to three: three retraces
+    # of the step at each level).
+    levels = 1 + options.starts + (options.restarts > 1)
+    batched = _batched_at(levels)(start._replace(t=None), witness)
+    start = batched._replace(t=start.t)
     end, records = jax.lax.scan(step, start, idx, length=options.steps)
     if every > 1 and record:
         records = jax.tree.map(lambda b: b[:n_records], end.buffer)
