@@ -48,6 +48,13 @@ def _loss_args(data: Any, idx: jax.Array | None) -> tuple[Any, ...]:
     return (jax.tree.map(lambda x: x[idx], data),)
 
 
+def _scalar_choice(keep: jax.Array, new: jax.Array, old: Any) -> jax.Array:
+    """``new`` where ``keep`` else ``old``, for the run's own scalars (``old``
+    a scalar of ``new``'s dtype, or a Python number): one ``select_n``
+    instead of ``jnp.where``'s nested jitted call (less to trace and lower)."""
+    return jax.lax.select(keep, new, jnp.asarray(old, new.dtype))
+
+
 def _nan_unless(keep: jax.Array, tree: Any) -> Any:
     return jax.tree.map(lambda x: jnp.where(keep, x, jnp.nan).astype(x.dtype), tree)
 
@@ -139,7 +146,7 @@ def train(
         loss, grads = value_and_grad(index, c.params, *_loss_args(data, batch_idx))
         updates, new_state = tx.update(grads, c.state, c.params, value=loss)
         new_params = _like(optax.apply_updates(c.params, updates), c.params)
-        loss0 = jnp.where(c.t == 0, loss, c.loss0)
+        loss0 = _scalar_choice(c.t == 0, loss, c.loss0)
         ok = c.alive & jnp.isfinite(loss) & _tree.all_finite(new_params)
         if options.threshold is not None:
             ok &= ~(loss > options.threshold * jnp.abs(loss0))
@@ -164,11 +171,11 @@ def train(
             state=_tree.select(ok, _like(new_state, c.state), c.state),
             alive=ok,
             loss0=loss0,
-            diverged_at=jnp.where(c.alive & ~ok, c.t, c.diverged_at),
+            diverged_at=_scalar_choice(c.alive & ~ok, c.t, c.diverged_at),
             buffer=buffer,
             t=c.t + 1,
-            losses=jax.lax.dynamic_update_index_in_dim(
-                c.losses, jnp.where(c.alive, loss, jnp.nan), c.t, 0
+            losses=jax.lax.dynamic_update_slice(
+                c.losses, _scalar_choice(c.alive, loss, jnp.nan)[None], (c.t,)
             ),
         )
         return new, recorded
@@ -212,7 +219,7 @@ def train(
     final = landscape(losses, grad=False)(index, end.params, *_loss_args(data, None))
     return {
         "losses": end.losses,
-        "final_loss": jnp.where(end.alive, final, jnp.nan),
+        "final_loss": _scalar_choice(end.alive, final, jnp.nan),
         "diverged": ~end.alive,
         "diverged_at": end.diverged_at,
         "final_params": end.params,
