@@ -69,8 +69,8 @@ def _run_group(
                 )
 
             if options.restarts == 1:
-                first = [None if x is None else x[0] for x in (keys, plans)]
-                return one_restart(*first, witness)
+                key, idx = (None if x is None else x[0] for x in (keys, plans))
+                return one_restart(key, idx, witness)
             return jax.vmap(one_restart)(keys, plans, witness)
 
         if options.starts:

@@ -211,8 +211,9 @@ def train(
     # then settles its carry in one round (else up to three: three retraces
     # of the step at each level).
     levels = 1 + options.starts + (options.restarts > 1)
-    batched = _batched_at(levels)(start._replace(t=None), witness)
-    start = batched._replace(t=start.t)
+    parts = start._asdict()
+    t = parts.pop("t")
+    start = Carry(**_batched_at(levels)(parts, witness), t=t)
     end, records = jax.lax.scan(step, start, idx, length=options.steps)
     if every > 1 and record:
         records = jax.tree.map(lambda b: b[:n_records], end.buffer)
