@@ -203,8 +203,10 @@ def jax_runner(label: str, tx, params_np, grad_pair, mb: int):
         # with donation a step updates its buffers in place forever, and where
         # they happen to lie matters (identical programs on a small tree
         # measured 25 % apart for the life of their buffers, 42 against 54 us).
-        # A spacer of random size, allocated first, varies the placement.
-        spacer = jnp.zeros(rng.randrange(1, 1 << 14), jnp.float32)
+        # A spacer of random size on the same heap (a host array: a device
+        # array of a new shape would compile a program every time), allocated
+        # first, varies the placement.
+        spacer = np.empty(rng.randrange(1, 1 << 14), np.float32)
         box[0], box[1] = jax.tree.map(jnp.copy, (box[0], box[1]))
         jax.block_until_ready((box[0], box[1]))
         del spacer
