@@ -37,7 +37,10 @@ same buffers for the whole run, and their placement alone moved identical
 programs 25 % apart on tree C). A block lasts about 5 ms (``--block-ms``; at
 least one step), so that the minimum over many short blocks finds the
 machine's quiet moments (on a dispatch-bound tree a 30 ms block of ~1000 steps
-was almost never left alone on a shared machine). The gradients alternate across blocks
+was almost never left alone on a shared machine). The blocks of a JAX step take
+``--executables`` (default 2) separately jitted copies of it in turn: one
+executable of a program at times ran 2-4x slower than another of the same
+program for the whole run. The gradients alternate across blocks
 as well as within them, and Python's cyclic garbage collector is off while
 timing (a collection would be charged to whichever step crossed its
 threshold).
@@ -172,8 +175,10 @@ def compile_ms(tx, params, state, grads) -> float:
     return 1e3 * (time.perf_counter() - t0)
 
 
-def jax_runner(label: str, tx, params_np, grad_pair, mb: int):
-    """``grad_pair``: two gradient trees, used alternately step after step."""
+def jax_runner(label: str, tx, params_np, grad_pair, mb: int, executables: int = 2):
+    """``grad_pair``: two gradient trees, used alternately step after step;
+    ``executables``: how many separately jitted copies of the step the blocks
+    take in turn."""
     import jax
     import jax.numpy as jnp
 
@@ -185,14 +190,22 @@ def jax_runner(label: str, tx, params_np, grad_pair, mb: int):
     peak = _peak_bytes(compiled)
     summary = hlo_passes.summarize(compiled.as_text())
     del compiled
-    step = jitted_step(tx)  # timed through the ordinary jit call path
-    # params, state, and how many steps were taken: the gradients alternate
-    # across blocks too (a block of one step would otherwise always see the
-    # first tree, and the state would settle on a constant gradient).
-    box = [params, state, 0]
+    # Timed through the ordinary jit call path, with several executables of
+    # the same step taken in turn, block after block: on a shared machine one
+    # executable of a program was at times 2-4x slower than another of the
+    # same program for the life of the process (tree C), and the minimum over
+    # blocks then measured that executable, not the program.
+    steps = [jitted_step(tx) for _ in range(executables)]
+    for step in steps:  # compiled here, not in a timed block
+        params, state = step(params, state, grads)
+    # params, state, steps taken, blocks begun: the gradients alternate across
+    # blocks too (a block of one step would otherwise always see the first
+    # tree, and the state would settle on a constant gradient).
+    box = [params, state, executables, 0]
 
     def run(n: int) -> None:
-        p, s, k = box
+        p, s, k, block = box
+        step = steps[block % executables]
         for i in range(k, k + n):
             p, s = step(p, s, grad_pair[i % 2])
         jax.block_until_ready((p, s))
@@ -210,6 +223,7 @@ def jax_runner(label: str, tx, params_np, grad_pair, mb: int):
         box[0], box[1] = jax.tree.map(jnp.copy, (box[0], box[1]))
         jax.block_until_ready((box[0], box[1]))
         del spacer
+        box[3] += 1  # the next block runs the next executable
 
     return Runner(
         label,
@@ -547,6 +561,12 @@ def main(argv: list[str] | None = None) -> None:
         help="leave out the A/A control (optax against a second copy of itself)",
     )
     parser.add_argument(
+        "--executables",
+        type=int,
+        default=2,
+        help="separately jitted copies of each JAX step, taken in turn (default 2)",
+    )
+    parser.add_argument(
         "--block-ms",
         type=float,
         default=5.0,
@@ -570,6 +590,10 @@ def main(argv: list[str] | None = None) -> None:
         help="only the compile-time table (median of --repeats, default 9)",
     )
     args = parser.parse_args(argv)
+    if args.executables < 1:
+        parser.error(f"--executables must be at least 1, got {args.executables}")
+    if args.block_ms <= 0:
+        parser.error(f"--block-ms must be positive, got {args.block_ms}")
     if args.compile_only:
         print(_command())
         print(machine_description() + "\n")
@@ -626,14 +650,17 @@ def main(argv: list[str] | None = None) -> None:
         for opt in optimizers:
             ours_tx, optax_tx = jax_transforms(opt)
             mb = MIN_BYTES[opt]
+            copies = args.executables
             runners = [
-                jax_runner("ours", ours_tx, params_np, grad_pair, mb),
-                jax_runner("optax", optax_tx, params_np, grad_pair, mb),
+                jax_runner("ours", ours_tx, params_np, grad_pair, mb, copies),
+                jax_runner("optax", optax_tx, params_np, grad_pair, mb, copies),
             ]
             if not args.no_control:
                 # the same transformation, jitted again: another executable
                 # and other buffers, the same program
-                runners.append(jax_runner(CONTROL, optax_tx, params_np, grad_pair, mb))
+                runners.append(
+                    jax_runner(CONTROL, optax_tx, params_np, grad_pair, mb, copies)
+                )
             if device is not None:
                 for mode in ("foreach", "fused"):
                     r = torch_runner(
