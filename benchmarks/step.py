@@ -36,14 +36,13 @@ it (outside the timed region; with donation a step would otherwise keep the
 same buffers for the whole run, and their placement alone moved identical
 programs 25 % apart on tree C). A block lasts about 5 ms (``--block-ms``; at
 least one step), so that the minimum over many short blocks finds the
-machine's quiet moments (on a dispatch-bound tree a 30 ms block of ~1000 steps
-was almost never left alone on a shared machine). The blocks of a JAX step take
-``--executables`` (default 2) separately jitted copies of it in turn: one
-executable of a program at times ran 2-4x slower than another of the same
-program for the whole run. The gradients alternate across blocks
-as well as within them, and Python's cyclic garbage collector is off while
-timing (a collection would be charged to whichever step crossed its
-threshold).
+machine's quiet moments (on a shared machine a long block of ~1000 steps of a
+dispatch-bound tree is rarely left alone from start to end). The blocks of a
+JAX step take ``--executables`` (default 2) separately jitted copies of it in
+turn: one executable of a program at times ran 2-4x slower than another of
+the same program for the whole run. The gradients alternate across blocks as
+well as within them, and Python's cyclic garbage collector is off while timing
+(a collection would be charged to whichever step crossed its threshold).
 
 Columns: ms/step (median over repeats, with min-max); effective GB/s = the
 optimizer's minimal bytes per parameter (every buffer read once, every output
