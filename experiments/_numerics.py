@@ -172,12 +172,12 @@ def replay(
         lambda w, g: jax.numpy.sum(g * w),  # its gradient is the row g
         jax.numpy.zeros(gradients.shape[1], gradients.dtype),
         configurations,
-        steps=steps,
         data=gradients,
-        batch_size=1,
+        batch_size=1,  # one row a step, in the stored order
         shuffle=False,
-        divergence_threshold=None,
+        steps=steps,
         record=record,
+        divergence_threshold=None,
     )
 
 
