@@ -5,12 +5,18 @@ subprocess with ``XLA_FLAGS=--xla_force_host_platform_device_count=8``; their
 names start with ``multidevice_``. A block never straddles a shard here: the
 rows of a ``(64, 1024)`` kernel sharded by rows hold whole blocks (a block
 never crosses a row), and the 4096-element shards of a 1-D leaf hold 16 whole
-blocks each; so the 8-bit update needs no communication, like the float32 one.
+blocks each; so the 8-bit update needs no communication, like the float32 one, apart from
+what keyless stochastic rounding (the plain ``"int8"``) reads: four scalar
+entries of the step's first gradient leaf, the fingerprint of its hash, which
+a sharded leaf holds on other devices (tested: a few uint32 scalars cross,
+and the state has the single-device bits).
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -83,7 +89,9 @@ def multidevice_int8_state_is_sharded_like_its_params_without_collectives(mesh, 
         "rprop": rj.rprop(0.01, variant="rprop+", state_dtype="int8"),
     }[name]
     params, grads = _problem()
-    single = tx.update(grads, tx.init(params), params)  # one device, for values
+    # one device, for values (jitted: the plain "int8" hashes each new value's
+    # bits, and an eager step fuses differently, a float32 ulp here and there)
+    single = jax.jit(tx.update)(grads, tx.init(params), params)
     params, grads = _put(params, mesh), _put(grads, mesh)
     state = tx.init(params)
     update = jax.jit(tx.update)
@@ -198,6 +206,15 @@ def multidevice_keyless_stochastic_state_has_the_single_device_bits(
         ),
     )
     got_params, got = _keyless_steps(tx, params, grads, state, jit)
+    # what crosses devices: the fingerprint's few uint32 scalars, nothing more
+    hlo = jax.jit(tx.update).lower(grads[0], state, params).compile().as_text()
+    for line in hlo.splitlines():
+        op = re.search(r"= (.*?) (" + "|".join(COLLECTIVES) + r")\(", line)
+        if op:
+            shapes = re.findall(r"\w+\[([\d,]*)\]", op.group(1))
+            assert all(
+                math.prod(map(int, filter(None, d.split(",")))) <= 1 for d in shapes
+            ), line
     stored = [s for s in jax.tree.leaves(got[-1]) if s.size >= 4096]
     assert stored and all(_sharded_by_rows(s, mesh) for s in stored if s.ndim)
     for a, b in zip(got, single, strict=True):
