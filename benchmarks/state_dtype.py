@@ -24,7 +24,10 @@ Three measurements, each its own subcommand::
   full-data loss relative to the float32 state's (mean and range over the
   seeds), and the drift of the parameters from the float32-state run,
   ``|w_low - w_f32| / |w_f32 - w_0|``, over the steps (plotted with
-  ``--plot``).
+  ``--plot``). ``--task adding``: the adding problem instead
+  (:mod:`benchmarks._adding`, an LSTM, sequences of ``--length`` 30, test
+  MSE). The storage ``float32+ulp`` is the control: the float32 state from
+  initial weights one ulp away, the spread of a chaotic run.
 """
 
 from __future__ import annotations
@@ -349,9 +352,9 @@ def ema(decay: float, steps: int) -> None:
         "bfloat16",
         "bfloat16+sr",
         "bfloat16+hsr",
-        "int8",
+        "int8+rn",
         "int8+sr",
-        "int8+hsr",
+        "int8",
     )
     for sd in storages:
         tx = rj.scale_by_rms(decay, state_dtype=storage(sd) if sd else None)
