@@ -5,8 +5,9 @@
 The digits MLP of ``benchmarks.state_dtype parity`` (64-256-256-10, tanh,
 mini-batches of 128; the same initial weights and batch order for every
 run). Per optimizer, four runs: ours with a float32 state, ours with
-``state_dtype=NearestRounding("int8")`` (and with ``StochasticRounding("int8")``), torch.optim
-with its float32 state and bitsandbytes' block-wise 8-bit optimizer
+``state_dtype=NearestRounding("int8")`` (and with
+``StochasticRounding("int8")``), torch.optim with its float32 state and
+bitsandbytes' block-wise 8-bit optimizer
 (``Adam8bit``, ``RMSprop8bit``, ``Adagrad8bit``, ``optim_bits=8``,
 ``min_8bit_size=4096`` as ours). The drift of each 8-bit run from its own
 library's float32 run at the last step, ``|w_8 - w_32| / |w_32 - w_0|``
