@@ -84,6 +84,7 @@ def _expected_codes(x: np.ndarray, signed: bool, noise: np.ndarray) -> np.ndarra
     return code.reshape(x.shape)
 
 
+@pytest.mark.slow  # three optimizers' jitted steps: 5.8 s at load 7 on 2 cores
 def test_plain_int8_is_keyless_stochastic_rounding_and_nearest_is_spelled():
     assert isinstance(_state_dtype.resolve("int8"), rj.StochasticRounding)
     assert _state_dtype.resolve("int8").key is None
