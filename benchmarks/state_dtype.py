@@ -24,7 +24,10 @@ Three measurements, each its own subcommand::
   full-data loss relative to the float32 state's (mean and range over the
   seeds), and the drift of the parameters from the float32-state run,
   ``|w_low - w_f32| / |w_f32 - w_0|``, over the steps (plotted with
-  ``--plot``).
+  ``--plot``). ``--task adding``: the adding problem instead
+  (:mod:`benchmarks._adding`, an LSTM, sequences of ``--length`` 30, test
+  MSE). The storage ``float32+ulp`` is the control: the float32 state from
+  initial weights one ulp away, the spread of a chaotic run.
 """
 
 from __future__ import annotations
@@ -77,21 +80,46 @@ PARITY: dict[str, Callable] = {
 }
 
 
+# The adding problem (``--task adding``, :mod:`benchmarks._adding`): the
+# experiment's RMSprop (decay 0.9, no eps, mean square started at 1e-3) and
+# Adam at its rate 1e-3; Adagrad and SGD with momentum at rates at which
+# the float32 state learns the task within the steps.
+ADDING: dict[str, Callable] = {
+    "rmsprop": lambda sd: rj.rmsprop(
+        1e-3, decay=0.9, eps=0.0, initial_scale=1e-3, state_dtype=sd
+    ),
+    "adam": lambda sd: rj.adam(1e-3, state_dtype=sd),
+    "sgd(momentum)": lambda sd: rj.sgd(0.1, momentum=0.9, state_dtype=sd),
+    "adagrad": lambda sd: rj.adagrad(0.05, state_dtype=sd),
+}
+
+
+CONTROL = "float32+ulp"
+"""The parity's control: the float32 state from initial weights one ulp
+away, the spread a 3 % criterion must be read against on a chaotic task."""
+
+
 def _name(state_dtype) -> str:
     if isinstance(state_dtype, rj.StochasticRounding):
         suffix = "+hsr" if state_dtype.key is None else "+sr"
         return f"{state_dtype.dtype}{suffix}"
+    if isinstance(state_dtype, rj.NearestRounding):
+        return f"{state_dtype.dtype}+rn"
     return "float32" if state_dtype is None else str(state_dtype)
 
 
 def storage(name: str):
     """A ``state_dtype`` from its name here: ``"float32"`` (None), a dtype
-    name, ``"int8"``, or any of them with ``"+sr"`` (stochastic rounding,
-    ``key=0``) or ``"+hsr"`` (keyless stochastic rounding, ``key=None``)."""
+    name, ``"int8"`` (rounded stochastically with no key, the default), or
+    any of them with ``"+rn"`` (rounded to nearest, ``NearestRounding``),
+    ``"+sr"`` (stochastic rounding, ``key=0``) or ``"+hsr"`` (keyless
+    stochastic rounding, ``key=None``)."""
     if name.endswith("+sr"):
         return rj.StochasticRounding(name[: -len("+sr")], key=0)
     if name.endswith("+hsr"):  # keyless: bits hashed from the values
         return rj.StochasticRounding(name[: -len("+hsr")], key=None)
+    if name.endswith("+rn"):
+        return rj.NearestRounding(name[: -len("+rn")])
     return None if name == "float32" else name
 
 
@@ -185,12 +213,14 @@ def step_time(
         print(f"{name:<15}{cells}")
 
 
-def _train(tx, seeds: int, steps: int, batch: int, every: int):
+def _train(tx, seeds: int, steps: int, batch: int, every: int, nudge: bool = False):
     x, y = _digits.load_digits()
 
     def run(seed):
         key = jax.random.key(seed)
         params = _digits.init_mlp(key, (64, 256, 256, 10))
+        if nudge:  # the control: one float32 ulp away
+            params = jax.tree.map(lambda p: jnp.nextafter(p, jnp.inf), params)
         order = jax.random.randint(
             jax.random.fold_in(key, 1), (steps, batch), 0, len(y)
         )
@@ -227,29 +257,55 @@ def parity(
     plot: str | None,
     low: tuple[str, ...] = ("bfloat16", "int8"),
     names: tuple[str, ...] = tuple(PARITY),
+    task: str = "digits",
+    length: int = 30,
 ) -> None:
     every = 10
-    print(f"digits MLP 64-256-256-10, batch 128, {steps} steps, {seeds} seeds")
-    print(f"load: {os.getloadavg()[0]:.1f}")
+    if task == "adding":
+        from benchmarks import _adding
+
+        factories = ADDING
+
+        def train(tx, nudge=False):
+            return _adding.train(tx, seeds, steps, length, every, nudge)
+
+        print(
+            f"adding problem, T = {length}, LSTM({_adding.HIDDEN}), batch "
+            f"{_adding.BATCH}, {steps} steps, {seeds} seeds; test MSE "
+            f"(always answering 1: 0.167)"
+        )
+    else:
+        factories = PARITY
+
+        def train(tx, nudge=False):
+            return _train(tx, seeds, steps, 128, every, nudge)
+
+        print(f"digits MLP 64-256-256-10, batch 128, {steps} steps, {seeds} seeds")
+    print(f"load: {os.getloadavg()[0]:.1f}", flush=True)
     print(
-        f"{'optimizer':<15}{'float32 loss':>14}{'state_dtype':>14}"
+        f"{'optimizer':<15}{'float32 loss':>14}{'state_dtype':>14}{'loss':>9}"
         f"{'rel. diff of the loss':>28}{'drift':>8}"
     )
     drifts = {}
     for name in names:
-        loss32, w0, path32 = _train(PARITY[name](None), seeds, steps, 128, every)
+        loss32, w0, path32 = train(factories[name](None))
         moved = _distance(path32, w0)
         for sd in low:
-            loss, _, path = _train(PARITY[name](storage(sd)), seeds, steps, 128, every)
+            if sd == CONTROL:  # float32 from weights one ulp away
+                loss, _, path = train(factories[name](None), nudge=True)
+            else:
+                loss, _, path = train(factories[name](storage(sd)))
             rel = np.asarray((loss - loss32) / loss32)
             drift = _distance(path, path32) / moved
             drifts[name, sd] = drift
             print(
                 f"{name:<15}{float(jnp.mean(loss32)):>14.4f}{sd:>14}"
+                f"{float(jnp.mean(loss)):>9.4f}"
                 f"{rel.mean():>+11.2%} [{rel.min():+.2%},{rel.max():+.2%}]"
                 f"{float(np.mean(drift[:, -1])):>8.3f}",
                 flush=True,
             )
+    print(f"load: {os.getloadavg()[0]:.1f}")
     if plot:
         import matplotlib
 
@@ -296,9 +352,9 @@ def ema(decay: float, steps: int) -> None:
         "bfloat16",
         "bfloat16+sr",
         "bfloat16+hsr",
-        "int8",
+        "int8+rn",
         "int8+sr",
-        "int8+hsr",
+        "int8",
     )
     for sd in storages:
         tx = rj.scale_by_rms(decay, state_dtype=storage(sd) if sd else None)
@@ -360,9 +416,18 @@ def main() -> None:
         nargs="+",
         default=["bfloat16", "int8"],
         help="storages to compare with float32 ('bfloat16', 'int8', "
-        "'bfloat16+sr', 'int8+sr', ...)",
+        "'int8+rn', 'bfloat16+sr', 'int8+sr', 'bfloat16+hsr', ...)",
     )
     experiment.add_argument("--optimizers", nargs="+", default=list(PARITY))
+    experiment.add_argument(
+        "--task",
+        choices=["digits", "adding"],
+        default="digits",
+        help="the digits MLP, or the adding problem with an LSTM",
+    )
+    experiment.add_argument(
+        "--length", type=int, default=30, help="the adding problem's T"
+    )
     args = parser.parse_args()
     if args.command == "memory":
         memory()
@@ -379,6 +444,8 @@ def main() -> None:
             args.plot,
             tuple(args.state_dtypes),
             tuple(args.optimizers),
+            args.task,
+            args.length,
         )
 
 

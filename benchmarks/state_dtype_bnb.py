@@ -5,8 +5,9 @@
 The digits MLP of ``benchmarks.state_dtype parity`` (64-256-256-10, tanh,
 mini-batches of 128; the same initial weights and batch order for every
 run). Per optimizer, four runs: ours with a float32 state, ours with
-``state_dtype="int8"`` (and with ``StochasticRounding("int8")``), torch.optim
-with its float32 state and bitsandbytes' block-wise 8-bit optimizer
+``state_dtype=NearestRounding("int8")`` (and with
+``StochasticRounding("int8")``), torch.optim with its float32 state and
+bitsandbytes' block-wise 8-bit optimizer
 (``Adam8bit``, ``RMSprop8bit``, ``Adagrad8bit``, ``optim_bits=8``,
 ``min_8bit_size=4096`` as ours). The drift of each 8-bit run from its own
 library's float32 run at the last step, ``|w_8 - w_32| / |w_32 - w_0|``
@@ -126,8 +127,8 @@ def main() -> None:
         f"{torch.__version__}, CPU; load {os.getloadavg()[0]:.1f}"
     )
     print(
-        f"{'optimizer':<10}{'seed':>5}{'ours int8':>11}{'ours int8+sr':>14}"
-        f"{'bnb 8-bit':>11}   final loss: ours f32 / int8 / int8+sr, torch / bnb"
+        f"{'optimizer':<10}{'seed':>5}{'ours int8+rn':>13}{'ours int8+sr':>14}"
+        f"{'bnb 8-bit':>11}   final loss: ours f32 / int8+rn / int8+sr, torch / bnb"
     )
     for name, (ours, theirs, bnb8) in CASES.items():
         for seed in range(args.seeds):
@@ -135,7 +136,7 @@ def main() -> None:
             order = _batches(seed, args.steps, len(y))
             start = [np.asarray(a, np.float64) for a in params_leaves(params)]
             w32 = _ours(ours(None), params, x, y, order)
-            w8 = _ours(ours("int8"), params, x, y, order)
+            w8 = _ours(ours(rj.NearestRounding("int8")), params, x, y, order)
             wsr = _ours(ours(rj.StochasticRounding("int8", seed)), params, x, y, order)
             t32 = _torch(lambda ps, t=theirs: t(torch, ps), params, x, y, order)
             t8 = _torch(lambda ps, b=bnb8: b(bnb, ps), params, x, y, order)

@@ -13,6 +13,7 @@ from rmsprop_jax import presets as presets
 from rmsprop_jax import sweep as sweep
 from rmsprop_jax._guard import SkipNonfiniteState as SkipNonfiniteState
 from rmsprop_jax._guard import skip_nonfinite as skip_nonfinite
+from rmsprop_jax._state_dtype import NearestRounding as NearestRounding
 from rmsprop_jax._state_dtype import RoundedLeaf as RoundedLeaf
 from rmsprop_jax._state_dtype import StochasticRounding as StochasticRounding
 from rmsprop_jax.optimizers import adadelta as adadelta
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccumulateSquaresState",
     "MomentumState",
+    "NearestRounding",
     "PreconditionByRmsState",
     "RoundedLeaf",
     "RpropVariant",

@@ -25,20 +25,26 @@ TEXTS = {
     # words that say which accumulators it stores.
     "state_dtype_choices": """\
 None (float32 for 16-bit parameters, else the parameters' dtype), a
-floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...) or ``"int8"``
-(block-wise 8-bit); see ``docs/low_precision_states.md``.""",
+floating dtype (``jnp.bfloat16``, ``"bfloat16"``, ...: rounded to nearest
+when stored), ``"int8"`` (block-wise 8-bit, rounded stochastically with no
+key: ``StochasticRounding("int8", key=None)``), ``NearestRounding("int8")``
+(8-bit rounded to nearest) or ``StochasticRounding(dtype, key)``; see
+``docs/low_precision_states.md``.""",
     # The converters' ``state_dtype``, handed to the preset they build.
     "state_dtype_converter": """\
 storage of the preset's float accumulators, passed to it (this library's
 argument; the framework's optimizer has none): None (the default rule), a
-floating dtype or ``"int8"``; see ``docs/low_precision_states.md``.""",
+floating dtype, ``"int8"`` (rounded stochastically with no key),
+``NearestRounding(dtype)`` or ``StochasticRounding(dtype, key)``; see
+``docs/low_precision_states.md``.""",
     # The same for the primitives, which also take ``accumulator_dtype``.
     "state_dtype_primitive_choices": """\
 None (the default rule, as ``accumulator_dtype``), a floating dtype
 (``jnp.bfloat16``, ``"bfloat16"``, ...: arithmetic in at least float32,
-rounded once to nearest-even when stored) or ``"int8"`` (block-wise 8-bit
-codes for leaves of at least 4096 elements; see
-``docs/low_precision_states.md``).""",
+rounded once to nearest-even when stored), ``"int8"`` (block-wise 8-bit
+codes for leaves of at least 4096 elements, rounded stochastically with no
+key), ``NearestRounding("int8")`` (the same codes rounded to nearest) or
+``StochasticRounding(dtype, key)``; see ``docs/low_precision_states.md``.""",
     # ``mu_dtype`` of ``adam`` and ``amsgrad`` (optax's argument).
     "mu_dtype_choices": """\
 None or a floating dtype; default float32 for float16/bfloat16

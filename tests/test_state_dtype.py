@@ -140,6 +140,11 @@ def _assert_equal(a, b):
         np.testing.assert_array_equal(x, y)
 
 
+# 8-bit codes rounded to nearest: the explicit spelling (the plain "int8"
+# rounds stochastically with no key; tests/test_state_dtype_default.py).
+NEAREST = rj.NearestRounding("int8")
+
+
 @pytest.mark.parametrize(
     "name", _some_quick(NAMES, {"rmsprop", "adam", "sgd_momentum", "rprop+"})
 )
@@ -148,8 +153,11 @@ def test_int8_step_is_the_float32_step_on_the_decoded_state(name):
 
 
 def _check_int8_step(factory, steps=6):
+    """``NearestRounding("int8")``: each step is the float32 step on the
+    decoded state, encoded to nearest (the codec is checked against
+    independent references in ``tests/test_blockwise.py``)."""
     params, x, y = _problem()
-    low, ref = factory("int8"), factory(None)
+    low, ref = factory(NEAREST), factory(None)
     state = low.init(params)
     assert _is_blocks(jax.tree.leaves(state, is_leaf=_is_blocks)[0]) or any(
         _is_blocks(s) for s in jax.tree.leaves(state, is_leaf=_is_blocks)

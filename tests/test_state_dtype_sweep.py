@@ -9,8 +9,10 @@ hyperparameters or run alone, to float32 rounding: not bit for bit, as with a
 float32 state (the sweep's program, with its divergence guard, fuses
 differently: 6-9 of 48 losses differ in the last bits for a float32 state
 too), and an ulp across the midpoint of two 8-bit codes moves a code by one
-(losses within 2.5e-5 relative after 8 steps; the 8-bit leaves within a code
-step). A grid axis of storages gives each storage's run bit for bit. The
+(``NearestRounding("int8")``: losses within 2.5e-5 relative after 8 steps;
+the 8-bit leaves within a code step). The plain ``"int8"`` rounds
+stochastically with bits hashed from each value, so an ulp draws other bits:
+its losses agree to 1e-2 (3.4e-3 measured). A grid axis of storages gives each storage's run bit for bit. The
 records read an 8-bit state as its float32 values.
 """
 
@@ -87,13 +89,24 @@ def _assert_identical(a, b) -> None:
         np.testing.assert_array_equal(x, y)
 
 
-def _assert_close(a, b, narrow: bool = False) -> None:
+def _close(x, y, rtol: float, atol: float, stray: float) -> None:
+    """``x`` within ``rtol``/``atol`` of ``y`` element by element; or, given
+    ``stray``, as a whole: ``|x - y| <= stray |y|`` (Euclidean norms)."""
+    if not stray:
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+        return
+    difference, size = np.linalg.norm(x - y), np.linalg.norm(y)
+    assert difference <= stray * size, (difference, size, stray)
+
+
+def _assert_close(a, b, narrow: bool = False, stray: float = 0.0) -> None:
     """Equal to float32 rounding: float leaves to 2e-5, bfloat16 ones to one
     bfloat16 ulp, 8-bit leaves decoded to one code step (2^-3 of the value:
     3 mantissa bits), integers exactly. In a run with a narrow state
     (``narrow``) a stored value that took its neighbour moves the parameters
     and through them the float leaves too: those to 2e-3 (atol 2^-5 of the
-    leaf's largest magnitude)."""
+    leaf's largest magnitude). ``stray``: each leaf to that fraction of its
+    norm instead (see ``_STRAY``)."""
     assert jax.tree.structure(a, is_leaf=_stored) == jax.tree.structure(
         b, is_leaf=_stored
     )
@@ -115,28 +128,53 @@ def _assert_close(a, b, narrow: bool = False) -> None:
             continue
         x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
         scale = float(np.max(np.abs(y64), initial=0))
-        np.testing.assert_allclose(x64, y64, rtol=rtol, atol=atol * scale)
+        _close(x64, y64, rtol, atol * scale, stray)
 
 
-def _assert_params_close(a, b, rate) -> None:
+def _assert_params_close(a, b, rate, stray: float = 0.0) -> None:
     """Parameters of two runs with a narrow state that round alike but for an
     ulp somewhere: a stored value that took its neighbour moves a parameter
     by part of a step, within the learning rate (the losses, checked to 1e-4,
     say the runs are the same run)."""
     for x, y in zip(_leaves(a), _leaves(b), strict=True):
-        np.testing.assert_allclose(
-            np.asarray(x, np.float64), np.asarray(y, np.float64), atol=float(rate)
-        )
+        x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        _close(x64, y64, 0.0, float(rate), stray)
 
 
 def _coded(tree) -> bool:
     return any(_stored(s) for s in jax.tree.leaves(tree, is_leaf=_stored))
 
 
+# The losses' tolerance: 1e-4 where a stored value is a function of its own
+# float32 value (rounded to nearest); 1e-2 for the plain "int8", rounded
+# stochastically with bits hashed from the value: a value an ulp apart in the
+# two programs draws other bits and may take its other neighbour, a code step
+# of 3-6 % (measured: 3.4e-3 relative after 8 steps).
+# The parameters: within a learning rate, two for the plain "int8" (a root
+# that took its other neighbour early changes a step by several percent).
+_LOSS_RTOL = {"int8": 1e-2, "int8+rn": 1e-4, "bfloat16": 1e-4}
+_RATES = {"int8": 2, "int8+rn": 1, "bfloat16": 1}
+# The plain "int8": a value that took its other neighbour moves its weight
+# and, through the loss, others further than one code step (0.6-7 % of a
+# leaf's elements outside the tolerances above, measured): each leaf of the
+# parameters is held to 10 % of its norm instead, of the decoded state
+# (small moments near zero, where a code step is relatively large) to 25 %
+# (measured: up to 6 % and 11 %).
+_STRAY = {"int8": 0.1, "int8+rn": 0.0, "bfloat16": 0.0}
+_STATE_STRAY = {"int8": 0.25, "int8+rn": 0.0, "bfloat16": 0.0}
+_STORAGE = {
+    "int8": "int8",
+    "int8+rn": rj.NearestRounding("int8"),
+    "bfloat16": "bfloat16",
+}
+
+
 @pytest.mark.slow  # three compilations of an 8-step scan: 4-10 s on 2 cores
-@pytest.mark.parametrize("state_dtype", ["int8", "bfloat16"])
+@pytest.mark.parametrize("storage", list(_STORAGE))
 @pytest.mark.parametrize("name", sorted(FACTORIES))
-def test_sweep_is_the_plain_loop_with_the_same_state_dtype(problem, name, state_dtype):
+def test_sweep_is_the_plain_loop_with_the_same_state_dtype(problem, name, storage):
+    state_dtype, loss_rtol = _STORAGE[storage], _LOSS_RTOL[storage]
+    within = _RATES[storage]
     params, loss = problem
     factory = FACTORIES[name]
     result = sweep(
@@ -155,7 +193,7 @@ def test_sweep_is_the_plain_loop_with_the_same_state_dtype(problem, name, state_
     losses, final_params, final_state = jax.jit(jax.vmap(plain))(rates, decays)
     # the sweep is that loop vmapped over the grid, to rounding
     np.testing.assert_allclose(
-        np.asarray(result.losses).reshape(-1, STEPS), losses, rtol=1e-4
+        np.asarray(result.losses).reshape(-1, STEPS), losses, rtol=loss_rtol
     )
     flat = functools.partial(jax.tree.map, lambda a: a.reshape(-1, *a.shape[2:]))
     for i in range(len(rates)):
@@ -163,11 +201,17 @@ def test_sweep_is_the_plain_loop_with_the_same_state_dtype(problem, name, state_
         _assert_params_close(
             row(flat(result.final_params)),
             row(final_params),
-            rates[i],
+            within * rates[i],
+            _STRAY[storage],
         )
-        _assert_close(row(flat(result.final_states)), row(final_state), narrow=True)
+        _assert_close(
+            row(flat(result.final_states)),
+            row(final_state),
+            narrow=True,
+            stray=_STATE_STRAY[storage],
+        )
     stored = result[0, 0].final_state
-    if state_dtype == "int8":
+    if storage != "bfloat16":
         assert _coded(stored)
     else:
         assert jnp.dtype(jnp.bfloat16) in {leaf.dtype for leaf in _leaves(stored)}
@@ -176,9 +220,11 @@ def test_sweep_is_the_plain_loop_with_the_same_state_dtype(problem, name, state_
     for i, (rate, decay) in enumerate(zip(rates, decays, strict=True)):
         one = result[np.unravel_index(i, result.grid.shape)]
         losses_i, params_i, state_i = alone(rate, decay)
-        np.testing.assert_allclose(one.losses, losses_i, rtol=1e-4)
-        _assert_params_close(one.final_params, params_i, rate)
-        _assert_close(one.final_state, state_i, narrow=True)
+        np.testing.assert_allclose(one.losses, losses_i, rtol=loss_rtol)
+        _assert_params_close(one.final_params, params_i, within * rate, _STRAY[storage])
+        _assert_close(
+            one.final_state, state_i, narrow=True, stray=_STATE_STRAY[storage]
+        )
 
 
 @pytest.mark.slow  # four sweeps, one of three groups: about 10 s on 2 cores
