@@ -5,7 +5,11 @@ string, a click on the plot (converted to data coordinates by
 ``assets/click.js``), the worked-example button and a click on the sweep map
 go through it (:mod:`._sync`); it stores the validated state in
 ``view-state``. The figures are drawn from that store by callbacks that
-validate it again (a crafted request can reach any callback). No callback
+validate it again (a crafted request can reach any callback): ``draw`` the
+paths and the figures next to them, which it stores as ``drawn-state``; the
+figures below them follow ``maps-state``, the drawn view once it has rested
+:data:`._layout.MAPS_DELAY_MS` (set in the browser, :data:`FOLLOW_JS`), and
+are sent only when they changed (:func:`unless_sent`). No callback
 answers with a 500 or a traceback: a value it does not accept gets its
 message on the page, anything unexpected "Internal error." (and a log line).
 """
@@ -13,6 +17,8 @@ message on the page, anything unexpected "Internal error." (and a log line).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -30,7 +36,7 @@ from rmsprop_jax.explorer import (
     _snippet,
     _sync,
 )
-from rmsprop_jax.explorer._layout import SLIDER_IDS
+from rmsprop_jax.explorer._layout import MAPS_DELAY_MS, SLIDER_IDS
 from rmsprop_jax.explorer._state import CUSTOM, InvalidValue, State
 
 _LOG = logging.getLogger(__name__)
@@ -41,6 +47,11 @@ callback waits for it (the command line compiles them in the background while
 the page loads)."""
 READY.set()
 _READY_TIMEOUT_S = 300.0
+
+VIEW_DRAWN = threading.Event()
+"""Set once the draw callback has answered with a view's figures (the
+command line's warm-up waits for it before compiling what the page shows
+later, so that the first view is drawn sooner)."""
 
 
 def landscape_key(state: State) -> str:
@@ -103,6 +114,22 @@ def _explained(
     return out[0], message, out[1]
 
 
+def digest(figure: Any) -> str:
+    """A short digest of a figure as sent (what its ``{id}-sent`` store keeps)."""
+    text = json.dumps(figure, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def unless_sent(figure: Any, sent: Any, keep: Any) -> tuple[Any, Any]:
+    """``(figure, its digest)``, or ``(keep, keep)`` when the page already
+    shows it (``sent`` is its digest): an unchanged figure is not sent, so
+    the browser does not draw it again."""
+    if figure is keep:
+        return keep, keep
+    new = digest(figure)
+    return (keep, keep) if new == sent else (figure, new)
+
+
 def _table(paths: _compute.Paths) -> list[Any]:
     from dash import html
 
@@ -143,7 +170,7 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
         return [keep] * (N_DRAWN - 1) + ["Internal error; the previous view stays."]
     low = _figures.minimum_value(surf, grid[2])
     minima = np.asarray(surf.minima, float).reshape(-1, 2)
-    return [
+    out = [
         _paths_figure(state, surf, grid, paths, drawn),
         _figures.pack(_figures.loss_figure(state, paths, low)),
         _figures.pack(_figures.effective_lr_figure(state, paths)),
@@ -168,10 +195,12 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
         _table(paths),
         _snippet.snippet(state),
         landscape_key(state),
-        state.to_dict(),  # the maps below follow once the paths are drawn
+        state.to_dict(),  # the figures below follow once it rests
         max(state.steps - 1, 0),
         "",
     ]
+    VIEW_DRAWN.set()
+    return out
 
 
 DRAWN = (
@@ -237,9 +266,11 @@ def _register_figures(app: Any) -> None:
         Output("amplification", "figure"),
         Output("amplification-message", "children"),
         Output("explain-amplification", "children"),
-        Input("drawn-state", "data"),
+        Output("amplification-sent", "data"),
+        Input("maps-state", "data"),
+        State("amplification-sent", "data"),
     )
-    def amplification(data: Any) -> list[Any]:
+    def amplification(data: Any, sent: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
 
@@ -247,12 +278,15 @@ def _register_figures(app: Any) -> None:
             state = _sync.state_from_store(data)
             return _amplification(state.decay), _prose.explain_amplification(state)
 
-        return list(_explained("amplification", figure, InvalidValue, no_update))
+        out, message, prose = _explained(
+            "amplification", figure, InvalidValue, no_update
+        )
+        return [*_swap(unless_sent(out, sent, no_update), message, prose)]
 
     @app.callback(
         Output("amplification-multiples", "figure"),
         Output("multiples-drawn", "data"),
-        Input("drawn-state", "data"),
+        Input("maps-state", "data"),
         State("multiples-drawn", "data"),
     )
     def multiples(data: Any, drawn: Any) -> list[Any]:
@@ -264,9 +298,11 @@ def _register_figures(app: Any) -> None:
         Output("sweep", "figure"),
         Output("sweep-message", "children"),
         Output("explain-sweep", "children"),
-        Input("drawn-state", "data"),
+        Output("sweep-sent", "data"),
+        Input("maps-state", "data"),
+        State("sweep-sent", "data"),
     )
-    def sweep_map(data: Any) -> list[Any]:
+    def sweep_map(data: Any, sent: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
 
@@ -279,7 +315,13 @@ def _register_figures(app: Any) -> None:
                 _prose.explain_sweep(state, result, low),
             )
 
-        return list(_explained("sweep", figure, ValueError, no_update))
+        out, message, prose = _explained("sweep", figure, ValueError, no_update)
+        return [*_swap(unless_sent(out, sent, no_update), message, prose)]
+
+
+def _swap(sent: tuple[Any, Any], *middle: Any) -> tuple[Any, ...]:
+    """``(figure, *middle, digest)`` from ``sent = (figure, digest)``."""
+    return (sent[0], *middle, sent[1])
 
 
 def _rows(columns: tuple[str, ...], rows: list[dict[str, str]]) -> list[Any]:
@@ -342,9 +384,11 @@ def _register_lessons(app: Any) -> None:
     @app.callback(
         Output("compare-decay", "figure"),
         Output("explain-compare-decay", "children"),
-        Input("drawn-state", "data"),
+        Output("compare-decay-sent", "data"),
+        Input("maps-state", "data"),
+        State("compare-decay-sent", "data"),
     )
-    def compare_decay(data: Any) -> list[Any]:
+    def compare_decay(data: Any, sent: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
 
@@ -359,14 +403,18 @@ def _register_lessons(app: Any) -> None:
             )
 
         out, message = _answer("compare-decay", figure, ValueError, None)
-        return [no_update, message] if out is None else list(out)
+        if out is None:
+            return [no_update, message, no_update]
+        return [*_swap(unless_sent(out[0], sent, no_update), out[1])]
 
     @app.callback(
         Output("lr-sensitivity", "figure"),
         Output("explain-lr-sensitivity", "children"),
-        Input("drawn-state", "data"),
+        Output("lr-sensitivity-sent", "data"),
+        Input("maps-state", "data"),
+        State("lr-sensitivity-sent", "data"),
     )
-    def lr_sensitivity(data: Any) -> list[Any]:
+    def lr_sensitivity(data: Any, sent: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
 
@@ -380,7 +428,9 @@ def _register_lessons(app: Any) -> None:
             )
 
         out, message = _answer("lr-sensitivity", figure, ValueError, None)
-        return [no_update, message] if out is None else list(out)
+        if out is None:
+            return [no_update, message, no_update]
+        return [*_swap(unless_sent(out[0], sent, no_update), out[1])]
 
     @app.callback(
         Output("pinned", "data"),
@@ -392,8 +442,8 @@ def _register_lessons(app: Any) -> None:
         prevent_initial_call=True,
     )
     def pin(pins: Any, unpins: Any, data: Any, pinned: Any) -> list[Any]:
-        if data is None:
-            raise PreventUpdate
+        if data is None or (pinned is None and ctx.triggered_id == "drawn-state"):
+            raise PreventUpdate  # a new view, nothing pinned: no traces to hide
         out = pinned_traces(ctx.triggered_id, data, pinned)
         if out is None:
             return [no_update, no_update]
@@ -465,8 +515,33 @@ def _register_download(app: Any) -> None:
         return _answer("download", csv, ValueError, no_update)
 
 
+FOLLOW_JS = """function (data) {
+  const follow = window.rmspropJaxFollow || (window.rmspropJaxFollow = {});
+  clearTimeout(follow.timer);
+  if (data !== null && data !== undefined) {
+    follow.timer = setTimeout(function () {
+      window.dash_clientside.set_props("maps-state", {data: data});
+    }, %d);
+  }
+  return window.dash_clientside.no_update;
+}"""
+"""The browser's side of ``maps-state``: the drawn view, once it has rested
+:data:`._layout.MAPS_DELAY_MS` (each newer view restarts the wait)."""
+
+
+def _register_follow(app: Any) -> None:
+    from dash import Input, Output
+
+    app.clientside_callback(
+        FOLLOW_JS % MAPS_DELAY_MS,
+        Output("maps-state", "data"),
+        Input("drawn-state", "data"),
+    )
+
+
 def register(app: Any) -> None:
     """Registers every callback of the page on ``app``."""
+    _register_follow(app)
     _register_sync(app)
     _register_figures(app)
     _register_lessons(app)

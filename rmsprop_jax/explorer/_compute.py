@@ -138,7 +138,14 @@ def _noisy(fn: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
     """``fn(w, data)`` plus the linear term ``n . w`` of this step's noise
     sample ``n``: its gradient is the exact one plus ``n`` (exactly it for
     ``n = 0``). The step's batch is ``(n, data)``, each with a leading axis
-    of one (see :func:`step_data`)."""
+    of one (see :func:`step_data`).
+
+    The function is a ``jax.jit`` of its own: a view's program holds every
+    landscape in a ``lax.switch`` in each of the 13 optimizers' runs, and a
+    jitted landscape is traced, differentiated and batched once, not once per
+    optimizer (the default view's program: 2.7 s of CPU to trace and load
+    from the persistent cache, against 5.5 s; the same values, bit for bit:
+    XLA inlines the call)."""
 
     def loss(w: jax.Array, batch: tuple[jax.Array, Any]) -> jax.Array:
         noise, data = batch
@@ -146,7 +153,7 @@ def _noisy(fn: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
         return fn(w, data) + jnp.vdot(noise[0], w)
 
     loss.__name__ = loss.__qualname__ = f"noisy_{getattr(fn, '__name__', 'loss')}"
-    return loss
+    return jax.jit(loss)
 
 
 def noise_samples(state: State, surf: Surface) -> np.ndarray:
