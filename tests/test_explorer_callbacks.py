@@ -468,10 +468,39 @@ def test_the_figures_below_follow_the_drawn_view_once_it_rests(callbacks):
         assert [i["id"] for i in spec["inputs"]] == ["maps-state"]
 
 
+def _step_output(callbacks) -> str:
+    """The step-through callback's table output (``id.prop@hash``: the draw
+    callback answers the same table for a new view)."""
+    return next(
+        part
+        for key in callbacks
+        for part in key.strip(".").split("...")
+        if part.startswith("step-table.children@")
+    )
+
+
 def test_step_through_draws_the_update_and_gd_arrows(client, callbacks):
     state = WORKED_EXAMPLE.replace(optimizers=("sgd", "rmsprop"))
     values = {"step-through.value": 1, "drawn-state.data": state.to_dict()}
-    out = call(client, callbacks, "step-table.children", values, ["step-through.value"])
+    out = call(
+        client, callbacks, _step_output(callbacks), values, ["step-through.value"]
+    )
+    # A new view draws the same arrows and table in its one answer.
+    drawn = call(
+        client,
+        callbacks,
+        "paths.figure",
+        {
+            "view-state.data": state.to_dict(),
+            "drawn-landscape.data": _callbacks.landscape_key(state),
+            "step-through.value": 1,
+        },
+        ["view-state.data"],
+    )
+    ops = drawn["paths"]["figure"]["operations"]
+    (annotations,) = [o for o in ops if o["location"] == ["layout", "annotations"]]
+    assert annotations == out["paths"]["figure"]["operations"][0]
+    assert drawn["step-table"]["children"] == out["step-table"]["children"]
     (operation,) = out["paths"]["figure"]["operations"]
     assert operation["location"] == ["layout", "annotations"]
     arrows = operation["params"]["value"]
@@ -487,7 +516,9 @@ def test_step_through_draws_the_update_and_gd_arrows(client, callbacks):
     assert cells[2][:4] == ["RMSprop", "1", "-14.842", "19.842"]
     assert cells[2][8:] == ["0.089051", "-0.39684"]  # GD's step: -0.001 g(1)
     values["step-through.value"] = "x"
-    out = call(client, callbacks, "step-table.children", values, ["step-through.value"])
+    out = call(
+        client, callbacks, _step_output(callbacks), values, ["step-through.value"]
+    )
     assert "`step-through` must be a whole number" in out["step-table"]["children"]
 
 

@@ -140,23 +140,43 @@ def _table(paths: _compute.Paths) -> list[Any]:
     ]
 
 
-def _paths_figure(state, surf, grid, paths, drawn: Any) -> Any:
+def _paths_figure(state, surf, grid, paths, drawn: Any, annotations: Any) -> Any:
     """The whole ``paths`` figure for a new landscape, else a ``Patch`` of its
-    start and path traces."""
+    start and path traces; with the step-through ``annotations`` (None: left
+    as they are)."""
     from dash import Patch
 
     if drawn != landscape_key(state):
-        return _figures.pack(_figures.paths_figure(state, surf, grid, paths))
+        whole = _figures.pack(_figures.paths_figure(state, surf, grid, paths))
+        if annotations is not None:
+            whole["layout"]["annotations"] = annotations
+        return whole
     figure = Patch()
     figure["data"][2] = _figures.pack(_figures.start_trace(state))
     traces = _figures.pack(_figures.path_traces(paths, state.steps))
     for j, trace in enumerate(traces):
         figure["data"][_figures.FIRST_PATH_TRACE + j] = trace
+    if annotations is not None:
+        figure["layout"]["annotations"] = annotations
     return figure
 
 
-def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
-    """The ``draw`` callback: every figure that follows the paths."""
+def _step_at(k: Any, data: Any, steps: int) -> tuple[Any, Any]:
+    """:func:`step_through` at ``k`` (clamped to the steps shown), or
+    ``(None, None)`` where ``k`` is not a step (the step-through callback
+    answers that one with its message)."""
+    if isinstance(k, int) and not isinstance(k, bool):
+        k = min(k, steps - 1)
+    try:
+        return step_through(k, data)
+    except ValueError:
+        return None, None
+
+
+def draw(data: Any, drawn: Any, *, keep: Any, step: Any = None) -> list[Any]:
+    """The ``draw`` callback: every figure that follows the paths, with the
+    step-through arrows at ``step`` on the paths (one redraw of the paths
+    per view) and their table."""
     READY.wait(_READY_TIMEOUT_S)
     try:
         state = _sync.state_from_store(data)
@@ -170,8 +190,9 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
         return [keep] * (N_DRAWN - 1) + ["Internal error; the previous view stays."]
     low = _figures.minimum_value(surf, grid[2])
     minima = np.asarray(surf.minima, float).reshape(-1, 2)
+    annotations, rows = _step_at(step, data, state.steps)
     out = [
-        _paths_figure(state, surf, grid, paths, drawn),
+        _paths_figure(state, surf, grid, paths, drawn, annotations),
         _figures.pack(_figures.loss_figure(state, paths, low)),
         _figures.pack(_figures.effective_lr_figure(state, paths)),
         _figures.pack(_figures.rms_figure(state, paths)),
@@ -197,6 +218,7 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
         landscape_key(state),
         state.to_dict(),  # the figures below follow once it rests
         max(state.steps - 1, 0),
+        keep if rows is None else rows,
         "",
     ]
     VIEW_DRAWN.set()
@@ -217,6 +239,7 @@ DRAWN = (
     ("drawn-landscape", "data"),
     ("drawn-state", "data"),
     ("step-through", "max"),
+    ("step-table", "children"),
     ("status", "children"),
 )
 """The outputs of :func:`draw`, in its order."""
@@ -256,11 +279,12 @@ def _register_figures(app: Any) -> None:
         *(Output(id_, prop) for id_, prop in DRAWN),
         Input("view-state", "data"),
         State("drawn-landscape", "data"),
+        State("step-through", "value"),
     )
-    def draw_callback(data: Any, drawn: Any) -> list[Any]:
+    def draw_callback(data: Any, drawn: Any, step: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
-        return draw(data, drawn, keep=no_update)
+        return draw(data, drawn, keep=no_update, step=step)
 
     @app.callback(
         Output("amplification", "figure"),
@@ -455,9 +479,9 @@ def _register_lessons(app: Any) -> None:
 
     @app.callback(
         Output("paths", "figure", allow_duplicate=True),
-        Output("step-table", "children"),
+        Output("step-table", "children", allow_duplicate=True),
         Input("step-through", "value"),
-        Input("drawn-state", "data"),
+        State("drawn-state", "data"),
         prevent_initial_call=True,
     )
     def step(k: Any, data: Any) -> list[Any]:
