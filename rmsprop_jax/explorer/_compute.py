@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -413,7 +414,22 @@ def _compare_decay(key: State) -> np.ndarray:
     return _padded(params, 1, MAX_STEPS + 1)
 
 
-_compare_decay_cached = functools.lru_cache(maxsize=16)(_compare_decay)
+def _one_at_a_time(fn: Callable[[State], Any], size: int) -> Callable[[State], Any]:
+    """``fn`` with its last ``size`` results kept, one call at a time: a
+    second caller of the same view (the server's warm-up and the page's
+    callback, say) waits for the first one's result instead of tracing the
+    same program beside it on the same cores."""
+    cached = functools.lru_cache(maxsize=size)(fn)
+    lock = threading.Lock()
+
+    def call(key: State) -> Any:
+        with lock:
+            return cached(key)
+
+    return call
+
+
+_compare_decay_cached = _one_at_a_time(_compare_decay, 16)
 
 
 def compare_decay(state: State) -> np.ndarray:
@@ -463,7 +479,7 @@ def _sensitivity(key: State) -> np.ndarray:
     return _padded(np.where(after, np.nan, loss), -1, MAX_STEPS + 1)
 
 
-_sensitivity_cached = functools.lru_cache(maxsize=8)(_sensitivity)
+_sensitivity_cached = _one_at_a_time(_sensitivity, 8)
 
 
 def sensitivity(state: State) -> tuple[tuple[str, ...], np.ndarray]:
