@@ -542,15 +542,19 @@ def _register_download(app: Any) -> None:
 FOLLOW_JS = """function (data) {
   const follow = window.rmspropJaxFollow || (window.rmspropJaxFollow = {});
   clearTimeout(follow.timer);
-  if (data !== null && data !== undefined) {
-    follow.timer = setTimeout(function () {
-      window.dash_clientside.set_props("maps-state", {data: data});
-    }, %d);
+  const text = JSON.stringify(data);
+  if (data === null || data === undefined || text === follow.sent) {
+    return window.dash_clientside.no_update;
   }
+  follow.timer = setTimeout(function () {
+    follow.sent = text;
+    window.dash_clientside.set_props("maps-state", {data: data});
+  }, %d);
   return window.dash_clientside.no_update;
 }"""
 """The browser's side of ``maps-state``: the drawn view, once it has rested
-:data:`._layout.MAPS_DELAY_MS` (each newer view restarts the wait)."""
+:data:`._layout.MAPS_DELAY_MS` (each newer view restarts the wait; the view
+the figures below already follow is not sent again)."""
 
 
 def _register_follow(app: Any) -> None:
