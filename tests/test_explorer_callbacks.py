@@ -99,14 +99,24 @@ def decode(value):
 
 
 def draw(client, callbacks, state: State | dict, drawn=None) -> dict:
+    """The draw callback's answer, and the one of the loss, effective learning
+    rate and RMS figures that follow it (``drawn-state``), merged."""
     data = state.to_dict() if isinstance(state, State) else state
-    return call(
+    out = call(
         client,
         callbacks,
         "paths.figure",
         {"view-state.data": data, "drawn-landscape.data": drawn},
         ["view-state.data"],
     )
+    if "drawn-state" in out:
+        drawn_state = {"drawn-state.data": out["drawn-state"]["data"]}
+        lines = call(
+            client, callbacks, "loss.figure", drawn_state, ["drawn-state.data"]
+        )
+        assert not set(lines) & set(out)
+        out |= lines
+    return out
 
 
 def test_initial_load_reads_the_url(client, callbacks):

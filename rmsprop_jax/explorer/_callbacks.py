@@ -188,14 +188,10 @@ def draw(data: Any, drawn: Any, *, keep: Any, step: Any = None) -> list[Any]:
     except Exception:
         _LOG.exception("draw failed")
         return [keep] * (N_DRAWN - 1) + ["Internal error; the previous view stays."]
-    low = _figures.minimum_value(surf, grid[2])
     minima = np.asarray(surf.minima, float).reshape(-1, 2)
     annotations, rows = _step_at(step, data, state.steps)
     out = [
         _paths_figure(state, surf, grid, paths, drawn, annotations),
-        _figures.pack(_figures.loss_figure(state, paths, low)),
-        _figures.pack(_figures.effective_lr_figure(state, paths)),
-        _figures.pack(_figures.rms_figure(state, paths)),
         " ".join(
             [
                 _prose.explain_paths(state, paths, minima),
@@ -210,9 +206,6 @@ def draw(data: Any, drawn: Any, *, keep: Any, step: Any = None) -> list[Any]:
                 _prose_views.explain_schedule(state),
             ]
         ).strip(),
-        _prose.explain_loss(state, paths, low),
-        _prose.explain_effective_lr(state, paths),
-        _prose.explain_rms(state, paths),
         _table(paths),
         _snippet.snippet(state),
         landscape_key(state),
@@ -225,15 +218,44 @@ def draw(data: Any, drawn: Any, *, keep: Any, step: Any = None) -> list[Any]:
     return out
 
 
-DRAWN = (
-    ("paths", "figure"),
+def lines(data: Any, *, keep: Any) -> list[Any]:
+    """The ``lines`` callback: the loss, effective learning rate and gradient
+    RMS of the drawn view (``drawn-state``) and their paragraphs. They follow
+    the paths in an answer of their own, so that the browser draws the paths
+    first (it draws the figures of one answer together)."""
+    try:
+        state = _sync.state_from_store(data)
+        surf = _compute.surface(state)
+        paths = _compute.paths(state)
+        low = _figures.minimum_value(surf, _compute.contour_grid(surf)[2])
+    except ValueError:  # a crafted store: the draw callback said why
+        return [keep] * len(LINES)
+    except Exception:
+        _LOG.exception("lines failed")
+        return [keep] * len(LINES)
+    return [
+        _figures.pack(_figures.loss_figure(state, paths, low)),
+        _figures.pack(_figures.effective_lr_figure(state, paths)),
+        _figures.pack(_figures.rms_figure(state, paths)),
+        _prose.explain_loss(state, paths, low),
+        _prose.explain_effective_lr(state, paths),
+        _prose.explain_rms(state, paths),
+    ]
+
+
+LINES = (
     ("loss", "figure"),
     ("effective-lr", "figure"),
     ("rms", "figure"),
-    ("explain-paths", "children"),
     ("explain-loss", "children"),
     ("explain-effective-lr", "children"),
     ("explain-rms", "children"),
+)
+"""The outputs of :func:`lines`, in its order."""
+
+DRAWN = (
+    ("paths", "figure"),
+    ("explain-paths", "children"),
     ("worked-example-table", "children"),
     ("code", "children"),
     ("drawn-landscape", "data"),
@@ -285,6 +307,15 @@ def _register_figures(app: Any) -> None:
         if data is None:
             raise PreventUpdate
         return draw(data, drawn, keep=no_update, step=step)
+
+    @app.callback(
+        *(Output(id_, prop) for id_, prop in LINES),
+        Input("drawn-state", "data"),
+    )
+    def lines_callback(data: Any) -> list[Any]:
+        if data is None:
+            raise PreventUpdate
+        return lines(data, keep=no_update)
 
     @app.callback(
         Output("amplification", "figure"),
