@@ -6,8 +6,11 @@ string, a click on the plot (converted to data coordinates by
 go through it (:mod:`._sync`); it stores the validated state in
 ``view-state``. The figures are drawn from that store by callbacks that
 validate it again (a crafted request can reach any callback): ``draw`` the
-paths and the figures next to them, which it stores as ``drawn-state``; the
-figures below them follow ``maps-state``, the drawn view once it has rested
+paths (with the step-through arrows), whose view it stores as
+``drawn-state``; ``lines`` then the loss, effective learning rate and RMS
+figures of that view, in an answer of their own so that the browser draws
+the paths first; the figures further below follow ``maps-state``, the drawn
+view once it has rested
 :data:`._layout.MAPS_DELAY_MS` (set in the browser, :data:`FOLLOW_JS`), and
 are sent only when they changed (:func:`unless_sent`). No callback
 answers with a 500 or a traceback: a value it does not accept gets its
