@@ -27,6 +27,9 @@ MIN_BYTES = {
     "adam": 28,  # p, g, mu, nu -> p, mu, nu
 }
 OPTIMIZERS = tuple(MIN_BYTES)
+# The implementation label of benchmarks.step's control: optax's step jitted a
+# second time and timed beside the first (its ratio is the run's noise floor).
+CONTROL = "optax A/A"
 
 Shapes = dict[str, tuple[int, ...]]
 

@@ -21,31 +21,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import select
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._browser import Server, launch_chromium
 from benchmarks._extras import require_extra
 
-ROOT = Path(__file__).resolve().parents[1]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
 SIX = ("sgd", "momentum", "rmsprop", "adagrad", "adam", "irprop+")
 
 
@@ -140,61 +123,6 @@ def server_compute(repeats: int) -> dict[str, str]:
     }
 
 
-class Server:
-    def __init__(self, cache_dir: str) -> None:
-        self.started = time.perf_counter()
-        self.log = tempfile.TemporaryFile("w+")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rmsprop_jax.explorer",
-                "--port",
-                "0",
-                "--cache-dir",
-                cache_dir,
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-        )
-        ready, _, _ = select.select([self.process.stdout], [], [], 600)
-        line = self.process.stdout.readline().strip() if ready else ""
-        match = re.fullmatch(r"Serving on (\S+)", line)
-        if not match:
-            self.close()
-            self.log.seek(0)
-            raise SystemExit(f"server did not start: {line!r} {self.log.read()}")
-        self.url = match.group(1)
-        self.serving = time.perf_counter()
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1]
-        utime, stime = fields.split()[11:13]
-        return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
-
-    def wait_warm(self, timeout: float = 900) -> None:
-        """Waits for the server's background warm-up to end (its stderr line)."""
-        from rmsprop_jax.explorer import WARM_LINE
-
-        deadline = time.perf_counter() + timeout
-        while time.perf_counter() < deadline:
-            self.log.seek(0)
-            if WARM_LINE in self.log.read():
-                return
-            time.sleep(1.0)
-        raise SystemExit("the server's warm-up did not end")
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait()
-        self.process.stdout.close()
-        self.log.close()
-
-
 DRAWN = """() => { const g = document.querySelector('#paths .js-plotly-plot');
   return !!(g && g._fullData && g._fullData.length > 3); }"""
 
@@ -215,7 +143,7 @@ def browser(repeats: int, cache_dir: str) -> dict[str, str]:
     warm.wait_warm()
     warm.close()
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        b = launch_chromium(p)
         starts, starts_cpu = [], []
         for _ in range(3):
             server = Server(cache_dir)
@@ -308,7 +236,7 @@ def screenshots(directory: Path, cache_dir: str, panels: bool) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     server = Server(cache_dir)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        b = launch_chromium(p)
         page = b.new_page(viewport={"width": 1500, "height": 1050})
         page.goto(server.url + to_query(view))
         page.wait_for_function(DRAWN, timeout=300_000)

@@ -7,6 +7,16 @@ get-tuple-element, bitcasts, constants -- are skipped. A "pass" is such an
 instruction touching at least ``min_bytes``: on a 16M-parameter leaf every
 elementwise loop is one pass over (some of) the optimizer's buffers.
 
+XLA:CPU splits a loop over several threads when its cost model says so
+(``outer_dimension_partitions`` in the instruction's backend config). A loop
+that counts more element-wise operations (bit casts included) than it moves
+bytes is split early: a product of 13 float32 arrays of 5000 elements is
+split, one of 12 is not (two arrays read, one written: 12 bytes per element).
+The root EMA step (17 operations over 12 bytes per element) is thus split from
+about 1.4k elements on, where optax's loops (at most one operation per byte)
+are split only from 128k. The "split" column counts such loops: on a small
+tree each hands part of its elements to another thread, a wake-up per step.
+
 Run ``python -m benchmarks.hlo_passes`` for the table over the optimizers and
 cases of ``benchmarks/cases.py`` (the ones ``benchmarks.step`` times).
 """
@@ -26,6 +36,7 @@ _DTYPE_BYTES = {
 }  # fmt: skip
 _ARRAY = re.compile(r"\b([a-z]+[0-9]*)\[([0-9,]*)\]")
 _INSTR = re.compile(r"^\s*(ROOT\s+)?%(\S+)\s*=\s*(.*)$")
+_TASKS = re.compile(r'"outer_dimension_partitions":\[([^\]]*)\]')
 _FREE = {
     "parameter", "tuple", "get-tuple-element", "bitcast", "constant",
     "after-all", "opt-barrier",
@@ -77,6 +88,7 @@ class Pass:
     opcode: str
     bytes_read: int
     bytes_written: int
+    tasks: int = 1  # threads XLA:CPU splits the loop over
 
     @property
     def bytes(self) -> int:
@@ -103,19 +115,25 @@ def entry_passes(hlo_text: str, min_bytes: int = 0) -> list[Pass]:
         names = re.findall(r"%([^\s,()]+)", operands)
         read = sum(shape_bytes(shapes.get(n, "")) for n in names)
         written = shape_bytes(shape)
+        tasks = 1
+        for part in _TASKS.findall(rhs):
+            for n in re.findall(r"\d+", part):
+                tasks *= int(n)
         if read + written >= min_bytes:
-            passes.append(Pass(name, opcode, read, written))
+            passes.append(Pass(name, opcode, read, written, tasks))
     return passes
 
 
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """Passes, their bytes, and how many are copies."""
+    """Passes, their bytes, how many are copies, how many are split over
+    threads."""
 
     passes: int
     copies: int
     bytes: int
     fusions_per_kind: dict[str, int]
+    split: int = 0
 
     def per_param(self, n_params: int) -> float:
         return self.bytes / n_params
@@ -132,6 +150,7 @@ def summarize(hlo_text: str, min_bytes: int = 0) -> Summary:
         copies=sum(p.opcode == "copy" for p in ps),
         bytes=sum(p.bytes for p in ps),
         fusions_per_kind=kinds,
+        split=sum(p.tasks > 1 for p in ps),
     )
 
 
@@ -152,9 +171,9 @@ def _table(case_names: list[str], optimizers: list[str], detail: bool) -> None:
 
     print(
         "| case | optimizer | impl | kernels | passes >= 1 MiB | copies "
-        "| HLO bytes/param | minimal bytes/param |"
+        "| HLO bytes/param | minimal bytes/param | split |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     details = []
     for case in case_names:
         shapes = cases.CASES[case][1]()
@@ -172,7 +191,7 @@ def _table(case_names: list[str], optimizers: list[str], detail: bool) -> None:
                 print(
                     f"| {case} | {opt} | {label} | {every.passes} | {big.passes} "
                     f"| {every.copies} | {every.per_param(n):.1f} "
-                    f"| {cases.MIN_BYTES[opt]} |",
+                    f"| {cases.MIN_BYTES[opt]} | {every.split} |",
                     flush=True,
                 )
                 if detail and case == "A":

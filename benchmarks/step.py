@@ -7,6 +7,10 @@ order), the optimizer part of a training step:
 * **ours** / **optax**: ``jax.jit(step, donate_argnums=(0, 1))`` with
   ``step(params, state, grads) = apply_updates(params, tx.update(grads, state,
   params))``; params and state are donated, so XLA may update them in place.
+* **optax A/A**: the control. A second, separately jitted copy of optax's
+  step, timed in the same rounds as the others: its "x optax" is what two
+  identical programs measure against each other in this run, i.e. the noise
+  floor of every ratio of the group (``--no-control`` leaves it out).
 * **torch-foreach** / **torch-fused**: ``torch.optim`` with ``foreach=True``,
   and ``fused=True`` where PyTorch has a fused CPU kernel (SGD, Adam, Adagrad;
   not RMSprop or Rprop).
@@ -25,6 +29,20 @@ implementation alternates between the same two gradient trees, so that no
 state drifts to a degenerate value (a centred variance of 0, denormals) that
 would time arithmetic corner cases instead of the step; torch pays one
 ``p.grad = g`` per tensor for it.
+
+Timing: every repeat times one block of steps of every implementation, in a
+fresh random order, each on copies of its params and state made just before
+it (outside the timed region; with donation a step would otherwise keep the
+same buffers for the whole run, and their placement alone moved identical
+programs 25 % apart on tree C). A block lasts about 5 ms (``--block-ms``; at
+least one step), so that the minimum over many short blocks finds the
+machine's quiet moments (on a shared machine a long block of ~1000 steps of a
+dispatch-bound tree is rarely left alone from start to end). The blocks of a
+JAX step take ``--executables`` (default 2) separately jitted copies of it in
+turn: one executable of a program at times ran 2-4x slower than another of
+the same program for the whole run. The gradients alternate across blocks as
+well as within them, and Python's cyclic garbage collector is off while timing
+(a collection would be charged to whichever step crossed its threshold).
 
 Columns: ms/step (median over repeats, with min-max); effective GB/s = the
 optimizer's minimal bytes per parameter (every buffer read once, every output
@@ -74,6 +92,7 @@ import numpy as np
 from benchmarks import hlo_passes
 from benchmarks.cases import (
     CASES,
+    CONTROL,
     LR,
     MIN_BYTES,
     OPTIMIZERS,
@@ -123,6 +142,8 @@ class Runner:
     peak_ratio: str = ""
     hlo: hlo_passes.Summary | None = None
     compile_args: tuple | None = None  # (tx, params, grads) of a JAX step
+    # moves the runner's buffers to freshly allocated ones (between blocks)
+    replace: Callable[[random.Random], None] | None = None
     times: list[float] = dataclasses.field(default_factory=list)
 
 
@@ -153,8 +174,10 @@ def compile_ms(tx, params, state, grads) -> float:
     return 1e3 * (time.perf_counter() - t0)
 
 
-def jax_runner(label: str, tx, params_np, grad_pair, mb: int):
-    """``grad_pair``: two gradient trees, used alternately step after step."""
+def jax_runner(label: str, tx, params_np, grad_pair, mb: int, executables: int = 2):
+    """``grad_pair``: two gradient trees, used alternately step after step;
+    ``executables``: how many separately jitted copies of the step the blocks
+    take in turn."""
     import jax
     import jax.numpy as jnp
 
@@ -166,15 +189,40 @@ def jax_runner(label: str, tx, params_np, grad_pair, mb: int):
     peak = _peak_bytes(compiled)
     summary = hlo_passes.summarize(compiled.as_text())
     del compiled
-    step = jitted_step(tx)  # timed through the ordinary jit call path
-    box = [params, state]
+    # Timed through the ordinary jit call path, with several executables of
+    # the same step taken in turn, block after block: on a shared machine one
+    # executable of a program was at times 2-4x slower than another of the
+    # same program for the life of the process (tree C), and the minimum over
+    # blocks then measured that executable, not the program.
+    steps = [jitted_step(tx) for _ in range(executables)]
+    for step in steps:  # compiled here, not in a timed block
+        params, state = step(params, state, grads)
+    # params, state, steps taken, blocks begun: the gradients alternate across
+    # blocks too (a block of one step would otherwise always see the first
+    # tree, and the state would settle on a constant gradient).
+    box = [params, state, executables, 0]
 
     def run(n: int) -> None:
-        p, s = box
-        for i in range(n):
+        p, s, k, block = box
+        step = steps[block % executables]
+        for i in range(k, k + n):
             p, s = step(p, s, grad_pair[i % 2])
         jax.block_until_ready((p, s))
-        box[0], box[1] = p, s
+        box[0], box[1], box[2] = p, s, k + n
+
+    def replace(rng: random.Random) -> None:
+        # Copies of params and state into new buffers (the old ones are freed):
+        # with donation a step updates its buffers in place forever, and where
+        # they happen to lie matters (identical programs on a small tree
+        # measured 25 % apart for the life of their buffers, 42 against 54 us).
+        # A spacer of random size on the same heap (a host array: a device
+        # array of a new shape would compile a program every time), allocated
+        # first, varies the placement.
+        spacer = np.empty(rng.randrange(1, 1 << 14), np.float32)
+        box[0], box[1] = jax.tree.map(jnp.copy, (box[0], box[1]))
+        jax.block_until_ready((box[0], box[1]))
+        del spacer
+        box[3] += 1  # the next block runs the next executable
 
     return Runner(
         label,
@@ -183,6 +231,7 @@ def jax_runner(label: str, tx, params_np, grad_pair, mb: int):
         peak_ratio=f"{_fmt_bytes(peak)} / {_fmt_bytes(inputs_bytes)}",
         hlo=summary,
         compile_args=(tx, params_np, grads),
+        replace=replace,
     )
 
 
@@ -302,7 +351,8 @@ def calibrate(runner: Runner, target_s: float) -> int:
 
 
 def time_interleaved(runners: list[Runner], repeats: int, target_s: float) -> None:
-    """Every repeat runs every runner once, in a fresh random order (seeded).
+    """Every repeat runs every runner once, in a fresh random order (seeded),
+    each block on buffers freshly placed just before it (``Runner.replace``).
 
     A fixed rotation would let one runner follow torch's most of the time, and
     torch's OpenMP threads keep spinning for a while after a step, slowing
@@ -312,14 +362,24 @@ def time_interleaved(runners: list[Runner], repeats: int, target_s: float) -> No
     """
     inner = [calibrate(r, target_s) for r in runners]
     order = list(range(len(runners)))
-    shuffle = random.Random(len(runners)).shuffle
-    for _ in range(repeats):
-        shuffle(order)
-        for i in order:
-            r = runners[i]
-            t0 = time.perf_counter()
-            r.run(inner[i])
-            r.times.append((time.perf_counter() - t0) / inner[i])
+    rng = random.Random(len(runners))
+    # The cyclic garbage collector stays off while timing: a collection
+    # triggered by the allocations of one runner's calls would be charged to
+    # whichever runner happened to cross the threshold.
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            rng.shuffle(order)
+            for i in order:
+                r = runners[i]
+                if r.replace is not None:  # outside the timed region
+                    r.replace(rng)
+                t0 = time.perf_counter()
+                r.run(inner[i])
+                r.times.append((time.perf_counter() - t0) / inner[i])
+    finally:
+        gc.enable()
 
 
 # --------------------------------------------------------------------------- #
@@ -491,9 +551,26 @@ def main(argv: list[str] | None = None) -> None:
         "--repeats",
         type=int,
         default=None,
-        help="timed repetitions (default 31; 5 with --quick)",
+        help="timed repetitions (default 51; 11 with --quick)",
     )
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument(
+        "--no-control",
+        action="store_true",
+        help="leave out the A/A control (optax against a second copy of itself)",
+    )
+    parser.add_argument(
+        "--executables",
+        type=int,
+        default=2,
+        help="separately jitted copies of each JAX step, taken in turn (default 2)",
+    )
+    parser.add_argument(
+        "--block-ms",
+        type=float,
+        default=5.0,
+        help="length of one timed block in ms (at least one step; default 5)",
+    )
     parser.add_argument(
         "--record",
         default=None,
@@ -512,6 +589,10 @@ def main(argv: list[str] | None = None) -> None:
         help="only the compile-time table (median of --repeats, default 9)",
     )
     args = parser.parse_args(argv)
+    if args.executables < 1:
+        parser.error(f"--executables must be at least 1, got {args.executables}")
+    if args.block_ms <= 0:
+        parser.error(f"--block-ms must be positive, got {args.block_ms}")
     if args.compile_only:
         print(_command())
         print(machine_description() + "\n")
@@ -526,9 +607,9 @@ def main(argv: list[str] | None = None) -> None:
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", False)
-    repeats = args.repeats or (5 if args.quick else 31)
+    repeats = args.repeats or (11 if args.quick else 51)
     compile_repeats = 1 if args.quick else 5
-    target_s = 0.01 if args.quick else 0.03
+    target_s = args.block_ms / 1e3
     on_cpu = jax.default_backend() == "cpu"
     cases = (args.cases or ("A,B,C" if on_cpu else "A64,B64,C")).split(",")
     optimizers = args.optimizers.split(",")
@@ -568,10 +649,17 @@ def main(argv: list[str] | None = None) -> None:
         for opt in optimizers:
             ours_tx, optax_tx = jax_transforms(opt)
             mb = MIN_BYTES[opt]
+            copies = args.executables
             runners = [
-                jax_runner("ours", ours_tx, params_np, grad_pair, mb),
-                jax_runner("optax", optax_tx, params_np, grad_pair, mb),
+                jax_runner("ours", ours_tx, params_np, grad_pair, mb, copies),
+                jax_runner("optax", optax_tx, params_np, grad_pair, mb, copies),
             ]
+            if not args.no_control:
+                # the same transformation, jitted again: another executable
+                # and other buffers, the same program
+                runners.append(
+                    jax_runner(CONTROL, optax_tx, params_np, grad_pair, mb, copies)
+                )
             if device is not None:
                 for mode in ("foreach", "fused"):
                     r = torch_runner(

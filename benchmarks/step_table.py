@@ -23,7 +23,7 @@ import pathlib
 import sys
 from typing import Any
 
-from benchmarks.cases import CASES, OPTIMIZERS
+from benchmarks.cases import CASES, CONTROL, OPTIMIZERS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RECORD = ROOT / "benchmarks" / "results" / "step_cpu.json"
@@ -89,7 +89,8 @@ def _ratio(row: dict[str, Any]) -> str:
 def render(record: dict[str, Any]) -> str:
     """The Markdown of the table: a line naming the run, then one row per
     optimizer with ours/optax by the minimum (the median in brackets) for each
-    case, and the kernels and HLO bytes per parameter of ours and optax."""
+    case, and the kernels and HLO bytes per parameter of ours and optax; a
+    last row, for a run with the A/A control, gives its range of ratios."""
     rows = {(r["case"], r["optimizer"], r["impl"]): r for r in record["rows"]}
     cases = [c for c in CASES if any(k[0] == c for k in rows)]
     load_start, load_end = record["load_start"][0], record["load_end"][0]
@@ -123,7 +124,31 @@ def render(record: dict[str, Any]) -> str:
                 f"{ours['hlo_bytes_per_param']} / {theirs['hlo_bytes_per_param']}",
             ]
         lines.append(f"| `{opt}` | " + " | ".join(cells + hlo) + " |")
+    control = _control_row(rows, cases)
+    if control:
+        lines.append(control)
     return "\n".join(lines) + "\n"
+
+
+def _control_row(rows: dict, cases: list[str]) -> str:
+    """The A/A control's row, for a run that timed it (none before): per case,
+    the lowest and highest ratio, by the minimum, of optax against a second
+    copy of itself over the optimizers' groups: the noise floor of the run."""
+    cells = []
+    for case in cases:
+        ratios = [
+            r["x_optax_min"]
+            for (c, _, impl), r in rows.items()
+            if c == case and impl == CONTROL
+        ]
+        cells.append(f"{min(ratios):.2f}x to {max(ratios):.2f}x" if ratios else "")
+    if not any(cells):
+        return ""
+    return (
+        f"| {CONTROL}: optax against itself (noise floor) | "
+        + " | ".join([*cells, "", ""])
+        + " |"
+    )
 
 
 def _sync_module():

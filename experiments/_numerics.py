@@ -151,6 +151,36 @@ def landscape_sweep(
     )
 
 
+def replay(
+    optimizers: Any,
+    gradients: Any,
+    steps: int,
+    configurations: Any = None,
+    record: str = "params",
+) -> SweepResult:
+    """The optimizers fed a fixed sequence of gradients: ONE engine call.
+
+    ``gradients`` ``(n, weights)``: each column is one weight, starting at 0,
+    and step ``t`` sees row ``t mod n``. The rows are the sweep's data, taken
+    in order (``shuffle=False``, one row a step), and the loss ``sum(g * w)``
+    makes each row the gradient (and iRprop+'s ``value``). No divergence
+    threshold: the loss starts at 0. The weights have ``gradients``' dtype.
+    """
+    gradients = jax.numpy.asarray(gradients)
+    return sweep(
+        optimizers,
+        lambda w, g: jax.numpy.sum(g * w),  # its gradient is the row g
+        jax.numpy.zeros(gradients.shape[1], gradients.dtype),
+        configurations,
+        data=gradients,
+        batch_size=1,  # one row a step, in the stored order
+        shuffle=False,
+        steps=steps,
+        record=record,
+        divergence_threshold=None,
+    )
+
+
 _TUNED: dict[tuple, tuple[int, np.ndarray, np.ndarray]] = {}
 
 

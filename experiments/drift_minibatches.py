@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -24,7 +23,6 @@ from experiments import _plotting as plot
 from experiments import _report
 from experiments._context import Context
 from experiments._report import Figure, Section, Table, Verdict
-from rmsprop_jax.sweep import sweep
 
 LETTER = "f"
 TITLE = "(f) Rprop on mini-batches: the +0.1 x9 / -0.9 example"
@@ -53,16 +51,10 @@ def units(ctx: Context) -> int:
 def trajectories(cycles: int) -> dict[str, np.ndarray]:
     """Per optimizer, the weight before each step and after the last, shape
     (10 * cycles + 1,): one engine call, the cycle's gradients in order."""
-    result = sweep(
+    result = nx.replay(
         {name: make for name, (make, _, _) in OPTIMIZERS.items()},
-        lambda w, g: jnp.sum(g * w),  # its gradient is the batch g
-        jnp.zeros(1),
+        CYCLE[:, None],
         steps=CYCLE.size * cycles,
-        data=CYCLE[:, None],
-        batch_size=1,
-        shuffle=False,
-        divergence_threshold=None,  # the loss starts at 0
-        record="params",
     )
     ws = nx.iterates(result)[..., 0]  # (optimizers, steps + 1)
     return dict(zip(result.optimizers, ws, strict=True))

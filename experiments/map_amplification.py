@@ -13,16 +13,16 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import SymLogNorm, TwoSlopeNorm
 
 import rmsprop_jax as rj
+from experiments import _numerics as nx
 from experiments import _plotting as plot
 from experiments._context import Context
 from experiments._report import Figure, Section, Table
-from rmsprop_jax.sweep import grid, sweep
+from rmsprop_jax.sweep import grid
 
 LETTER = "e"
 TITLE = "(e) Amplification C_a(g1, g2): where RMSprop's step beats plain GD's"
@@ -54,16 +54,11 @@ def amplification(
             np.concatenate([b.ravel() for b in seconds]),
         ]
     ).astype(np.float32)  # (2 steps, cells)
-    result = sweep(
+    result = nx.replay(
         functools.partial(rj.scale_by_rms, eps=EPS),
-        lambda w, g: jnp.sum(g * w),
-        jnp.zeros(gradients.shape[1]),
-        grid(decay=list(DECAYS)),
+        gradients,
         steps=2,
-        data=gradients,
-        batch_size=1,
-        shuffle=False,
-        divergence_threshold=None,
+        configurations=grid(decay=list(DECAYS)),
         record="updates",
     )
     second = np.asarray(result.records["updates"])[:, 1]  # (decays, cells); eta = 1

@@ -155,14 +155,30 @@ def _encode_magnitude(
 
 
 def _decode_magnitude(code: jax.Array, fmt: _Format) -> jax.Array:
-    """float32 values of magnitude codes (int32, 0 <= code < 2**(4 + m))."""
+    """float32 values of magnitude codes (int32, 0 <= code < 2**(4 + m)).
+
+    A normal code's exponent and mantissa are contiguous, so its float32 bit
+    pattern is the code shifted into the top of the mantissa plus the
+    exponent's offset (one shift and one add); a subnormal code (exponent 0)
+    is its mantissa, the code itself, times the subnormal step."""
     m = fmt.mantissa_bits
-    exponent, mantissa = code >> m, code & ((1 << m) - 1)
-    bits = ((exponent + (127 - _BIAS)) << 23) | (mantissa << (23 - m))
+    normal = jax.lax.bitcast_convert_type(
+        (code << (23 - m)) + ((127 - _BIAS) << 23), jnp.float32
+    )
+    subnormal = code.astype(jnp.float32) * (2.0 ** (1 - _BIAS - m))
+    return jnp.where(code < (1 << m), subnormal, normal)
+
+
+def _decode_signed(code: jax.Array) -> jax.Array:
+    """float32 values of signed codes (int32, the two's complement of the
+    magnitude code): :func:`_decode_magnitude` of ``|code|`` with the code's
+    sign bit, and a subnormal code times the step with its sign."""
+    m = _SIGNED.mantissa_bits
+    magnitude = jnp.abs(code)
+    bits = ((magnitude << (23 - m)) + ((127 - _BIAS) << 23)) | (code & -(2**31))
     normal = jax.lax.bitcast_convert_type(bits, jnp.float32)
-    step = 2.0 ** (1 - _BIAS - m)
-    subnormal = mantissa.astype(jnp.float32) * step
-    return jnp.where(exponent == 0, subnormal, normal)
+    subnormal = code.astype(jnp.float32) * (2.0 ** (1 - _BIAS - m))
+    return jnp.where(magnitude < (1 << m), subnormal, normal)
 
 
 _LANES = 32
@@ -246,12 +262,12 @@ def encode(
 def decode(stored: Blocks, block_size: int = BLOCK_SIZE) -> jax.Array:
     """The float32 values of ``stored`` (encoded with ``block_size``)."""
     signed = isinstance(stored, SignedBlocks)
-    fmt = _SIGNED if signed else _UNSIGNED
     shape = tuple(stored.codes.shape)
     code = _to_blocks(stored.codes.astype(jnp.int32), 0, block_size)
-    magnitude = _decode_magnitude(jnp.abs(code) if signed else code, fmt)
     if signed:
-        magnitude = jnp.where(code < 0, -magnitude, magnitude)
+        magnitude = _decode_signed(code)
+    else:
+        magnitude = _decode_magnitude(code, _UNSIGNED)
     values = magnitude * stored.scales[..., None]
     return _from_blocks(values, shape)
 

@@ -33,7 +33,7 @@ storage of the preset's float accumulators, passed to it (this library's
 argument; the framework's optimizer has none): None (the default rule), a
 floating dtype or ``"int8"``; see ``docs/low_precision_states.md``.""",
     # The same for the primitives, which also take ``accumulator_dtype``.
-    "state_dtype_primitive": """\
+    "state_dtype_primitive_choices": """\
 None (the default rule, as ``accumulator_dtype``), a floating dtype
 (``jnp.bfloat16``, ``"bfloat16"``, ...: arithmetic in at least float32,
 rounded once to nearest-even when stored) or ``"int8"`` (block-wise 8-bit
@@ -60,6 +60,16 @@ TEXTS["state_dtype_preset"] = (
     "state_dtype: storage of the preset's float accumulators (this library's\n"
     "  argument; the framework's optimizer has none):\n"
     + textwrap.indent(TEXTS["state_dtype_choices"], "  ")
+)
+# The whole ``state_dtype`` argument of the optimizers, and of the primitives
+# (each primitive adds a line on its int8 codes, indented under it).
+TEXTS["state_dtype_optimizer"] = (
+    "state_dtype: storage of the optimizer's float accumulators:\n"
+    + textwrap.indent(TEXTS["state_dtype_choices"], "  ")
+)
+TEXTS["state_dtype_primitive"] = (
+    "state_dtype: storage of the float accumulators:\n"
+    + textwrap.indent(TEXTS["state_dtype_primitive_choices"], "  ")
 )
 
 

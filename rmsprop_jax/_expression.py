@@ -69,6 +69,9 @@ _NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = ("**", "+", "-", "*", "/", "^", "(", ")", ",")
 _WHITESPACE = " \t\r\n"
+# The left-associative binary operators, loosest first (``**`` binds tighter
+# than a sign and to the right: ``_Parser._parse_power``).
+_BINARY_LEVELS = (("+", "-"), ("*", "/"))
 _FORBIDDEN = {
     ".": "attribute access ('.') is not allowed",
     "[": "brackets are not allowed (no indexing, lists or comprehensions)",
@@ -173,17 +176,14 @@ class _Parser:
             raise self._fail(f"unexpected {self._describe()}{hint}")
         return self.program
 
-    def _parse_expression(self) -> float | None:
-        value = self._parse_term()
-        while token := self._take("+", "-"):
-            right = self._parse_term()
-            value = self._emit_binary(token.text, value, right)
-        return value
-
-    def _parse_term(self) -> float | None:
-        value = self._parse_unary()
-        while token := self._take("*", "/"):
-            right = self._parse_unary()
+    def _parse_expression(self, level: int = 0) -> float | None:
+        """Operands joined by the operators of ``_BINARY_LEVELS[level]``, left
+        to right: a sum of terms (level 0), a term of unary operands (1)."""
+        if level == len(_BINARY_LEVELS):
+            return self._parse_unary()
+        value = self._parse_expression(level + 1)
+        while token := self._take(*_BINARY_LEVELS[level]):
+            right = self._parse_expression(level + 1)
             value = self._emit_binary(token.text, value, right)
         return value
 

@@ -85,8 +85,7 @@ def rmsprop(
       eps_in_sqrt: eps inside (True) or outside the root.
       initial_scale: :math:`s_0` >= 0.
       bias_correction: divide the moments by :math:`1-\beta^t`.
-      state_dtype: storage of the optimizer's float accumulators:
-        {{state_dtype_choices}}
+      {{state_dtype_optimizer}}
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -167,8 +166,7 @@ def rprop(
       min_step: smallest step, > 0. Default 1e-6.
       max_step: largest step, >= ``min_step``. Default 50.
       variant: ``"rprop+"``, ``"rprop-"``, ``"irprop+"`` or ``"irprop-"``.
-      state_dtype: storage of the optimizer's float accumulators:
-        {{state_dtype_choices}}
+      {{state_dtype_optimizer}}
       min_step_size: optax's name of ``min_step``, accepted for it.
       max_step_size: optax's name of ``max_step``, accepted for it.
 
@@ -243,8 +241,7 @@ def adagrad(
       learning_rate: :math:`\eta` >= 0, or a schedule. Default 0.01.
       initial_accumulator_value: :math:`G_0` >= 0. Default 0.
       eps: :math:`\epsilon` >= 0, inside the root. Default 1e-10.
-      state_dtype: storage of the optimizer's float accumulators:
-        {{state_dtype_choices}}
+      {{state_dtype_optimizer}}
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -296,8 +293,7 @@ def sgd(
         parameters' dtype (optax: the parameters' dtype). Unused without
         ``momentum``. With ``state_dtype``, only the same floating dtype is
         accepted.
-      state_dtype: storage of the optimizer's float accumulators:
-        {{state_dtype_choices}}
+      {{state_dtype_optimizer}}
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -408,8 +404,7 @@ def adam(
       nesterov: NAdam (Dozat 2016) as optax computes it: the numerator is
         :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`.
         Default False.
-      state_dtype: storage of the optimizer's float accumulators:
-        {{state_dtype_choices}}
+      {{state_dtype_optimizer}}
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
@@ -476,8 +471,7 @@ def laprop(
       b1: :math:`\beta_1` in [0, 1). Default 0.9.
       b2: :math:`\beta_2` in [0, 1). Default 0.999.
       eps: :math:`\epsilon` >= 0, outside the root. Default 1e-15.
-      state_dtype: storage of the optimizer's float accumulators:
-        {{state_dtype_choices}}
+      {{state_dtype_optimizer}}
 
     Returns:
       An ``optax.GradientTransformation``.

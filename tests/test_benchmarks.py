@@ -105,3 +105,25 @@ def test_the_published_step_table_is_the_recorded_run():
     for field in ("date", "command"):
         assert str(record[field]) in text
     assert record["command"].startswith("python -m benchmarks.step")
+
+
+def test_the_step_table_renders_the_control_range_when_recorded():
+    """A run with the A/A control (optax against a second copy of itself) gets
+    a last row with the lowest and highest of its ratios per case; a record
+    without it renders as before."""
+    import copy
+
+    from benchmarks import step_table
+    from benchmarks.cases import CONTROL
+
+    record = step_table.load()
+    assert CONTROL not in step_table.render(record)
+    with_control = copy.deepcopy(record)
+    for optimizer, ratio in (("rmsprop", 0.97), ("adam", 1.02)):
+        row = dict(next(r for r in record["rows"] if r["impl"] == "optax"))
+        row.update(case="A", optimizer=optimizer, impl=CONTROL, x_optax_min=ratio)
+        with_control["rows"].append(row)
+    lines = step_table.render(with_control).splitlines()
+    assert lines[-1].startswith(f"| {CONTROL}")
+    assert "| 0.97x to 1.02x |" in lines[-1]
+    assert lines[:-1] == step_table.render(record).splitlines()

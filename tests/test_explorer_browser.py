@@ -13,9 +13,6 @@ import contextlib
 import io
 import os
 import re
-import select
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -23,19 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("RMSPROP_JAX_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
+from benchmarks._browser import CHROMIUM, Server, launch_chromium
+
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 pytestmark = pytest.mark.slow  # a server, a browser and first compilations
 
@@ -76,59 +62,6 @@ from rmsprop_jax.explorer._state import (  # noqa: E402
 WAIT_S = 240.0  # first compilations on a loaded 2-core machine
 
 
-class Server:
-    """``python -m rmsprop_jax.explorer --port 0`` in a subprocess."""
-
-    def __init__(self, cache_dir: Path, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.log = (cache_dir.parent / f"server-{time.monotonic_ns()}.log").open("w+")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rmsprop_jax.explorer",
-                "--port",
-                "0",
-                "--cache-dir",
-                str(cache_dir),
-                *args,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-        )
-        self.line = self._read_line()
-        match = re.fullmatch(r"Serving on (http://[^/]+:\d+/)", self.line)
-        assert match, self.line
-        self.url = match.group(1)
-
-    def _read_line(self) -> str:
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 1.0)
-            if ready:
-                return self.process.stdout.readline().strip()
-            if self.process.poll() is not None:
-                break
-        self.close()
-        raise AssertionError(f"no 'Serving on' line; stderr: {self.stderr}")
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
-        self.log.seek(0)
-        self.stderr = self.log.read()
-        self.log.close()
-
-
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("jax-cache")
@@ -136,7 +69,7 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(cache_dir):
-    s = Server(cache_dir)
+    s = Server(cache_dir, wait_s=WAIT_S)
     yield s
     s.close()
 
@@ -144,9 +77,7 @@ def server(cache_dir):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        b = launch_chromium(p)
         yield b
         b.close()
 
@@ -409,7 +340,7 @@ def test_worked_example_button(page, server):
 
 
 def test_non_loopback_host_warns(cache_dir):
-    s = Server(cache_dir, "--host", "0.0.0.0")
+    s = Server(cache_dir, "--host", "0.0.0.0", wait_s=WAIT_S)
     s.close()
     assert "not a loopback address" in s.stderr
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import rmsprop_jax as rj
-from rmsprop_jax.sweep import sweep
+from experiments import _numerics as nx
 
 LR = 0.01  # eta of SGD, momentum, Adagrad, RMSprop, Adam; Rprop's initial step
 CYCLE = np.array([0.01] * 9 + [-0.09])  # the ten mini-batch gradients
@@ -42,16 +41,8 @@ def weights(cycles: int = 1) -> dict[str, np.ndarray]:
     """Per optimizer, the weight before each batch and after the last,
     ``(10 * cycles + 1,)`` float64, from w = 0 and a fresh state."""
     with jax.enable_x64(True):
-        result = sweep(
-            OPTIMIZERS,
-            lambda w, g: jnp.sum(g * w),  # its gradient is the batch's g
-            jnp.zeros(1, jnp.float64),
-            steps=CYCLE.size * cycles,
-            data=jnp.asarray(CYCLE[:, None], jnp.float64),
-            batch_size=1,
-            shuffle=False,
-            record="params",
-            divergence_threshold=None,  # the loss starts at 0
+        result = nx.replay(
+            OPTIMIZERS, np.asarray(CYCLE[:, None]), steps=CYCLE.size * cycles
         )
         ws = np.asarray(result.records["params"], np.float64)[..., 0]
         last = np.asarray(result.final_params, np.float64)[..., 0]

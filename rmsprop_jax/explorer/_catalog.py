@@ -155,16 +155,9 @@ def arguments(
     return row.function, row.arguments(values)
 
 
-def make_optimizer(
-    optimizer: str,
-    learning_rate: Any,
-    sgd_learning_rate: Any,
-    decay: Any,
-    eps: Any,
-    momentum: Any,
-    eps_in_sqrt: bool = True,
-) -> optax.GradientTransformation:
-    """Builds ``optimizer`` (a key of :data:`OPTIMIZERS`) with the page's values.
+def make_optimizer(*args: Any, **kwargs: Any) -> optax.GradientTransformation:
+    """Builds ``optimizer`` (a key of :data:`OPTIMIZERS`) with the page's values:
+    the arguments of :func:`arguments`, whose call it makes.
 
     Every numeric argument may be a traced array; ``optimizer`` and
     ``eps_in_sqrt`` are static.
@@ -179,10 +172,8 @@ def make_optimizer(
       >>> print(u.round(4))  # eta sign(g) / sqrt(1 - beta) on the first step
       [ 0.1581 -0.1581]
     """
-    name, kwargs = arguments(
-        optimizer, learning_rate, sgd_learning_rate, decay, eps, momentum, eps_in_sqrt
-    )
-    return getattr(rj, name)(**kwargs)
+    name, built_with = arguments(*args, **kwargs)
+    return getattr(rj, name)(**built_with)
 
 
 class Factory:

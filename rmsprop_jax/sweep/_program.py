@@ -46,13 +46,15 @@ def _run_group(
     (used with ``per_run_landscape``, else ``shared`` is)."""
     options = program.options
 
-    def one_run(row: tuple[dict[str, jax.Array], jax.Array]) -> dict[str, Any]:
-        hyper_row, index = row
+    def one_run(row: tuple[dict[str, jax.Array], jax.Array, jax.Array]) -> dict:
+        hyper_row, index, witness = row
         if not program.per_run_landscape:
             index = shared
 
-        def one_start(start: Any) -> dict[str, Any]:
-            def one_restart(key: jax.Array | None, idx: jax.Array | None) -> dict:
+        def one_start(start: Any, witness: jax.Array) -> dict[str, Any]:
+            def one_restart(
+                key: jax.Array | None, idx: jax.Array | None, witness: jax.Array
+            ) -> dict:
                 return train(
                     options,
                     program.losses,
@@ -63,20 +65,26 @@ def _run_group(
                     idx,
                     start,
                     data,
+                    witness,
                 )
 
             if options.restarts == 1:
-                first = [None if x is None else x[0] for x in (keys, plans)]
-                return one_restart(*first)
-            return jax.vmap(one_restart)(keys, plans)
+                key, idx = (None if x is None else x[0] for x in (keys, plans))
+                return one_restart(key, idx, witness)
+            return jax.vmap(one_restart)(keys, plans, witness)
 
         if options.starts:
-            return jax.vmap(one_start)(params)
-        return one_start(params)
+            return jax.vmap(one_start)(params, witness)
+        return one_start(params, witness)
 
+    # batched by every vmap below: see _train.train
+    n_starts = jax.tree.leaves(params)[0].shape[:1] if options.starts else ()
+    n_restarts = (options.restarts,) if options.restarts > 1 else ()
+    witness = jnp.zeros((column.shape[0], *n_starts, *n_restarts), jnp.bool_)
+    rows = (hyper, column, witness)
     if options.chunk_size is None:
-        return jax.vmap(one_run)((hyper, column))
-    return jax.lax.map(one_run, (hyper, column), batch_size=options.chunk_size)
+        return jax.vmap(one_run)(rows)
+    return jax.lax.map(one_run, rows, batch_size=options.chunk_size)
 
 
 def _sharded_group(

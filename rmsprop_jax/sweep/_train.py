@@ -7,6 +7,7 @@ restarts; it sees one run's hyperparameters as traced scalars.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -47,8 +48,42 @@ def _loss_args(data: Any, idx: jax.Array | None) -> tuple[Any, ...]:
     return (jax.tree.map(lambda x: x[idx], data),)
 
 
+def _scalar_choice(keep: jax.Array, new: jax.Array, old: Any) -> jax.Array:
+    """``new`` where ``keep`` else ``old``, for the run's own scalars (``old``
+    a scalar of ``new``'s dtype, or a Python number): one ``select_n``
+    instead of ``jnp.where``'s nested jitted call (less to trace and lower)."""
+    return jax.lax.select(keep, new, jnp.asarray(old, new.dtype))
+
+
 def _nan_unless(keep: jax.Array, tree: Any) -> Any:
     return jax.tree.map(lambda x: jnp.where(keep, x, jnp.nan).astype(x.dtype), tree)
+
+
+@functools.cache
+def _batched_at(levels: int) -> Callable[[Any, jax.Array], Any]:
+    """``lift(tree, witness)``: ``tree`` as it is, but batched under each of
+    the ``levels`` enclosing vmaps (its unbatched leaves broadcast
+    along the batch axis). ``witness`` is an array batched at every level:
+    it is what makes each level's batching rule run."""
+    if levels == 0:
+        return lambda tree, witness: tree
+    outer = _batched_at(levels - 1)
+
+    @jax.custom_batching.custom_vmap
+    def lift(tree: Any, witness: jax.Array) -> Any:
+        del witness
+        return tree
+
+    @lift.def_vmap
+    def rule(axis_size: int, in_batched: tuple, tree: Any, witness: jax.Array):
+        tree = jax.tree.map(
+            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))),
+            tree,
+            in_batched[0],
+        )
+        return outer(tree, witness), jax.tree.map(lambda _: True, tree)
+
+    return lift
 
 
 def landscape(losses: tuple[Fn, ...], grad: bool) -> Callable:
@@ -77,12 +112,15 @@ def train(
     idx: jax.Array | None,
     params: Any,
     data: Any,
+    witness: jax.Array,
 ) -> dict[str, Any]:
     """One run: ``steps`` updates under ``lax.scan``.
 
     ``index`` picks the landscape among ``losses``; ``key`` initialises the
     params (with ``init_params``); ``idx`` holds the ``(steps, batch_size)``
-    sample indices (with ``batch_size``).
+    sample indices (with ``batch_size``). ``train`` runs under one ``vmap``
+    per axis of runs, starts and restarts; ``witness`` is a scalar batched
+    by every one of them.
     """
     if options.init_params is not None:
         params = options.init_params(key)
@@ -108,7 +146,7 @@ def train(
         loss, grads = value_and_grad(index, c.params, *_loss_args(data, batch_idx))
         updates, new_state = tx.update(grads, c.state, c.params, value=loss)
         new_params = _like(optax.apply_updates(c.params, updates), c.params)
-        loss0 = jnp.where(c.t == 0, loss, c.loss0)
+        loss0 = _scalar_choice(c.t == 0, loss, c.loss0)
         ok = c.alive & jnp.isfinite(loss) & _tree.all_finite(new_params)
         if options.threshold is not None:
             ok &= ~(loss > options.threshold * jnp.abs(loss0))
@@ -133,11 +171,11 @@ def train(
             state=_tree.select(ok, _like(new_state, c.state), c.state),
             alive=ok,
             loss0=loss0,
-            diverged_at=jnp.where(c.alive & ~ok, c.t, c.diverged_at),
+            diverged_at=_scalar_choice(c.alive & ~ok, c.t, c.diverged_at),
             buffer=buffer,
             t=c.t + 1,
-            losses=jax.lax.dynamic_update_index_in_dim(
-                c.losses, jnp.where(c.alive, loss, jnp.nan), c.t, 0
+            losses=jax.lax.dynamic_update_slice(
+                c.losses, _scalar_choice(c.alive, loss, jnp.nan)[None], (c.t,)
             ),
         )
         return new, recorded
@@ -168,13 +206,21 @@ def train(
         t=jnp.zeros((), jnp.int32),
         losses=jnp.zeros(options.steps, float_dtype()),
     )
+    # Every part of the carry but the step index batched from the start, as
+    # the divergence freezing makes it after one step: scan's batching rule
+    # then settles its carry in one round (else up to three: three retraces
+    # of the step at each level).
+    levels = 1 + options.starts + (options.restarts > 1)
+    parts = start._asdict()
+    t = parts.pop("t")
+    start = Carry(**_batched_at(levels)(parts, witness), t=t)
     end, records = jax.lax.scan(step, start, idx, length=options.steps)
     if every > 1 and record:
         records = jax.tree.map(lambda b: b[:n_records], end.buffer)
     final = landscape(losses, grad=False)(index, end.params, *_loss_args(data, None))
     return {
         "losses": end.losses,
-        "final_loss": jnp.where(end.alive, final, jnp.nan),
+        "final_loss": _scalar_choice(end.alive, final, jnp.nan),
         "diverged": ~end.alive,
         "diverged_at": end.diverged_at,
         "final_params": end.params,

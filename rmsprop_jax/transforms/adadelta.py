@@ -67,8 +67,7 @@ def scale_by_adadelta(
       eps: :math:`\epsilon` >= 0, inside both roots. Default 1e-6.
       accumulator_dtype: storage dtype of both moments; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
-      state_dtype: storage of the float accumulators:
-        {{state_dtype_primitive}}
+      {{state_dtype_primitive}}
         The ``"int8"`` codes of the three roots are unsigned.
 
     Returns:

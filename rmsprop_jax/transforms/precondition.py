@@ -89,8 +89,7 @@ def precondition_by_rms(
         :math:`\sqrt{\hat s_t + \epsilon_r}` (``optax.scale_by_adam``'s
         ``eps_root``, which keeps gradients *through* the update finite).
         Default 0.
-      state_dtype: storage of the float accumulators:
-        {{state_dtype_primitive}}
+      {{state_dtype_primitive}}
         The ``"int8"`` codes are unsigned; ``inner`` keeps its own.
 
     Returns:

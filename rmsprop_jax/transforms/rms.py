@@ -104,8 +104,7 @@ def scale_by_rms(
       bias_correction: divide the moments by :math:`1-\beta^t`.
       accumulator_dtype: storage dtype of :math:`s` and :math:`m`; default
         float32 for float16/bfloat16 parameters, else the parameters' dtype.
-      state_dtype: storage of the float accumulators:
-        {{state_dtype_primitive}}
+      {{state_dtype_primitive}}
         The ``"int8"`` codes are unsigned for the root, signed for :math:`m`.
 
     Returns:

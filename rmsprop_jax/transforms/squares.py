@@ -60,8 +60,7 @@ def accumulate_squares(
       eps_in_sqrt: where ``eps`` goes; default True (PyTorch: False).
       accumulator_dtype: storage dtype of :math:`G`; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
-      state_dtype: storage of the float accumulators:
-        {{state_dtype_primitive}}
+      {{state_dtype_primitive}}
         The ``"int8"`` codes are unsigned.
 
     Returns:

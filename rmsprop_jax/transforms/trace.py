@@ -62,8 +62,7 @@ def momentum(
       undamped_first_step: no dampening on the first step (PyTorch SGD).
       accumulator_dtype: storage dtype of :math:`v`; default float32 for
         float16/bfloat16 parameters, else the parameters' dtype.
-      state_dtype: storage of the float accumulators:
-        {{state_dtype_primitive}}
+      {{state_dtype_primitive}}
         The ``"int8"`` codes are signed.
 
     Returns:
