@@ -476,3 +476,27 @@ def test_the_warm_up_compiles_the_formulas_evaluator_and_says_when_done(capsys):
         _compute.paths(state)
         _compute.contour_grid(_compute.surface(state))
     assert compiled == [] and compilations() == before
+
+
+def test_a_map_asked_twice_at_once_is_computed_once():
+    import threading
+    import time
+
+    calls = []
+
+    def slow(key):
+        calls.append(key)
+        time.sleep(0.2)
+        return key * 2
+
+    once = _compute._one_at_a_time(slow, 4)
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(once(3))) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [6, 6] and calls == [3]
+    assert once(4) == 8 and calls == [3, 4]

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("dash")
 
-from rmsprop_jax.explorer import _compute, create_app  # noqa: E402
+from rmsprop_jax.explorer import _callbacks, _compute, create_app  # noqa: E402
 from rmsprop_jax.explorer._figures import FIRST_PATH_TRACE  # noqa: E402
 from rmsprop_jax.explorer._state import (  # noqa: E402
     DEFAULT,
@@ -99,14 +99,24 @@ def decode(value):
 
 
 def draw(client, callbacks, state: State | dict, drawn=None) -> dict:
+    """The draw callback's answer, and the one of the loss, effective learning
+    rate and RMS figures that follow it (``drawn-state``), merged."""
     data = state.to_dict() if isinstance(state, State) else state
-    return call(
+    out = call(
         client,
         callbacks,
         "paths.figure",
         {"view-state.data": data, "drawn-landscape.data": drawn},
         ["view-state.data"],
     )
+    if "drawn-state" in out:
+        drawn_state = {"drawn-state.data": out["drawn-state"]["data"]}
+        lines = call(
+            client, callbacks, "loss.figure", drawn_state, ["drawn-state.data"]
+        )
+        assert not set(lines) & set(out)
+        out |= lines
+    return out
 
 
 def test_initial_load_reads_the_url(client, callbacks):
@@ -275,8 +285,8 @@ def test_sweep_map_click_sets_the_sliders(client, callbacks):
         client,
         callbacks,
         "sweep.figure",
-        {"drawn-state.data": state.to_dict()},
-        ["drawn-state.data"],
+        {"maps-state.data": state.to_dict()},
+        ["maps-state.data"],
     )
     z = decode(response["sweep"]["figure"]["data"][0]["z"]).reshape(9, 13)
     result = _compute.final_loss_map(state)
@@ -324,8 +334,8 @@ def test_amplification_for_the_current_beta(client, callbacks):
         client,
         callbacks,
         "amplification.figure",
-        {"drawn-state.data": DEFAULT.replace(decay=0.5).to_dict()},
-        ["drawn-state.data"],
+        {"maps-state.data": DEFAULT.replace(decay=0.5).to_dict()},
+        ["maps-state.data"],
     )
     heatmap = response["amplification"]["figure"]["data"][0]
     g, maps = _compute.amplification((0.5,))
@@ -407,16 +417,16 @@ def test_every_figure_has_its_paragraph_with_its_numbers(client, callbacks):
     assert f"SGD {expected.loss[i, 200]:.3g}" in response["explain-loss"]["children"]
     assert "η/√(s+ε)" in response["explain-effective-lr"]["children"]
     assert "(810, 16000)" in response["explain-rms"]["children"]
-    data = {"drawn-state.data": DEFAULT.to_dict()}
-    out = call(client, callbacks, "amplification.figure", data, ["drawn-state.data"])
+    data = {"maps-state.data": DEFAULT.to_dict()}
+    out = call(client, callbacks, "amplification.figure", data, ["maps-state.data"])
     assert "C_a(2, 2) = 0.294" in out["explain-amplification"]["children"]
-    out = call(client, callbacks, "sweep.figure", data, ["drawn-state.data"])
+    out = call(client, callbacks, "sweep.figure", data, ["maps-state.data"])
     assert "The best here is β =" in out["explain-sweep"]["children"]
 
 
 def test_compare_decay_beta_zero_moves_along_compass_directions(client, callbacks):
-    data = {"drawn-state.data": DEFAULT.to_dict()}
-    out = call(client, callbacks, "compare-decay.figure", data, ["drawn-state.data"])
+    data = {"maps-state.data": DEFAULT.to_dict()}
+    out = call(client, callbacks, "compare-decay.figure", data, ["maps-state.data"])
     figure = out["compare-decay"]["figure"]
     lines = [t for t in figure["data"] if t["type"] == "scatter"]
     expected = _compute.compare_decay(DEFAULT)
@@ -435,10 +445,72 @@ def test_compare_decay_beta_zero_moves_along_compass_directions(client, callback
     assert "8 compass directions" in out["explain-compare-decay"]["children"]
 
 
+def test_a_figure_below_the_paths_is_sent_only_when_it_changed(client, callbacks):
+    data = {"maps-state.data": DEFAULT.to_dict()}
+    out = call(client, callbacks, "compare-decay.figure", data, ["maps-state.data"])
+    sent = out["compare-decay-sent"]["data"]
+    assert sent == _callbacks.digest(out["compare-decay"]["figure"])
+    # beta moves: the beta = 0 / 0.9 comparison does not change, nor is it sent.
+    data = {
+        "maps-state.data": DEFAULT.replace(decay=0.5).to_dict(),
+        "compare-decay-sent.data": sent,
+    }
+    out = call(client, callbacks, "compare-decay.figure", data, ["maps-state.data"])
+    assert "compare-decay" not in out and "compare-decay-sent" not in out
+    assert "compass directions" in out["explain-compare-decay"]["children"]
+    # eta moves: it changes, and is sent.
+    data["maps-state.data"] = DEFAULT.replace(learning_rate=0.05).to_dict()
+    out = call(client, callbacks, "compare-decay.figure", data, ["maps-state.data"])
+    assert out["compare-decay-sent"]["data"] not in (None, sent)
+    assert out["compare-decay"]["figure"]["data"]
+
+
+def test_a_new_view_with_nothing_pinned_sends_no_pinned_traces(client, callbacks):
+    values = {"drawn-state.data": DEFAULT.to_dict(), "pinned.data": None}
+    assert call(client, callbacks, "pinned.data", values, ["drawn-state.data"]) == {}
+
+
+def test_the_figures_below_follow_the_drawn_view_once_it_rests(callbacks):
+    key = next(k for k in callbacks if k.strip(".") == "maps-state.data")
+    assert [i["id"] for i in callbacks[key]["inputs"]] == ["drawn-state"]
+    for figure in ("amplification", "sweep", "compare-decay", "lr-sensitivity"):
+        spec = callbacks[next(k for k in callbacks if f"..{figure}.figure.." in k)]
+        assert [i["id"] for i in spec["inputs"]] == ["maps-state"]
+
+
+def _step_output(callbacks) -> str:
+    """The step-through callback's table output (``id.prop@hash``: the draw
+    callback answers the same table for a new view)."""
+    return next(
+        part
+        for key in callbacks
+        for part in key.strip(".").split("...")
+        if part.startswith("step-table.children@")
+    )
+
+
 def test_step_through_draws_the_update_and_gd_arrows(client, callbacks):
     state = WORKED_EXAMPLE.replace(optimizers=("sgd", "rmsprop"))
     values = {"step-through.value": 1, "drawn-state.data": state.to_dict()}
-    out = call(client, callbacks, "step-table.children", values, ["step-through.value"])
+    out = call(
+        client, callbacks, _step_output(callbacks), values, ["step-through.value"]
+    )
+    # A new view draws the same arrows and table in its one answer.
+    drawn = call(
+        client,
+        callbacks,
+        "paths.figure",
+        {
+            "view-state.data": state.to_dict(),
+            "drawn-landscape.data": _callbacks.landscape_key(state),
+            "step-through.value": 1,
+        },
+        ["view-state.data"],
+    )
+    ops = drawn["paths"]["figure"]["operations"]
+    (annotations,) = [o for o in ops if o["location"] == ["layout", "annotations"]]
+    assert annotations == out["paths"]["figure"]["operations"][0]
+    assert drawn["step-table"]["children"] == out["step-table"]["children"]
     (operation,) = out["paths"]["figure"]["operations"]
     assert operation["location"] == ["layout", "annotations"]
     arrows = operation["params"]["value"]
@@ -454,7 +526,9 @@ def test_step_through_draws_the_update_and_gd_arrows(client, callbacks):
     assert cells[2][:4] == ["RMSprop", "1", "-14.842", "19.842"]
     assert cells[2][8:] == ["0.089051", "-0.39684"]  # GD's step: -0.001 g(1)
     values["step-through.value"] = "x"
-    out = call(client, callbacks, "step-table.children", values, ["step-through.value"])
+    out = call(
+        client, callbacks, _step_output(callbacks), values, ["step-through.value"]
+    )
     assert "`step-through` must be a whole number" in out["step-table"]["children"]
 
 
@@ -482,8 +556,8 @@ def test_play_walks_the_steps(client, callbacks):
 @pytest.mark.slow  # over 8 s; the full suite runs it
 def test_lr_sensitivity_is_one_sweep_of_every_rate(client, callbacks):
     state = WORKED_EXAMPLE.replace(optimizers=("sgd", "rmsprop"), steps=150)
-    data = {"drawn-state.data": state.to_dict()}
-    out = call(client, callbacks, "lr-sensitivity.figure", data, ["drawn-state.data"])
+    data = {"maps-state.data": state.to_dict()}
+    out = call(client, callbacks, "lr-sensitivity.figure", data, ["maps-state.data"])
     sgd, rms = out["lr-sensitivity"]["figure"]["data"]
     assert len(decode(sgd["x"])) >= 12 and sgd["name"] == "SGD"
     np.testing.assert_array_equal(decode(sgd["x"]), _compute.SENSITIVITY_SGD_RATES)

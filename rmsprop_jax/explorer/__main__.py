@@ -65,11 +65,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _warm_up() -> None:
+FIRST_DRAW_WAIT_S = 20.0
+"""How long the warm-up waits for the first page's paths to be drawn before
+it compiles what the page shows later."""
+
+
+def _warm_up(first_draw_s: float = 0.0) -> None:
     """Compiles (or loads from the cache) the default view's paths while the
-    first page loads; the draw callback waits for ``_app.READY``. The maps
-    follow the drawn paths and compile then, off the critical path."""
-    from rmsprop_jax.explorer import WARM_LINE, _app, _compute
+    first page loads; the draw callback waits for ``_app.READY``. The rest
+    (the figures below the paths, the network's landscape, the formulas'
+    evaluator) waits up to ``first_draw_s`` for the first view to be drawn
+    (``_callbacks.VIEW_DRAWN``): its tracing would hold the GIL and a core while
+    the first page is drawn."""
+    from rmsprop_jax.explorer import WARM_LINE, _app, _callbacks, _compute
     from rmsprop_jax.explorer._state import CUSTOM, DEFAULT
 
     try:
@@ -77,6 +85,7 @@ def _warm_up() -> None:
         _compute.contour_grid(_compute.surface(DEFAULT))
     finally:
         _app.READY.set()
+    _callbacks.VIEW_DRAWN.wait(first_draw_s)
     # The figures below the paths: compiled (or loaded) before they are asked for.
     _compute.compare_decay(DEFAULT)
     _compute.sensitivity(DEFAULT)
@@ -134,7 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     from rmsprop_jax.explorer import _app
 
     _app.READY.clear()
-    threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(
+        target=_warm_up, args=(FIRST_DRAW_WAIT_S,), name="warm-up", daemon=True
+    ).start()
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Serving on http://{host}:{server.server_port}/", flush=True)
     try:

@@ -5,7 +5,14 @@ string, a click on the plot (converted to data coordinates by
 ``assets/click.js``), the worked-example button and a click on the sweep map
 go through it (:mod:`._sync`); it stores the validated state in
 ``view-state``. The figures are drawn from that store by callbacks that
-validate it again (a crafted request can reach any callback). No callback
+validate it again (a crafted request can reach any callback): ``draw`` the
+paths (with the step-through arrows), whose view it stores as
+``drawn-state``; ``lines`` then the loss, effective learning rate and RMS
+figures of that view, in an answer of their own so that the browser draws
+the paths first; the figures further below follow ``maps-state``, the drawn
+view once it has rested
+:data:`._layout.MAPS_DELAY_MS` (set in the browser, :data:`FOLLOW_JS`), and
+are sent only when they changed (:func:`unless_sent`). No callback
 answers with a 500 or a traceback: a value it does not accept gets its
 message on the page, anything unexpected "Internal error." (and a log line).
 """
@@ -13,6 +20,8 @@ message on the page, anything unexpected "Internal error." (and a log line).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -30,7 +39,7 @@ from rmsprop_jax.explorer import (
     _snippet,
     _sync,
 )
-from rmsprop_jax.explorer._layout import SLIDER_IDS
+from rmsprop_jax.explorer._layout import MAPS_DELAY_MS, SLIDER_IDS
 from rmsprop_jax.explorer._state import CUSTOM, InvalidValue, State
 
 _LOG = logging.getLogger(__name__)
@@ -41,6 +50,11 @@ callback waits for it (the command line compiles them in the background while
 the page loads)."""
 READY.set()
 _READY_TIMEOUT_S = 300.0
+
+VIEW_DRAWN = threading.Event()
+"""Set once the draw callback has answered with a view's figures (the
+command line's warm-up waits for it before compiling what the page shows
+later, so that the first view is drawn sooner)."""
 
 
 def landscape_key(state: State) -> str:
@@ -103,6 +117,22 @@ def _explained(
     return out[0], message, out[1]
 
 
+def digest(figure: Any) -> str:
+    """A short digest of a figure as sent (what its ``{id}-sent`` store keeps)."""
+    text = json.dumps(figure, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def unless_sent(figure: Any, sent: Any, keep: Any) -> tuple[Any, Any]:
+    """``(figure, its digest)``, or ``(keep, keep)`` when the page already
+    shows it (``sent`` is its digest): an unchanged figure is not sent, so
+    the browser does not draw it again."""
+    if figure is keep:
+        return keep, keep
+    new = digest(figure)
+    return (keep, keep) if new == sent else (figure, new)
+
+
 def _table(paths: _compute.Paths) -> list[Any]:
     from dash import html
 
@@ -113,23 +143,43 @@ def _table(paths: _compute.Paths) -> list[Any]:
     ]
 
 
-def _paths_figure(state, surf, grid, paths, drawn: Any) -> Any:
+def _paths_figure(state, surf, grid, paths, drawn: Any, annotations: Any) -> Any:
     """The whole ``paths`` figure for a new landscape, else a ``Patch`` of its
-    start and path traces."""
+    start and path traces; with the step-through ``annotations`` (None: left
+    as they are)."""
     from dash import Patch
 
     if drawn != landscape_key(state):
-        return _figures.pack(_figures.paths_figure(state, surf, grid, paths))
+        whole = _figures.pack(_figures.paths_figure(state, surf, grid, paths))
+        if annotations is not None:
+            whole["layout"]["annotations"] = annotations
+        return whole
     figure = Patch()
     figure["data"][2] = _figures.pack(_figures.start_trace(state))
     traces = _figures.pack(_figures.path_traces(paths, state.steps))
     for j, trace in enumerate(traces):
         figure["data"][_figures.FIRST_PATH_TRACE + j] = trace
+    if annotations is not None:
+        figure["layout"]["annotations"] = annotations
     return figure
 
 
-def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
-    """The ``draw`` callback: every figure that follows the paths."""
+def _step_at(k: Any, data: Any, steps: int) -> tuple[Any, Any]:
+    """:func:`step_through` at ``k`` (clamped to the steps shown), or
+    ``(None, None)`` where ``k`` is not a step (the step-through callback
+    answers that one with its message)."""
+    if isinstance(k, int) and not isinstance(k, bool):
+        k = min(k, steps - 1)
+    try:
+        return step_through(k, data)
+    except ValueError:
+        return None, None
+
+
+def draw(data: Any, drawn: Any, *, keep: Any, step: Any = None) -> list[Any]:
+    """The ``draw`` callback: every figure that follows the paths, with the
+    step-through arrows at ``step`` on the paths (one redraw of the paths
+    per view) and their table."""
     READY.wait(_READY_TIMEOUT_S)
     try:
         state = _sync.state_from_store(data)
@@ -141,13 +191,10 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
     except Exception:
         _LOG.exception("draw failed")
         return [keep] * (N_DRAWN - 1) + ["Internal error; the previous view stays."]
-    low = _figures.minimum_value(surf, grid[2])
     minima = np.asarray(surf.minima, float).reshape(-1, 2)
-    return [
-        _paths_figure(state, surf, grid, paths, drawn),
-        _figures.pack(_figures.loss_figure(state, paths, low)),
-        _figures.pack(_figures.effective_lr_figure(state, paths)),
-        _figures.pack(_figures.rms_figure(state, paths)),
+    annotations, rows = _step_at(step, data, state.steps)
+    out = [
+        _paths_figure(state, surf, grid, paths, drawn, annotations),
         " ".join(
             [
                 _prose.explain_paths(state, paths, minima),
@@ -162,32 +209,62 @@ def draw(data: Any, drawn: Any, *, keep: Any) -> list[Any]:
                 _prose_views.explain_schedule(state),
             ]
         ).strip(),
-        _prose.explain_loss(state, paths, low),
-        _prose.explain_effective_lr(state, paths),
-        _prose.explain_rms(state, paths),
         _table(paths),
         _snippet.snippet(state),
         landscape_key(state),
-        state.to_dict(),  # the maps below follow once the paths are drawn
+        state.to_dict(),  # the figures below follow once it rests
         max(state.steps - 1, 0),
+        keep if rows is None else rows,
         "",
+    ]
+    VIEW_DRAWN.set()
+    return out
+
+
+def lines(data: Any, *, keep: Any) -> list[Any]:
+    """The ``lines`` callback: the loss, effective learning rate and gradient
+    RMS of the drawn view (``drawn-state``) and their paragraphs. They follow
+    the paths in an answer of their own, so that the browser draws the paths
+    first (it draws the figures of one answer together)."""
+    try:
+        state = _sync.state_from_store(data)
+        surf = _compute.surface(state)
+        paths = _compute.paths(state)
+        low = _figures.minimum_value(surf, _compute.contour_grid(surf)[2])
+    except ValueError:  # a crafted store: the draw callback said why
+        return [keep] * len(LINES)
+    except Exception:
+        _LOG.exception("lines failed")
+        return [keep] * len(LINES)
+    return [
+        _figures.pack(_figures.loss_figure(state, paths, low)),
+        _figures.pack(_figures.effective_lr_figure(state, paths)),
+        _figures.pack(_figures.rms_figure(state, paths)),
+        _prose.explain_loss(state, paths, low),
+        _prose.explain_effective_lr(state, paths),
+        _prose.explain_rms(state, paths),
     ]
 
 
-DRAWN = (
-    ("paths", "figure"),
+LINES = (
     ("loss", "figure"),
     ("effective-lr", "figure"),
     ("rms", "figure"),
-    ("explain-paths", "children"),
     ("explain-loss", "children"),
     ("explain-effective-lr", "children"),
     ("explain-rms", "children"),
+)
+"""The outputs of :func:`lines`, in its order."""
+
+DRAWN = (
+    ("paths", "figure"),
+    ("explain-paths", "children"),
     ("worked-example-table", "children"),
     ("code", "children"),
     ("drawn-landscape", "data"),
     ("drawn-state", "data"),
     ("step-through", "max"),
+    ("step-table", "children"),
     ("status", "children"),
 )
 """The outputs of :func:`draw`, in its order."""
@@ -227,19 +304,31 @@ def _register_figures(app: Any) -> None:
         *(Output(id_, prop) for id_, prop in DRAWN),
         Input("view-state", "data"),
         State("drawn-landscape", "data"),
+        State("step-through", "value"),
     )
-    def draw_callback(data: Any, drawn: Any) -> list[Any]:
+    def draw_callback(data: Any, drawn: Any, step: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
-        return draw(data, drawn, keep=no_update)
+        return draw(data, drawn, keep=no_update, step=step)
+
+    @app.callback(
+        *(Output(id_, prop) for id_, prop in LINES),
+        Input("drawn-state", "data"),
+    )
+    def lines_callback(data: Any) -> list[Any]:
+        if data is None:
+            raise PreventUpdate
+        return lines(data, keep=no_update)
 
     @app.callback(
         Output("amplification", "figure"),
         Output("amplification-message", "children"),
         Output("explain-amplification", "children"),
-        Input("drawn-state", "data"),
+        Output("amplification-sent", "data"),
+        Input("maps-state", "data"),
+        State("amplification-sent", "data"),
     )
-    def amplification(data: Any) -> list[Any]:
+    def amplification(data: Any, sent: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
 
@@ -247,12 +336,15 @@ def _register_figures(app: Any) -> None:
             state = _sync.state_from_store(data)
             return _amplification(state.decay), _prose.explain_amplification(state)
 
-        return list(_explained("amplification", figure, InvalidValue, no_update))
+        out, message, prose = _explained(
+            "amplification", figure, InvalidValue, no_update
+        )
+        return [*_swap(unless_sent(out, sent, no_update), message, prose)]
 
     @app.callback(
         Output("amplification-multiples", "figure"),
         Output("multiples-drawn", "data"),
-        Input("drawn-state", "data"),
+        Input("maps-state", "data"),
         State("multiples-drawn", "data"),
     )
     def multiples(data: Any, drawn: Any) -> list[Any]:
@@ -264,9 +356,11 @@ def _register_figures(app: Any) -> None:
         Output("sweep", "figure"),
         Output("sweep-message", "children"),
         Output("explain-sweep", "children"),
-        Input("drawn-state", "data"),
+        Output("sweep-sent", "data"),
+        Input("maps-state", "data"),
+        State("sweep-sent", "data"),
     )
-    def sweep_map(data: Any) -> list[Any]:
+    def sweep_map(data: Any, sent: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
 
@@ -279,7 +373,13 @@ def _register_figures(app: Any) -> None:
                 _prose.explain_sweep(state, result, low),
             )
 
-        return list(_explained("sweep", figure, ValueError, no_update))
+        out, message, prose = _explained("sweep", figure, ValueError, no_update)
+        return [*_swap(unless_sent(out, sent, no_update), message, prose)]
+
+
+def _swap(sent: tuple[Any, Any], *middle: Any) -> tuple[Any, ...]:
+    """``(figure, *middle, digest)`` from ``sent = (figure, digest)``."""
+    return (sent[0], *middle, sent[1])
 
 
 def _rows(columns: tuple[str, ...], rows: list[dict[str, str]]) -> list[Any]:
@@ -342,9 +442,11 @@ def _register_lessons(app: Any) -> None:
     @app.callback(
         Output("compare-decay", "figure"),
         Output("explain-compare-decay", "children"),
-        Input("drawn-state", "data"),
+        Output("compare-decay-sent", "data"),
+        Input("maps-state", "data"),
+        State("compare-decay-sent", "data"),
     )
-    def compare_decay(data: Any) -> list[Any]:
+    def compare_decay(data: Any, sent: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
 
@@ -359,14 +461,18 @@ def _register_lessons(app: Any) -> None:
             )
 
         out, message = _answer("compare-decay", figure, ValueError, None)
-        return [no_update, message] if out is None else list(out)
+        if out is None:
+            return [no_update, message, no_update]
+        return [*_swap(unless_sent(out[0], sent, no_update), out[1])]
 
     @app.callback(
         Output("lr-sensitivity", "figure"),
         Output("explain-lr-sensitivity", "children"),
-        Input("drawn-state", "data"),
+        Output("lr-sensitivity-sent", "data"),
+        Input("maps-state", "data"),
+        State("lr-sensitivity-sent", "data"),
     )
-    def lr_sensitivity(data: Any) -> list[Any]:
+    def lr_sensitivity(data: Any, sent: Any) -> list[Any]:
         if data is None:
             raise PreventUpdate
 
@@ -380,7 +486,9 @@ def _register_lessons(app: Any) -> None:
             )
 
         out, message = _answer("lr-sensitivity", figure, ValueError, None)
-        return [no_update, message] if out is None else list(out)
+        if out is None:
+            return [no_update, message, no_update]
+        return [*_swap(unless_sent(out[0], sent, no_update), out[1])]
 
     @app.callback(
         Output("pinned", "data"),
@@ -392,8 +500,8 @@ def _register_lessons(app: Any) -> None:
         prevent_initial_call=True,
     )
     def pin(pins: Any, unpins: Any, data: Any, pinned: Any) -> list[Any]:
-        if data is None:
-            raise PreventUpdate
+        if data is None or (pinned is None and ctx.triggered_id == "drawn-state"):
+            raise PreventUpdate  # a new view, nothing pinned: no traces to hide
         out = pinned_traces(ctx.triggered_id, data, pinned)
         if out is None:
             return [no_update, no_update]
@@ -405,9 +513,9 @@ def _register_lessons(app: Any) -> None:
 
     @app.callback(
         Output("paths", "figure", allow_duplicate=True),
-        Output("step-table", "children"),
+        Output("step-table", "children", allow_duplicate=True),
         Input("step-through", "value"),
-        Input("drawn-state", "data"),
+        State("drawn-state", "data"),
         prevent_initial_call=True,
     )
     def step(k: Any, data: Any) -> list[Any]:
@@ -465,8 +573,37 @@ def _register_download(app: Any) -> None:
         return _answer("download", csv, ValueError, no_update)
 
 
+FOLLOW_JS = """function (data) {
+  const follow = window.rmspropJaxFollow || (window.rmspropJaxFollow = {});
+  clearTimeout(follow.timer);
+  const text = JSON.stringify(data);
+  if (data === null || data === undefined || text === follow.sent) {
+    return window.dash_clientside.no_update;
+  }
+  follow.timer = setTimeout(function () {
+    follow.sent = text;
+    window.dash_clientside.set_props("maps-state", {data: data});
+  }, %d);
+  return window.dash_clientside.no_update;
+}"""
+"""The browser's side of ``maps-state``: the drawn view, once it has rested
+:data:`._layout.MAPS_DELAY_MS` (each newer view restarts the wait; the view
+the figures below already follow is not sent again)."""
+
+
+def _register_follow(app: Any) -> None:
+    from dash import Input, Output
+
+    app.clientside_callback(
+        FOLLOW_JS % MAPS_DELAY_MS,
+        Output("maps-state", "data"),
+        Input("drawn-state", "data"),
+    )
+
+
 def register(app: Any) -> None:
     """Registers every callback of the page on ``app``."""
+    _register_follow(app)
     _register_sync(app)
     _register_figures(app)
     _register_lessons(app)

@@ -25,6 +25,17 @@ from rmsprop_jax.explorer._state import (
 SLIDER_IDS = CONTROL_IDS
 """The slider of each numeric field, by its component id."""
 
+FOLLOWING = ("amplification", "sweep", "compare-decay", "lr-sensitivity")
+"""The figures below the paths that follow a view once it rests (the
+``maps-state`` store, :data:`MAPS_DELAY_MS` after the last drawn view); each
+has a ``{id}-sent`` store of the digest of the figure last sent, so that an
+unchanged figure is not sent (and redrawn) again."""
+
+MAPS_DELAY_MS = 500
+"""How long a drawn view must rest before the figures below the paths follow
+it: while a slider moves they wait, so that their runs (up to 221 for the
+learning-rate sensitivity) and redraws do not compete with the next move."""
+
 _LABELS = {
     "learning_rate": "η (adaptive, sign and Rprop's Δ₀)",
     "sgd_learning_rate": "η of SGD, momentum, Nesterov",
@@ -403,6 +414,8 @@ def layout() -> Any:
             dcc.Store(id="click-point"),
             dcc.Store(id="drawn-landscape"),
             dcc.Store(id="drawn-state"),
+            dcc.Store(id="maps-state"),
+            *(dcc.Store(id=f"{name}-sent") for name in FOLLOWING),
             dcc.Store(id="multiples-drawn"),
             dcc.Store(id="pinned"),
             dcc.Download(id="download-csv"),
