@@ -478,16 +478,23 @@ SLIDER_NAMES = """() => Array.from(document.querySelectorAll('[role=slider]')).m
 })"""
 
 
+LABELLED_SLIDERS = ("decay", "learning-rate", "condition", "noise", "step-through")
+
+
 def test_every_slider_has_a_label_and_announces_its_value(page, server):
     open_view(page, server)
+    # The labels are set by assets/a11y.js after each render: wait until the
+    # named sliders are drawn and labelled, then read every slider.
     page.wait_for_function(
-        "() => Array.from(document.querySelectorAll('[role=slider]'))"
-        ".every(t => t.getAttribute('aria-label'))"
+        "ids => ids.every(id => { const t = document.querySelector("
+        "`#${id} [role=slider]`); return t && t.getAttribute('aria-label')"
+        " && t.getAttribute('aria-valuetext'); }) && Array.from("
+        "document.querySelectorAll('[role=slider]'))"
+        ".every(t => t.getAttribute('aria-label'))",
+        arg=list(LABELLED_SLIDERS),
     )
     sliders = {s["id"]: s for s in page.evaluate(SLIDER_NAMES)}
-    assert {"decay", "learning-rate", "condition", "noise", "step-through"} <= set(
-        sliders
-    )
+    assert set(LABELLED_SLIDERS) <= set(sliders)
     for slider in sliders.values():
         assert slider["label"] and slider["label"] == slider["shown"], slider
         assert slider["text"], slider
