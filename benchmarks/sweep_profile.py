@@ -4,7 +4,8 @@ For each problem of the benchmark, three programs are lowered and compiled
 separately: the best loop's single-configuration scan, the same scan under a
 plain ``jit(vmap(...))`` (no sweep machinery: no divergence checks, no
 freezing), and the program ``rmsprop_jax.sweep`` builds, timed through
-``jax.monitoring``'s compile events during a public ``sweep()`` call. Each is
+``jax.monitoring``'s compile events during a public ``sweep()`` call, as it
+compiles by default and with ``use_one_kernel(False)`` (a kernel per fusion). Each is
 then run (best of 3; the single-configuration scan once per configuration;
 the sweep as a whole call, its Python work included). Times are wall-clock
 and, in brackets, the process's CPU time. Run as a script::
@@ -26,7 +27,7 @@ from benchmarks import _markdown
 from benchmarks._digits import cross_entropy, init_mlp, load_digits
 from benchmarks._extras import require_extra
 from benchmarks.sweep import Problem, one_config, rosenbrock, sweep_run
-from rmsprop_jax.sweep import zipped
+from rmsprop_jax.sweep import use_one_kernel, zipped
 
 COLUMNS = (
     "problem",
@@ -102,20 +103,27 @@ def profile(problem: Problem, decays: np.ndarray, rates: np.ndarray) -> list[str
     def call():
         return sweep_run(problem, g)().losses
 
-    jax.clear_caches()
-    _EVENTS.clear()
-    _, first = _timed(call)
-    trace = sum(_EVENTS.get(e, 0.0) for e in _TRACE + _LOWER)
-    backend = sum(_EVENTS.get(e, 0.0) for e in _COMPILE)
-    run = min((_timed(call)[1] for _ in range(3)), key=lambda t: t[0])
-    lines.append(
-        f"| {problem.name} | {n} x {problem.steps} | sweep() call | "
-        f"{trace:.2f} | {backend:.2f} | {_fmt(run, 4)} |"
-    )
-    lines.append(
-        f"| {problem.name} | {n} x {problem.steps} | sweep() first call, total | "
-        f"| | {_fmt(first)} |"
-    )
+    # The sweep as it compiles by default, then with its one-kernel form off
+    # (a kernel per fusion, as a user's own jit compiles), where it applies.
+    for one_kernel, name in ((True, "sweep() call"), (False, "sweep(), per fusion")):
+        previous = use_one_kernel(one_kernel)
+        try:
+            jax.clear_caches()
+            _EVENTS.clear()
+            _, first = _timed(call)
+            trace = sum(_EVENTS.get(e, 0.0) for e in _TRACE + _LOWER)
+            backend = sum(_EVENTS.get(e, 0.0) for e in _COMPILE)
+            run = min((_timed(call)[1] for _ in range(3)), key=lambda t: t[0])
+        finally:
+            use_one_kernel(previous)
+        lines.append(
+            f"| {problem.name} | {n} x {problem.steps} | {name} | "
+            f"{trace:.2f} | {backend:.2f} | {_fmt(run, 4)} |"
+        )
+        lines.append(
+            f"| {problem.name} | {n} x {problem.steps} | {name}: first call, total | "
+            f"| | {_fmt(first)} |"
+        )
     return lines
 
 
