@@ -116,7 +116,8 @@ def test_the_step_table_renders_the_control_range_when_recorded():
     from benchmarks import step_table
     from benchmarks.cases import CONTROL
 
-    record = step_table.load()
+    recorded = step_table.load()
+    record = dict(recorded, rows=[r for r in recorded["rows"] if r["impl"] != CONTROL])
     assert CONTROL not in step_table.render(record)
     with_control = copy.deepcopy(record)
     for optimizer, ratio in (("rmsprop", 0.97), ("adam", 1.02)):
