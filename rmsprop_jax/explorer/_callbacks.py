@@ -123,14 +123,15 @@ def digest(figure: Any) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def unless_sent(figure: Any, sent: Any, keep: Any) -> tuple[Any, Any]:
-    """``(figure, its digest)``, or ``(keep, keep)`` when the page already
-    shows it (``sent`` is its digest): an unchanged figure is not sent, so
-    the browser does not draw it again."""
-    if figure is keep:
-        return keep, keep
-    new = digest(figure)
-    return (keep, keep) if new == sent else (figure, new)
+def unless_sent(figure: Any, sent: Any, keep: Any, *middle: Any) -> list[Any]:
+    """A figure callback's answer ``[figure, *middle, its digest]``, with
+    ``keep`` for the figure and the digest when the page already shows it
+    (``sent`` is its digest): an unchanged figure is not sent, so the browser
+    does not draw it again."""
+    new = keep if figure is keep else digest(figure)
+    if new == sent:
+        new = keep
+    return [keep if new is keep else figure, *middle, new]
 
 
 def _table(paths: _compute.Paths) -> list[Any]:
@@ -339,7 +340,7 @@ def _register_figures(app: Any) -> None:
         out, message, prose = _explained(
             "amplification", figure, InvalidValue, no_update
         )
-        return [*_swap(unless_sent(out, sent, no_update), message, prose)]
+        return unless_sent(out, sent, no_update, message, prose)
 
     @app.callback(
         Output("amplification-multiples", "figure"),
@@ -374,12 +375,7 @@ def _register_figures(app: Any) -> None:
             )
 
         out, message, prose = _explained("sweep", figure, ValueError, no_update)
-        return [*_swap(unless_sent(out, sent, no_update), message, prose)]
-
-
-def _swap(sent: tuple[Any, Any], *middle: Any) -> tuple[Any, ...]:
-    """``(figure, *middle, digest)`` from ``sent = (figure, digest)``."""
-    return (sent[0], *middle, sent[1])
+        return unless_sent(out, sent, no_update, message, prose)
 
 
 def _rows(columns: tuple[str, ...], rows: list[dict[str, str]]) -> list[Any]:
@@ -463,7 +459,7 @@ def _register_lessons(app: Any) -> None:
         out, message = _answer("compare-decay", figure, ValueError, None)
         if out is None:
             return [no_update, message, no_update]
-        return [*_swap(unless_sent(out[0], sent, no_update), out[1])]
+        return unless_sent(out[0], sent, no_update, out[1])
 
     @app.callback(
         Output("lr-sensitivity", "figure"),
@@ -488,7 +484,7 @@ def _register_lessons(app: Any) -> None:
         out, message = _answer("lr-sensitivity", figure, ValueError, None)
         if out is None:
             return [no_update, message, no_update]
-        return [*_swap(unless_sent(out[0], sent, no_update), out[1])]
+        return unless_sent(out[0], sent, no_update, out[1])
 
     @app.callback(
         Output("pinned", "data"),
