@@ -16,7 +16,9 @@ import pytest
 pytest.importorskip("dash")
 
 from rmsprop_jax.explorer import _callbacks, _compute, create_app  # noqa: E402
+from rmsprop_jax.explorer._app import CARTESIAN_TRACES, UNUSED_SCRIPTS  # noqa: E402
 from rmsprop_jax.explorer._figures import FIRST_PATH_TRACE  # noqa: E402
+from rmsprop_jax.explorer._layout import EMPTY_FIGURE, FOLLOWING  # noqa: E402
 from rmsprop_jax.explorer._state import (  # noqa: E402
     DEFAULT,
     WORKED_EXAMPLE,
@@ -626,3 +628,50 @@ def test_responses_are_compressed_and_requests_bounded(client):
         content_type="application/json",
     )
     assert huge.status_code == 413
+
+
+def test_the_page_loads_only_the_scripts_it_draws_with(client):
+    index = client.get("/").get_data(as_text=True)
+    scripts = re.findall(r'<script src="([^"]+)"', index)
+    suites = [s.split("/_dash-component-suites/", 1)[-1] for s in scripts]
+    assert not [s for s in suites if s.startswith(UNUSED_SCRIPTS)]
+    plotly = [s for s in scripts if "plotly" in s]
+    assert len(plotly) == 1 and "/assets/plotly-cartesian.min.js" in plotly[0]
+    for script in scripts:
+        response = client.get(script)
+        response.close()
+        assert response.status_code == 200, script
+
+
+@pytest.mark.slow  # compiles every figure's program (24 s on 2 cores, alone)
+def test_every_figure_draws_with_the_cartesian_bundle(client, callbacks):
+    out = draw(client, callbacks, DEFAULT)
+    figures = [out[k]["figure"] for k in ("paths", "loss", "effective-lr", "rms")]
+    maps = {"maps-state.data": DEFAULT.to_dict()}
+    for id_ in FOLLOWING + ("amplification-multiples",):
+        answer = call(client, callbacks, f"{id_}.figure", maps, ["maps-state.data"])
+        figures.append(answer[id_]["figure"])
+    types = {trace.get("type", "scatter") for f in figures for trace in f["data"]}
+    assert types == {"scatter", "contour", "heatmap"}
+    assert types <= set(CARTESIAN_TRACES)
+
+
+def test_graphs_without_a_figure_draw_no_axes(client):
+    layout = client.get("/_dash-layout").get_json()
+
+    def graphs(node):
+        if isinstance(node, dict):
+            if node.get("type") == "Graph":
+                yield node["props"]
+            for value in node.get("props", {}).values():
+                yield from graphs(value)
+        elif isinstance(node, list):
+            for child in node:
+                yield from graphs(child)
+
+    found = list(graphs(layout))
+    assert len(found) == 9
+    for props in found:
+        assert props["figure"] == EMPTY_FIGURE, props["id"]
+        axes = props["figure"]["layout"]
+        assert axes["xaxis"]["visible"] is False and axes["yaxis"]["visible"] is False

@@ -74,6 +74,14 @@ _SCHEDULE_LABELS = {
 GRAPH_CONFIG: Any = {"displaylogo": False, "scrollZoom": False}
 """Every graph's Plotly config."""
 
+EMPTY_FIGURE: Any = {
+    "data": [],
+    "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False}},
+}
+"""What a graph shows until its figure comes: nothing, not even axes (Plotly
+draws empty axes, ticks and grid lines for a graph without a figure, and
+the page has nine)."""
+
 
 INTRO = (
     "Gradient descent moves every weight by the same multiple η of its "
@@ -140,6 +148,7 @@ def _graph(id_: str, height: int, **extra: Any) -> Any:
 
     return dcc.Graph(
         id=id_,
+        figure=EMPTY_FIGURE,
         style={"height": f"{height}px"},
         config=GRAPH_CONFIG,
         responsive=True,
