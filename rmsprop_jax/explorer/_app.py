@@ -117,10 +117,28 @@ def create_app(**kwargs: Any) -> Any:
     kwargs.setdefault("assets_folder", str(Path(__file__).parent / "assets"))
     kwargs.setdefault("compress", False)  # done below, without flask-compress
 
-    class Explorer(dash.Dash):  # type: ignore[misc]
-        def interpolate_index(self, **parts: Any) -> str:  # Dash's documented hook
-            parts["scripts"] = page_scripts(parts.get("scripts", ""))
-            return str(super().interpolate_index(**parts))
+    class Explorer(dash.Dash):
+        def interpolate_index(  # Dash's documented hook for the page's HTML
+            self,
+            metas: Any = "",
+            title: Any = "",
+            css: Any = "",
+            config: Any = "",
+            scripts: Any = "",
+            app_entry: Any = "",
+            favicon: Any = "",
+            renderer: Any = "",
+        ) -> Any:
+            return super().interpolate_index(
+                metas=metas,
+                title=title,
+                css=css,
+                config=config,
+                scripts=page_scripts(scripts),
+                app_entry=app_entry,
+                favicon=favicon,
+                renderer=renderer,
+            )
 
     app = Explorer(__name__, **kwargs)
     app.layout = _layout.layout()
