@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import platform
 import sys
@@ -14,6 +15,60 @@ import experiments
 from experiments._context import Context
 from experiments._progress import Progress
 from experiments._report import write_report
+
+
+def _default_cache_dir() -> pathlib.Path:
+    """``$XDG_CACHE_HOME/rmsprop_jax/jax`` (``~/.cache`` without it): the
+    explorer's cache too; JAX keys every entry by the program and the jax
+    version, so the two share it safely."""
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "rmsprop_jax" / "jax"
+
+
+def _configured_cache() -> pathlib.Path:
+    """The cache directory JAX is configured with (``JAX_COMPILATION_CACHE_DIR``,
+    say), else :func:`_default_cache_dir`."""
+    configured = jax.config.read("jax_compilation_cache_dir")
+    return pathlib.Path(configured) if configured else _default_cache_dir()
+
+
+def _use_cache(directory: pathlib.Path) -> None:
+    """JAX's persistent compilation cache in ``directory``, every program kept
+    (most of a first run is compiling; a later run of the same size reads the
+    programs back). Set before the first compilation of the process: JAX
+    opens its cache once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+class _CacheCount:
+    """Counts, while in its ``with`` block, the programs JAX looked up in the
+    persistent cache and those it found there (JAX's monitoring events)."""
+
+    def __init__(self) -> None:
+        self.requests = self.hits = 0
+
+    def _event(self, event: str, **kwargs) -> None:
+        if event == "/jax/compilation_cache/compile_requests_use_cache":
+            self.requests += 1
+        elif event == "/jax/compilation_cache/cache_hits":
+            self.hits += 1
+
+    def __enter__(self) -> _CacheCount:
+        jax.monitoring.register_event_listener(self._event)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        jax.monitoring.unregister_event_listener(self._event)
+
+    def text(self, directory: pathlib.Path | None) -> str:
+        if directory is None:
+            return "no compilation cache (--no-cache)"
+        return (
+            f"{self.hits} of {self.requests} compiled programs read from the "
+            f"cache {directory}"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +110,18 @@ def _parser() -> argparse.ArgumentParser:
         help="run size; overrides --quick ('tiny' is for smoke tests)",
     )
     parser.add_argument(
+        "--cache-dir",
+        type=pathlib.Path,
+        help="JAX's persistent compilation cache: a later run of the same size "
+        "reads the compiled programs back instead of compiling them (default: "
+        f"JAX's jax_compilation_cache_dir where set, else {_default_cache_dir()})",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compile every program anew (no persistent compilation cache)",
+    )
+    parser.add_argument(
         "--expression",
         default="sin(w1) + cos(w2)",
         help="a formula in w1, w2 added as a landscape to compare_paths "
@@ -82,8 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         _parser().error(f"--expression: {error}")
     progress.total = sum(module.units(ctx) for module in modules)
+    cache = None if args.no_cache else (args.cache_dir or _configured_cache())
+    if cache is not None:
+        _use_cache(cache)
     start = time.perf_counter()
-    sections = [module.run(ctx) for module in modules]
+    with _CacheCount() as counted:
+        sections = [module.run(ctx) for module in modules]
     progress.close()
     seconds = time.perf_counter() - start
     preamble = (
@@ -98,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     markdown, page = write_report(sections, preamble, args.out)
     _print_verdicts(sections)
-    print(f"\nReport: {markdown} and {page} ({seconds:.0f} s)")
+    print(f"\nReport: {markdown} and {page} ({seconds:.0f} s; {counted.text(cache)})")
     return 0
 
 
