@@ -102,7 +102,10 @@ def _parser() -> argparse.ArgumentParser:
         help="output directory (default: out/experiments)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smaller grids and runs (under a minute)"
+        "--quick",
+        action="store_true",
+        help="shorter runs, coarser grids, fewer figures: a first look; the "
+        "full run is the reference",
     )
     parser.add_argument(
         "--size",
@@ -162,13 +165,23 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.machine()} with jax {jax.__version__} "
         f"({jax.default_backend()}). Every number below is measured by this run."
     )
-    if size != "full":
-        preamble += (
-            f" The '{size}' size uses shorter runs and coarser grids; verdicts can "
-            "differ from the default (full) run, which is the reference."
+    reduced = f"The '{size}' size uses shorter runs and coarser grids"
+    if size == "quick" and "compare_paths" in names:
+        from experiments.compare_paths import QUICK_FIGURES
+
+        reduced += (
+            f", and draws the paths of (a) on {', '.join(QUICK_FIGURES)} only "
+            "(every landscape is measured)"
         )
+    reduced += (
+        "; verdicts can differ from the default (full) run, which is the reference."
+    )
+    if size != "full":
+        preamble += " " + reduced
     markdown, page = write_report(sections, preamble, args.out)
     _print_verdicts(sections)
+    if size != "full":
+        print(f"\n{reduced}")
     print(f"\nReport: {markdown} and {page} ({seconds:.0f} s; {counted.text(cache)})")
     return 0
 
