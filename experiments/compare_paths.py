@@ -208,14 +208,18 @@ def judge(ctx: Context, s: Setup, by_name: dict[str, dict]) -> Section:
     if undrawn:
         section.intro += (
             f" This '{ctx.size}' run draws the paths on {', '.join(s.drawn)} only; "
-            f"{', '.join(undrawn)} are measured as the others (the tables and "
-            "verdicts), not drawn."
+            f"{', '.join(undrawn)} are measured as the others (a line each, the "
+            "tables and the verdicts), not drawn."
         )
     hit_rows, fraction_rows = [], []
     for land in s.lands:
         results = by_name[land.name]
         if land.name in s.drawn:
             section.blocks.append(_figure(ctx, land, results, steps))
+        else:  # measured as the others: what its figure's caption would say
+            section.blocks.append(
+                f"*{land.description} (not drawn in this run).* {_takeaway(results)}"
+            )
         hit_rows.append(
             [land.name]
             + [f"{nx.fmt(r['hit'])} (lr {r['lr']:.2g})" for r in results.values()]

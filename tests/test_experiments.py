@@ -211,6 +211,32 @@ def test_a_second_run_reads_its_programs_from_the_cache(tmp_path):
     assert first_report == second_report
 
 
+@pytest.mark.slow  # compiles (a)'s sweep unless the tiny run did in this process
+def test_a_quick_run_draws_some_landscapes_and_measures_every_one(tmp_path):
+    """What (a) leaves undrawn (the quick size's saving) is still measured: a
+    line per landscape with its figure's caption, the tables, the verdicts."""
+    import dataclasses
+
+    from experiments import compare_paths
+    from experiments._context import Context
+
+    ctx = Context(tmp_path, "tiny", Progress(0, stream=io.StringIO()))
+    s = dataclasses.replace(compare_paths.setup(ctx), drawn=("valley",))
+    section = compare_paths.judge(ctx, s, compare_paths.measure(ctx, s))
+    figures = [b for b in section.blocks if isinstance(b, _report.Figure)]
+    assert [f.filename for f in figures] == ["paths_valley.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["paths_valley.png"]
+    lines = [b for b in section.blocks if isinstance(b, str)]
+    undrawn = [land for land in s.lands if land.name != "valley"]
+    assert len(lines) == len(undrawn) > 0
+    for land, line in zip(undrawn, lines, strict=True):
+        assert land.description in line and "not drawn" in line
+    assert "draws the paths on valley only" in section.intro
+    rows = [b for b in section.blocks if isinstance(b, _report.Table)][0].rows
+    assert [row[0] for row in rows] == [land.name for land in s.lands]
+    assert [v.claim for v in section.verdicts] == [2, 1]
+
+
 def test_progress_bar_without_a_terminal():
     stream = io.StringIO()
     progress = Progress(4, stream=stream, width=8)
