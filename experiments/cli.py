@@ -144,19 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     modules = [experiments.load(name) for name in names]
     progress = Progress(0)
     ctx = Context(args.out, size, progress, args.expression)
+    # Before the first compilation (the formula's check compiles its evaluator).
+    cache = None if args.no_cache else (args.cache_dir or _configured_cache())
+    if cache is not None:
+        _use_cache(cache)
+    counted = _CacheCount()
     try:
         if "compare_paths" in names:  # fail early on a formula it cannot measure
             from rmsprop_jax.landscapes import from_formula
 
-            from_formula(args.expression)
+            with counted:
+                from_formula(args.expression)
     except ValueError as error:
         _parser().error(f"--expression: {error}")
     progress.total = sum(module.units(ctx) for module in modules)
-    cache = None if args.no_cache else (args.cache_dir or _configured_cache())
-    if cache is not None:
-        _use_cache(cache)
     start = time.perf_counter()
-    with _CacheCount() as counted:
+    with counted:
         sections = [module.run(ctx) for module in modules]
     progress.close()
     seconds = time.perf_counter() - start

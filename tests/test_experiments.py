@@ -161,11 +161,12 @@ def test_names_and_letters_resolve_in_run_order():
 
 def test_cli_rejects_a_bad_expression_and_an_unknown_name(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        cli.main(["a", "--expression", "__import__('os')", "--out", str(tmp_path)])
+        argv = ["a", "--expression", "__import__('os')", "--no-cache"]
+        cli.main([*argv, "--out", str(tmp_path)])
     assert info.value.code == 2
     assert "not allowed at column 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["nope", "--out", str(tmp_path)])
+        cli.main(["nope", "--no-cache", "--out", str(tmp_path)])
 
 
 def test_one_experiment_by_letter(tmp_path, capsys):
@@ -267,7 +268,8 @@ def test_cli_rejects_a_formula_it_cannot_measure_before_running(
     from experiments import cli
 
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["compare_paths", "--expression", formula, "--out", str(tmp_path)])
+        argv = ["compare_paths", "--expression", formula, "--no-cache"]
+        cli.main([*argv, "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"--expression: the formula '{formula}'" in err
