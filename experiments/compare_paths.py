@@ -218,7 +218,8 @@ def judge(ctx: Context, s: Setup, by_name: dict[str, dict]) -> Section:
             section.blocks.append(_figure(ctx, land, results, steps))
         else:  # measured as the others: what its figure's caption would say
             section.blocks.append(
-                f"*{land.description} (not drawn in this run).* {_takeaway(results)}"
+                f"*Paths on {land.description}: not drawn in this run.* "
+                + _takeaway(results)
             )
         hit_rows.append(
             [land.name]
