@@ -57,8 +57,9 @@ def _sqrt0_jvp(primals: tuple, tangents: tuple) -> tuple:
 
 def _ratios(x: jax.Array, y: jax.Array) -> tuple[tuple[jax.Array, ...], jax.Array]:
     r"""``((x / m, y / m), m)`` with :math:`m = x + |y|` for :math:`x \ge 0` (a
-    root: no absolute value taken), clamped to the finite range of the dtype
-    (at least its smallest normal number, at most its largest finite one).
+    root: no absolute value taken), clamped to at least :math:`2^{e/2}` for
+    the dtype's smallest normal number :math:`2^e` (``2**-63`` in float32)
+    and at most its largest finite number.
 
     The ratios lie in :math:`[-1, 1]` (their magnitudes sum to 1), so their
     squares never overflow, and a root scaled back by :math:`m` cannot
@@ -72,9 +73,12 @@ def _ratios(x: jax.Array, y: jax.Array) -> tuple[tuple[jax.Array, ...], jax.Arra
     rounds the same way each time: a float32 EMA at :math:`\beta = 0.99999`
     then drifted 6e-4 from float64 over 2e5 steps, against 3e-5 this way
     (``python -m benchmarks.numerics_bounds``). The lower clamp keeps zeros
-    (and the subnormals that XLA:CPU flushes to zero) from dividing 0 by 0;
-    the upper one keeps :math:`x + |y|` finite near the largest finite
-    inputs.
+    (and the subnormals that XLA:CPU flushes to zero) from dividing 0 by 0,
+    and keeps :math:`1/m^2` finite in the derivative of a ratio (``0 * inf``
+    made meta-gradients through a weight whose gradient is always 0 NaN with
+    :math:`m` floored at :math:`2^e`); below it the division is by a power of
+    two, exact, and the ratios' squares stay normal. The upper clamp keeps
+    :math:`x + |y|` finite near the largest finite inputs.
 
     Two divisions, an absolute value, a sum and a clamp per element: fewer
     operations than scaling by an exact power of two read from the exponent
@@ -84,7 +88,7 @@ def _ratios(x: jax.Array, y: jax.Array) -> tuple[tuple[jax.Array, ...], jax.Arra
     (:mod:`benchmarks.hlo_passes`). NaN in, NaN out; an infinite :math:`y`
     with a finite :math:`x` gives inf."""
     info = jnp.finfo(x.dtype)
-    m = jnp.clip(x + jnp.abs(y), float(info.tiny), float(info.max))
+    m = jnp.clip(x + jnp.abs(y), 2.0 ** (info.minexp // 2), float(info.max))
     return _kept_apart(x / m, y / m), m
 
 
