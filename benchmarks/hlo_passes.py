@@ -12,12 +12,10 @@ XLA:CPU splits a loop over several threads when its cost model says so
 that counts more element-wise operations (bit casts included) than it moves
 bytes is split early: a product of 13 float32 arrays of 5000 elements is
 split, one of 12 is not (two arrays read, one written: 12 bytes per element).
-A root EMA step scaled by powers of two from the exponent bits (17 operations
-over 12 bytes per element) was thus split from about 1.4k elements on, where
-optax's loops (at most one operation per byte) are split only from 128k; the
-step divided by ``r + |g|`` counts 11. The "split" column counts such loops:
-on a small tree each hands part of its elements to another thread, a wake-up
-per step.
+The root EMA step (17 operations over 12 bytes per element) is thus split from
+about 1.4k elements on, where optax's loops (at most one operation per byte)
+are split only from 128k. The "split" column counts such loops: on a small
+tree each hands part of its elements to another thread, a wake-up per step.
 
 Run ``python -m benchmarks.hlo_passes`` for the table over the optimizers and
 cases of ``benchmarks/cases.py`` (the ones ``benchmarks.step`` times).

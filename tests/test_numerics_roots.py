@@ -1,10 +1,11 @@
 """The root EMA step and hypot at the edges of the range, against a reference
 computed with wider range (float64 for float32, long double for float64).
 
-The root second moment divides the root and the gradient by ``m = r + |g|``
-(clamped to ``[2**(minexp/2), max]``) before squaring: zero, flushed
+The root second moment is scaled into range before squaring, so zero, flushed
 subnormals, the largest finite number, 1e30 / 1e300 and huge and tiny values
-in one leaf must all give the formula ``sqrt(r**2 + a (g**2 - r**2))``.
+in one leaf must all give the formula ``sqrt(r**2 + a (g**2 - r**2))`` to 2
+ulp, whichever scaling (a power of two from the exponent bits, or a division
+by ``r + |g|``) computes it.
 """
 
 from __future__ import annotations

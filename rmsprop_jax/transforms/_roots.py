@@ -2,7 +2,7 @@ r"""Arithmetic on the roots of second moments, without squares that overflow.
 
 Second moments are kept as their *roots*: a state holds :math:`r = \sqrt{s}`,
 and an EMA step :math:`s_t = s_{t-1} + a (g_t^2 - s_{t-1})` is taken on
-squares scaled by :math:`r + |g|` (:func:`root_ema_step`), so no finite
+squares scaled by :math:`\max(r, |g|)` (:func:`root_ema_step`), so no finite
 gradient overflows it (:math:`g^2` does above about 1.8e19 in float32; the
 root of a mean of squares never exceeds the largest :math:`|g|`). The
 weights :math:`1-a` and :math:`a` sum to 1 exactly and each step's change is
@@ -21,6 +21,7 @@ rounded :math:`\sqrt{1-\beta}` is off by up to two roundings.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -55,65 +56,53 @@ def _sqrt0_jvp(primals: tuple, tangents: tuple) -> tuple:
     return y, jnp.where(positive, t / (2 * jnp.where(positive, y, 1)), 0)
 
 
-def _ratios(x: jax.Array, y: jax.Array) -> tuple[tuple[jax.Array, ...], jax.Array]:
-    r"""``((x / m, y / m), m)`` with :math:`m = x + |y|` for :math:`x \ge 0` (a
-    root: no absolute value taken), clamped to at least :math:`2^{e/2}` for
-    the dtype's smallest normal number :math:`2^e` (``2**-63`` in float32)
-    and at most its largest finite number.
-
-    The ratios lie in :math:`[-1, 1]` (their magnitudes sum to 1), so their
-    squares never overflow, and a root scaled back by :math:`m` cannot
-    overflow unless the result does. Where one input is 0 the other's ratio
-    is :math:`\pm 1` exactly (a number divided by itself: the first step from
-    a zero root gives :math:`|g|` to the last bit); where both are equal, both
-    ratios are 1/2 exactly (a constant input is a fixed point). Otherwise the
-    ratios carry the mantissas of the inputs, so their roundings do not line
-    up step after step. Dividing by the larger of the two instead makes that
-    one exactly 1 at every step, where the square root of :math:`1 - \delta`
-    rounds the same way each time: a float32 EMA at :math:`\beta = 0.99999`
-    then drifted 6e-4 from float64 over 2e5 steps, against 3e-5 this way
-    (``python -m benchmarks.numerics_bounds``). The lower clamp keeps zeros
-    (and the subnormals that XLA:CPU flushes to zero) from dividing 0 by 0,
-    and keeps :math:`1/m^2` finite in the derivative of a ratio (``0 * inf``
-    made meta-gradients through a weight whose gradient is always 0 NaN with
-    :math:`m` floored at :math:`2^e`); below it the division is by a power of
-    two, exact, and the ratios' squares stay normal. The upper clamp keeps
-    :math:`x + |y|` finite near the largest finite inputs.
-
-    Two divisions, an absolute value, a sum and a clamp per element: fewer
-    operations than scaling by an exact power of two read from the exponent
-    bits (the bit casts, masks, a clamp and a subtraction took 17 to 18 in
-    the root EMA step). XLA:CPU counts every one of them against the bytes a
-    loop moves and splits a loop over threads when they outnumber the bytes
-    (:mod:`benchmarks.hlo_passes`). NaN in, NaN out; an infinite :math:`y`
-    with a finite :math:`x` gives inf."""
-    info = jnp.finfo(x.dtype)
-    m = jnp.clip(x + jnp.abs(y), 2.0 ** (info.minexp // 2), float(info.max))
-    return _kept_apart(x / m, y / m), m
+def power_of_two_scale(*values: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""``(k, 1/k)``, exact powers of two with :math:`k m \in [1, 2)` for the
+    largest magnitude :math:`m = \max_i |v_i|` of ``values`` when it is
+    normal (``[1, 4)`` at the top binade, ``< 1`` below the smallest normal),
+    read from the exponent bits: each value's exponent field (an ``and``,
+    which also drops the sign), their integer maximum, a clamp and a
+    subtraction: no division, and no floating-point maximum (which, letting
+    NaN win, is three instructions on x86 to the integer one). Scaling by
+    them is exact, so :math:`(k v)^2` never leaves the range; infinities and
+    NaN give finite factors (and stay what they are when scaled)."""
+    dtype = values[0].dtype
+    info = jnp.finfo(dtype)
+    nmant = info.nmant
+    bias = 2 ** (info.nexp - 1) - 1
+    int_type = jnp.int64 if info.bits == 64 else jnp.int32
+    field = ((1 << info.nexp) - 1) << nmant
+    exponents = [lax.bitcast_convert_type(v, int_type) & field for v in values]
+    exponent = functools.reduce(jnp.maximum, exponents)
+    # biased exponents in [1, 2 bias - 1]: both k and 1/k normal
+    exponent = jnp.clip(exponent, 1 << nmant, (2 * bias - 1) << nmant)
+    k = lax.bitcast_convert_type(((2 * bias) << nmant) - exponent, dtype)
+    return k, lax.bitcast_convert_type(exponent, dtype)
 
 
 def hypot(x: jax.Array, y: jax.Array) -> jax.Array:
-    """``sqrt(x**2 + y**2)`` (``x >= 0``) without overflow or underflow of the
-    squares.
+    """``sqrt(x**2 + y**2)`` without overflow or underflow of the squares.
 
-    Both are divided by ``x + |y|`` (:func:`_ratios`), squared and added
-    there, and the root scaled back: one square root, two divisions and 7
-    more operations per element. ``hypot(x, 0)`` is ``x`` and ``hypot(0,
-    y)`` is ``|y|`` exactly. NaN in, NaN out.
+    Both are scaled by the exact power of two of :func:`power_of_two_scale`
+    that brings the larger to [1, 2), squared and added there, and the root
+    scaled back: one square root, no division. NaN in, NaN out; an infinite
+    input gives inf.
     """
-    (a, b), m = _ratios(x, y)
-    return sqrt0(a * a + b * b) * m
+    k, unscale = power_of_two_scale(x, y)
+    a, b = _kept_apart(x * k, y * k)
+    return sqrt0(a * a + b * b) * unscale
 
 
 def _kept_apart(*scaled: jax.Array) -> tuple[jax.Array, ...]:
     """``scaled`` as they are, behind ``lax.optimization_barrier``: XLA
-    squares each ratio ``v / m`` as it is. Without it, in a program that also
+    squares each product ``v k`` as it is. Without it, in a program that also
     squares ``v`` itself (several unrolled steps under ``jax.jit``: one
     step's divide squares the root that the next step rescales), XLA's
-    simplifier may rewrite a product of two scaled values as a product of
-    the values times a product of the scales, which overflows where ``v**2``
-    does: the very squares the scaling exists to avoid. The barrier costs no
-    pass (the step's fusions are the same) and no rounding."""
+    simplifier rewrote ``(v k)(v k)`` as ``(v v)(k k)``, which is inf times 0
+    (NaN) where ``v = 0`` (``k`` is then near the largest power of two) and
+    overflows where ``v**2`` does: the very squares the scaling exists to
+    avoid. The barrier costs no pass (the step's fusions are the same) and
+    no rounding."""
     return lax.optimization_barrier(scaled)
 
 
@@ -121,22 +110,21 @@ def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
     r"""The root of one EMA step of squares, :math:`\sqrt{r^2 + a (g^2 -
     r^2)}`, without forming a square that could overflow.
 
-    Both :math:`r \ge 0` and :math:`g` are first divided by :math:`m = r +
-    |g|` (:func:`_ratios`): the squares :math:`x^2 = (r/m)^2` and :math:`y^2 =
-    (g/m)^2` are at most 1, the step is the usual EMA of squares, :math:`s =
-    x^2 + a (y^2 - x^2)` (from the nearer end, :math:`y^2 - (1-a)(y^2 -
-    x^2)`, for :math:`a \ge 1/2`, as :func:`._ema.ema_step`), and the root is
-    scaled back, :math:`m \sqrt{s}`. Two divisions, one square root and 9
-    more operations per element (10 with a traced rate), fewer than the 12
-    bytes the step moves: XLA:CPU then keeps the loop on one thread on small
-    leaves (:mod:`benchmarks.hlo_passes`). The weights :math:`1-a` and
-    :math:`a` sum to 1 exactly, so a constant input is a fixed point (both
-    ratios are 1/2) and a long float32 run at :math:`\beta = 0.99999` stays
-    close to float64; :math:`a = 1` from a zero start gives :math:`|g|`
-    exactly (:math:`y = \pm 1`). No finite input overflows or underflows;
-    NaN in, NaN out.
+    Both :math:`r` and :math:`g` are first scaled by the exact power of two
+    :math:`k` of :func:`power_of_two_scale` that brings :math:`M = \max(r,
+    |g|)` to :math:`[1, 2)`: the squares :math:`x^2 = (kr)^2` and :math:`y^2 =
+    (kg)^2` stay below 16, the step is the usual EMA of squares, :math:`s = x^2
+    + a (y^2 - x^2)` (from the nearer end, :math:`y^2 - (1-a)(y^2 - x^2)`, for
+    :math:`a \ge 1/2`, as :func:`._ema.ema_step`), and the root
+    :math:`\sqrt{s}/k` is scaled back exactly. Multiplications and integer
+    operations only, and one square root. The weights :math:`1-a` and
+    :math:`a` sum to 1 exactly, so a constant input is a fixed point and a long
+    float32 run at :math:`\beta = 0.99999` stays close to float64; :math:`a =
+    1` gives :math:`|g|` exactly (the root of a rounded square is the number).
+    No finite input overflows or underflows; NaN in, NaN out.
     """
-    (x, y), m = _ratios(root, g)
+    k, unscale = power_of_two_scale(root, g)
+    x, y = _kept_apart(root * k, g * k)
     x2, y2 = x * x, y * y
     # From the nearer end: x2 + a (y2 - x2), or y2 + (a - 1)(y2 - x2) for a
     # rate of at least 1/2 (a - 1 is then exact); the choice is a scalar's, so
@@ -146,7 +134,7 @@ def root_ema_step(root: jax.Array, g: jax.Array, rates: EmaRates) -> jax.Array:
     s = jnp.where(low, x2, y2) + jnp.where(low, rate, rate - 1) * (y2 - x2)
     if rates.extra is not None:  # the old square's extra weight (corrected t = 1)
         s = s + rates.extra * x2
-    return sqrt0(s) * m
+    return sqrt0(s) * unscale
 
 
 def root(rms: jax.Array, eps: ArrayLike, *, eps_in_sqrt: bool) -> jax.Array:
@@ -174,13 +162,33 @@ def _overflow_scale(rms: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.where(big, 2.0**-half, 1.0), jnp.where(big, 2.0**half, 1.0)
 
 
+@jax.custom_jvp
+def _at_least_zero(x: jax.Array) -> jax.Array:
+    """``max(x, 0)`` as the integer maximum of the bits with 0: one
+    instruction, where a floating-point maximum that lets NaN win is three on
+    x86. A negative NaN becomes 0 (a positive one stays): only for a factor
+    whose product with a NaN-carrying partner keeps the NaN. Its derivative
+    is ``jnp.maximum(x, 0)``'s (a bit cast has none: meta-gradients through
+    a centred root need it)."""
+    int_type = {16: jnp.int16, 32: jnp.int32, 64: jnp.int64}[jnp.finfo(x.dtype).bits]
+    bits = lax.bitcast_convert_type(x, int_type)
+    return lax.bitcast_convert_type(jnp.maximum(bits, 0), x.dtype)
+
+
+@_at_least_zero.defjvp
+def _at_least_zero_jvp(
+    primals: tuple[jax.Array], tangents: tuple[jax.Array]
+) -> tuple[jax.Array, jax.Array]:
+    (x,), (t,) = primals, tangents
+    _, dx = jax.jvp(lambda v: jnp.maximum(v, 0), (x,), (t,))
+    return _at_least_zero(x), dx
+
+
 def _variance(rms: jax.Array, mean: jax.Array, c: jax.Array) -> jax.Array:
     """``c**2 (rms**2 - mean**2)`` as ``(c (rms - |m|)) (c (rms + |m|))``,
-    clamped at 0: no cancellation of two squares. (A floating-point maximum,
-    NaN-propagating: one operation in XLA's count, where the maximum of the
-    bits with 0 took two bit casts more, enough to split the centred update
-    loop over threads on small leaves.)"""
-    return (jnp.maximum(rms - mean, 0) * c) * ((rms + mean) * c)
+    clamped at 0: no cancellation of two squares. (A NaN in either input is
+    NaN in ``rms + mean``, so the product stays NaN.)"""
+    return (_at_least_zero(rms - mean) * c) * ((rms + mean) * c)
 
 
 def spread(rms: jax.Array, mean: jax.Array) -> jax.Array:
