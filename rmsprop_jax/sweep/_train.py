@@ -128,6 +128,49 @@ def _batched_at(levels: int) -> Callable[[Any, jax.Array], Any]:
     return lift
 
 
+@functools.cache
+def _row_writer(levels: int, lead: int = 0) -> Callable[..., jax.Array]:
+    """``write(row, value, t)``: ``row`` with ``value`` at index ``t`` of its
+    last axis, under the ``levels`` enclosing vmaps (``lead`` batch axes
+    already in front of ``row``'s own): one ``dynamic_update_slice`` of the
+    batched buffer at ``(0, ..., 0, t)``, where ``vmap`` alone makes a
+    ``scatter`` of it, whose index and bounds checks XLA:CPU compiles as
+    kernels of their own. The values written are the same."""
+
+    def plain(row: jax.Array, value: jax.Array, t: jax.Array) -> jax.Array:
+        start = (np.int32(0),) * lead + (t,)
+        return jax.lax.dynamic_update_slice(
+            row, jax.lax.expand_dims(value, (lead,)), start
+        )
+
+    if levels == 0:
+        return plain
+    inner = _row_writer(levels - 1, lead + 1)
+
+    @jax.custom_batching.custom_vmap
+    def write(row: jax.Array, value: jax.Array, t: jax.Array) -> jax.Array:
+        return plain(row, value, t)
+
+    @write.def_vmap
+    def rule(
+        axis_size: int,
+        in_batched: tuple[bool, bool, bool],
+        row: jax.Array,
+        value: jax.Array,
+        t: jax.Array,
+    ) -> tuple[jax.Array, bool]:
+        row_batched, value_batched, t_batched = in_batched
+        if not row_batched:
+            row = jnp.broadcast_to(row, (axis_size, *jnp.shape(row)))
+        if not value_batched:
+            value = jnp.broadcast_to(value, (axis_size, *jnp.shape(value)))
+        if t_batched:  # a step per run: vmap's own form (a scatter)
+            return jax.vmap(_row_writer(levels - 1, lead))(row, value, t), True
+        return inner(row, value, t), True
+
+    return write
+
+
 def landscape(losses: tuple[Fn, ...], grad: bool) -> Callable:
     """``f(index, params, *args)``: the loss (and gradient) of landscape
     ``index``; a ``lax.switch`` over the landscapes when there are several."""
@@ -171,6 +214,7 @@ def train(
     value_and_grad = landscape(losses, grad=True)
     every, record = options.record_every, options.record
     n_records = _records.record_count(options.steps, every)
+    levels = 1 + options.starts + (options.restarts > 1)  # the vmaps around
 
     def records_of(loss, params, grads, updates, state, t):
         return _records.record_step(
@@ -226,10 +270,8 @@ def train(
             ),
             buffer=buffer,
             t=jax.lax.add(c.t, np.int32(1)),
-            losses=jax.lax.dynamic_update_slice(
-                c.losses,
-                jax.lax.expand_dims(_scalar_choice(c.alive, loss, jnp.nan), (0,)),
-                (c.t,),
+            losses=_row_writer(levels)(
+                c.losses, _scalar_choice(c.alive, loss, jnp.nan), c.t
             ),
         )
         return new, recorded
@@ -264,7 +306,6 @@ def train(
     # the divergence freezing makes it after one step: scan's batching rule
     # then settles its carry in one round (else up to three: three retraces
     # of the step at each level).
-    levels = 1 + options.starts + (options.restarts > 1)
     parts = start._asdict()
     t = parts.pop("t")
     start = Carry(**_batched_at(levels)(parts, witness), t=t)
