@@ -165,7 +165,7 @@ def _row_writer(levels: int, lead: int = 0) -> Callable[..., jax.Array]:
         if not value_batched:
             value = jnp.broadcast_to(value, (axis_size, *jnp.shape(value)))
         if t_batched:  # a step per run: vmap's own form (a scatter)
-            return jax.vmap(_row_writer(levels - 1, lead))(row, value, t), True
+            return jax.vmap(_row_writer(0, lead))(row, value, t), True
         return inner(row, value, t), True
 
     return write
