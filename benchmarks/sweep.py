@@ -23,7 +23,9 @@ All three use the same batches and the same optimizer; the script checks that
 their final losses agree. "end to end" includes compilation (a fresh jit cache
 for each method); "steady state" repeats the same call with everything
 compiled (best of ``--repeats``, which also applies to end to end, with every
-cache cleared before each run, except for the naive loop: one run). Run as a script::
+cache cleared before each run, except for the naive loop: one run). The best
+loop and the sweep are timed in turns, round after round, so both see the
+same load. Run as a script::
 
     python -m benchmarks.sweep            # the full run (several minutes)
     python -m benchmarks.sweep --quick    # smaller grids, for development
@@ -200,6 +202,19 @@ def _fresh(fn: Callable[[], object]) -> Time:
     return _clock(fn)
 
 
+def _interleaved(
+    fns: list[Callable[[], object]], repeats: int, fresh: bool = True
+) -> list[Time]:
+    """The best of ``repeats`` runs of each of ``fns``, taken in turns (the
+    order rotating each round), so that every method sees the same load;
+    ``fresh``: every compilation cache emptied before each run."""
+    times: list[list[Time]] = [[] for _ in fns]
+    for r in range(repeats):
+        for i in [(r + k) % len(fns) for k in range(len(fns))]:
+            times[i].append(_fresh(fns[i]) if fresh else _clock(fns[i]))
+    return [_best(t) for t in times]
+
+
 def measure(problem: Problem, g, repeats: int, naive_limit: int | None) -> list[dict]:
     """Naive e2e once (it is long); everything else the best of ``repeats``."""
     configs = g.configs()
@@ -219,25 +234,22 @@ def measure(problem: Problem, g, repeats: int, naive_limit: int | None) -> list[
         )
         naive_final = np.array([float(f) for _, f in rerun()])
 
-    best_row = dict(
-        method="best loop",
-        e2e=_best([_fresh(best_loop(problem, configs)) for _ in range(repeats)]),
+    run_sweep = sweep_run(problem, g)
+    best_e2e, sweep_e2e = _interleaved(
+        [lambda: best_loop(problem, configs)(), lambda: run_sweep().losses],
+        repeats,
     )
+    best_row = dict(method="best loop", e2e=best_e2e)
+    sweep_row = dict(method="sweep", e2e=sweep_e2e)
     run_best = best_loop(problem, configs)
     _clock(run_best)  # compile
-    best_row["steady"] = _best([_clock(run_best) for _ in range(repeats)])
+    _clock(lambda: run_sweep().losses)
+    best_row["steady"], sweep_row["steady"] = _interleaved(
+        [run_best, lambda: run_sweep().losses], repeats, fresh=False
+    )
     best_out = run_best()
     best_final = np.array([float(f) for _, f in best_out])
     best_curves = np.stack([np.asarray(c, np.float64) for c, _ in best_out])
-
-    run_sweep = sweep_run(problem, g)
-    sweep_row = dict(
-        method="sweep",
-        e2e=_best([_fresh(lambda: run_sweep().losses) for _ in range(repeats)]),
-    )
-    sweep_row["steady"] = _best(
-        [_clock(lambda: run_sweep().losses) for _ in range(repeats)]
-    )
     result = run_sweep()
 
     rows += [best_row, sweep_row]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import platform
 import sys
@@ -14,6 +15,60 @@ import experiments
 from experiments._context import Context
 from experiments._progress import Progress
 from experiments._report import write_report
+
+
+def _default_cache_dir() -> pathlib.Path:
+    """``$XDG_CACHE_HOME/rmsprop_jax/jax`` (``~/.cache`` without it): the
+    explorer's cache too; JAX keys every entry by the program and the jax
+    version, so the two share it safely."""
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "rmsprop_jax" / "jax"
+
+
+def _configured_cache() -> pathlib.Path:
+    """The cache directory JAX is configured with (``JAX_COMPILATION_CACHE_DIR``,
+    say), else :func:`_default_cache_dir`."""
+    configured = jax.config.read("jax_compilation_cache_dir")
+    return pathlib.Path(configured) if configured else _default_cache_dir()
+
+
+def _use_cache(directory: pathlib.Path) -> None:
+    """JAX's persistent compilation cache in ``directory``, every program kept
+    (most of a first run is compiling; a later run of the same size reads the
+    programs back). Set before the first compilation of the process: JAX
+    opens its cache once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+class _CacheCount:
+    """Counts, while in its ``with`` block, the programs JAX looked up in the
+    persistent cache and those it found there (JAX's monitoring events)."""
+
+    def __init__(self) -> None:
+        self.requests = self.hits = 0
+
+    def _event(self, event: str, **kwargs) -> None:
+        if event == "/jax/compilation_cache/compile_requests_use_cache":
+            self.requests += 1
+        elif event == "/jax/compilation_cache/cache_hits":
+            self.hits += 1
+
+    def __enter__(self) -> _CacheCount:
+        jax.monitoring.register_event_listener(self._event)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        jax.monitoring.unregister_event_listener(self._event)
+
+    def text(self, directory: pathlib.Path | None) -> str:
+        if directory is None:
+            return "no compilation cache (--no-cache)"
+        return (
+            f"{self.hits} of {self.requests} compiled programs read from the "
+            f"cache {directory}"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,12 +102,27 @@ def _parser() -> argparse.ArgumentParser:
         help="output directory (default: out/experiments)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smaller grids and runs (under a minute)"
+        "--quick",
+        action="store_true",
+        help="shorter runs, coarser grids, fewer figures: a first look; the "
+        "full run is the reference",
     )
     parser.add_argument(
         "--size",
         choices=["tiny", "quick", "full"],
         help="run size; overrides --quick ('tiny' is for smoke tests)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=pathlib.Path,
+        help="JAX's persistent compilation cache: a later run of the same size "
+        "reads the compiled programs back instead of compiling them (default: "
+        f"JAX's jax_compilation_cache_dir where set, else {_default_cache_dir()})",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compile every program anew (no persistent compilation cache)",
     )
     parser.add_argument(
         "--expression",
@@ -74,16 +144,23 @@ def main(argv: list[str] | None = None) -> int:
     modules = [experiments.load(name) for name in names]
     progress = Progress(0)
     ctx = Context(args.out, size, progress, args.expression)
+    # Before the first compilation (the formula's check compiles its evaluator).
+    cache = None if args.no_cache else (args.cache_dir or _configured_cache())
+    if cache is not None:
+        _use_cache(cache)
+    counted = _CacheCount()
     try:
         if "compare_paths" in names:  # fail early on a formula it cannot measure
             from rmsprop_jax.landscapes import from_formula
 
-            from_formula(args.expression)
+            with counted:
+                from_formula(args.expression)
     except ValueError as error:
         _parser().error(f"--expression: {error}")
     progress.total = sum(module.units(ctx) for module in modules)
     start = time.perf_counter()
-    sections = [module.run(ctx) for module in modules]
+    with counted:
+        sections = [module.run(ctx) for module in modules]
     progress.close()
     seconds = time.perf_counter() - start
     preamble = (
@@ -91,14 +168,24 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.machine()} with jax {jax.__version__} "
         f"({jax.default_backend()}). Every number below is measured by this run."
     )
-    if size != "full":
-        preamble += (
-            f" The '{size}' size uses shorter runs and coarser grids; verdicts can "
-            "differ from the default (full) run, which is the reference."
+    reduced = f"The '{size}' size uses shorter runs and coarser grids"
+    if size == "quick" and "compare_paths" in names:
+        from experiments.compare_paths import QUICK_FIGURES
+
+        reduced += (
+            f", and draws the paths of (a) on {', '.join(QUICK_FIGURES)} only "
+            "(every landscape is measured)"
         )
+    reduced += (
+        "; verdicts can differ from the default (full) run, which is the reference."
+    )
+    if size != "full":
+        preamble += " " + reduced
     markdown, page = write_report(sections, preamble, args.out)
     _print_verdicts(sections)
-    print(f"\nReport: {markdown} and {page} ({seconds:.0f} s)")
+    if size != "full":
+        print(f"\n{reduced}")
+    print(f"\nReport: {markdown} and {page} ({seconds:.0f} s; {counted.text(cache)})")
     return 0
 
 

@@ -47,7 +47,7 @@ def tiny_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("sys.stdout", stdout)
         mp.setattr("sys.stderr", stderr)
-        assert cli.main(["--size", "tiny", "--out", str(out)]) == 0
+        assert cli.main(["--size", "tiny", "--no-cache", "--out", str(out)]) == 0
     after = sorted(p.name for p in PACKAGE.rglob("*") if "__pycache__" not in p.parts)
     return out, stdout.getvalue(), stderr.getvalue(), before, after
 
@@ -161,18 +161,81 @@ def test_names_and_letters_resolve_in_run_order():
 
 def test_cli_rejects_a_bad_expression_and_an_unknown_name(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        cli.main(["a", "--expression", "__import__('os')", "--out", str(tmp_path)])
+        argv = ["a", "--expression", "__import__('os')", "--no-cache"]
+        cli.main([*argv, "--out", str(tmp_path)])
     assert info.value.code == 2
     assert "not allowed at column 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["nope", "--out", str(tmp_path)])
+        cli.main(["nope", "--no-cache", "--out", str(tmp_path)])
 
 
 def test_one_experiment_by_letter(tmp_path, capsys):
-    assert cli.main(["b", "--size", "tiny", "--out", str(tmp_path)]) == 0
+    assert cli.main(["b", "--size", "tiny", "--no-cache", "--out", str(tmp_path)]) == 0
     markdown = (tmp_path / "report.md").read_text()
     assert "worked example" in markdown and "not measured in this run" in markdown
     assert not list(tmp_path.glob("paths_*.png"))
+
+
+@pytest.mark.slow  # two processes, each importing jax and matplotlib
+def test_a_second_run_reads_its_programs_from_the_cache(tmp_path):
+    """The persistent compilation cache: the first run of a size compiles and
+    writes its programs, a second run of the same size reads every one back
+    and measures the same numbers."""
+    import subprocess
+
+    def run(out: str) -> tuple[str, str]:
+        argv = ["b", "--size", "tiny", "--cache-dir", str(tmp_path / "cache")]
+        done = subprocess.run(
+            [sys.executable, "-m", "experiments", *argv, "--out", str(tmp_path / out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        lines = (tmp_path / out / "report.md").read_text().splitlines()
+        timed = [line for line in lines if line.startswith("Run size")]
+        assert len(timed) == 1  # the preamble, with the run's seconds
+        return done.stdout, [line for line in lines if line not in timed]
+
+    first, first_report = run("first")
+    second, second_report = run("second")
+    counts = [
+        re.search(r"(\d+) of (\d+) compiled programs read from the cache", text)
+        for text in (first, second)
+    ]
+    assert counts[0] and counts[1], (first, second)
+    hits, requests = (int(x) for x in counts[0].groups())
+    assert hits < requests  # (a program the run compiles twice is read back)
+    hits, requests = (int(x) for x in counts[1].groups())
+    assert hits == requests > 0
+    assert any((tmp_path / "cache").iterdir())
+    assert first_report == second_report
+
+
+@pytest.mark.slow  # compiles (a)'s sweep unless the tiny run did in this process
+def test_a_quick_run_draws_some_landscapes_and_measures_every_one(tmp_path):
+    """What (a) leaves undrawn (the quick size's saving) is still measured: a
+    line per landscape with its figure's caption, the tables, the verdicts."""
+    import dataclasses
+
+    from experiments import compare_paths
+    from experiments._context import Context
+
+    ctx = Context(tmp_path, "tiny", Progress(0, stream=io.StringIO()))
+    s = dataclasses.replace(compare_paths.setup(ctx), drawn=("valley",))
+    section = compare_paths.judge(ctx, s, compare_paths.measure(ctx, s))
+    figures = [b for b in section.blocks if isinstance(b, _report.Figure)]
+    assert [f.filename for f in figures] == ["paths_valley.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["paths_valley.png"]
+    lines = [b for b in section.blocks if isinstance(b, str)]
+    undrawn = [land for land in s.lands if land.name != "valley"]
+    assert len(lines) == len(undrawn) > 0
+    for land, line in zip(undrawn, lines, strict=True):
+        assert land.description in line and "not drawn" in line
+    assert "draws the paths on valley only" in section.intro
+    rows = [b for b in section.blocks if isinstance(b, _report.Table)][0].rows
+    assert [row[0] for row in rows] == [land.name for land in s.lands]
+    assert [v.claim for v in section.verdicts] == [2, 1]
 
 
 def test_progress_bar_without_a_terminal():
@@ -205,7 +268,8 @@ def test_cli_rejects_a_formula_it_cannot_measure_before_running(
     from experiments import cli
 
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["compare_paths", "--expression", formula, "--out", str(tmp_path)])
+        argv = ["compare_paths", "--expression", formula, "--no-cache"]
+        cli.main([*argv, "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"--expression: the formula '{formula}'" in err
@@ -417,9 +481,8 @@ def test_mlp_verdicts_come_from_intervals_over_seeds():
 def test_external_section_writes_the_schema(tmp_path):
     from experiments import cli
 
-    assert (
-        cli.main(["--only", "external", "--size", "tiny", "--out", str(tmp_path)]) == 0
-    )
+    argv = ["--only", "external", "--size", "tiny", "--no-cache"]
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 0
     document = json.loads((tmp_path / "external.json").read_text())
     assert list(document) == [
         "deepobs_quadratic_deep",

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import pytest
 import sweep_devices_cases as cases
 from helpers import run_multidevice
+from jax.sharding import AxisType
 from jax.sharding import PartitionSpec as P
 
 import rmsprop_jax as rj
@@ -28,8 +29,8 @@ compiler = _program.run  # the sweep's compiler (conftest's `calls` spy replaces
 @pytest.mark.slow
 def test_on_4_simulated_cpu_devices():
     passed, out = run_multidevice(__file__, DEVICES, timeout=900)
-    # One test per case, and the four below it.
-    assert passed == len(cases.CASES) + 4, out
+    # One test per case, and the five below it.
+    assert passed == len(cases.CASES) + 5, out
     assert "skipped" not in out, out
 
 
@@ -113,6 +114,18 @@ def multidevice_a_one_axis_mesh(four):
     got = cases.rosenbrock_records(mesh)
     assert got.devices == tuple(four[2:])
     cases.assert_same(cases.arrays(got), cases.arrays(cases.rosenbrock_records(None)))
+
+
+def multidevice_inside_the_callers_own_mesh(four):
+    # A caller who set a mesh of their own (Explicit or Auto axes) for their
+    # model: the sweep's runs still split over the devices it was given.
+    expected = cases.arrays(cases.rosenbrock_records(None))
+    for axis_type in (AxisType.Explicit, AxisType.Auto):
+        theirs = jax.make_mesh((2, 2), ("data", "model"), axis_types=(axis_type,) * 2)
+        for devices in (four, jax.make_mesh((2,), ("batch",), devices=four[2:])):
+            with jax.set_mesh(theirs):
+                got = cases.rosenbrock_records(devices)
+            cases.assert_same(cases.arrays(got), expected)
 
 
 def multidevice_runs_axis_is_sharded_and_padded(four, calls):

@@ -3,6 +3,7 @@ runs axis and the placement of the program's inputs on the mesh."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,6 +62,14 @@ def mesh_of(devices: Any) -> Mesh | None:
     if len(set(devices)) != len(devices):
         raise ValueError(f"`devices` names a device twice: {devices}.")
     return Mesh(np.asarray(devices, dtype=object), (RUNS,), axis_types=(AxisType.Auto,))
+
+
+def scope(mesh: Mesh | None) -> contextlib.AbstractContextManager[Any]:
+    """The context the runs are placed and compiled in: ``mesh`` as the
+    current mesh, whatever mesh the caller has set (``jax.set_mesh``), so the
+    sweep's ``shard_map`` over its own one-axis mesh is not checked against
+    the caller's; no change for the default device (``mesh`` None)."""
+    return contextlib.nullcontext() if mesh is None else jax.set_mesh(mesh)
 
 
 def size(mesh: Mesh | None) -> int:

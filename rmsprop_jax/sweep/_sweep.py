@@ -495,12 +495,13 @@ def sweep(
     keys, plans = _random_inputs(
         initial, key, restarts, samples, steps, batch_size, shuffle
     )
-    (hyper, columns), replicated = _devices.place(
-        mesh,
-        (call.hyper, call.columns),
-        (call.shared, keys, plans, initial.params, data),
-    )
-    outputs, states = _program.run(call.program, hyper, columns, *replicated)
+    with _devices.scope(mesh):
+        (hyper, columns), replicated = _devices.place(
+            mesh,
+            (call.hyper, call.columns),
+            (call.shared, keys, plans, initial.params, data),
+        )
+        outputs, states = _program.run(call.program, hyper, columns, *replicated)
     return _result(full, call, outputs, states, factories, landscapes, initial)
 
 

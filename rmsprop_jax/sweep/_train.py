@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from rmsprop_jax import _tree
 from rmsprop_jax.sweep import _records
 from rmsprop_jax.sweep._spec import Fn, GroupSpec, Options, float_dtype
 
@@ -33,11 +33,53 @@ class Carry(NamedTuple):
     losses: jax.Array  # (steps,) loss before each update, NaN once diverged
 
 
+def _plain(x: Any) -> bool:
+    """Whether ``x`` is an array of a NumPy dtype that is not weakly typed:
+    one a cast to its own dtype or a ``select`` leaves as it is."""
+    if not isinstance(x, jax.Array):
+        return False
+    aval = jax.typeof(x)
+    return isinstance(aval.dtype, np.dtype) and not aval.weak_type
+
+
 def _like(new: Any, old: Any) -> Any:
-    """``new`` cast leaf by leaf to the dtypes of ``old`` (a fixed scan carry)."""
-    return jax.tree.map(
-        lambda a, b: jnp.asarray(a).astype(jnp.asarray(b).dtype), new, old
-    )
+    """``new`` cast leaf by leaf to the dtypes of ``old`` (a fixed scan carry);
+    a leaf already of its dtype is kept (the cast would add nothing)."""
+
+    def leaf(a: Any, b: Any) -> Any:
+        if _plain(a) and _plain(b) and a.dtype == b.dtype:
+            return a
+        return jnp.asarray(a).astype(jnp.asarray(b).dtype)
+
+    return jax.tree.map(leaf, new, old)
+
+
+def _select(keep: jax.Array, new: Any, old: Any) -> Any:
+    """``new`` where the scalar ``keep`` else ``old``, leaf by leaf, in
+    ``new``'s dtypes: one ``select_n`` per leaf of equal dtypes (the leaves
+    of a carry), ``jnp.where`` and a cast otherwise."""
+
+    def leaf(n: Any, o: Any) -> Any:
+        if _plain(n) and _plain(o) and n.dtype == o.dtype:
+            return jax.lax.select(keep, n, o)
+        return jnp.where(keep, n, o).astype(jnp.result_type(n))
+
+    return jax.tree.map(leaf, new, old)
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    """A boolean scalar: every element of every floating leaf of ``tree`` is
+    finite (``lax`` reductions; other leaves through ``jnp.isfinite``)."""
+    out = jnp.asarray(True)
+    for x in jax.tree.leaves(tree):
+        if _plain(x) and jnp.issubdtype(x.dtype, jnp.floating):
+            finite = jax.lax.is_finite(x)
+        else:
+            finite = jnp.isfinite(x)
+        out = jax.lax.bitwise_and(
+            out, jax.lax.reduce_and(finite, tuple(range(jnp.ndim(x))))
+        )
+    return out
 
 
 def _loss_args(data: Any, idx: jax.Array | None) -> tuple[Any, ...]:
@@ -86,6 +128,49 @@ def _batched_at(levels: int) -> Callable[[Any, jax.Array], Any]:
     return lift
 
 
+@functools.cache
+def _row_writer(levels: int, lead: int = 0) -> Callable[..., jax.Array]:
+    """``write(row, value, t)``: ``row`` with ``value`` at index ``t`` of its
+    last axis, under the ``levels`` enclosing vmaps (``lead`` batch axes
+    already in front of ``row``'s own): one ``dynamic_update_slice`` of the
+    batched buffer at ``(0, ..., 0, t)``, where ``vmap`` alone makes a
+    ``scatter`` of it, whose index and bounds checks XLA:CPU compiles as
+    kernels of their own. The values written are the same."""
+
+    def plain(row: jax.Array, value: jax.Array, t: jax.Array) -> jax.Array:
+        start = (np.int32(0),) * lead + (t,)
+        return jax.lax.dynamic_update_slice(
+            row, jax.lax.expand_dims(value, (lead,)), start
+        )
+
+    if levels == 0:
+        return plain
+    inner = _row_writer(levels - 1, lead + 1)
+
+    @jax.custom_batching.custom_vmap
+    def write(row: jax.Array, value: jax.Array, t: jax.Array) -> jax.Array:
+        return plain(row, value, t)
+
+    @write.def_vmap
+    def rule(
+        axis_size: int,
+        in_batched: tuple[bool, bool, bool],
+        row: jax.Array,
+        value: jax.Array,
+        t: jax.Array,
+    ) -> tuple[jax.Array, bool]:
+        row_batched, value_batched, t_batched = in_batched
+        if not row_batched:
+            row = jnp.broadcast_to(row, (axis_size, *jnp.shape(row)))
+        if not value_batched:
+            value = jnp.broadcast_to(value, (axis_size, *jnp.shape(value)))
+        if t_batched:  # a step per run: vmap's own form (a scatter)
+            return jax.vmap(_row_writer(0, lead))(row, value, t), True
+        return inner(row, value, t), True
+
+    return write
+
+
 def landscape(losses: tuple[Fn, ...], grad: bool) -> Callable:
     """``f(index, params, *args)``: the loss (and gradient) of landscape
     ``index``; a ``lax.switch`` over the landscapes when there are several."""
@@ -129,6 +214,7 @@ def train(
     value_and_grad = landscape(losses, grad=True)
     every, record = options.record_every, options.record
     n_records = _records.record_count(options.steps, every)
+    levels = 1 + options.starts + (options.restarts > 1)  # the vmaps around
 
     def records_of(loss, params, grads, updates, state, t):
         return _records.record_step(
@@ -146,10 +232,16 @@ def train(
         loss, grads = value_and_grad(index, c.params, *_loss_args(data, batch_idx))
         updates, new_state = tx.update(grads, c.state, c.params, value=loss)
         new_params = _like(optax.apply_updates(c.params, updates), c.params)
-        loss0 = _scalar_choice(c.t == 0, loss, c.loss0)
-        ok = c.alive & jnp.isfinite(loss) & _tree.all_finite(new_params)
+        loss0 = _scalar_choice(jax.lax.eq(c.t, np.int32(0)), loss, c.loss0)
+        ok = jax.lax.bitwise_and(
+            jax.lax.bitwise_and(c.alive, jax.lax.is_finite(loss)),
+            _all_finite(new_params),
+        )
         if options.threshold is not None:
-            ok &= ~(loss > options.threshold * jnp.abs(loss0))
+            bound = jax.lax.mul(
+                jax.lax.abs(loss0), np.asarray(options.threshold, loss0.dtype)
+            )
+            ok = jax.lax.bitwise_and(ok, jax.lax.bitwise_not(jax.lax.gt(loss, bound)))
         recorded = {}
         if record:
             recorded = records_of(loss, c.params, grads, updates, new_state, c.t)
@@ -167,15 +259,19 @@ def train(
             )
             recorded = {}
         new = Carry(
-            params=_tree.select(ok, new_params, c.params),
-            state=_tree.select(ok, _like(new_state, c.state), c.state),
+            params=_select(ok, new_params, c.params),
+            state=_select(ok, _like(new_state, c.state), c.state),
             alive=ok,
             loss0=loss0,
-            diverged_at=_scalar_choice(c.alive & ~ok, c.t, c.diverged_at),
+            diverged_at=_scalar_choice(
+                jax.lax.bitwise_and(c.alive, jax.lax.bitwise_not(ok)),
+                c.t,
+                c.diverged_at,
+            ),
             buffer=buffer,
-            t=c.t + 1,
-            losses=jax.lax.dynamic_update_slice(
-                c.losses, _scalar_choice(c.alive, loss, jnp.nan)[None], (c.t,)
+            t=jax.lax.add(c.t, np.int32(1)),
+            losses=_row_writer(levels)(
+                c.losses, _scalar_choice(c.alive, loss, jnp.nan), c.t
             ),
         )
         return new, recorded
@@ -210,7 +306,6 @@ def train(
     # the divergence freezing makes it after one step: scan's batching rule
     # then settles its carry in one round (else up to three: three retraces
     # of the step at each level).
-    levels = 1 + options.starts + (options.restarts > 1)
     parts = start._asdict()
     t = parts.pop("t")
     start = Carry(**_batched_at(levels)(parts, witness), t=t)
