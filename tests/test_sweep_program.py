@@ -59,21 +59,16 @@ def test_row_writer_writes_what_vmap_writes(levels, value_batched, t_batched):
     assert ("scatter" in names) == t_batched  # a shared step: no scatter
 
 
+compiler = _program.run  # the sweep's compiler (conftest's `calls` spy replaces run)
+
+
 def rosenbrock(w):
     return (1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2
 
 
 @pytest.mark.parametrize("layout", ["runs", "starts", "restarts"])
-def test_the_sweep_program_writes_its_loss_rows_without_a_scatter(monkeypatch, layout):
+def test_the_sweep_program_writes_its_loss_rows_without_a_scatter(calls, layout):
     """One vmap (runs), two (runs, start points) or two (runs, restarts)."""
-    seen = []
-    run = _program.run
-
-    def spy(program, *args):
-        seen.append((program, *args))
-        return run(program, *args)
-
-    monkeypatch.setattr(_program, "run", spy)
     steps = 6
     kwargs: dict = {}
     params = jnp.array([-1.5, 2.0])
@@ -84,8 +79,8 @@ def test_the_sweep_program_writes_its_loss_rows_without_a_scatter(monkeypatch, l
         kwargs.update(restarts=2, key=jax.random.key(0))
     g = grid(learning_rate=[1e-3, 1e-2, 1e4])
     result = sweep(rj.rmsprop, rosenbrock, params, g, steps=steps, **kwargs)
-    program, *args = seen[-1]
-    names = primitives(run.jit.trace(program, False, *args).jaxpr.jaxpr)
+    program, *args = calls[-1]
+    names = primitives(compiler.jit.trace(program, False, *args).jaxpr.jaxpr)
     assert "scatter" not in names
     assert "dynamic_update_slice" in names
     # every row: finite before its run's divergence step, NaN after it
