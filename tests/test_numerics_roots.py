@@ -4,8 +4,8 @@ computed with wider range (float64 for float32, long double for float64).
 The root second moment is scaled into range before squaring, so zero, flushed
 subnormals, the largest finite number, 1e30 / 1e300 and huge and tiny values
 in one leaf must all give the formula ``sqrt(r**2 + a (g**2 - r**2))`` to 2
-ulp, whichever scaling (a power of two from the exponent bits, or a division
-by ``r + |g|``) computes it.
+ulp, whatever scaling computes it (today a power of two taken from the
+exponent bits).
 """
 
 from __future__ import annotations
