@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import platform
 import sys
@@ -15,31 +14,16 @@ import experiments
 from experiments._context import Context
 from experiments._progress import Progress
 from experiments._report import write_report
+from rmsprop_jax import compilation_cache
 
-
-def _default_cache_dir() -> pathlib.Path:
-    """``$XDG_CACHE_HOME/rmsprop_jax/jax`` (``~/.cache`` without it): the
-    explorer's cache too; JAX keys every entry by the program and the jax
-    version, so the two share it safely."""
-    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(base) / "rmsprop_jax" / "jax"
+_DEFAULT_CACHE = compilation_cache.default_directory()
 
 
 def _configured_cache() -> pathlib.Path:
     """The cache directory JAX is configured with (``JAX_COMPILATION_CACHE_DIR``,
-    say), else :func:`_default_cache_dir`."""
-    configured = jax.config.read("jax_compilation_cache_dir")
-    return pathlib.Path(configured) if configured else _default_cache_dir()
-
-
-def _use_cache(directory: pathlib.Path) -> None:
-    """JAX's persistent compilation cache in ``directory``, every program kept
-    (most of a first run is compiling; a later run of the same size reads the
-    programs back). Set before the first compilation of the process: JAX
-    opens its cache once."""
-    directory.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    say), else the explorer's (:func:`compilation_cache.default_directory`)."""
+    configured = jax.config.jax_compilation_cache_dir
+    return pathlib.Path(configured) if configured else _DEFAULT_CACHE
 
 
 class _CacheCount:
@@ -117,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         type=pathlib.Path,
         help="JAX's persistent compilation cache: a later run of the same size "
         "reads the compiled programs back instead of compiling them (default: "
-        f"JAX's jax_compilation_cache_dir where set, else {_default_cache_dir()})",
+        f"JAX's jax_compilation_cache_dir where set, else {_DEFAULT_CACHE})",
     )
     parser.add_argument(
         "--no-cache",
@@ -147,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before the first compilation (the formula's check compiles its evaluator).
     cache = None if args.no_cache else (args.cache_dir or _configured_cache())
     if cache is not None:
-        _use_cache(cache)
+        compilation_cache.enable(cache)
     counted = _CacheCount()
     try:
         if "compare_paths" in names:  # fail early on a formula it cannot measure

@@ -36,6 +36,7 @@ API_PAGES = {
         "rmsprop_jax.diagnostics",
         "rmsprop_jax.declarations",
         "rmsprop_jax.checkpointing",
+        "rmsprop_jax.compilation_cache",
     ],
 }
 # Guides whose Python blocks form one script, run top to bottom.

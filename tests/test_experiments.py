@@ -530,3 +530,21 @@ def test_external_section_writes_the_schema(tmp_path):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG"), name
     if libfann.available():
         assert "FANN's own C iRprop- (Debian's libfann2 2.2.0)" in markdown
+
+
+def test_the_default_cache_directory_is_read_from_jax_or_the_shared_one(tmp_path):
+    # `python -m experiments` without --cache-dir / --no-cache: JAX's own
+    # setting where one is made, else the directory the explorer shares.
+    import jax
+
+    from experiments import cli
+    from rmsprop_jax import compilation_cache
+
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        assert cli._configured_cache() == compilation_cache.default_directory()
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path))
+        assert cli._configured_cache() == tmp_path
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

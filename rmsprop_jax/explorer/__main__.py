@@ -12,18 +12,14 @@ import argparse
 import importlib.util
 import ipaddress
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
 
+from rmsprop_jax import compilation_cache
+
 # What the explorer extra installs that the server imports (werkzeug with Dash).
 EXTRA_MODULES = ("dash", "plotly", "werkzeug")
-
-
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "rmsprop_jax" / "jax"
 
 
 def _is_loopback(host: str) -> bool:
@@ -53,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--cache-dir",
         type=Path,
-        default=_default_cache_dir(),
+        default=compilation_cache.default_directory(),
         help="JAX's persistent compilation cache (default %(default)s)",
     )
     parser.add_argument(
@@ -114,14 +110,11 @@ def main(argv: list[str] | None = None) -> None:
             f"python -m rmsprop_jax.explorer needs the explorer extra (missing: "
             f'{", ".join(missing)}): pip install -e ".[explorer]"'
         )
-    import jax
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
 
     if not args.no_cache:
-        args.cache_dir.mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", str(args.cache_dir))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        compilation_cache.enable(args.cache_dir)
     from werkzeug.serving import make_server
 
     from rmsprop_jax.explorer import create_app
