@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+__all__ = ["default_directory", "enable"]
+
 
 def default_directory() -> Path:
     """``$XDG_CACHE_HOME/rmsprop_jax/jax``, or ``~/.cache/rmsprop_jax/jax``
