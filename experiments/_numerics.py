@@ -77,7 +77,8 @@ def evaluate(fn: Callable[[Any], Any], points: Any, lead: int, chunk: int = 64) 
     training stays in the engine."""
     leaves = jax.tree.leaves(points)
     shape = leaves[0].shape[:lead]
-    flat = jax.tree.map(lambda x: jax.numpy.reshape(x, (-1, *x.shape[lead:])), points)
+    # Reshaped by NumPy: jnp.reshape would compile a program per leaf shape.
+    flat = jax.tree.map(lambda x: np.reshape(x, (-1, *np.shape(x)[lead:])), points)
     out = jax.jit(lambda p: jax.lax.map(fn, p, batch_size=chunk))(flat)
     return jax.tree.map(lambda y: np.asarray(y).reshape(*shape, *y.shape[1:]), out)
 

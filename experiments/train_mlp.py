@@ -16,6 +16,7 @@ the engine's restart axis).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -74,56 +75,77 @@ def _loss(model: MLP):
     return loss_fn
 
 
-def over_seeds(epochs: int, lrs: np.ndarray, seeds: int) -> dict[str, np.ndarray]:
-    """Per optimizer of ``SEEDED``, the final train loss ``(seeds, lrs)`` (inf
-    where a run diverged), on the fixed split; seed r initialises with the
-    engine's r-th restart key and draws its own batch order."""
-    x_train, _, y_train, _ = map(jnp.asarray, data(0))
+def _arrays(seed: int) -> list[jax.Array]:
+    """:func:`data` on the device (``device_put``, which compiles nothing,
+    where ``jnp.asarray`` compiles a program per shape)."""
+    return [jax.device_put(a) for a in data(seed)]
+
+
+def _key(seed: int) -> jax.Array:
+    """``jax.random.key(seed)`` (threefry: the bits ``[0, seed]``) without
+    compiling its seeding."""
+    return jax.random.wrap_key_data(
+        np.array([0, seed], np.uint32), impl="threefry2x32"
+    )
+
+
+def _init(model: MLP, seed: int, x: np.ndarray):
+    """``model.init(jax.random.PRNGKey(seed), x)`` as one program (the same
+    values as eagerly, where every operation of the initialisers is a
+    program of its own)."""
+    return jax.jit(lambda s: model.init(jax.random.PRNGKey(s), x))(seed)
+
+
+def over_seeds(epochs: int, lrs: np.ndarray, seeds: int) -> tuple[Any, np.ndarray]:
+    """Per optimizer of ``SEEDED``, every learning rate and ``seeds`` seeds on
+    the fixed split; seed r initialises with the engine's r-th restart key and
+    draws its own batch order. Returns the final params (leaves ``(optimizer,
+    lrs, seeds, ...)``) and where a run diverged (``(optimizer, lrs,
+    seeds)``): :func:`measure` evaluates them with the first seed's curves."""
+    x_train, _, y_train, _ = _arrays(0)
     model = MLP()
-    loss_fn = _loss(model)
+    x1 = np.asarray(x_train[:1])
     result = sweep(
         {name: nx.OPTIMIZERS[name] for name in SEEDED},
-        loss_fn,
-        lambda key: model.init(key, x_train[:1]),
+        _loss(model),
+        lambda key: model.init(key, x1),
         grid(learning_rate=[float(lr) for lr in lrs]),
         steps=epochs * (len(x_train) // BATCH),
         data=(x_train, y_train),
         batch_size=BATCH,
-        key=jax.random.key(1),
+        key=_key(1),
         restarts=seeds,
         divergence_threshold=None,
     )
-    diverged = np.asarray(result.diverged)  # (optimizer, lr[, restart])
-    final = np.asarray(
-        nx.evaluate(
-            lambda p: loss_fn(p, (x_train, y_train)),
-            result.final_params,
-            lead=diverged.ndim,
-        ),
-        np.float64,
+    assert result.optimizers == SEEDED
+    shape = (len(SEEDED), len(lrs), seeds)  # one restart: no axis
+    final = jax.tree.map(
+        lambda x: np.asarray(x).reshape(*shape, *x.shape[len(shape) - (seeds == 1) :]),
+        result.final_params,
     )
-    final = np.where(diverged | ~np.isfinite(final), np.inf, final)
-    final = final.reshape(len(SEEDED), len(lrs), seeds)  # one restart: no axis
-    return {n: final[i].T for i, n in enumerate(result.optimizers)}
+    return final, np.asarray(result.diverged).reshape(shape)
 
 
 def trainer(epochs: int, seed: int = 0):
-    """Returns ``train(lrs) -> {name: history}`` for the fixed data, init and
-    batch order, and the train and test set sizes. A history holds
-    ``train_loss``, ``test_loss`` and ``accuracy`` of shape (lrs, epochs + 1)."""
-    x_train, x_test, y_train, y_test = map(jnp.asarray, data(seed))
+    """Returns ``train(lrs) -> iterates``: every optimizer of ``ALL`` at every
+    learning rate from the fixed init and batch order, the params at the
+    start of every epoch and after the last (leaves ``(optimizer, lrs, epochs
+    + 1, ...)``, float64, NaN from a divergence on); ``metrics(params) ->
+    (train loss, test loss, test accuracy)``; and the train and test set
+    sizes."""
+    x_train, x_test, y_train, y_test = _arrays(seed)
     model = MLP()
-    params0 = model.init(jax.random.PRNGKey(seed), x_train[:1])
+    params0 = _init(model, seed, np.asarray(x_train[:1]))
     batches = len(x_train) // BATCH
     loss_fn = _loss(model)
 
-    def evaluate(params):
+    def metrics(params):
         test_logits = model.apply(params, x_test)
         accuracy = jnp.mean(jnp.argmax(test_logits, -1) == y_test)
         test_loss = optax.softmax_cross_entropy_with_integer_labels(test_logits, y_test)
         return loss_fn(params, (x_train, y_train)), test_loss.mean(), accuracy
 
-    def train(lrs: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    def train(lrs: np.ndarray) -> Any:
         result = sweep(
             {name: nx.OPTIMIZERS[name] for name in ALL},
             loss_fn,
@@ -132,24 +154,15 @@ def trainer(epochs: int, seed: int = 0):
             steps=epochs * batches,
             data=(x_train, y_train),
             batch_size=BATCH,
-            key=jax.random.key(seed),
+            key=_key(seed),
             record="params",
             record_every=batches,  # the params at the start of every epoch
             divergence_threshold=None,
         )
-        points = nx.iterates(result)  # leaves (optimizer, lr, epochs + 1, ...)
-        curves = nx.evaluate(evaluate, points, lead=3)
-        return {
-            name: {
-                key: np.asarray(curve[i], np.float64)
-                for key, curve in zip(
-                    ("train_loss", "test_loss", "accuracy"), curves, strict=True
-                )
-            }
-            for i, name in enumerate(result.optimizers)
-        }
+        assert result.optimizers == ALL
+        return nx.iterates(result)  # leaves (optimizer, lr, epochs + 1, ...)
 
-    return train, len(x_train), len(x_test)
+    return train, metrics, len(x_train), len(x_test)
 
 
 @dataclass(frozen=True)
@@ -176,13 +189,46 @@ class Measured:
 
 def measure(ctx: Context, s: Setup) -> Measured:
     """Every optimizer at every learning rate: one engine call; then the
-    verdicts' optimizers over the other seeds: a second one."""
-    train, n_train, n_test = trainer(s.epochs)
-    runs = train(s.lrs)
+    verdicts' optimizers over the other seeds: a second one. The metrics of
+    both, at every recorded point, in one compiled evaluation."""
+    train, metrics, n_train, n_test = trainer(s.epochs)
+    points = train(s.lrs)
     ctx.progress.advance("mlp: every optimizer at every learning rate")
-    more = over_seeds(s.epochs, s.lrs, s.seeds - 1)
+    finals, diverged = over_seeds(s.epochs, s.lrs, s.seeds - 1)
+    curves, seeded = _evaluate(metrics, points, finals)
     ctx.progress.advance(f"mlp: {', '.join(SEEDED)} over {s.seeds} seeds")
+    runs = {
+        name: {
+            key: curve[i]
+            for key, curve in zip(
+                ("train_loss", "test_loss", "accuracy"), curves, strict=True
+            )
+        }
+        for i, name in enumerate(ALL)
+    }
+    final = np.where(diverged | ~np.isfinite(seeded), np.inf, seeded)
+    more = {n: final[i].T for i, n in enumerate(SEEDED)}  # (seeds, lrs)
     return Measured(runs, n_train, n_test, more)
+
+
+def _evaluate(metrics, points, finals) -> tuple[list[np.ndarray], np.ndarray]:
+    """``metrics`` at every point of ``points`` (leaves ``(optimizer, lr,
+    epochs + 1, ...)``) and ``finals`` (leaves ``(optimizer, lr, seeds,
+    ...)``) in ONE call of :func:`nx.evaluate` (one program, where a call
+    each compiles two): the three curves ``(optimizer, lr, epochs + 1)`` and
+    the final train loss ``(optimizer, lr, seeds)``, float64."""
+    lead = (jax.tree.leaves(points)[0].shape[:3], jax.tree.leaves(finals)[0].shape[:3])
+    both = jax.tree.map(
+        lambda a, b: np.concatenate(
+            [a.reshape(-1, *a.shape[3:]), b.reshape(-1, *b.shape[3:])]
+        ),
+        points,
+        finals,
+    )
+    out = [np.asarray(y, np.float64) for y in nx.evaluate(metrics, both, lead=1)]
+    cut = int(np.prod(lead[0]))
+    curves = [y[:cut].reshape(lead[0]) for y in out]
+    return curves, out[0][cut:].reshape(lead[1])
 
 
 def _rows(lrs, runs, final, best, works) -> list[list[str]]:
