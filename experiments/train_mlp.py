@@ -84,9 +84,7 @@ def _arrays(seed: int) -> list[jax.Array]:
 def _key(seed: int) -> jax.Array:
     """``jax.random.key(seed)`` (threefry: the bits ``[0, seed]``) without
     compiling its seeding."""
-    return jax.random.wrap_key_data(
-        np.array([0, seed], np.uint32), impl="threefry2x32"
-    )
+    return jax.random.wrap_key_data(np.array([0, seed], np.uint32), impl="threefry2x32")
 
 
 def _init(model: MLP, seed: int, x: np.ndarray):
