@@ -146,7 +146,7 @@ def landscape_sweep(
         None,
         grid(learning_rate=[float(lr) for lr in lrs]),
         steps=steps,
-        starts=jax.numpy.asarray(starts, jax.numpy.float32),
+        starts=np.asarray(starts, np.float32),
         record="params",
         divergence_threshold=None,
     )
@@ -167,11 +167,12 @@ def replay(
     makes each row the gradient (and iRprop+'s ``value``). No divergence
     threshold: the loss starts at 0. The weights have ``gradients``' dtype.
     """
-    gradients = jax.numpy.asarray(gradients)
+    if not isinstance(gradients, jax.Array):  # placed, not staged by a program
+        gradients = jax.device_put(np.asarray(gradients))
     return sweep(
         optimizers,
         lambda w, g: jax.numpy.sum(g * w),  # its gradient is the row g
-        jax.numpy.zeros(gradients.shape[1], gradients.dtype),
+        np.zeros(gradients.shape[1], gradients.dtype),
         configurations,
         data=gradients,
         batch_size=1,  # one row a step, in the stored order

@@ -8,7 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import jax.numpy as jnp  # noqa: E402
+import jax  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
@@ -41,7 +41,9 @@ def contour(ax: Axes, land, resolution: int = 241) -> None:
     w1, w2 = np.meshgrid(
         np.linspace(lo1, hi1, resolution), np.linspace(lo2, hi2, resolution)
     )
-    values = np.asarray(land.fn(jnp.asarray(np.stack([w1, w2]), jnp.float32)))
+    # One compiled program per landscape (applied op by op, its every
+    # operation would be a program of its own).
+    values = np.asarray(jax.jit(land.fn)(np.stack([w1, w2]).astype(np.float32)))
     gap = np.log10(values - np.nanmin(values) + 1e-3 * (np.ptp(values) + 1e-12))
     ax.contourf(w1, w2, gap, levels=24, cmap="Greys_r", alpha=0.55)
     ax.contour(w1, w2, gap, levels=12, colors="k", linewidths=0.4, alpha=0.5)

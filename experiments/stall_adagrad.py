@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -41,7 +40,7 @@ def record(steps: int, lrs: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     result = sweep(
         {name: nx.OPTIMIZERS[name] for name in NAMES},
         land.fn,
-        jnp.asarray(land.start, jnp.float32),
+        np.asarray(land.start, np.float32),
         grid(learning_rate=[float(lr) for lr in lrs]),
         steps=steps,
         record=("loss", "updates", "second_moment"),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -38,7 +37,9 @@ def record(steps: int) -> dict[str, np.ndarray]:
     land = LANDSCAPES["valley"]
     tx = functools.partial(rj.rmsprop, learning_rate=LR, decay=DECAY, eps=EPS)
     names = ("grads", "second_moment", "effective_lr", "updates", "params")
-    result = sweep(tx, land.fn, jnp.array(land.start), steps=steps, record=names)
+    result = sweep(
+        tx, land.fn, np.array(land.start, np.float32), steps=steps, record=names
+    )
     r = {name: np.asarray(result.records[name]) for name in names}
     return {
         "g": r["grads"],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 import optax
 
 import rmsprop_jax as rj
@@ -63,7 +63,7 @@ def race(steps: int = 500) -> list[tuple[str, int | None, float]]:
     result = sweep(
         contenders(steps),
         valley,
-        jnp.array(START),
+        np.array(START, np.float32),
         steps=steps,
         divergence_threshold=None,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -81,7 +80,7 @@ def measure(ctx: Context, s: Setup) -> Measured:
             "sign": functools.partial(rj.sign_sgd, LR),
         },
         land.fn,
-        jnp.asarray(land.start, jnp.float32),
+        np.asarray(land.start, np.float32),
         grid(decay=list(DECAYS)),
         steps=s.steps,
         record="params",
