@@ -10,6 +10,7 @@ import pathlib
 import re
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -44,12 +45,32 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("experiments")
     before = sorted(p.name for p in PACKAGE.rglob("*") if "__pycache__" not in p.parts)
     stdout, stderr = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("sys.stdout", stdout)
-        mp.setattr("sys.stderr", stderr)
-        assert cli.main(["--size", "tiny", "--no-cache", "--out", str(out)]) == 0
+    compiled = []  # one entry per program XLA compiles during the run
+
+    def count(event: str, seconds: float, **kwargs) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(seconds)
+
+    jax.monitoring.register_event_duration_secs_listener(count)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("sys.stdout", stdout)
+            mp.setattr("sys.stderr", stderr)
+            assert cli.main(["--size", "tiny", "--no-cache", "--out", str(out)]) == 0
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
     after = sorted(p.name for p in PACKAGE.rglob("*") if "__pycache__" not in p.parts)
-    return out, stdout.getvalue(), stderr.getvalue(), before, after
+    return out, stdout.getvalue(), stderr.getvalue(), len(compiled), before, after
+
+
+@pytest.mark.slow  # every experiment, tiny size
+def test_the_demo_compiles_a_program_per_sweep_not_per_operation(tiny_run):
+    """Every experiment compiles its sweep and a few whole jitted functions
+    (22 programs for --quick); applied op by op, jnp compiles a program per
+    operation and shape (the demo compiled 109 that way). Fewer here where an
+    earlier test of this process compiled one already."""
+    _, _, _, compiled, *_ = tiny_run
+    assert compiled <= 25
 
 
 @pytest.mark.slow  # every experiment, tiny size

@@ -309,3 +309,24 @@ def test_formulas_at_the_parsers_limits_fit_the_evaluator():
     assert int(landscapes.formula_program(longest).length) == 331
     value, got, _, _ = _both(longest, w)
     np.testing.assert_allclose(got, value, rtol=1e-6)
+
+
+@pytest.mark.slow  # compiles the formula machine's program (about 2 s of CPU)
+def test_from_formula_compiles_one_program():
+    """The search grid, each zoom and each refined point are evaluated in
+    blocks of one shape, so the formula machine compiles one program for all
+    of them (each shape would be a program of its own, about 1.7 s of CPU)."""
+    compiled = []
+
+    def count(event: str, seconds: float, **kwargs) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(seconds)
+
+    jax.clear_caches()  # the machine's program, as in a new process
+    jax.monitoring.register_event_duration_secs_listener(count)
+    try:
+        land = landscapes.from_formula("(w1 - 0.5)**2 + abs(w2 + 0.25)")
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+    np.testing.assert_allclose(land.minima, [(0.5, -0.25)], atol=1e-9)
+    assert len(compiled) == 1
