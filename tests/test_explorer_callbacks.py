@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("dash")
 
-from rmsprop_jax.explorer import _callbacks, _compute, create_app  # noqa: E402
+from rmsprop_jax.explorer import _app, _callbacks, _compute, create_app  # noqa: E402
 from rmsprop_jax.explorer._app import CARTESIAN_TRACES, UNUSED_SCRIPTS  # noqa: E402
 from rmsprop_jax.explorer._figures import FIRST_PATH_TRACE  # noqa: E402
 from rmsprop_jax.explorer._layout import EMPTY_FIGURE, FOLLOWING  # noqa: E402
@@ -628,6 +628,32 @@ def test_responses_are_compressed_and_requests_bounded(client):
         content_type="application/json",
     )
     assert huge.status_code == 413
+
+
+def test_static_files_are_compressed_once_and_answers_every_time(client):
+    index = client.get("/").get_data(as_text=True)
+    files = re.findall(r'(?:src|href)="([^"]+\.(?:js|css)[^"]*)"', index)
+    assert len(files) > 10
+
+    def fetch(url: str) -> bytes:
+        response = client.get(url, headers={"Accept-Encoding": "gzip"})
+        response.close()
+        assert response.status_code == 200, url
+        return response.data
+
+    first = [fetch(f) for f in files]
+    kept = _app._gzip_static.cache_info()
+    assert [fetch(f) for f in files] == first  # the kept bytes, the same
+    again = _app._gzip_static.cache_info()
+    assert again.hits - kept.hits == len(files) and again.misses == kept.misses
+    for url, packed in zip(files, first, strict=True):
+        plain = client.get(url)
+        data = plain.data
+        plain.close()
+        assert gzip.decompress(packed) == data, url
+    for _ in range(2):  # answers are compressed anew, never kept
+        fetch("/_dash-layout")
+    assert _app._gzip_static.cache_info().currsize == again.currsize
 
 
 def test_the_page_loads_only_the_scripts_it_draws_with(client):

@@ -440,7 +440,9 @@ def test_no_retrace_across_configs_and_repeated_sweeps():
         grid(decay=np.linspace(0, 0.99, 16), learning_rate=[1e-3, 1e-2, 0.1]),
         steps=5,
     )
-    assert len(traces) == 2 * per_trace  # 48 configurations: traced once
+    # 48 configurations: a new program, whose landscape (a jitted switch over
+    # the landscapes, kept per landscape tuple) is batched anew, not traced.
+    assert len(traces) == per_trace
 
 
 # --- the table ---------------------------------------------------------------
