@@ -70,6 +70,18 @@ def loss_curve(result: SweepResult) -> np.ndarray:
     return _with_final(result.losses, result.final_loss, np.asarray(result.diverged))
 
 
+def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``jax.jit(fn)`` compiled as the sweep compiles on the CPU: LLVM at
+    level 1 instead of XLA:CPU's default 3 (``xla_backend_optimization_level``:
+    less compile time, the same run time and values; see
+    ``benchmarks/RESULTS_sweep.md``). Other backends keep their defaults."""
+    cpu = jax.default_backend() == "cpu"
+    return jax.jit(fn, compiler_options=_CPU_OPTIONS if cpu else None)
+
+
+_CPU_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
 def evaluate(fn: Callable[[Any], Any], points: Any, lead: int, chunk: int = 64) -> Any:
     """``fn`` (one params pytree -> outputs) at every recorded point of
     ``points`` (leaves ``(*shape[:lead], ...)``), ``chunk`` points at a time in
@@ -79,7 +91,7 @@ def evaluate(fn: Callable[[Any], Any], points: Any, lead: int, chunk: int = 64) 
     shape = leaves[0].shape[:lead]
     # Reshaped by NumPy: jnp.reshape would compile a program per leaf shape.
     flat = jax.tree.map(lambda x: np.reshape(x, (-1, *np.shape(x)[lead:])), points)
-    out = jax.jit(lambda p: jax.lax.map(fn, p, batch_size=chunk))(flat)
+    out = jit(lambda p: jax.lax.map(fn, p, batch_size=chunk))(flat)
     return jax.tree.map(lambda y: np.asarray(y).reshape(*shape, *y.shape[1:]), out)
 
 

@@ -91,7 +91,7 @@ def _init(model: MLP, seed: int, x: np.ndarray):
     """``model.init(jax.random.PRNGKey(seed), x)`` as one program (the same
     values as eagerly, where every operation of the initialisers is a
     program of its own)."""
-    return jax.jit(lambda s: model.init(jax.random.PRNGKey(s), x))(seed)
+    return nx.jit(lambda s: model.init(jax.random.PRNGKey(s), x))(seed)
 
 
 def over_seeds(epochs: int, lrs: np.ndarray, seeds: int) -> tuple[Any, np.ndarray]:
