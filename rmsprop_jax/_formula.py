@@ -22,8 +22,8 @@ _CANDIDATES = 8  # refined local minima at most
 _CLOSE = 1e-3  # a local minimum within this fraction of the range is global
 # Every evaluation (the search grid, each zoom, each point) is made in blocks
 # of this many points, so that a compiled evaluator compiles ONE program for
-# all of them (a program per shape costs about 1.7 s of CPU each for the
-# formula machine; the extra calls about 2 ms each).
+# all of them (a program per shape took 1-2 s of CPU to compile for the
+# formula machine; the extra calls cost milliseconds).
 _BLOCK = _ZOOM * _GRID
 
 
