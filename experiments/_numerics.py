@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 import rmsprop_jax as rj
-from rmsprop_jax.sweep import SweepResult, grid, sweep
+from rmsprop_jax.sweep import CPU_COMPILER_OPTIONS, SweepResult, grid, sweep
 
 # The six optimizers compared throughout, as factories of their learning rate.
 OPTIMIZERS: dict[str, Callable[..., Any]] = {
@@ -71,15 +71,11 @@ def loss_curve(result: SweepResult) -> np.ndarray:
 
 
 def jit(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``jax.jit(fn)`` compiled as the sweep compiles on the CPU: LLVM at
-    level 1 instead of XLA:CPU's default 3 (``xla_backend_optimization_level``:
-    less compile time, the same run time and values; see
-    ``benchmarks/RESULTS_sweep.md``). Other backends keep their defaults."""
+    """``jax.jit(fn)`` compiled as the sweep compiles on the CPU
+    (:data:`rmsprop_jax.sweep.CPU_COMPILER_OPTIONS`: less compile time, the
+    same run time and values). Other backends keep their defaults."""
     cpu = jax.default_backend() == "cpu"
-    return jax.jit(fn, compiler_options=_CPU_OPTIONS if cpu else None)
-
-
-_CPU_OPTIONS = {"xla_backend_optimization_level": 1}
+    return jax.jit(fn, compiler_options=CPU_COMPILER_OPTIONS if cpu else None)
 
 
 def evaluate(fn: Callable[[Any], Any], points: Any, lead: int, chunk: int = 64) -> Any:

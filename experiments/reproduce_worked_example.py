@@ -62,6 +62,8 @@ def _two_steps(
 
 
 def _methods(w: jax.Array) -> dict[str, dict[str, jax.Array]]:
+    """:func:`_two_steps` of gradient descent, RMSprop and RMSprop with w(1)
+    rounded to 2 decimals (as the chapter's hand calculation), from ``w``."""
     rms = rj.rmsprop(0.05, decay=0.9, eps=1e-8)
     return {
         "gd": _two_steps(rj.sgd(0.001), w),

@@ -15,6 +15,7 @@ the engine's restart axis).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,15 +76,19 @@ def _loss(model: MLP):
     return loss_fn
 
 
-def _arrays(seed: int) -> list[jax.Array]:
+def _arrays(seed: int) -> tuple[list[jax.Array], np.ndarray]:
     """:func:`data` on the device (``device_put``, which compiles nothing,
-    where ``jnp.asarray`` compiles a program per shape)."""
-    return [jax.device_put(a) for a in data(seed)]
+    where ``jnp.asarray`` compiles a program per shape), and the first
+    training example as NumPy ``(1, 64)`` (a slice of a placed array would
+    compile a program)."""
+    split = data(seed)
+    return [jax.device_put(a) for a in split], split[0][:1]
 
 
 def _key(seed: int) -> jax.Array:
-    """``jax.random.key(seed)`` (threefry: the bits ``[0, seed]``) without
-    compiling its seeding."""
+    """``jax.random.key(seed)`` for the default threefry implementation and
+    ``0 <= seed < 2**32`` (the bits ``[0, seed]``), without compiling its
+    seeding."""
     return jax.random.wrap_key_data(np.array([0, seed], np.uint32), impl="threefry2x32")
 
 
@@ -100,9 +105,8 @@ def over_seeds(epochs: int, lrs: np.ndarray, seeds: int) -> tuple[Any, np.ndarra
     draws its own batch order. Returns the final params (leaves ``(optimizer,
     lrs, seeds, ...)``) and where a run diverged (``(optimizer, lrs,
     seeds)``): :func:`measure` evaluates them with the first seed's curves."""
-    x_train, _, y_train, _ = _arrays(0)
+    (x_train, _, y_train, _), x1 = _arrays(0)
     model = MLP()
-    x1 = np.asarray(x_train[:1])
     result = sweep(
         {name: nx.OPTIMIZERS[name] for name in SEEDED},
         _loss(model),
@@ -131,9 +135,9 @@ def trainer(epochs: int, seed: int = 0):
     + 1, ...)``, float64, NaN from a divergence on); ``metrics(params) ->
     (train loss, test loss, test accuracy)``; and the train and test set
     sizes."""
-    x_train, x_test, y_train, y_test = _arrays(seed)
+    (x_train, x_test, y_train, y_test), x1 = _arrays(seed)
     model = MLP()
-    params0 = _init(model, seed, np.asarray(x_train[:1]))
+    params0 = _init(model, seed, x1)
     batches = len(x_train) // BATCH
     loss_fn = _loss(model)
 
@@ -179,7 +183,7 @@ def setup(ctx: Context) -> Setup:
 
 @dataclass(frozen=True)
 class Measured:
-    runs: dict[str, dict[str, np.ndarray]]  # per optimizer, :func:`trainer`'s history
+    runs: dict[str, dict[str, np.ndarray]]  # per optimizer: train/test loss, accuracy
     n_train: int  # images in the train set
     n_test: int  # and in the test set
     more: dict[str, np.ndarray]  # :func:`over_seeds` for the seeds after the first
@@ -209,7 +213,9 @@ def measure(ctx: Context, s: Setup) -> Measured:
     return Measured(runs, n_train, n_test, more)
 
 
-def _evaluate(metrics, points, finals) -> tuple[list[np.ndarray], np.ndarray]:
+def _evaluate(
+    metrics: Callable[[Any], Any], points: Any, finals: Any
+) -> tuple[list[np.ndarray], np.ndarray]:
     """``metrics`` at every point of ``points`` (leaves ``(optimizer, lr,
     epochs + 1, ...)``) and ``finals`` (leaves ``(optimizer, lr, seeds,
     ...)``) in ONE call of :func:`nx.evaluate` (one program, where a call

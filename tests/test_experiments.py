@@ -66,7 +66,7 @@ def tiny_run(tmp_path_factory):
 @pytest.mark.slow  # every experiment, tiny size
 def test_the_demo_compiles_a_program_per_sweep_not_per_operation(tiny_run):
     """Every experiment compiles its sweep and a few whole jitted functions
-    (22 programs for --quick); applied op by op, jnp compiles a program per
+    (21 programs for --quick); applied op by op, jnp compiles a program per
     operation and shape (the demo compiled 109 that way). Fewer here where an
     earlier test of this process compiled one already."""
     _, _, _, compiled, *_ = tiny_run

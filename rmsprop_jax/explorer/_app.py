@@ -94,6 +94,7 @@ callbacks."""
 
 @functools.lru_cache(maxsize=_STATIC_COMPRESSED_KEPT)
 def _gzip_static(data: bytes) -> bytes:
+    """``data`` gzip-compressed (level 6), kept by content."""
     return gzip.compress(data, compresslevel=6)
 
 
@@ -124,7 +125,8 @@ def _compress(response: Any, accept_encoding: str, static: bool = False) -> Any:
         body.close()
     if len(data) < _MIN_COMPRESSED_BYTES:
         return response
-    response.set_data(_gzip_static(data) if static else gzip.compress(data, 6))
+    packed = _gzip_static(data) if static else gzip.compress(data, compresslevel=6)
+    response.set_data(packed)
     response.headers["Content-Encoding"] = "gzip"
     response.headers.add("Vary", "Accept-Encoding")
     return response

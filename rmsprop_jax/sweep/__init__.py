@@ -54,6 +54,7 @@ import types
 from typing import Any
 
 from rmsprop_jax.sweep._batches import batch_plan as batch_plan
+from rmsprop_jax.sweep._compile import CPU_COMPILER_OPTIONS as CPU_COMPILER_OPTIONS
 from rmsprop_jax.sweep._compile import use_one_kernel as use_one_kernel
 from rmsprop_jax.sweep._grid import Grid as Grid
 from rmsprop_jax.sweep._grid import grid as grid
@@ -68,6 +69,7 @@ from rmsprop_jax.sweep._sweep import compilations as compilations
 from rmsprop_jax.sweep._sweep import sweep as sweep
 
 __all__ = [
+    "CPU_COMPILER_OPTIONS",
     "RECORDABLE",
     "ConfigResult",
     "Grid",
