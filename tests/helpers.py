@@ -10,17 +10,19 @@ losses of several optimizers at once). One closeness assertion,
 :func:`assert_paths_close`. :func:`run_multidevice` runs a module's
 ``multidevice_*`` tests on simulated CPU devices; :func:`start_logged`
 starts a worker process of the multi-process tests.
+:func:`count_compilations` lists the XLA compilations inside a block.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pathlib
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.flatten_util
@@ -283,3 +285,20 @@ def snippet_paths(state) -> dict[str, np.ndarray]:
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(_snippet.snippet(state), "<snippet>", "exec"), namespace)
     return namespace["paths"]
+
+
+@contextlib.contextmanager
+def count_compilations() -> Iterator[list[float]]:
+    """The seconds of every XLA compilation (of anything) inside the block,
+    one entry per compiled program (JAX's ``backend_compile_duration``)."""
+    compiled: list[float] = []
+
+    def listener(event: str, duration: float, **kwargs: object) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield compiled
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)

@@ -13,6 +13,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from helpers import count_compilations
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("flax")
@@ -45,20 +46,10 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("experiments")
     before = sorted(p.name for p in PACKAGE.rglob("*") if "__pycache__" not in p.parts)
     stdout, stderr = io.StringIO(), io.StringIO()
-    compiled = []  # one entry per program XLA compiles during the run
-
-    def count(event: str, seconds: float, **kwargs) -> None:
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(seconds)
-
-    jax.monitoring.register_event_duration_secs_listener(count)
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("sys.stdout", stdout)
-            mp.setattr("sys.stderr", stderr)
-            assert cli.main(["--size", "tiny", "--no-cache", "--out", str(out)]) == 0
-    finally:
-        jax.monitoring.unregister_event_duration_listener(count)
+    with count_compilations() as compiled, pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.stdout", stdout)
+        mp.setattr("sys.stderr", stderr)
+        assert cli.main(["--size", "tiny", "--no-cache", "--out", str(out)]) == 0
     after = sorted(p.name for p in PACKAGE.rglob("*") if "__pycache__" not in p.parts)
     return out, stdout.getvalue(), stderr.getvalue(), len(compiled), before, after
 
@@ -393,7 +384,6 @@ def test_quadratic_deep_test_loss_at_epoch_0_is_the_published_353_45():
 
 
 def test_sgd_baseline_first_epochs_match_a_numpy_run_on_the_same_batches():
-    import jax
 
     from rmsprop_jax.sweep import batch_plan
 
@@ -556,7 +546,6 @@ def test_external_section_writes_the_schema(tmp_path):
 def test_the_default_cache_directory_is_read_from_jax_or_the_shared_one(tmp_path):
     # `python -m experiments` without --cache-dir / --no-cache: JAX's own
     # setting where one is made, else the directory the explorer shares.
-    import jax
 
     from experiments import cli
     from rmsprop_jax import compilation_cache

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import inspect
 import io
@@ -15,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import plain_loop, snippet_paths
+from helpers import count_compilations, plain_loop, snippet_paths
 
 import rmsprop_jax as rj
 from rmsprop_jax import explorer, landscapes
@@ -37,22 +36,6 @@ def reference_path(state: State, name: str, steps: int) -> np.ndarray:
     """w(0) .. w(steps) from a plain optax loop with the library's optimizer."""
     tx = _catalog.make_optimizer(**_compute.hyperparameters(state, name))
     return plain_loop(_compute.surface(state).loss, tx, state.start, steps)
-
-
-@contextlib.contextmanager
-def count_compilations():
-    """Counts XLA compilations (of anything) inside the block."""
-    events = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield events
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 def test_worked_example_first_two_steps():

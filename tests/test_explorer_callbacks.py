@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pytest
+from helpers import count_compilations
 
 pytest.importorskip("dash")
 
@@ -346,21 +347,12 @@ def test_amplification_for_the_current_beta(client, callbacks):
 
 
 def test_redrawing_never_recompiles(client, callbacks):
-    import jax
-
     from rmsprop_jax.sweep import compilations
 
     base = DEFAULT.replace(steps=300)
     draw(client, callbacks, base)
-    events = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
     before = compilations()
-    try:
+    with count_compilations() as compiled:
         drawn = "valley"
         for change in (
             {"decay": 0.99},
@@ -374,9 +366,7 @@ def test_redrawing_never_recompiles(client, callbacks):
             drawn = (
                 out["drawn-landscape"]["data"] if "drawn-landscape" in out else drawn
             )
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    assert events == [] and compilations() == before
+    assert compiled == [] and compilations() == before
 
 
 def test_a_shared_formula_is_parsed_and_starts_inside_its_box(client, callbacks):

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import count_compilations
 
 import rmsprop_jax
 from rmsprop_jax import landscapes
@@ -316,17 +317,8 @@ def test_from_formula_compiles_one_program():
     """The search grid, each zoom and each refined point are evaluated in
     blocks of one shape, so the formula machine compiles one program for all
     of them (each shape would be a program of its own, about 1.7 s of CPU)."""
-    compiled = []
-
-    def count(event: str, seconds: float, **kwargs) -> None:
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(seconds)
-
     jax.clear_caches()  # the machine's program, as in a new process
-    jax.monitoring.register_event_duration_secs_listener(count)
-    try:
+    with count_compilations() as compiled:
         land = landscapes.from_formula("(w1 - 0.5)**2 + abs(w2 + 0.25)")
-    finally:
-        jax.monitoring.unregister_event_duration_listener(count)
     np.testing.assert_allclose(land.minima, [(0.5, -0.25)], atol=1e-9)
     assert len(compiled) == 1
